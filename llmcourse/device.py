@@ -1,0 +1,93 @@
+"""Where the work runs: the best device, the autocast dtype it supports, seeding, an environment report.
+
+Chapter 1 introduces these; every later chapter starts with ``device = best_device()`` and prints
+:func:`environment_report` so a result can always be traced to the machine that made it. The choices
+follow what the hardware supports (bf16 only where it is fast and exact enough, ``torch.compile``
+only where it works) so a default never crashes an older GPU or a laptop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import random
+import sys
+
+import numpy as np
+import torch
+
+
+def best_device() -> torch.device:
+    """cuda > mps > cpu; ``LLMCOURSE_DEVICE`` (e.g. ``cpu``) overrides the choice."""
+    forced = os.environ.get("LLMCOURSE_DEVICE", "").strip()
+    if forced:
+        return torch.device(forced)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The mixed-precision dtype worth using on ``device``, or None for plain float32.
+
+    bf16 on CUDA GPUs that support it (Ampere and newer), fp16 on older CUDA GPUs. On CPU and MPS we
+    stay in float32: CPU bf16 is slow on most laptops, and float32 keeps results comparable.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` with :func:`autocast_dtype`, or a no-op context where float32 is better."""
+    device = torch.device(device)
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def can_compile(device: torch.device | str) -> bool:
+    """Whether ``torch.compile`` is worth trying: CUDA on Linux, where its Triton backend works."""
+    device = torch.device(device)
+    return device.type == "cuda" and sys.platform.startswith("linux") and hasattr(torch, "compile")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch (all devices) so a cell gives the same numbers when re-run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued GPU work, so a timer measures the work and not just its launch."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def environment_report(device: torch.device | None = None) -> str:
+    """One line naming everything a result depends on: profile, versions, device, precision."""
+    from . import __version__
+    from .config import active_profile
+
+    device = device or best_device()
+    if device.type == "cuda":
+        where = f"cuda ({torch.cuda.get_device_name(device)})"
+    elif device.type == "cpu":
+        where = f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+    else:
+        where = device.type
+    dtype = autocast_dtype(device)
+    precision = f"autocast {str(dtype).removeprefix('torch.')}" if dtype else "float32"
+    return (
+        f"llmcourse {__version__} | profile {active_profile()} | python {platform.python_version()} | "
+        f"torch {torch.__version__} | device {where} | {precision}"
+    )

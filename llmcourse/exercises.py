@@ -1,0 +1,114 @@
+"""Exercise notebooks, generated from their solved masters: ``python -m llmcourse exercises build``.
+
+``solutions/NN_topic.ipynb`` is the one source. Inside its cells, the answer sits between nbgrader's
+markers::
+
+    def mse(pred, target):
+        ### BEGIN SOLUTION hint: average the squared differences
+        return ((pred - target) ** 2).mean()
+        ### END SOLUTION
+
+In ``exercises/NN_topic.ipynb`` each such region becomes a stub that raises ``NotImplementedError``
+with the hint (code cells) or an answer placeholder (markdown cells). Outputs and all metadata that
+could carry the answer are dropped. ``--check`` rebuilds in memory and fails when the committed
+exercises differ, so the two can never drift.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+ANSWER_PLACEHOLDER = "_Write your answer here._"
+ROOT = Path(__file__).resolve().parent.parent
+_BEGIN_LINE = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION(?:\s+hint:\s*(?P<hint>.*))?\s*$")
+
+
+class MarkerError(ValueError):
+    """A solution region is not closed, or an END comes without a BEGIN."""
+
+
+def strip_solutions(source: str, *, code: bool, where: str = "cell") -> str:
+    """Replace every marked region of one cell's source by a stub (code) or a placeholder (markdown)."""
+    out: list[str] = []
+    inside = False
+    for number, line in enumerate(source.splitlines(), start=1):
+        begin = _BEGIN_LINE.match(line)
+        if begin:
+            if inside:
+                raise MarkerError(f"{where}, line {number}: BEGIN SOLUTION inside another solution region")
+            inside = True
+            indent, hint = begin.group("indent"), (begin.group("hint") or "").strip()
+            if code:
+                message = f"Exercise: {hint}" if hint else "Exercise: replace this line with your code"
+                out.append(f"{indent}raise NotImplementedError({message!r})")
+            else:
+                out.append(f"{indent}{ANSWER_PLACEHOLDER}")
+        elif line.strip().startswith(END):
+            if not inside:
+                raise MarkerError(f"{where}, line {number}: END SOLUTION without a BEGIN SOLUTION")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise MarkerError(f"{where}: BEGIN SOLUTION is never closed by END SOLUTION")
+    return "\n".join(out)
+
+
+def has_solution(source: str) -> bool:
+    return BEGIN in source
+
+
+def build_exercise(solution: nbformat.NotebookNode, source_name: str) -> nbformat.NotebookNode:
+    """The learner's copy of a solved notebook: stubs in place of answers, no outputs, no stray metadata."""
+    exercise = nbformat.v4.new_notebook()
+    exercise.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+        "llmcourse": {**solution.metadata.get("llmcourse", {}), "generated_from": source_name},
+    }
+    for index, cell in enumerate(solution.cells):
+        where = f"{source_name}, cell {index}"
+        code = cell.cell_type == "code"
+        text = strip_solutions(cell.source, code=code, where=where)
+        if code:
+            new = nbformat.v4.new_code_cell(text)
+        elif cell.cell_type == "markdown":
+            new = nbformat.v4.new_markdown_cell(text)
+        else:
+            new = nbformat.v4.new_raw_cell(text)
+        new.id = cell.get("id") or f"cell-{index}"
+        tags = [t for t in cell.metadata.get("tags", []) if t != "solution"]
+        if tags:
+            new.metadata["tags"] = tags
+        exercise.cells.append(new)
+    return exercise
+
+
+def render(notebook: nbformat.NotebookNode) -> str:
+    """Deterministic JSON text, so a rebuild of unchanged masters is byte-for-byte the same."""
+    return nbformat.writes(notebook, version=4) + "\n"
+
+
+def build_all(root: Path = ROOT, *, check: bool = False) -> list[str]:
+    """Write (or with ``check``, compare) every exercise; return the names that were out of date."""
+    solutions_dir, exercises_dir = root / "solutions", root / "exercises"
+    stale: list[str] = []
+    expected = set()
+    for master in sorted(solutions_dir.glob("[0-9][0-9]_*.ipynb")):
+        target = exercises_dir / master.name
+        expected.add(target.name)
+        text = render(build_exercise(nbformat.read(master, as_version=4), f"solutions/{master.name}"))
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != text:
+            stale.append(target.name)
+            if not check:
+                exercises_dir.mkdir(exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+    orphans = [p.name for p in sorted(exercises_dir.glob("*.ipynb")) if p.name not in expected]
+    if check:
+        stale.extend(f"{name} (no solutions/{name} master)" for name in orphans)
+    return stale
