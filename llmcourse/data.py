@@ -53,16 +53,18 @@ def register(dataset: Dataset) -> Dataset:
     return dataset
 
 
-register(Dataset(
-    name="tinyshakespeare",
-    filename="tinyshakespeare.txt",
-    url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
-    sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
-    size=1_115_394,
-    licence="Shakespeare's plays are in the public domain; compiled by Andrej Karpathy for char-rnn (MIT).",
-    citation="Karpathy, A. (2015). char-rnn. https://github.com/karpathy/char-rnn",
-    description="40,000 lines of Shakespeare: the classic character-level language-modelling corpus.",
-))
+register(
+    Dataset(
+        name="tinyshakespeare",
+        filename="tinyshakespeare.txt",
+        url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        size=1_115_394,
+        licence="Shakespeare's plays are in the public domain; compiled by Andrej Karpathy for char-rnn (MIT).",
+        citation="Karpathy, A. (2015). char-rnn. https://github.com/karpathy/char-rnn",
+        description="40,000 lines of Shakespeare: the classic character-level language-modelling corpus.",
+    )
+)
 
 
 def data_dir() -> Path | None:
@@ -72,7 +74,7 @@ def data_dir() -> Path | None:
 
 
 def cache_dir() -> Path:
-    """Where downloads are kept: ``LLMCOURSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/llmcourse`` or ``~/.cache/llmcourse``."""
+    """Where downloads go: ``LLMCOURSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/llmcourse`` (``~/.cache/llmcourse``)."""
     value = os.environ.get("LLMCOURSE_CACHE_DIR", "").strip()
     if value:
         return Path(value).expanduser()

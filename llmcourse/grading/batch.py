@@ -37,8 +37,12 @@ class NotebookGrade:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": self.path, "chapter": self.chapter, "points": self.points, "max_points": self.max_points,
-            "problems": self.problems, "results": [r.to_dict() for r in self.results],
+            "file": self.path,
+            "chapter": self.chapter,
+            "points": self.points,
+            "max_points": self.max_points,
+            "problems": self.problems,
+            "results": [r.to_dict() for r in self.results],
         }
 
 
@@ -47,8 +51,11 @@ def grade_namespace(namespace: dict[str, Any], chapter: str) -> list[CheckResult
     results = []
     for ex in chapter_exercises(chapter):
         if ex.name not in namespace:
-            results.append(CheckResult(ex.check_id, False, 0.0, ex.points,
-                                       messages=[f"`{ex.name}` is not defined in the notebook."]))
+            results.append(
+                CheckResult(
+                    ex.check_id, False, 0.0, ex.points, messages=[f"`{ex.name}` is not defined in the notebook."]
+                )
+            )
         else:
             results.append(run_check(ex.check_id, namespace[ex.name]))
     return results
@@ -85,7 +92,10 @@ def grade_notebook(path: Path, *, cell_timeout: int = 300, kernel_name: str = "p
     grade = NotebookGrade(str(path), chapter)
 
     client = NotebookClient(
-        notebook, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
+        notebook,
+        timeout=cell_timeout,
+        kernel_name=kernel_name,
+        allow_errors=True,
         interrupt_on_timeout=True,
         error_on_timeout={"ename": "CellTimeoutError", "evalue": f"cell ran over {cell_timeout} s", "traceback": []},
         resources={"metadata": {"path": str(path.parent.resolve())}},
@@ -117,7 +127,9 @@ def grade_notebook(path: Path, *, cell_timeout: int = 300, kernel_name: str = "p
             ]
         else:
             grade.results = [
-                CheckResult(ex.check_id, False, 0.0, ex.points, messages=["not graded: the notebook did not run to the end"])
+                CheckResult(
+                    ex.check_id, False, 0.0, ex.points, messages=["not graded: the notebook did not run to the end"]
+                )
                 for ex in chapter_exercises(chapter)
             ]
     return grade
@@ -133,7 +145,9 @@ def write_gradebook(grades: list[NotebookGrade], out_dir: Path) -> tuple[Path, P
         writer.writerow(["student_file", "chapter", "exercise", "points", "max_points", "passed", "messages"])
         for g in grades:
             for r in g.results:
-                writer.writerow([g.path, g.chapter, r.check_id, r.points, r.max_points, r.passed, " | ".join(r.messages)])
+                writer.writerow(
+                    [g.path, g.chapter, r.check_id, r.points, r.max_points, r.passed, " | ".join(r.messages)]
+                )
             if not g.results:
                 writer.writerow([g.path, g.chapter, "", 0, 0, False, " | ".join(g.problems)])
     json_path.write_text(json.dumps([g.to_dict() for g in grades], indent=1))

@@ -91,7 +91,12 @@ REGISTRY: dict[str, Exercise] = {}
 
 
 def exercise(
-    check_id: str, name: str, description: str, *, points: float = 1.0, timeout: float = 10.0,
+    check_id: str,
+    name: str,
+    description: str,
+    *,
+    points: float = 1.0,
+    timeout: float = 10.0,
     kind: str = "function",
 ) -> Exercise:
     """Create and register an exercise; add cases to it with ``@ex.case("...")``."""
@@ -142,6 +147,7 @@ def deadline(seconds: float, *, use_signal: bool | None = None) -> Iterator[None
     if use_signal is None:
         use_signal = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if use_signal:
+
         def on_alarm(signum: int, frame: Any) -> None:
             raise CheckTimeout()
 
@@ -174,7 +180,9 @@ def deadline(seconds: float, *, use_signal: bool | None = None) -> Iterator[None
 
 def _describe_exception(exc: BaseException, name: str) -> str:
     """Say where in the learner's code an exception came from, without the grader's own frames."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "llmcourse/grading" not in f.filename.replace("\\", "/")]
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if "llmcourse/grading" not in f.filename.replace("\\", "/")
+    ]
     where = ""
     if frames:
         last = frames[-1]
@@ -209,12 +217,17 @@ def run_check(check_id: str, student: Any, *, timeout: float | None = None) -> C
                 case_fn(student)
             results.append(CaseResult(case_name, True))
         except CheckTimeout:
-            results.append(CaseResult(case_name, False, f"did not finish within {limit:g} s: is there an endless loop?"))
+            results.append(
+                CaseResult(case_name, False, f"did not finish within {limit:g} s: is there an endless loop?")
+            )
         except CheckFailure as failure:
             results.append(CaseResult(case_name, False, str(failure)))
         except Exception as exc:  # the learner's code raised: a failure, never a crash
             if _is_stub(exc):
-                msg = f"`{ex.name}` is not implemented yet: replace the `raise NotImplementedError(...)` line with your code."
+                msg = (
+                    f"`{ex.name}` is not implemented yet: replace the `raise NotImplementedError(...)` line "
+                    "with your code."
+                )
                 return CheckResult(check_id, False, 0.0, ex.points, [CaseResult(case_name, False, msg)], [msg])
             results.append(CaseResult(case_name, False, _describe_exception(exc, ex.name)))
 

@@ -54,7 +54,9 @@ def expect_tensor(got: Any, what: str, shape: Sequence[int] | None = None) -> to
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, atol: float, rtol: float) -> bool:
-    return a.shape == b.shape and torch.allclose(a.detach().double().cpu(), b.detach().double().cpu(), atol=atol, rtol=rtol)
+    return a.shape == b.shape and torch.allclose(
+        a.detach().double().cpu(), b.detach().double().cpu(), atol=atol, rtol=rtol
+    )
 
 
 def expect_close(

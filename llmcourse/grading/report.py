@@ -17,7 +17,9 @@ _SESSION_RESULTS: dict[str, CheckResult] = {}
 def format_result(result: CheckResult) -> str:
     """The plain-text report for one check: a verdict line, then one line per case."""
     mark = "PASSED" if result.passed else "NOT YET"
-    lines = [f"{'✅' if result.passed else '❌'} {result.check_id}: {mark} ({result.points:g}/{result.max_points:g} points)"]
+    lines = [
+        f"{'✅' if result.passed else '❌'} {result.check_id}: {mark} ({result.points:g}/{result.max_points:g} points)"
+    ]
     if result.cases:
         for case in result.cases:
             lines.append(f"   {'✓' if case.passed else '✗'} {case.name}")

@@ -1,0 +1,74 @@
+"""`python -m llmcourse ...` as a teacher or author uses it."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "llmcourse", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_env_reports_profile_and_device():
+    out = cli("env").stdout
+    assert "profile ci" in out and "device cpu" in out and "torch" in out
+
+
+def test_data_list_and_unknown_name():
+    assert "tinyshakespeare" in cli("data", "list").stdout
+    result = cli("data", "path", "no-such-data")
+    assert result.returncode == 1 and "unknown dataset" in result.stderr
+
+
+def test_exercises_check_passes_on_the_repository():
+    result = cli("exercises", "build", "--check")
+    assert result.returncode == 0, result.stderr
+
+
+def _broken_submission(path: Path) -> None:
+    """A notebook whose first cell crashes, whose second never ends, and that solves one exercise."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["llmcourse"] = {"chapter": "ch01"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("raise ValueError('boom')"),
+        nbformat.v4.new_code_cell("while True:\n    pass"),
+        nbformat.v4.new_code_cell("def linear_forward(x, weight, bias):\n    return x @ weight.T + bias"),
+    ]
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_grade_a_folder_of_submissions(tmp_path):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    shutil.copy(next((ROOT / "solutions").glob("01_*.ipynb")), submissions / "alice.ipynb")
+    shutil.copy(next((ROOT / "exercises").glob("01_*.ipynb")), submissions / "bob.ipynb")
+    _broken_submission(submissions / "carol.ipynb")
+    (submissions / "dave.ipynb").write_text("{ this is not a notebook")
+
+    result = cli("grade", str(submissions), "--out", str(tmp_path / "out"), "--timeout", "20")
+    assert result.returncode == 0, result.stderr
+    book = json.loads((tmp_path / "out" / "gradebook.json").read_text())
+    by_name = {Path(entry["file"]).stem: entry for entry in book}
+    assert by_name["alice"]["points"] == by_name["alice"]["max_points"] > 0
+    assert by_name["bob"]["points"] == 0
+    carol = by_name["carol"]
+    assert 0 < carol["points"] < carol["max_points"]
+    assert any("ValueError" in p for p in carol["problems"]) and any("CellTimeoutError" in p for p in carol["problems"])
+    passed = {r["check_id"] for r in carol["results"] if r["passed"]}
+    assert passed == {"ch01.linear_forward"}
+    assert by_name["dave"]["points"] == 0 and "could not read" in by_name["dave"]["problems"][0]
+
+    rows = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
+    assert {"student_file", "exercise", "points", "max_points", "messages"} <= set(rows[0])
+    assert any(r["exercise"] == "ch01.train_loop" and "not defined" in r["messages"] for r in rows
+               if r["student_file"].endswith("carol.ipynb"))
+    assert "alice.ipynb" in result.stdout and "gradebook:" in result.stdout
