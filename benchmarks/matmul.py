@@ -44,7 +44,7 @@ def main() -> None:
         a_np = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
         b_np = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
         flops = 2 * n**3
-        numpy_rate = flops / seconds_per_call(lambda: a_np @ b_np, args.repeats) / 1e9
+        numpy_rate = flops / seconds_per_call(lambda a=a_np, b=b_np: a @ b, args.repeats) / 1e9
         row = f"{n:>6} {numpy_rate:>14.1f}"
         for device in devices:
             a, b = torch.from_numpy(a_np).to(device), torch.from_numpy(b_np).to(device)

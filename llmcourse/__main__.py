@@ -91,12 +91,14 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 def _cmd_execute(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     os.environ["LLMCOURSE_PROFILE"] = args.profile
     for nb_path in _notebooks(args.paths):
         print(f"executing {nb_path} in the {args.profile} profile ...", file=sys.stderr)
         nb = nbformat.read(nb_path, as_version=4)
         NotebookClient(nb, timeout=args.timeout, resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+        nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})  # one output per stream, not hundreds
         nbformat.write(nb, nb_path)
     return 0
 

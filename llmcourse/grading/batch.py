@@ -108,16 +108,15 @@ def grade_notebook(path: Path, *, cell_timeout: int = 300, kernel_name: str = "p
                     if cell.cell_type != "code":
                         continue
                     client.execute_cell(cell, index)
-                    for output in cell.get("outputs", []):
-                        if output.get("output_type") == "error":
-                            grade.problems.append(f"cell {index} raised {output.get('ename')}: {output.get('evalue')}")
+                    grade.problems.extend(_cell_problems(cell, index, cell_timeout))
                 grader = nbformat.v4.new_code_cell(
                     "from llmcourse.grading.batch import write_namespace_grades as _grade\n"
                     f"_grade(globals(), {chapter!r}, {out_path!r})"
                 )
                 total_timeout = sum(ex.timeout * max(1, len(ex.cases)) for ex in chapter_exercises(chapter)) + 60
                 client.timeout = int(total_timeout)
-                client.execute_cell(grader, len(notebook.cells))
+                notebook.cells.append(grader)  # nbclient writes the executed cell back at its index
+                client.execute_cell(grader, len(notebook.cells) - 1)
         except Exception as exc:  # a dead kernel, a timeout the kernel did not survive, ...
             grade.problems.append(f"execution stopped: {type(exc).__name__}: {exc}")
         if os.path.exists(out_path):
@@ -133,6 +132,19 @@ def grade_notebook(path: Path, *, cell_timeout: int = 300, kernel_name: str = "p
                 for ex in chapter_exercises(chapter)
             ]
     return grade
+
+
+def _cell_problems(cell: Any, index: int, cell_timeout: int) -> list[str]:
+    """What went wrong in one executed cell, in words for the gradebook."""
+    problems = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") != "error":
+            continue
+        if output.get("ename") in ("KeyboardInterrupt", "CellTimeoutError"):  # the grader's timeout stopped it
+            problems.append(f"cell {index} did not finish within {cell_timeout} s and was stopped")
+        else:
+            problems.append(f"cell {index} raised {output.get('ename')}: {output.get('evalue')}")
+    return problems
 
 
 def write_gradebook(grades: list[NotebookGrade], out_dir: Path) -> tuple[Path, Path]:

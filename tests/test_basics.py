@@ -1,0 +1,150 @@
+"""llmcourse.basics (chapter 1) on tiny sizes, and the ch01 settings every profile must provide."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from llmcourse.basics import (
+    MLP,
+    MiniModel,
+    accuracy,
+    count_parameters,
+    make_spirals,
+    matmul_gflops,
+    plot_decision_boundary,
+    time_matmul,
+)
+from llmcourse.config import PROFILES, settings
+from llmcourse.training import train
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; two threads on a busy 2-core machine were ~30x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n_points, n_classes", [(10, 2), (301, 3), (400, 2)])
+def test_spirals_shapes_dtypes_and_balance(n_points, n_classes):
+    x, y = make_spirals(n_points, n_classes=n_classes)
+    assert x.shape == (n_points, 2) and x.dtype == torch.float32
+    assert y.shape == (n_points,) and y.dtype == torch.int64
+    counts = torch.bincount(y, minlength=n_classes)
+    assert counts.max() - counts.min() <= 1  # balanced
+    assert torch.isfinite(x).all() and x.abs().max() < 2
+
+
+def test_spirals_are_seeded():
+    a, b, c = make_spirals(50, seed=3), make_spirals(50, seed=3), make_spirals(50, seed=4)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_spirals_are_not_linearly_separable():
+    """The point of the data set: a linear classifier cannot do much better than chance."""
+    torch.manual_seed(0)
+    x, y = make_spirals(400)
+    linear = torch.nn.Linear(2, 2)
+    opt = torch.optim.Adam(linear.parameters(), lr=0.05)
+    for _ in range(200):
+        opt.zero_grad()
+        F.cross_entropy(linear(x), y).backward()
+        opt.step()
+    assert accuracy(linear(x), y) < 0.75
+
+
+def test_spirals_reject_too_few_points():
+    with pytest.raises(ValueError, match="at least one point per class"):
+        make_spirals(1, n_classes=2)
+
+
+def test_mini_model():
+    model = MiniModel()
+    assert count_parameters(model) == 10 * 5 + 5
+    out = model(torch.randn(4, 10))
+    assert out.shape == (4, 5) and (out >= 0).all()
+    assert model(torch.randn(2, 3, 10)).shape == (2, 3, 5)
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_mlp_shapes_and_parameter_count(n_layers):
+    model = MLP(2, 8, 3, n_layers=n_layers)
+    assert model(torch.randn(5, 2)).shape == (5, 3)
+    expected = (2 * 8 + 8) + (n_layers - 1) * (8 * 8 + 8) + (8 * 3 + 3)
+    assert count_parameters(model) == expected
+
+
+def test_accuracy():
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0], [0.0, 1.0]])
+    assert accuracy(logits, torch.tensor([0, 1, 1, 1])) == pytest.approx(0.75)
+
+
+def test_mlp_learns_the_ci_spirals():
+    """What chapter 1 asserts in the ci profile, at the ci sizes."""
+    cfg = settings("ch01", "ci")
+    x, y = make_spirals(cfg.n_points, seed=0)
+    torch.manual_seed(0)
+    model = MLP(2, cfg.hidden, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    for _ in range(cfg.steps):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert accuracy(model(x), y) >= cfg.min_train_acc
+    x_val, y_val = make_spirals(cfg.n_val, seed=1)
+    assert accuracy(model(x_val), y_val) >= cfg.min_val_acc
+
+
+def test_hand_written_loop_equals_training_train():
+    """Chapter 1 claims llmcourse.training.train is the loop it wrote by hand: same losses, same weights."""
+    x, y = make_spirals(64)
+    torch.manual_seed(0)
+    model = MLP(2, 8, 2)
+    copy_ = copy.deepcopy(model)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(20):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    history = train(copy_, lambda step: (x, y), lambda m, xb, yb: F.cross_entropy(m(xb), yb),
+                    torch.optim.Adam(copy_.parameters(), lr=0.01), 20, progress=False)
+    torch.testing.assert_close(torch.tensor(history.train), torch.tensor(losses))
+    for p, q in zip(model.parameters(), copy_.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+
+
+def test_plot_decision_boundary_keeps_training_mode():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, y = make_spirals(40)
+    model = MLP(2, 4, 2)
+    model.train()
+    ax = plot_decision_boundary(model, x, y, resolution=20)
+    assert model.training and ax.get_title() == "decision boundary"
+    plt.close(ax.figure)
+
+
+def test_time_matmul_on_cpu():
+    seconds = time_matmul(32, "cpu", repeats=2)
+    assert 0 < seconds < 5
+    assert matmul_gflops(1000, 2.0) == pytest.approx(1.0)
+
+
+def test_every_profile_has_the_same_ch01_settings():
+    keys = {p: set(settings("ch01", p)) for p in PROFILES}
+    assert keys["ci"] == keys["laptop"] == keys["gpu"]
+    ci, laptop = settings("ch01", "ci"), settings("ch01", "laptop")
+    assert ci.n_points <= laptop.n_points and ci.steps <= laptop.steps
+    assert 0 < ci.min_train_acc <= laptop.min_train_acc < 1
