@@ -1,6 +1,6 @@
 """The command line: ``python -m llmcourse <command>`` for everything that is not a notebook.
 
-    env                       print the environment report (profile, versions, device)
+    env [--check]             print the environment report; --check compares the device with the CPU
     data list | path NAME | fetch [NAME...]
                               the dataset registry; fetch downloads and verifies
     exercises build [--check] regenerate exercises/ from solutions/ (or fail if they drifted)
@@ -18,9 +18,11 @@ from pathlib import Path
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from .device import environment_report
+    from .device import environment_report, self_check
 
     print(environment_report())
+    if args.check:
+        print(self_check())
     return 0
 
 
@@ -116,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("env", help="print the environment report").set_defaults(run=_cmd_env)
+    p = sub.add_parser("env", help="print the environment report")
+    p.add_argument("--check", action="store_true", help="also compare the device with the CPU on a small network")
+    p.set_defaults(run=_cmd_env)
 
     p = sub.add_parser("data", help="list, locate or download datasets")
     p.add_argument("action", choices=["list", "path", "fetch"])

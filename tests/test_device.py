@@ -1,0 +1,46 @@
+"""Device choice, precision choice, seeding and the CPU self-check."""
+
+import pytest
+import torch
+
+from llmcourse import config, device
+
+
+def test_best_device_can_be_forced(monkeypatch):
+    monkeypatch.setenv("LLMCOURSE_DEVICE", "cpu")
+    assert device.best_device() == torch.device("cpu")
+
+
+def test_cpu_stays_in_float32():
+    assert device.autocast_dtype("cpu") is None
+    with device.autocast("cpu"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_seed_everything_repeats_random_numbers():
+    device.seed_everything(3)
+    a = torch.randn(3)
+    device.seed_everything(3)
+    assert torch.equal(a, torch.randn(3))
+
+
+def test_environment_report_names_profile_and_versions():
+    line = device.environment_report(torch.device("cpu"))
+    assert "profile ci" in line and f"torch {torch.__version__}" in line and "float32" in line
+
+
+def test_self_check_on_cpu_agrees():
+    assert device.self_check("cpu").startswith("cpu agrees with the CPU")
+
+
+def test_profiles(monkeypatch):
+    monkeypatch.setenv("LLMCOURSE_PROFILE", "laptop")
+    assert config.settings("ch01").profile == "laptop"
+    assert config.settings("ch01", "ci").steps < config.settings("ch01", "laptop").steps
+    monkeypatch.setenv("LLMCOURSE_PROFILE", "huge")
+    with pytest.raises(ValueError, match="not a profile; choose one of ci, laptop, gpu"):
+        config.active_profile()
+    with pytest.raises(AttributeError, match="this chapter has"):
+        _ = config.settings("ch01", "ci").nonexistent
+    with pytest.raises(KeyError, match="known chapters"):
+        config.settings("ch42")
