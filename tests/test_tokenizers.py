@@ -1,0 +1,382 @@
+"""Tokenizers (chapter 2): BPE merges equal the naive reference and a hand-worked example, every string
+round-trips through byte-level BPE, char and word tokenizers do what they promise, files save and load,
+bad arguments get clear errors, and our BPE matches HF tokenizers' on a small corpus."""
+
+import json
+import warnings
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmcourse.tokenizers import (
+    ENDOFTEXT,
+    BPETokenizer,
+    CharTokenizer,
+    Tokenizer,
+    TokenizerFileError,
+    WordTokenizer,
+    load,
+)
+from llmcourse.tokenizers.bpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, get_stats, merge, pretokenize, train_merges
+from llmcourse.tokenizers.naive import train_merges_naive, train_naive
+
+CORPUS = (
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
+    "All:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n\n"
+    "All:\nResolved. resolved.\n\nFirst Citizen:\nFirst, you know Caius Marcius is chief enemy to the people.\n"
+    "Café naïve — 東京は大きい。 Ünïcödé 🙂🙂 we're 1234567 times   spaced\tout.\n"
+)
+HELD_OUT = "Second Citizen:\nWould you proceed especially against Caius Marcius?\n\nAll:\nAgainst him first.\n"
+
+AWKWARD = [
+    "",
+    " ",
+    "   \n\n\t  \r\n",
+    "hello world",
+    "👩‍👩‍👧 family, 🇫🇷 flag, 🙂",  # zero-width joiners and regional indicators
+    "東京は大きい。中文字符",
+    "e\u0301 a\u0300\u0301 combining marks",
+    "Мир, κόσμος, عالم, עולם, दुनिया",
+    "\x00\x01\x1b[31m\x7f control",
+    "<|endoftext|>",
+    "a<|endoftext|>b<|endoftext|><|endoftext|>",
+    "<|endoftext",
+    "\ufffd\ufeff zero\u200bwidth",
+    "1234567890 3.14159 we'll they've I'M",
+]
+
+
+@pytest.fixture(scope="module")
+def bpe() -> BPETokenizer:
+    return BPETokenizer(special_tokens=[ENDOFTEXT]).train(CORPUS + ENDOFTEXT + CORPUS.upper(), vocab_size=320)
+
+
+@pytest.fixture(scope="module")
+def bpe4() -> BPETokenizer:
+    return BPETokenizer(pattern="gpt4", special_tokens=[ENDOFTEXT]).train(CORPUS, vocab_size=300)
+
+
+# --- the BPE algorithm ------------------------------------------------------------------------------------
+
+
+def test_get_stats_and_merge_examples():
+    assert get_stats([1, 2, 3, 1, 2]) == {(1, 2): 2, (2, 3): 1, (3, 1): 1}
+    assert merge([1, 2, 3, 1, 2], (1, 2), 4) == [4, 3, 4]
+    assert merge([], (1, 2), 4) == []
+    assert merge([1], (1, 2), 4) == [1]
+
+
+def test_overlapping_pairs_merge_from_the_left():
+    a = 97
+    assert merge([a, a, a, a], (a, a), 256) == [256, 256]
+    assert merge([a, a, a], (a, a), 256) == [256, a]
+    assert merge([a, a, a, a, a], (a, a), 256) == [256, 256, a]
+    # Counted as overlapping pairs, as minbpe and HF do, by both trainers.
+    assert get_stats([a, a, a]) == {(a, a): 2}
+    tok = BPETokenizer().train("aaa", 257)
+    assert tok.merges == [(a, a)] and tok.encode("aaa") == [256, a] and tok.encode("aaaa") == [256, 256]
+
+
+def test_wikipedia_example_by_hand():
+    # "aaabdaaabac": aa -> Z (count 4 with overlaps), giving ZabdZabac; then Za and ab tie at 2 and the
+    # smaller pair (97, 98) = ab wins -> Y: ZYdZYac; then ZY -> X: XdXac. Then all four pairs tie at 1
+    # and the smallest, (97, 99) = ac, goes next.
+    expected = [(97, 97), (97, 98), (256, 257), (97, 99)]
+    assert train_merges({b"aaabdaaabac": 1}, 4) == expected
+    assert train_merges_naive([b"aaabdaaabac"], 4) == expected
+    tok = BPETokenizer().train("aaabdaaabac", 259)
+    assert tok.merges == expected[:3]
+    assert tok.encode("aaabdaaabac") == [258, ord("d"), 258, ord("a"), ord("c")]
+    assert tok.decode([258]) == "aaab"
+
+
+@pytest.mark.parametrize("pattern", ["gpt2", "gpt4"])
+def test_fast_trainer_equals_naive_loop_on_a_corpus(pattern):
+    text = CORPUS * 2 + ENDOFTEXT + HELD_OUT
+    fast = BPETokenizer(pattern=pattern, special_tokens=[ENDOFTEXT]).train(text, 256 + 1 + 60)
+    assert fast.merges == train_naive(text, 256 + 1 + 60, pattern=pattern, special_tokens=[ENDOFTEXT])
+    assert len(fast.merges) == 60 and fast.vocab_size == 317
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    chunks=st.lists(st.lists(st.sampled_from(b"abc"), min_size=1, max_size=12).map(bytes), min_size=1, max_size=25),
+    num_merges=st.integers(0, 25),
+)
+def test_fast_trainer_equals_naive_loop_on_generated_chunks(chunks, num_merges):
+    # Three letters only: lots of ties and overlapping pairs (aaa, abab), where a wrong update would show.
+    assert train_merges(Counter(chunks), num_merges) == train_merges_naive(chunks, num_merges)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet="ab \n\té🙂", min_size=1, max_size=120), num_merges=st.integers(0, 30))
+def test_fast_trainer_equals_naive_loop_on_generated_text(text, num_merges):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # early stops on texts with few pairs
+        fast = BPETokenizer().train(text, 256 + num_merges).merges
+    assert fast == train_naive(text, 256 + num_merges)
+
+
+def _encode_by_replaying_merges(tok: BPETokenizer, chunk: str) -> list[int]:
+    ids = list(chunk.encode("utf-8"))
+    for n, pair in enumerate(tok.merges):
+        ids = merge(ids, pair, 256 + n)
+    return ids
+
+
+@settings(max_examples=100, deadline=None)
+@given(chunk=st.text(alphabet="Citizen speak rsolv.,\n é", max_size=20))
+def test_encoding_by_rank_equals_replaying_every_merge_in_order(bpe, chunk):
+    assert bpe._encode_chunk(chunk.encode("utf-8")) == _encode_by_replaying_merges(bpe, chunk)
+
+
+def test_early_stop_warns_and_reports_the_real_vocab_size():
+    with pytest.warns(UserWarning, match="only 1 of 10 merges"):
+        tok = BPETokenizer().train("ab", 266)
+    assert tok.vocab_size == 257
+
+
+# --- pre-tokenization and special tokens --------------------------------------------------------------------
+
+
+def test_split_patterns():
+    assert pretokenize("Hello world's 1234567!!\n\n  x", GPT2_SPLIT_PATTERN) == [
+        "Hello", " world", "'s", " 1234567", "!!", "\n\n ", " x"
+    ]
+    assert pretokenize("Hello WORLD'S 1234567!!\n\n  x", GPT4_SPLIT_PATTERN) == [
+        "Hello", " WORLD", "'S", " ", "123", "456", "7", "!!\n\n", " ", " x"
+    ]
+    assert pretokenize(f"a{ENDOFTEXT}b", GPT2_SPLIT_PATTERN, [ENDOFTEXT]) == ["a", "b"]
+
+
+def test_special_tokens_are_single_ids_and_never_merged(bpe):
+    eot = bpe.special_tokens[ENDOFTEXT]
+    assert eot == bpe.vocab_size - 1  # after the merges, as in GPT-2
+    ids = bpe.encode(f"speak{ENDOFTEXT}speak")
+    assert ids.count(eot) == 1 and ids[: ids.index(eot)] == bpe.encode("speak")
+    assert all(b"<|" not in bpe.vocab[256 + n] for n in range(len(bpe.merges)))  # training never saw it whole
+    plain = bpe.encode(ENDOFTEXT, allowed_special="none")
+    assert eot not in plain and len(plain) > 1 and bpe.decode(plain) == ENDOFTEXT
+    assert bpe.encode(ENDOFTEXT, allowed_special={ENDOFTEXT}) == [eot]
+    assert bpe.encode(ENDOFTEXT, allowed_special=set()) == plain
+
+
+def test_longer_special_token_wins_over_its_prefix():
+    tok = BPETokenizer(special_tokens=["<s>", "<s>x"]).train("abc", 258)
+    assert tok.encode("<s>x<s>") == [tok.special_tokens["<s>x"], tok.special_tokens["<s>"]]
+
+
+def test_bad_special_token_arguments(bpe):
+    with pytest.raises(ValueError, match="unknown special tokens"):
+        bpe.encode("hi", allowed_special={"<|im_start|>"})
+    with pytest.raises(TypeError, match="allowed_special"):
+        bpe.encode("hi", allowed_special=ENDOFTEXT)
+    with pytest.raises(ValueError, match="collide"):
+        BPETokenizer(special_tokens=[ENDOFTEXT, ENDOFTEXT])
+    with pytest.raises(ValueError, match="collide"):
+        WordTokenizer(special_tokens=["<unk>"])
+    with pytest.raises(ValueError, match="non-empty"):
+        BPETokenizer(special_tokens=[""])
+    with pytest.raises(TypeError, match="list of strings"):
+        BPETokenizer(special_tokens=ENDOFTEXT)
+
+
+# --- round trips and errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_bpe_round_trips_awkward_strings(bpe, bpe4, text):
+    for tok in (bpe, bpe4):
+        assert tok.decode(tok.encode(text)) == text
+        assert tok.decode(tok.encode(text, allowed_special="none")) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text())
+def test_bpe_round_trips_any_string(bpe, bpe4, text):
+    for tok in (bpe, bpe4):
+        ids = tok.encode(text)
+        assert all(0 <= i < tok.vocab_size for i in ids)
+        assert tok.decode(ids) == text
+
+
+def test_partial_utf8_decodes_with_replacement(bpe):
+    first_byte_of_kanji = "東".encode()[0]  # 0xE6: starts a 3-byte character
+    assert bpe.decode([first_byte_of_kanji]) == "\ufffd"
+    assert bpe.decode([first_byte_of_kanji, ord("a")]) == "\ufffda"
+    assert bpe.decode_bytes([first_byte_of_kanji]) == b"\xe6"
+
+
+def test_bad_arguments_get_clear_errors(bpe):
+    with pytest.raises(ValueError, match="too small"):
+        BPETokenizer().train("hello", 255)
+    with pytest.raises(ValueError, match="too small"):
+        BPETokenizer(special_tokens=[ENDOFTEXT]).train("hello", 256)
+    with pytest.raises(ValueError, match="empty text"):
+        BPETokenizer().train("", 300)
+    with pytest.raises(ValueError, match="out of range"):
+        bpe.decode([0, bpe.vocab_size])
+    with pytest.raises(ValueError, match="out of range"):
+        bpe.decode([-1])
+    with pytest.raises(ValueError, match="refers to an id"):
+        BPETokenizer.from_merges([(97, 300)])
+    with pytest.raises(ValueError, match="skips some characters"):
+        BPETokenizer(pattern=r"\w+").train("a b", 260)
+
+
+# --- char and word tokenizers --------------------------------------------------------------------------------
+
+
+def test_char_tokenizer_round_trips_its_characters_and_names_unknown_ones():
+    tok = CharTokenizer().train("hello world\n")
+    assert tok.vocab_size == 9 and tok.chars == sorted("helo wrd\n")
+    assert tok.encode("hell") == [4, 3, 5, 5]  # sorted: "\n", " ", "d", "e", "h", "l", ...
+    assert tok.decode(tok.encode("old hello\n")) == "old hello\n"
+    with pytest.raises(ValueError, match=r"not in the vocabulary: \['z'\]"):
+        tok.encode("hez")
+    unk = CharTokenizer(unk_token="<unk>").train("hello")
+    assert unk.encode("hez") == [unk.stoi["h"], unk.stoi["e"], unk.unk_id]
+    assert unk.decode(unk.encode("hez")) == "he<unk>"
+
+
+def test_char_tokenizer_vocab_size_keeps_the_most_frequent():
+    tok = CharTokenizer(unk_token="?", special_tokens=[ENDOFTEXT]).train(f"aaabbc{ENDOFTEXT}aab", vocab_size=4)
+    assert tok.chars == ["a", "b"] and tok.vocab_size == 4
+    assert tok.encode(f"abc{ENDOFTEXT}") == [0, 1, 2, 3]
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text())
+def test_char_tokenizer_round_trips_text_made_of_its_training_characters(text):
+    if text:
+        tok = CharTokenizer().train(text)
+        assert tok.decode(tok.encode(text)) == text
+
+
+def test_word_tokenizer_drops_whitespace_and_maps_unknown_words():
+    tok = WordTokenizer().train("the cat. the end.")
+    assert tok.itos == ["<unk>", ".", "the", "cat", "end"]
+    assert tok.encode("the dog.") == [2, 0, 1]
+    assert tok.decode(tok.encode("the  cat.\n\tthe end.")) == "the cat . the end ."
+    hello = WordTokenizer().train("Hello,  world!\n")
+    assert hello.decode(hello.encode("Hello,  world!\n")) == "Hello , world !"
+    small = WordTokenizer(special_tokens=[ENDOFTEXT]).train(f"a a a b b c{ENDOFTEXT}", vocab_size=4)
+    assert small.itos == ["<unk>", ENDOFTEXT, "a", "b"] and small.encode(f"c{ENDOFTEXT}") == [0, 1]
+
+
+def test_word_special_token_as_plain_text_is_not_its_id():
+    tok = WordTokenizer(special_tokens=["END"]).train("a b END a", vocab_size=10)
+    assert tok.itos == ["<unk>", "END", "a", "b"]
+    assert tok.encode("a END <unk>") == [2, 1, 0]
+    assert tok.encode("a END", allowed_special="none") == [2, 0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text())
+def test_word_tokenizer_decoded_form_is_stable(text):
+    tok = WordTokenizer().train("the cat sat on the mat. The end!", vocab_size=8)
+    ids = tok.encode(text)
+    assert tok.encode(tok.decode(ids)) == ids
+
+
+# --- one interface, files, visualization ---------------------------------------------------------------------
+
+
+def _trained(kind: str) -> Tokenizer:
+    if kind == "char":
+        return CharTokenizer(special_tokens=[ENDOFTEXT]).train(CORPUS)
+    if kind == "word":
+        return WordTokenizer(special_tokens=[ENDOFTEXT]).train(CORPUS, vocab_size=50)
+    return BPETokenizer(special_tokens=[ENDOFTEXT]).train(CORPUS, vocab_size=300)
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_one_interface_and_save_load(kind, tmp_path):
+    tok = _trained(kind)
+    assert repr(tok).startswith(f"{type(tok).__name__}(vocab_size={tok.vocab_size}")
+    text = f"First Citizen:\nSpeak, speak.{ENDOFTEXT}"
+    ids = tok.encode(text)
+    assert all(isinstance(i, int) and 0 <= i < tok.vocab_size for i in ids)
+    assert tok.special_tokens[ENDOFTEXT] in ids
+    path = tok.save(tmp_path / f"{kind}.json")
+    json.loads(path.read_text(encoding="utf-8"))  # plain JSON
+    for loaded in (load(path), type(tok).load(path), Tokenizer.load(path)):
+        assert type(loaded) is type(tok)
+        assert loaded.vocab_size == tok.vocab_size and loaded.special_tokens == tok.special_tokens
+        assert loaded.encode(text) == ids and loaded.decode(ids) == tok.decode(ids)
+    if kind != "word":
+        assert tok.decode(ids) == text
+
+
+def test_bad_files_give_clear_errors(tmp_path, bpe):
+    path = tmp_path / "tok.json"
+    path.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(TokenizerFileError, match="not a tokenizer file"):
+        load(path)
+    path.write_text('{"merges": []}')
+    with pytest.raises(TokenizerFileError, match="not a tokenizer file"):
+        load(path)
+    state = json.loads(bpe.to_json())
+    path.write_text(json.dumps({**state, "version": 99}))
+    with pytest.raises(TokenizerFileError, match="version 99"):
+        load(path)
+    path.write_text(json.dumps({**state, "kind": "unigram"}))
+    with pytest.raises(TokenizerFileError, match="unknown kind"):
+        load(path)
+    path.write_text(json.dumps({**state, "merges": [[97, 9999, "?"]]}))
+    with pytest.raises(TokenizerFileError, match="damaged 'bpe'"):
+        load(path)
+    path.write_text(json.dumps({k: v for k, v in state.items() if k != "pattern"}))
+    with pytest.raises(TokenizerFileError, match="damaged"):
+        load(path)
+    bpe.save(path)
+    with pytest.raises(TokenizerFileError, match="not a CharTokenizer"):
+        CharTokenizer.load(path)
+
+
+def test_saved_bpe_file_is_readable(bpe):
+    text = bpe.to_json()
+    assert '"version": 1' in text and '"<|endoftext|>": 319' in text
+    first = bpe.merges[0]
+    assert f"[{first[0]}, {first[1]}, {json.dumps(bpe.decode([256]))}]" in text
+
+
+def test_visualize_marks_token_boundaries(bpe):
+    assert bpe.visualize("First Citizen") == "[First][ Citizen]"
+    assert bpe.visualize(f"a\n{ENDOFTEXT}") == f"[a][\\n][{ENDOFTEXT}]"
+    # An emoji the vocabulary splits over several byte tokens is shown as one piece with all its ids.
+    ids = bpe.encode("🎉")
+    assert len(ids) > 1 and bpe.pieces(ids) == [("🎉", ids)] and bpe.visualize("🎉!") == "[🎉][!]"
+    assert bpe.pieces([0xE6]) == [("\ufffd", [0xE6])]
+    html = bpe.visualize_html("a<b> \n")
+    assert html.count("<span") == len(bpe.pieces(bpe.encode("a<b> \n"))) and "&lt;" in html and "<b>" not in html
+    assert WordTokenizer().train("the cat").visualize("the dog") == "[the][<unk>]"
+    assert CharTokenizer().train("ab").visualize("ab") == "[a][b]"
+
+
+# --- against Hugging Face tokenizers -------------------------------------------------------------------------
+
+
+def test_matches_hf_bytelevel_bpe_on_a_small_corpus():
+    hf = pytest.importorskip("tokenizers")
+    text = CORPUS * 3 + HELD_OUT.lower()
+    vocab_size = 320
+    ours = BPETokenizer(special_tokens=[ENDOFTEXT]).train(text, vocab_size)
+
+    theirs = hf.Tokenizer(hf.models.BPE())
+    theirs.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)  # the GPT-2 split pattern
+    theirs.decoder = hf.decoders.ByteLevel()
+    trainer = hf.trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=0, show_progress=False, special_tokens=[ENDOFTEXT],
+        initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet(),
+    )
+    theirs.train_from_iterator([text], trainer=trainer)
+
+    assert ours.vocab_size == theirs.get_vocab_size() == vocab_size
+    n_ours, n_theirs = len(ours.encode(HELD_OUT)), len(theirs.encode(HELD_OUT).ids)
+    assert abs(n_ours - n_theirs) <= 0.03 * n_theirs, (n_ours, n_theirs)
+    for sample in (HELD_OUT, "Café 東京 🙂 we're", "  spaced\tout\n\n"):
+        assert ours.decode(ours.encode(sample)) == sample
+        assert theirs.decode(theirs.encode(sample).ids) == sample
