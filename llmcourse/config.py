@@ -35,6 +35,20 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "gpu": dict(n_points=20000, n_val=5000, hidden=128, steps=4000, lr=0.01, sgd_lr=0.5,
                     matmul_size=4096, min_train_acc=0.97, min_val_acc=0.96),
     },
+    "ch02": {
+        # train_chars: characters of tiny shakespeare's first 90% the BPE tokenizers train on (the last
+        # 10% is always held out); vocab_size: the chapter's main BPE tokenizer; sweep: vocabulary sizes
+        # of the compression plot; naive_chars / naive_merges: the slice and merges on which the naive
+        # and the fast trainer race (the naive one re-counts everything every merge, so keep it small);
+        # min_bytes_per_token: the held-out compression the notebook asserts for the main tokenizer
+        # (seen: ci 1.78, laptop 2.26; HF tokenizers gets the same to 4 decimals, benchmarks/bpe.py).
+        "ci": dict(train_chars=100_000, vocab_size=512, sweep=[256, 320, 512, 768], naive_chars=20_000,
+                   naive_merges=40, min_bytes_per_token=1.7),
+        "laptop": dict(train_chars=1_003_854, vocab_size=1024, sweep=[256, 512, 1024, 2048, 4096],
+                       naive_chars=100_000, naive_merges=100, min_bytes_per_token=2.2),
+        "gpu": dict(train_chars=1_003_854, vocab_size=1024, sweep=[256, 512, 1024, 2048, 4096, 8192],
+                    naive_chars=200_000, naive_merges=200, min_bytes_per_token=2.2),
+    },
 }
 
 

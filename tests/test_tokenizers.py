@@ -380,3 +380,34 @@ def test_matches_hf_bytelevel_bpe_on_a_small_corpus():
     for sample in (HELD_OUT, "Café 東京 🙂 we're", "  spaced\tout\n\n"):
         assert ours.decode(ours.encode(sample)) == sample
         assert theirs.decode(theirs.encode(sample).ids) == sample
+
+
+# --- the explorer (chapter 2's widget) --------------------------------------------------------------------
+
+
+def test_token_report_counts_tokens_and_reports_what_it_cannot_encode(bpe):
+    from llmcourse.tokenizers.explorer import token_report
+
+    report = token_report(bpe, "To be, or not")
+    assert f"<b>{len(bpe.encode('To be, or not'))} tokens</b>" in report and "13 UTF-8 bytes" in report
+    chars = CharTokenizer().train("abc ")
+    assert "cannot encode this text" in token_report(chars, "abc 🙂") and "🙂" in token_report(chars, "abc 🙂")
+
+
+def test_explorer_follows_the_text_the_kind_and_the_vocab_size(bpe):
+    from llmcourse.tokenizers.explorer import explorer
+
+    small = BPETokenizer().train(CORPUS, vocab_size=260)
+    chars = CharTokenizer().train(CORPUS)
+    widget = explorer({"characters": {chars.vocab_size: chars}, "BPE": {260: small, 320: bpe}}, "Speak, speak.")
+    box, kind, size, view = widget.children
+    assert "13 tokens" in view.value and size.disabled  # characters: one token each, one size only
+    kind.value = "BPE"
+    assert size.options == (260, 320) and size.value == 320 and not size.disabled
+    assert f"{len(bpe.encode('Speak, speak.'))} tokens" in view.value
+    size.value = 260
+    assert f"{len(small.encode('Speak, speak.'))} tokens" in view.value
+    box.value = "resolved"
+    assert f"{len(small.encode('resolved'))} tokens" in view.value and "8 characters" in view.value
+    with pytest.raises(ValueError, match="at least one tokenizer"):
+        explorer({"BPE": {}})

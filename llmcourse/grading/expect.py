@@ -89,3 +89,22 @@ def expect_true(condition: bool, message: str) -> None:
     """Fail with ``message`` unless ``condition`` holds."""
     if not condition:
         raise CheckFailure(message)
+
+
+def expect_equal(got: Any, expected: Any, what: str, *, mistakes: Mapping[str, Any] | None = None) -> None:
+    """Check ``got == expected`` for plain Python values (lists, dicts, strings); name a matching mistake."""
+    if got == expected:
+        return
+    if expected is not None and got is None:
+        raise CheckFailure(f"{what} is None: did you forget to `return` it?")
+    message = f"{what} is wrong: expected {_clip(expected)}, got {_clip(got)}."
+    for description, value in (mistakes or {}).items():
+        if got == value:
+            message += f" That is what you get if you {description}."
+            break
+    raise CheckFailure(message)
+
+
+def _clip(value: Any, limit: int = 160) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
