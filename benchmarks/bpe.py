@@ -15,7 +15,6 @@ identical. Results are committed under benchmarks/results/ with the command that
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from llmcourse.data import read_text
 from llmcourse.device import environment_report
 from llmcourse.tokenizers import ENDOFTEXT, BPETokenizer
 from llmcourse.tokenizers.naive import train_naive
+from llmcourse.tokenizers.reference import merges_like_hf, train_hf
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -43,46 +43,6 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 def train_ours(text: str, vocab_size: int) -> BPETokenizer:
     return BPETokenizer(special_tokens=[ENDOFTEXT]).train(text, vocab_size)
-
-
-def train_hf(text: str, vocab_size: int) -> hf.Tokenizer:
-    """HF's byte-level BPE configured like ours: GPT-2 split, 256 starting bytes, every pair counts."""
-    tok = hf.Tokenizer(hf.models.BPE())
-    tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = hf.decoders.ByteLevel()
-    trainer = hf.trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=0, show_progress=False, special_tokens=[ENDOFTEXT],
-        initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator([text], trainer=trainer)
-    return tok
-
-
-def byte_to_unicode() -> dict[str, int]:
-    """GPT-2's printable stand-in character for each byte, inverted: the alphabet HF's merges are written in."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
-    chars, extra = {}, 0
-    for b in range(256):
-        if b in printable:
-            chars[chr(b)] = b
-        else:
-            chars[chr(256 + extra)] = b
-            extra += 1
-    return chars
-
-
-def merges_like_hf(ours: BPETokenizer, theirs: hf.Tokenizer) -> tuple[int, int]:
-    """How many of our merges HF also learned: in the same place from the start, and anywhere."""
-    to_byte = byte_to_unicode()
-    hf_pairs = []
-    for merge in json.loads(theirs.to_str())["model"]["merges"]:
-        a, b = merge.split(" ") if isinstance(merge, str) else merge
-        hf_pairs.append((bytes(to_byte[c] for c in a), bytes(to_byte[c] for c in b)))
-    our_pairs = [(ours.vocab[left], ours.vocab[right]) for left, right in ours.merges]
-    prefix = 0
-    while prefix < min(len(our_pairs), len(hf_pairs)) and our_pairs[prefix] == hf_pairs[prefix]:
-        prefix += 1
-    return prefix, len(set(our_pairs) & set(hf_pairs))
 
 
 def main() -> None:
@@ -108,7 +68,7 @@ def main() -> None:
           f"{'encode MB/s':>11} {'cold':>6} {'HF':>6} {'ratio':>6} | {'same merges as HF':>17}")
     for vocab_size in args.sizes:
         ours_s, ours = timed(partial(train_ours, train, vocab_size), args.repeats)
-        hf_s, theirs = timed(partial(train_hf, train, vocab_size), args.repeats)
+        hf_s, theirs = timed(partial(train_hf, train, vocab_size, [ENDOFTEXT]), args.repeats)
         assert ours.vocab_size == theirs.get_vocab_size() == vocab_size
 
         ours._cache.clear()
