@@ -5,7 +5,8 @@ build first stages a source folder, book/_build/src, with a copy of book/ and of
 and builds the site from it into book/_build/html; book/_toc.yml alone decides which chapters are
 in. Staging is also where widgets are dealt with: saved widget state would make a page load the
 ipywidgets embedder from a CDN, and the site must work offline, so the staged notebooks lose that
-state and their widget views (each widget in a chapter has a static PNG figure beside it).
+state and their widget views (each widget in a chapter has a static view beside it: a figure, printed
+text or HTML that shows what the widget displays).
 """
 
 from __future__ import annotations

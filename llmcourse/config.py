@@ -38,16 +38,41 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "ch02": {
         # train_chars: characters of tiny shakespeare's first 90% the BPE tokenizers train on (the last
         # 10% is always held out); vocab_size: the chapter's main BPE tokenizer; sweep: vocabulary sizes
-        # of the compression plot; naive_chars / naive_merges: the slice and merges on which the naive
-        # and the fast trainer race (the naive one re-counts everything every merge, so keep it small);
-        # min_bytes_per_token: the held-out compression the notebook asserts for the main tokenizer
-        # (seen: ci 1.78, laptop 2.26; HF tokenizers gets the same to 4 decimals, benchmarks/bpe.py).
-        "ci": dict(train_chars=100_000, vocab_size=512, sweep=[256, 320, 512, 768], naive_chars=20_000,
+        # of the compression plot (257 = the 256 bytes + <|endoftext|>, no merges yet); naive_chars /
+        # naive_merges: the slice and merges on which the naive and the fast trainer race (the naive one
+        # re-counts everything every merge, so keep it small); min_bytes_per_token: the held-out
+        # compression the notebook asserts for the main tokenizer (seen: ci 1.81, laptop 2.26; HF
+        # tokenizers gets the same to 4 decimals, benchmarks/bpe.py).
+        "ci": dict(train_chars=100_000, vocab_size=512, sweep=[257, 320, 512, 768], naive_chars=20_000,
                    naive_merges=40, min_bytes_per_token=1.7),
-        "laptop": dict(train_chars=1_003_854, vocab_size=1024, sweep=[256, 512, 1024, 2048, 4096],
+        "laptop": dict(train_chars=1_003_854, vocab_size=1024, sweep=[257, 512, 1024, 2048, 4096],
                        naive_chars=100_000, naive_merges=100, min_bytes_per_token=2.2),
-        "gpu": dict(train_chars=1_003_854, vocab_size=1024, sweep=[256, 512, 1024, 2048, 4096, 8192],
+        "gpu": dict(train_chars=1_003_854, vocab_size=1024, sweep=[257, 512, 1024, 2048, 4096, 8192],
                     naive_chars=200_000, naive_merges=200, min_bytes_per_token=2.2),
+    },
+    "ch04": {
+        # Character LMs on tiny shakespeare (llmcourse.charlm's fixed 90/10 split). n_embd: character
+        # embedding width; rnn_hidden / lstm_hidden / num_layers / dropout: the two models' cores;
+        # steps: truncated-BPTT steps for each model, batch_size streams of block_size characters per
+        # step; lr: Adam's learning rate; grad_clip: max gradient norm; eval_every / eval_batches /
+        # eval_block_size: validation windows (seeded, the same for every model); grad_T: how far back
+        # the vanishing-gradient experiment looks; clip_steps / clip_lr / clip_hidden: the plain-SGD
+        # RNN runs with and without clipping; bench_T / bench_hidden: the hand-written vs nn.LSTM timing;
+        # max_lstm_val: the LSTM validation loss (nats/char) the notebook asserts, below the bigram
+        # floor in laptop/gpu (ci asserts only sanity bounds). Seen: see the chapter's results table.
+        # gpu is sized after char-rnn's 2x512 LSTM (which reaches ~1.45-1.55) but was not run here.
+        "ci": dict(n_embd=16, rnn_hidden=32, lstm_hidden=32, num_layers=1, dropout=0.0, steps=30,
+                   batch_size=8, block_size=32, lr=1e-2, grad_clip=1.0, eval_every=15, eval_batches=2,
+                   eval_block_size=64, grad_T=30, clip_steps=10, clip_lr=3.0, clip_hidden=32, bench_T=16,
+                   bench_hidden=32, sample_chars=60, max_lstm_val=4.2),
+        "laptop": dict(n_embd=64, rnn_hidden=256, lstm_hidden=256, num_layers=1, dropout=0.0, steps=1000,
+                       batch_size=32, block_size=64, lr=3e-3, grad_clip=1.0, eval_every=250, eval_batches=20,
+                       eval_block_size=128, grad_T=100, clip_steps=200, clip_lr=3.0, clip_hidden=128,
+                       bench_T=64, bench_hidden=256, sample_chars=400, max_lstm_val=1.85),
+        "gpu": dict(n_embd=128, rnn_hidden=512, lstm_hidden=512, num_layers=2, dropout=0.2, steps=6000,
+                    batch_size=64, block_size=128, lr=2e-3, grad_clip=1.0, eval_every=500, eval_batches=50,
+                    eval_block_size=256, grad_T=200, clip_steps=300, clip_lr=3.0, clip_hidden=256,
+                    bench_T=128, bench_hidden=512, sample_chars=600, max_lstm_val=1.65),
     },
 }
 
