@@ -18,7 +18,7 @@ from llmcourse.tokenizers.bpe import merge as reference_merge
 from llmcourse.tokenizers.naive import train_merges_naive
 
 from .core import CheckFailure, NotImplementedYet, exercise
-from .expect import expect_equal, expect_true
+from .expect import expect_equal, expect_true, expect_type
 
 TEXT = "the cat sat on the mat; the hat, the bat and the rat sat there."  # small and repetitive: merges happen
 
@@ -74,8 +74,7 @@ def _stats_mistakes(ids: list[int]) -> dict[str, dict[Pair, int]]:
 
 def _expect_stats(student: Any, ids: list[int], what: str) -> None:
     got = _call(student, ids)
-    if not isinstance(got, Mapping):
-        raise CheckFailure(f"{what} should be a dict from pairs to counts, but it is a {type(got).__name__}.")
+    expect_type(got, Mapping, what, "a dict from pairs to counts")
     expect_equal(dict(got), _stats_reference(ids), what, mistakes=_stats_mistakes(ids))
 
 
@@ -148,9 +147,7 @@ def _expect_merge(student: Any, ids: list[int], pair: Pair, idx: int, what: str)
     got = _call(student, ids, pair, idx)
     if isinstance(got, tuple):
         got = list(got)
-    if not isinstance(got, list):
-        raise CheckFailure(f"{what} should return a new list of ids, but it returned {type(got).__name__}"
-                           + (" (did you forget to `return` it?)" if got is None else "") + ".")
+    expect_type(got, list, what, "a new list of ids")
     expect_equal(got, reference_merge(original, pair, idx), what, mistakes=_merge_mistakes(original, pair, idx))
 
 
@@ -205,44 +202,40 @@ def _train_reference(ids: list[int], num_merges: int) -> list[Pair]:
     return train_merges_naive([bytes(ids)], num_merges)
 
 
-def _train_mistakes(ids: list[int], num_merges: int) -> dict[str, list[Pair]]:
-    once = Counter(zip(ids, ids[1:], strict=False))  # counted before any merge
-    stale = sorted(once, key=lambda p: (-once[p], p))[:num_merges]
-    first_seen, seq = [], list(ids)
+def _smallest(stats: Counter[Pair]) -> Pair:
+    return max(stats, key=lambda p: (stats[p], -p[0], -p[1]))
+
+
+def _train_variant(ids: list[int], num_merges: int, choose: Callable[[Counter[Pair]], Pair] = _smallest,
+                   first_id: int = 256) -> list[Pair]:
+    """The training loop with one thing changed: how the pair is chosen, or the first new id."""
+    merges: list[Pair] = []
     for n in range(num_merges):
-        stats = Counter(zip(seq, seq[1:], strict=False))
+        stats = Counter(zip(ids, ids[1:], strict=False))
         if not stats:
             break
-        pair = max(stats, key=stats.get)  # ties: the pair seen first
-        seq = reference_merge(seq, pair, 256 + n)
-        first_seen.append(pair)
-    numbered_from = {}
-    for start in (255, 257, 0):
-        seq, learned = list(ids), []
-        for n in range(num_merges):
-            stats = Counter(zip(seq, seq[1:], strict=False))
-            if not stats:
-                break
-            pair = max(stats, key=lambda p: (stats[p], -p[0], -p[1]))
-            seq = reference_merge(seq, pair, start + n)
-            learned.append(pair)
-        numbered_from[start] = learned
+        pair = choose(stats)
+        ids = reference_merge(ids, pair, first_id + n)
+        merges.append(pair)
+    return merges
+
+
+def _train_mistakes(ids: list[int], num_merges: int) -> dict[str, list[Pair]]:
+    once = Counter(zip(ids, ids[1:], strict=False))  # counted before any merge
     return {
         "counted the pairs only once, before merging: count them again after every merge, since a merge "
-        "creates new pairs and removes old ones": stale,
+        "creates new pairs and removes old ones": sorted(once, key=lambda p: (-once[p], p))[:num_merges],
         "broke ties by which pair appears first; the rule is the smallest pair (compare left ids, then right)":
-            first_seen,
+            _train_variant(ids, num_merges, choose=lambda stats: max(stats, key=stats.get)),
         "numbered the new tokens from 255: the first merge makes id 256, the byte ids 0-255 are taken":
-            numbered_from[255],
-        "numbered the new tokens from 257: the first merge makes id 256": numbered_from[257],
+            _train_variant(ids, num_merges, first_id=255),
+        "numbered the new tokens from 257: the first merge makes id 256": _train_variant(ids, num_merges, first_id=257),
     }
 
 
 def _expect_train(student: Any, ids: list[int], num_merges: int, what: str) -> None:
     got = _call(student, ids, num_merges, hints=_TRAIN_HINTS)
-    if not isinstance(got, (list, tuple)):
-        raise CheckFailure(f"{what} should return the list of merged pairs, but it returned {type(got).__name__}"
-                           + (" (did you forget to `return` it?)" if got is None else "") + ".")
+    expect_type(got, (list, tuple), what, "the list of merged pairs")
     got = [tuple(pair) if isinstance(pair, (list, tuple)) else pair for pair in got]
     expect_equal(got, _train_reference(ids, num_merges), what, mistakes=_train_mistakes(ids, num_merges))
 
@@ -314,9 +307,7 @@ def _expect_encode(student: Any, text: str, merges: dict[Pair, int], what: str) 
     got = _call(student, text, merges)
     if isinstance(got, tuple):
         got = list(got)
-    if not isinstance(got, list):
-        raise CheckFailure(f"{what} should return a list of ids, but it returned {type(got).__name__}"
-                           + (" (did you forget to `return` it?)" if got is None else "") + ".")
+    expect_type(got, list, what, "a list of ids")
     expect_equal(got, _encode_reference(text, merges), what, mistakes=_encode_mistakes(text, merges))
 
 
@@ -376,9 +367,7 @@ def _decode_mistakes(ids: list[int], vocab: dict[int, bytes]) -> dict[str, str]:
 
 def _expect_decode(student: Any, ids: list[int], vocab: dict[int, bytes], what: str) -> None:
     got = _call(student, ids, vocab, hints=_DECODE_HINTS)
-    if not isinstance(got, str):
-        raise CheckFailure(f"{what} should return a str, but it returned {type(got).__name__}"
-                           + (" (did you forget to `return` it?)" if got is None else "") + ".")
+    expect_type(got, str, what, "a str: the joined bytes decoded into text")
     expected = b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
     expect_equal(got, expected, what, mistakes=_decode_mistakes(ids, vocab))
 

@@ -91,6 +91,12 @@ def expect_true(condition: bool, message: str) -> None:
         raise CheckFailure(message)
 
 
+def expect_type(got: Any, types: type | tuple[type, ...], what: str, should_be: str) -> None:
+    """Fail unless ``got`` is an instance of ``types``: "``what`` should be ``should_be``, but it is None (...)"."""
+    if not isinstance(got, types):
+        raise CheckFailure(f"{what} should be {should_be}, but it is {_kind(got)}.")
+
+
 def expect_equal(got: Any, expected: Any, what: str, *, mistakes: Mapping[str, Any] | None = None) -> None:
     """Check ``got == expected`` for plain Python values (lists, dicts, strings); name a matching mistake."""
     if got == expected:

@@ -261,6 +261,6 @@ WRONG_ANSWERS = {
         WrongAnswer("strict decoding", decode_strict, "errors='replace'"),
         WrongAnswer("spaces between tokens", decode_with_spaces, "spaces between the tokens"),
         WrongAnswer("drops invalid bytes", decode_ignore, "errors='ignore'"),
-        WrongAnswer("returns bytes", decode_returns_bytes, "should return a str"),
+        WrongAnswer("returns bytes", decode_returns_bytes, "should be a str"),
     ],
 }
