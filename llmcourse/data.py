@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +38,12 @@ class Dataset:
     licence: str
     citation: str
     description: str
+    # Optional: a check to use instead of the sha256 (raise ChecksumMismatch on a bad file), for a file whose
+    # sha256 is not known yet; then ``sha256`` is "".
+    verifier: Callable[[Path, Dataset], None] | None = None
+    # Optional: for a file that is made from public sources rather than downloaded whole, a function that
+    # writes it to the given path (network errors pass through); the result is then checked as usual.
+    builder: Callable[[Path, float], None] | None = None
 
 
 class DataUnavailable(RuntimeError):
@@ -67,6 +76,99 @@ register(
 )
 
 
+def verify_text8_zip(file: Path, dataset: Dataset) -> None:
+    """text8.zip's check while its sha256 is unrecorded: every member's CRC-32 matches (``testzip``) and
+    the archive holds one file, ``text8``, of exactly 100,000,000 bytes (the first 10^8 bytes of the dump)."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            bad = archive.testzip()
+            members = {info.filename: info.file_size for info in archive.infolist()}
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ChecksumMismatch(f"{file} is not a readable zip archive ({err}); delete it and download "
+                               f"{dataset.url} again.") from err
+    if bad is not None:
+        raise ChecksumMismatch(f"{file}: the member {bad!r} fails its CRC check (corrupt download); delete it "
+                               f"and download {dataset.url} again.")
+    if members != {"text8": 100_000_000}:
+        raise ChecksumMismatch(f"{file} should hold one file 'text8' of 100,000,000 bytes, but holds {members}; "
+                               f"it is not text8.zip from {dataset.url}.")
+
+
+register(
+    Dataset(
+        name="text8",
+        filename="text8.zip",
+        url="http://mattmahoney.net/dc/text8.zip",
+        sha256="",  # not recorded yet (it needs a real download); verified by verify_text8_zip instead
+        size=31_344_016,  # the zip's size as commonly reported, shown by the progress bar only; not checked
+        licence="Wikipedia text, CC BY-SA (attribute Wikipedia contributors); prepared by Matt Mahoney.",
+        citation="Mahoney, M. (2006). Large Text Compression Benchmark, text8. http://mattmahoney.net/dc/textdata.html",
+        description="The first 10^8 bytes of an English Wikipedia dump (March 2006), cleaned to lowercase a-z "
+                    "words and single spaces (17M words): the classic word2vec corpus. Checked by the zip's "
+                    "own CRC-32 and the unzipped size of exactly 100,000,000 bytes until a sha256 is recorded.",
+        verifier=verify_text8_zip,
+    )
+)
+
+_GENSIM_TEST_DATA = "https://raw.githubusercontent.com/piskvorky/gensim/4.4.0/gensim/test/test_data/"
+_GENSIM_CITATION = ("Řehůřek, R. & Sojka, P. (2010). gensim; this copy is the one gensim 4.4.0 ships in "
+                    "gensim/test/test_data.")
+
+_WIKITASKS = ("https://raw.githubusercontent.com/Vibhas-hs-edu/WikiTasks/"
+              "52b1f163137bc40b0f67cbf129d5dab4f6fd5901/text/AA/wiki_{:02d}")
+_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def clean_wikiextractor(text: str) -> str:
+    """One WikiExtractor file in text8's form, before the final join (see ``build_enwiki_sample``)."""
+    text = re.sub(r"<doc[^>]*>[^\n]*\n[^\n]*\n?", " ", text)  # the <doc ...> line and the title line after it
+    text = text.replace("</doc>", " ").lower()
+    text = re.sub(r"[0-9]", lambda m: f" {_DIGITS[int(m.group())]} ", text)
+    return re.sub(r"[^a-z]+", " ", text)
+
+
+def build_enwiki_sample(target: Path, timeout: float) -> None:
+    """Rebuild enwiki-sample-text8.txt from its 64 source files as shared/data/README.md describes: clean each,
+    join, collapse spaces, strip leading ones, keep at most 10^8 characters. The sha256 check decides."""
+    parts = []
+    for k in tqdm(range(64), desc="enwiki-sample-text8 sources"):
+        with urllib.request.urlopen(_WIKITASKS.format(k), timeout=timeout) as response:
+            parts.append(clean_wikiextractor(response.read().decode("utf-8", errors="replace")))
+    text = re.sub(" +", " ", "".join(parts)).lstrip(" ")[:100_000_000]
+    target.write_text(text, encoding="ascii")
+
+
+register(
+    Dataset(
+        name="enwiki-sample-text8",
+        filename="enwiki-sample-text8.txt",
+        url="https://github.com/Vibhas-hs-edu/WikiTasks/tree/52b1f163137bc40b0f67cbf129d5dab4f6fd5901/text/AA",
+        sha256="a2a7a830b8682b479eb8d76006fbcdad5587ed5f4d29114c3bf805331c5c898a",
+        size=58_719_064,
+        licence="Wikipedia text, CC BY-SA (attribute Wikipedia contributors); the repository holding the "
+                "WikiExtractor output is MIT.",
+        citation="Wikipedia contributors; extract from github.com/Vibhas-hs-edu/WikiTasks (wiki_00 ... wiki_63).",
+        description="10.2M words of English Wikipedia in text8's format (lowercase a-z, digits spelled out, single "
+                    "spaces), a text8 substitute where text8 cannot be downloaded. Made from text/AA/wiki_00 ... "
+                    "wiki_63 at the commit in the URL: drop <doc ...> lines with their title line and </doc>, "
+                    "lowercase, spell out each digit (' zero ' ... ' nine '), turn every run of other characters "
+                    "into one space, join, collapse spaces, strip, keep at most 10^8 characters.",
+        builder=build_enwiki_sample,
+    )
+)
+for _name, _file, _sha, _size, _licence, _what in [
+    ("questions-words", "questions-words.txt", "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
+     603_955, "Apache-2.0 (word2vec)",
+     "Google analogy test set (Mikolov et al. 2013): 19,544 questions in 14 sections."),
+    ("wordsim353", "wordsim353.tsv", "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
+     7_186, "research use", "WordSim-353 (Finkelstein et al. 2002): 353 word pairs with human similarity scores."),
+    ("simlex999", "simlex999.txt", "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d",
+     18_126, "research use", "SimLex-999 (Hill et al. 2015): 999 word pairs scored for similarity, not relatedness."),
+]:
+    register(Dataset(name=_name, filename=_file, url=_GENSIM_TEST_DATA + _file, sha256=_sha, size=_size,
+                     licence=_licence, citation=_GENSIM_CITATION, description=_what))
+
+
 def data_dir() -> Path | None:
     """The folder named by ``LLMCOURSE_DATA_DIR``, if set."""
     value = os.environ.get("LLMCOURSE_DATA_DIR", "").strip()
@@ -91,6 +193,9 @@ def sha256_of(file: Path) -> str:
 
 def verify(file: Path, dataset: Dataset) -> None:
     """Raise :class:`ChecksumMismatch`, naming the file and what to do, unless its sha256 matches."""
+    if dataset.verifier is not None:
+        dataset.verifier(file, dataset)
+        return
     actual = sha256_of(file)
     if actual != dataset.sha256:
         raise ChecksumMismatch(
@@ -120,13 +225,19 @@ def path(name: str, *, download: bool = True, timeout: float = 30.0) -> Path:
         return cached
     if not download:
         raise DataUnavailable(_offline_message(dataset, cached, reason="downloads are turned off"))
-    _download(dataset, cached, timeout=timeout)
+    (_build if dataset.builder is not None else _download)(dataset, cached, timeout=timeout)
     return cached
 
 
 def read_text(name: str) -> str:
     """The dataset's contents as text (UTF-8)."""
     return path(name).read_text(encoding="utf-8")
+
+
+def read_text8() -> str:
+    """text8's 100,000,000 characters, unzipped in memory from the verified text8.zip."""
+    with zipfile.ZipFile(path("text8")) as archive:
+        return archive.read("text8").decode("ascii")
 
 
 def _download(dataset: Dataset, target: Path, *, timeout: float) -> None:
@@ -149,6 +260,23 @@ def _download(dataset: Dataset, target: Path, *, timeout: float) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _build(dataset: Dataset, target: Path, *, timeout: float) -> None:
+    """Like :func:`_download`, for a dataset made by its ``builder``: into a temporary file, verified, renamed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{dataset.filename}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            dataset.builder(tmp, timeout)
+        except (urllib.error.URLError, OSError) as err:
+            raise DataUnavailable(_offline_message(dataset, target, reason=str(err))) from err
+        verify(tmp, dataset)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _offline_message(dataset: Dataset, cached: Path, reason: str) -> str:
     where = data_dir()
     options = f"  • {cached}\n"
@@ -157,6 +285,6 @@ def _offline_message(dataset: Dataset, cached: Path, reason: str) -> str:
     return (
         f"Dataset {dataset.name!r} is not on this machine and could not be downloaded ({reason}).\n"
         f"Download it on a machine with internet access from\n  {dataset.url}\n"
-        f"and put the file ({dataset.size:,} bytes, sha256 {dataset.sha256}) at one of:\n{options}"
+        f"and put the file ({dataset.size:,} bytes, sha256 {dataset.sha256 or 'not recorded'}) at one of:\n{options}"
         f"or set LLMCOURSE_DATA_DIR to a folder that contains {dataset.filename}."
     )

@@ -1,0 +1,358 @@
+"""llmcourse.embeddings on tiny self-made inputs: each piece against a hand computation or a reference."""
+
+import math
+import zipfile
+
+import pytest
+import torch
+
+from llmcourse import data
+from llmcourse.embeddings import (
+    KeyedVectors,
+    NoiseSampler,
+    SkipGramNS,
+    Vocab,
+    cooccurrence,
+    keep_probability,
+    noise_distribution,
+    ppmi,
+    read_analogies,
+    sgns_loss,
+    skipgram_pairs,
+    spearman,
+    subsample,
+    svd_vectors,
+    tokenize,
+    train_sgns,
+)
+from llmcourse.embeddings.corpus import batches
+
+# --- corpus ------------------------------------------------------------------------------------
+
+
+def test_tokenize_lowercases_and_keeps_letters_only():
+    assert tokenize("The King's 2 horses,\nran!") == ["the", "king", "s", "horses", "ran"]
+    assert tokenize("") == []
+    with pytest.raises(TypeError):
+        tokenize(None)
+
+
+def test_vocab_keeps_min_count_words_most_frequent_first():
+    vocab = Vocab.build("b a b c b a d".split(), min_count=2)
+    assert vocab.words == ["b", "a"] and vocab.counts.tolist() == [3, 2]
+    assert vocab.encode("a c b".split()).tolist() == [1, 0]  # unknown words are dropped
+    with pytest.raises(KeyError, match="not in the vocabulary"):
+        vocab.id("c")
+
+
+def test_vocab_errors_are_clear():
+    with pytest.raises(ValueError, match="empty text"):
+        Vocab.build([], min_count=1)
+    with pytest.raises(ValueError, match="lower min_count"):
+        Vocab.build(["a", "b"], min_count=5)
+
+
+def test_keep_probability_is_word2vecs_formula():
+    counts = torch.tensor([600, 300, 90, 10])
+    t = 0.01
+    f = [c / 1000 for c in (600, 300, 90, 10)]
+    expected = [min(1.0, (math.sqrt(x / t) + 1) * t / x) for x in f]
+    torch.testing.assert_close(keep_probability(counts, t), torch.tensor(expected, dtype=torch.float64))
+    assert keep_probability(counts, t)[-1] == 1.0  # rare words are always kept
+    assert (keep_probability(counts, 0) == 1).all()  # sample=0 turns subsampling off
+
+
+def test_subsample_keeps_each_word_at_its_rate():
+    ids = torch.tensor([0, 1] * 50_000)
+    kept = subsample(ids, torch.tensor([0.25, 1.0]), torch.Generator().manual_seed(0))
+    assert (kept == 1).sum() == 50_000
+    assert abs((kept == 0).sum().item() / 50_000 - 0.25) < 0.01
+
+
+def test_pairs_with_a_fixed_window_are_every_neighbour():
+    centers, contexts = skipgram_pairs(torch.tensor([10, 11, 12, 13]), window=2, dynamic=False)
+    got = sorted(zip(centers.tolist(), contexts.tolist(), strict=True))
+    expected = sorted((a, b) for i, a in enumerate([10, 11, 12, 13]) for j, b in enumerate([10, 11, 12, 13])
+                      if i != j and abs(i - j) <= 2)
+    assert got == expected
+
+
+def test_dynamic_window_uses_near_words_more_often():
+    ids = torch.arange(20_000)
+    centers, contexts = skipgram_pairs(ids, window=4, generator=torch.Generator().manual_seed(0))
+    distance = (contexts - centers).abs()
+    share = torch.bincount(distance, minlength=5)[1:].double() / len(distance)
+    # distance d is kept when the drawn window b >= d: P = (5 - d) / 4, so shares are 4:3:2:1
+    torch.testing.assert_close(share, torch.tensor([0.4, 0.3, 0.2, 0.1], dtype=torch.float64), atol=0.01, rtol=0)
+    with pytest.raises(ValueError, match="window"):
+        skipgram_pairs(ids, window=0)
+
+
+def test_noise_distribution_is_unigram_to_the_three_quarters():
+    counts = torch.tensor([16, 1])
+    p = noise_distribution(counts)
+    torch.testing.assert_close(p, torch.tensor([8 / 9, 1 / 9], dtype=torch.float64))  # 16^0.75 = 8
+    draws = NoiseSampler(counts, table_size=90_000)((100_000,), torch.Generator().manual_seed(0))
+    assert abs((draws == 1).float().mean().item() - 1 / 9) < 0.005
+
+
+def test_batches_cover_the_epoch_and_reject_empty_input():
+    ids = torch.arange(1000) % 50
+    seen = list(batches(ids, window=2, batch_size=64, chunk_words=300, generator=torch.Generator().manual_seed(0)))
+    assert seen[-1][2] == 1000 and all(len(c) <= 64 for c, _, _ in seen)
+    assert [w for _, _, w in seen] == sorted(w for _, _, w in seen)
+    with pytest.raises(ValueError, match="empty"):
+        next(batches(torch.tensor([], dtype=torch.long), 2, 8))
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+def test_sgns_loss_matches_a_hand_computation():
+    v = torch.tensor([[1.0, 0.0]])
+    u_pos = torch.tensor([[2.0, 1.0]])
+    u_neg = torch.tensor([[[1.0, 3.0], [-1.0, 0.0]]])
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    expected = -math.log(sig(2.0)) - math.log(sig(-1.0)) - math.log(sig(1.0))
+    assert sgns_loss(v, u_pos, u_neg).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_hand_written_sgd_step_equals_autograd_and_torch_sgd():
+    torch.manual_seed(0)
+    a, b = SkipGramNS(20, 8), SkipGramNS(20, 8)
+    with torch.no_grad():
+        a.out.weight.normal_()
+    b.load_state_dict(a.state_dict())
+    c, o, neg = torch.tensor([1, 2, 1, 5]), torch.tensor([3, 3, 4, 1]), torch.randint(0, 20, (4, 3))
+    loss_a = a.sgd_step(c, o, neg, lr=0.1)
+    opt = torch.optim.SGD(b.parameters(), lr=0.1)
+    loss_b = b(c, o, neg)
+    loss_b.sum().backward()
+    opt.step()
+    torch.testing.assert_close(loss_a, loss_b.detach())
+    torch.testing.assert_close(a.inp.weight, b.inp.weight)
+    torch.testing.assert_close(a.out.weight, b.out.weight)
+
+
+def test_training_lowers_the_loss_and_learns_a_planted_structure():
+    # two "topics": words 0-9 only appear near each other, words 10-19 too
+    g = torch.Generator().manual_seed(0)
+    topic = torch.randint(0, 2, (400,), generator=g).repeat_interleave(25)
+    ids = topic * 10 + torch.randint(0, 10, (10_000,), generator=g)
+    vocab = Vocab([str(i) for i in range(20)], torch.bincount(ids, minlength=20))
+    run = train_sgns(ids, vocab, dim=16, window=3, negative=5, epochs=3, sample=0, batch_size=256,
+                     log_every=10, progress=False)
+    assert run.losses[-1] < run.losses[0] and run.words_per_second > 0
+    kv = KeyedVectors(vocab.words, run.model.vectors)
+    assert kv.similarity("0", "1") > kv.similarity("0", "15")
+    adam = train_sgns(ids, vocab, dim=16, window=3, epochs=1, sample=0, batch_size=256, lr=0.01, optimizer="adam",
+                      log_every=10, progress=False)  # autograd + SparseAdam
+    assert adam.losses[-1] < adam.losses[0]
+    with pytest.raises(ValueError, match="optimizer"):
+        train_sgns(ids, vocab, optimizer="rmsprop", progress=False)
+    with pytest.raises(ValueError, match="vocabulary"):
+        train_sgns(torch.tensor([0, 25]), vocab, progress=False)
+    with pytest.raises(ValueError, match="1-D"):
+        train_sgns(torch.tensor([0]), vocab, progress=False)
+
+
+# --- PPMI + SVD --------------------------------------------------------------------------------
+
+
+def test_ppmi_of_a_tiny_matrix_by_hand():
+    counts = torch.tensor([[0.0, 2.0], [2.0, 4.0]])
+    got = ppmi(counts, alpha=1.0)
+    # total 8; P(w) = P(c) = (2/8, 6/8); cell (0,1): log((2/8) / (2/8 * 6/8)) = log(4/3); cell (1,1): log(8/9) < 0
+    expected = torch.tensor([[0.0, math.log(4 / 3)], [math.log(4 / 3), 0.0]])
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(ppmi(counts.to_sparse(), alpha=1.0).to_dense(), expected)
+    smoothed = ppmi(counts, alpha=0.75).to_dense()
+    assert smoothed[0, 1] != got[0, 1]  # the smoothing changes the context marginals
+
+
+def test_cooccurrence_counts_both_directions_across_chunks():
+    ids = torch.tensor([0, 1, 0, 2, 1])
+    dense = torch.zeros(3, 3)
+    for i in range(5):
+        for j in range(5):
+            if i != j and abs(i - j) <= 2:
+                dense[ids[i], ids[j]] += 1
+    for chunk in (2, 3, 100):
+        torch.testing.assert_close(cooccurrence(ids, 3, window=2, chunk_words=chunk).to_dense(), dense)
+
+
+def test_svd_vectors_reconstruct_a_low_rank_matrix():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(30, 3, generator=g)
+    m = a @ a.T  # symmetric, rank 3
+    vec = svd_vectors(m, 3)
+    torch.testing.assert_close(vec @ vec.T, m, atol=1e-3, rtol=1e-3)
+    with pytest.raises(ValueError, match="dim"):
+        svd_vectors(m, 0)
+
+
+# --- vectors and evaluation --------------------------------------------------------------------
+
+
+def _toy_vectors() -> KeyedVectors:
+    words = ["man", "woman", "king", "queen", "apple"]
+    vecs = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.3], [0.2, 1.0, 0.6], [0.2, 0.2, -1.0]])
+    return KeyedVectors(words, vecs)
+
+
+def test_analogy_finds_queen_and_excludes_the_query_words():
+    kv = _toy_vectors()
+    assert kv.analogy("man", "king", "woman")[0][0] == "queen"
+    assert kv.analogy("man", "king", "woman", method="mul")[0][0] == "queen"
+    answers = [w for w, _ in kv.analogy("man", "king", "woman", topn=2)]
+    assert not {"man", "king", "woman"} & set(answers)
+    # without the exclusion "woman" would win: it is the nearest word to king - man + woman here
+    target = kv.normed[2] - kv.normed[0] + kv.normed[1]
+    assert kv.words[(kv.normed @ target).argmax()] == "woman"
+    assert [w for w, _ in kv.most_similar("king", topn=4)] == ["man", "queen", "woman", "apple"]
+
+
+def test_unknown_words_and_bad_shapes_get_clear_errors():
+    kv = _toy_vectors()
+    with pytest.raises(KeyError, match="not in the vocabulary"):
+        kv.analogy("man", "king", "unicorn")
+    with pytest.raises(ValueError, match="method"):
+        kv.analogy("man", "king", "woman", method="div")
+    with pytest.raises(ValueError, match=r"\(len\(words\), dim\)"):
+        KeyedVectors(["a", "b"], torch.zeros(3, 2))
+
+
+def test_evaluate_analogies_per_section_with_restrict_vocab(tmp_path):
+    file = tmp_path / "q.txt"
+    file.write_text(": capital-tiny\nMan King Woman Queen\nMan King Woman Apple\n"
+                    ": gram-tiny\nMan Woman King Queen\nKing Man Unicorn Queen\n")
+    kv = _toy_vectors()
+    result = kv.evaluate_analogies(file)
+    assert result.sections == {"capital-tiny": (1, 2), "gram-tiny": (1, 1)} and result.skipped == 1
+    assert result.semantic == 0.5 and result.syntactic == 1.0 and result.total == pytest.approx(2 / 3)
+    # with only the 4 most frequent words as candidates, the question naming "apple" is skipped
+    restricted = kv.evaluate_analogies(file, restrict_vocab=4)
+    assert restricted.sections == {"capital-tiny": (1, 1), "gram-tiny": (1, 1)} and restricted.skipped == 2
+    with pytest.raises(ValueError, match="no question"):
+        kv.evaluate_analogies(file, restrict_vocab=3)
+    assert "semantic" in result.table()
+    bad = tmp_path / "bad.txt"
+    bad.write_text(": s\nman king woman\n")
+    with pytest.raises(ValueError, match="line 2: expected 4 words"):
+        read_analogies(bad)
+
+
+def test_word_pairs_spearman_and_parsing(tmp_path):
+    file = tmp_path / "ws.tsv"
+    file.write_text("# comment\nking\tqueen\t9\nman\twoman\t8\nking\tapple\t1\nunicorn\tman\t5\n")
+    kv = _toy_vectors()
+    rho, used, missing = kv.evaluate_word_pairs(file)
+    sims = [kv.similarity("king", "queen"), kv.similarity("man", "woman"), kv.similarity("king", "apple")]
+    assert (used, missing) == (3, 1)
+    assert rho == pytest.approx(spearman(sims, [9, 8, 1]))
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("king queen nine\n")
+    with pytest.raises(ValueError, match="line 1"):
+        kv.evaluate_word_pairs(bad)
+
+
+def test_spearman_handles_ties_like_the_textbook():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ranks of [1, 2, 2, 3] are [1, 2.5, 2.5, 4]; Pearson of those with [1, 2, 3, 4]
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)
+
+
+# --- the text8 registry entry ------------------------------------------------------------------
+
+
+def _zip(path, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
+
+
+def test_text8_is_verified_by_crc_and_unzipped_size(tmp_path):
+    ds = data.get("text8")
+    assert ds.sha256 == "" and ds.verifier is data.verify_text8_zip and "CRC" in ds.description
+    good = tmp_path / "text8.zip"
+    with zipfile.ZipFile(good, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("text8", "w") as member:  # 10^8 bytes that compress to ~100 kB
+            for _ in range(100):
+                member.write(b" a" * 500_000)
+    data.verify(good, ds)
+
+
+def test_text8_verifier_rejects_wrong_contents_and_corruption(tmp_path):
+    ds = data.get("text8")
+    short = _zip(tmp_path / "short.zip", {"text8": " anarchism"})
+    with pytest.raises(data.ChecksumMismatch, match="100,000,000 bytes"):
+        data.verify(short, ds)
+    not_zip = tmp_path / "not.zip"
+    not_zip.write_bytes(b"<html>404</html>")
+    with pytest.raises(data.ChecksumMismatch, match="not a readable zip"):
+        data.verify(not_zip, ds)
+    corrupt = _zip(tmp_path / "corrupt.zip", {"text8": "a" * 1000})
+    raw = bytearray(corrupt.read_bytes())
+    start = raw.index(b"a" * 100)
+    raw[start:start + 10] = b"b" * 10  # stored uncompressed? then the CRC no longer matches
+    corrupt.write_bytes(bytes(raw))
+    with pytest.raises(data.ChecksumMismatch, match="CRC"):
+        data.verify(corrupt, ds)
+
+
+def test_read_text8_unzips_the_verified_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMCOURSE_DATA_DIR", str(tmp_path))
+    _zip(tmp_path / "text8.zip", {"text8": " anarchism originated"})
+    checked = []
+    tiny = data.Dataset(**{**data.get("text8").__dict__, "verifier": lambda file, ds: checked.append(file)})
+    monkeypatch.setitem(data.REGISTRY, "text8", tiny)
+    assert data.read_text8() == " anarchism originated"
+    assert checked == [tmp_path / "text8.zip"]  # the verifier ran on the file that was read
+
+
+# --- the enwiki-sample-text8 registry entry: rebuilt from its 64 source files ------------------
+
+
+def test_clean_wikiextractor_follows_the_readme():
+    source = '<doc id="1" url="x" title="Ada">\nAda\n\nAda Lovelace (1815) wrote Notes.\n</doc>\n'
+    assert data.clean_wikiextractor(source) == " ada lovelace one eight one five wrote notes "
+
+
+def test_enwiki_sample_is_rebuilt_from_its_sources_and_verified(tmp_path, monkeypatch):
+    import hashlib
+    import io
+    import urllib.error
+    import urllib.request
+
+    monkeypatch.delenv("LLMCOURSE_DATA_DIR", raising=False)
+    monkeypatch.setenv("LLMCOURSE_CACHE_DIR", str(tmp_path))
+    fetched = []
+
+    def fake_urlopen(url, timeout):
+        fetched.append(url)
+        k = int(url[-2:])
+        return io.BytesIO(f'<doc id="{k}" title="T">\nT\nPage {k}: Caf\xe9!\n</doc>\n'.encode())
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    expected = " ".join(f"page {' '.join(data._DIGITS[int(d)] for d in str(k))} caf" for k in range(64)) + " "
+    entry = data.get("enwiki-sample-text8")
+    fake = data.Dataset(**{**entry.__dict__, "sha256": hashlib.sha256(expected.encode()).hexdigest(),
+                           "size": len(expected)})
+    monkeypatch.setitem(data.REGISTRY, "enwiki-sample-text8", fake)
+    assert data.read_text("enwiki-sample-text8") == expected
+    assert len(fetched) == 64 and fetched[0].endswith("/text/AA/wiki_00") and "52b1f163" in fetched[0]
+
+    (tmp_path / entry.filename).unlink()
+    monkeypatch.setitem(data.REGISTRY, "enwiki-sample-text8", entry)  # the real sha256: the fake text fails it
+    with pytest.raises(data.ChecksumMismatch):
+        data.path("enwiki-sample-text8")
+    assert not list(tmp_path.iterdir())  # no half-built file is left behind
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(data.DataUnavailable, match="could not be downloaded"):
+        data.path("enwiki-sample-text8")
