@@ -1,0 +1,285 @@
+"""llmcourse.rnn: hand-written cells equal PyTorch's, bigram counts, TBPTT streams and state, sampling, errors."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llmcourse.charlm import estimate_loss, load_char_data
+from llmcourse.rnn import (
+    BigramModel,
+    CharRNN,
+    LSTMCell,
+    Recurrent,
+    RNNCell,
+    Streams,
+    bigram_counts,
+    detach_state,
+    input_gradient_norms,
+    sample,
+    sample_next,
+    train_recording_grad_norms,
+    train_tbptt,
+)
+
+TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 12
+TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+def _grads(module):
+    return {name: p.grad.clone() for name, p in module.named_parameters()}
+
+
+@pytest.mark.parametrize("hand_cls, torch_cls", [(RNNCell, nn.RNNCell), (LSTMCell, nn.LSTMCell)])
+def test_cells_match_pytorch_outputs_and_gradients(hand_cls, torch_cls):
+    torch.manual_seed(0)
+    theirs = torch_cls(5, 7)
+    mine = hand_cls(5, 7)
+    mine.load_state_dict(theirs.state_dict())  # same names and shapes
+    x = torch.randn(3, 5)
+    state = torch.randn(3, 7) if hand_cls is RNNCell else (torch.randn(3, 7), torch.randn(3, 7))
+    x_mine, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_mine, out_theirs = mine(x_mine, state), theirs(x_theirs, state)
+    outs_mine = out_mine if isinstance(out_mine, tuple) else (out_mine,)
+    outs_theirs = out_theirs if isinstance(out_theirs, tuple) else (out_theirs,)
+    for a, b in zip(outs_mine, outs_theirs, strict=True):
+        torch.testing.assert_close(a, b, **TOL)
+    w = torch.randn(7)
+    sum((o * w).sum() for o in outs_mine).backward()
+    sum((o * w).sum() for o in outs_theirs).backward()
+    torch.testing.assert_close(x_mine.grad, x_theirs.grad, **TOL)
+    g_mine, g_theirs = _grads(mine), _grads(theirs)
+    for name in g_theirs:
+        torch.testing.assert_close(g_mine[name], g_theirs[name], **TOL)
+
+
+def test_cells_default_to_zero_state():
+    torch.manual_seed(1)
+    theirs, mine = nn.LSTMCell(4, 6), LSTMCell(4, 6)
+    mine.load_state_dict(theirs.state_dict())
+    x = torch.randn(2, 4)
+    for a, b in zip(mine(x), theirs(x), strict=True):
+        torch.testing.assert_close(a, b, **TOL)
+    rnn_theirs, rnn_mine = nn.RNNCell(4, 6), RNNCell(4, 6)
+    rnn_mine.load_state_dict(rnn_theirs.state_dict())
+    torch.testing.assert_close(rnn_mine(x), rnn_theirs(x), **TOL)
+
+
+@pytest.mark.parametrize("kind, torch_cls", [("rnn", nn.RNN), ("lstm", nn.LSTM)])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_recurrent_matches_nn_rnn_and_lstm_over_a_sequence(kind, torch_cls, num_layers):
+    torch.manual_seed(2)
+    theirs = torch_cls(5, 8, num_layers, batch_first=True)
+    mine = Recurrent(kind, 5, 8, num_layers).load_torch(theirs)
+    x = torch.randn(3, 11, 5)
+    h0 = torch.randn(num_layers, 3, 8)
+    state = h0 if kind == "rnn" else (h0, torch.randn(num_layers, 3, 8))
+    x_mine, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_mine, state_mine = mine(x_mine, state)
+    out_theirs, state_theirs = theirs(x_theirs, state)
+    torch.testing.assert_close(out_mine, out_theirs, **TOL)
+    for a, b in zip(detach_state_list(state_mine), detach_state_list(state_theirs), strict=True):
+        torch.testing.assert_close(a, b, **TOL)
+    target = torch.randn_like(out_mine)
+    (out_mine * target).sum().backward()
+    (out_theirs * target).sum().backward()
+    torch.testing.assert_close(x_mine.grad, x_theirs.grad, **TOL)
+    g_theirs = dict(theirs.named_parameters())
+    for k, cell in enumerate(mine.cells):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            torch.testing.assert_close(getattr(cell, name).grad, g_theirs[f"{name}_l{k}"].grad, **TOL)
+
+
+def detach_state_list(state):
+    return [state] if isinstance(state, torch.Tensor) else list(state)
+
+
+def test_hand_written_char_model_equals_torch_one_after_copying():
+    torch.manual_seed(3)
+    ref = CharRNN(11, 6, kind="lstm", n_embd=4)
+    hand = CharRNN(11, 6, kind="lstm", n_embd=4, hand_written=True)
+    hand.embed.load_state_dict(ref.embed.state_dict())
+    hand.head.load_state_dict(ref.head.state_dict())
+    hand.core.load_torch(ref.core)
+    ids = torch.randint(0, 11, (2, 9))
+    torch.testing.assert_close(hand(ids)[0], ref(ids)[0], **TOL)
+
+
+def test_bad_shapes_and_arguments_raise_clear_errors():
+    with pytest.raises(ValueError, match=r"\(batch, 5\)"):
+        RNNCell(5, 7)(torch.randn(3, 4))
+    with pytest.raises(ValueError, match=r"state should have shape \(3, 7\)"):
+        LSTMCell(5, 7)(torch.randn(3, 5), (torch.randn(3, 6), torch.randn(3, 7)))
+    with pytest.raises(ValueError, match="batch, time"):
+        Recurrent("lstm", 5, 7)(torch.randn(3, 5))
+    with pytest.raises(ValueError, match="num_layers, batch, hidden"):
+        Recurrent("rnn", 5, 7)(torch.randn(3, 4, 5), torch.randn(3, 7))
+    with pytest.raises(ValueError, match="kind"):
+        Recurrent("gru", 5, 7)
+    with pytest.raises(ValueError, match="can only copy"):
+        Recurrent("lstm", 5, 7).load_torch(nn.RNN(5, 7))
+    with pytest.raises(ValueError, match="int64 ids"):
+        CharRNN(10, 8)(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="batch, vocab"):
+        sample_next(torch.randn(5), 1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        sample_next(torch.randn(1, 5), -1.0)
+    with pytest.raises(ValueError, match="at least one id"):
+        sample(CharRNN(10, 8), [], 5)
+    with pytest.raises(ValueError, match="at least 2 ids"):
+        bigram_counts([3], 5)
+    with pytest.raises(ValueError, match=r"\[0, 5\)"):
+        bigram_counts([0, 7], 5)
+    with pytest.raises(ValueError, match="shorter than"):
+        Streams(torch.arange(50), batch_size=8, block_size=10)
+
+
+def test_bigram_counts_and_model():
+    assert bigram_counts([0, 1, 0, 1], 2).tolist() == [[0, 2], [1, 0]]
+    model = BigramModel(3, smoothing=1.0).fit(torch.tensor([0, 1, 2, 0, 1, 2, 0]))
+    probs = model.log_probs.exp()
+    torch.testing.assert_close(probs.sum(1), torch.ones(3))
+    # after 0 comes 1 twice: (2 + 1) / (2 + 3) with add-one smoothing
+    assert probs[0, 1].item() == pytest.approx(3 / 5)
+    assert model(torch.tensor([[0, 1]])).shape == (1, 2, 3)
+    assert model.table_size == 9
+
+
+def test_bigram_loss_is_the_count_entropy():
+    """On its own training text, the unsmoothed bigram's loss is the conditional entropy of the counts."""
+    data = load_char_data(TEXT)
+    model = BigramModel(data.vocab_size, smoothing=0.0).fit(data.train)
+    counts = bigram_counts(data.train, data.vocab_size).double()
+    p = counts / counts.sum(1, keepdim=True).clamp(min=1)
+    entropy = -(counts * p.clamp(min=1e-300).log()).sum() / counts.sum()
+    x, y = data.train[:-1][None], data.train[1:][None]
+    loss = F.cross_entropy(model(x)[0], y[0])
+    assert loss.item() == pytest.approx(entropy.item(), rel=1e-5)
+
+
+def test_streams_are_contiguous_across_chunks():
+    ids = torch.arange(1000)
+    streams = Streams(ids, batch_size=4, block_size=10)
+    x0, y0 = streams.get(0)
+    x1, _ = streams.get(1)
+    assert x0.shape == (4, 10) and torch.equal(y0, x0 + 1)
+    assert torch.equal(x1[:, 0], x0[:, -1] + 1)  # chunk 1 continues where chunk 0 stopped
+    assert torch.equal(x0[:, 0], torch.arange(4) * (999 // 4))
+    assert torch.equal(streams.get(streams.n_chunks)[0], x0)  # wraps round
+
+
+def test_tbptt_carries_a_detached_state(monkeypatch):
+    """The state passed into step k+1 is step k's final state, with no graph behind it."""
+    data = load_char_data(TEXT)
+    torch.manual_seed(4)
+    model = CharRNN(data.vocab_size, 16, kind="lstm", n_embd=8)
+    seen = []
+    forward = CharRNN.forward
+
+    def spy(self, ids, state=None):
+        seen.append(state)
+        logits, new_state = forward(self, ids, state)
+        seen.append(new_state)
+        return logits, new_state
+
+    monkeypatch.setattr(CharRNN, "forward", spy)
+    history = train_tbptt(model, data, torch.optim.Adam(model.parameters(), 1e-2), 3, batch_size=4,
+                          block_size=8, progress=False)
+    assert len(history.train) == 3 and history.val  # one evaluation at the end
+    assert seen[0] is None  # the first chunk starts from zeros
+    for k in (1, 2):
+        carried, previous_out = seen[2 * k], seen[2 * k - 1]
+        assert all(s.grad_fn is None and not s.requires_grad for s in carried)
+        for a, b in zip(carried, previous_out, strict=True):
+            torch.testing.assert_close(a, b.detach())
+    assert all(s.grad_fn is not None for s in seen[1])  # the output state itself was part of the graph
+
+
+def test_detach_state():
+    h = torch.randn(2, 3, requires_grad=True) * 2
+    assert detach_state(h).grad_fn is None
+    assert all(s.grad_fn is None for s in detach_state((h, h)))
+    assert detach_state(None) is None
+
+
+def test_training_lowers_the_loss_below_uniform():
+    data = load_char_data(TEXT)
+    torch.manual_seed(5)
+    model = CharRNN(data.vocab_size, 32, kind="lstm", n_embd=16)
+    history = train_tbptt(model, data, torch.optim.Adam(model.parameters(), 1e-2), 60, batch_size=4,
+                          block_size=16, eval_every=30, progress=False)
+    assert history.val[-1] < math.log(data.vocab_size) - 0.5
+    again = estimate_loss(lambda x: model(x)[0], data.val, batch_size=4, block_size=16, n_batches=20)
+    assert again == pytest.approx(history.val[-1])
+
+
+def test_sample_next_temperature():
+    logits = torch.tensor([[0.0, 2.0, 1.0]])
+    assert sample_next(logits, 0).tolist() == [1]  # temperature 0: greedy
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([sample_next(logits.expand(1000, 3), 0.5, g) for _ in range(4)]).flatten()
+    freq = torch.bincount(draws, minlength=3).double() / draws.numel()
+    expected = F.softmax(logits[0].double() / 0.5, -1)
+    torch.testing.assert_close(freq, expected, atol=0.02, rtol=0)
+    cold = sample_next(logits.expand(2000, 3), 0.1, g)
+    hot = sample_next(logits.expand(2000, 3), 5.0, g)
+    assert (cold == 1).float().mean() > 0.99 and (hot == 1).float().mean() < 0.5
+
+
+def test_sample_is_seeded_and_continues_the_prompt():
+    torch.manual_seed(6)
+    model = CharRNN(12, 16, kind="rnn")
+    model.train()
+    a = sample(model, [1, 2, 3], 20, temperature=1.0, seed=7)
+    b = sample(model, [1, 2, 3], 20, temperature=1.0, seed=7)
+    assert a == b and len(a) == 23 and a[:3] == [1, 2, 3] and all(0 <= i < 12 for i in a)
+    assert model.training  # restored
+
+    # sampling one id at a time with the carried state equals reading the whole sequence at once
+    greedy = sample(model, [1, 2, 3], 10, temperature=0)
+    logits, _ = model(torch.tensor([greedy[:-1]]))
+    assert logits[0, 2:].argmax(-1).tolist() == greedy[3:]
+
+
+def test_input_gradient_norms_rnn_decays_faster_than_lstm_shape():
+    torch.manual_seed(8)
+    ids = torch.randint(0, 10, (4, 31))
+    for kind in ("rnn", "lstm"):
+        norms = input_gradient_norms(CharRNN(10, 16, kind=kind), ids)
+        assert norms.shape == (30,) and torch.isfinite(norms).all()
+        assert norms[-1] > norms[0]  # the last input matters more than the first
+    with pytest.raises(ValueError, match="time"):
+        input_gradient_norms(CharRNN(10, 16), torch.zeros(2, 1, dtype=torch.long))
+
+
+def test_train_recording_grad_norms_clips():
+    data = load_char_data(TEXT)
+    streams = Streams(data.train, 4, 8)
+    torch.manual_seed(9)
+    model = CharRNN(data.vocab_size, 16, kind="rnn")
+    losses, norms = train_recording_grad_norms(model, streams.get, torch.optim.SGD(model.parameters(), 0.1), 5,
+                                               grad_clip=0.01, progress=False)
+    assert len(losses) == len(norms) == 5
+    assert all(n > 0.01 for n in norms)  # the norms recorded are the ones before clipping
+    total = sum(p.grad.norm() ** 2 for p in model.parameters()) ** 0.5
+    assert total.item() == pytest.approx(0.01, rel=1e-3)  # ... and the update used the clipped gradient
+
+
+def test_tbptt_resumes_from_a_checkpoint(tmp_path):
+    data = load_char_data(TEXT)
+    path = tmp_path / "lstm.pt"
+
+    def run(steps):
+        torch.manual_seed(10)
+        model = CharRNN(data.vocab_size, 16, kind="lstm", n_embd=8)
+        return model, train_tbptt(model, data, torch.optim.Adam(model.parameters(), 1e-2), steps, batch_size=4,
+                                  block_size=8, eval_every=2, checkpoint_path=path, progress=False)
+
+    _, first = run(4)
+    model, resumed = run(6)  # a fresh model and optimizer pick up the checkpoint at step 4
+    assert resumed.steps == list(range(6)) and resumed.train[:4] == first.train
+    state = torch.load(path, weights_only=True)
+    assert state["step"] == 6
+    torch.testing.assert_close(state["model"]["head.weight"], model.head.weight.detach())
