@@ -143,7 +143,9 @@ def _train(ids: torch.Tensor, vocab: Vocab, dim: int, window: int, negative: int
     opt = torch.optim.SparseAdam(model.parameters(), lr=lr) if optimizer == "adam" else None
     total = ids.numel() * epochs
     result = TrainResult(model)
-    running, seen = 0.0, 0
+    # The loss is summed on the device and read back only every log_every batches: reading it after each
+    # batch would make a GPU wait for every step. float64, so the sum is the one Python floats would give.
+    running, seen = torch.zeros((), dtype=torch.float64, device=device), 0
     start = time.perf_counter()
     with tqdm(total=total, unit="word", unit_scale=True, desc="SGNS", disable=not progress) as bar:
         for epoch in range(epochs):
@@ -162,17 +164,17 @@ def _train(ids: torch.Tensor, vocab: Vocab, dim: int, window: int, negative: int
                     opt.zero_grad(set_to_none=True)
                     losses.mean().backward()
                     opt.step()
-                running += float(losses.detach().sum())
+                running += losses.detach().sum()
                 seen += c.numel()
                 if (step + 1) % log_every == 0:
-                    result.losses.append(running / seen)
+                    result.losses.append(running.item() / seen)
                     result.words.append(done_before + words)
-                    running, seen = 0.0, 0
+                    running, seen = running.zero_(), 0
                     bar.set_postfix(loss=f"{result.losses[-1]:.3f}", lr=f"{rate:.4f}")
                 bar.update(words - last)
                 last = words
     if seen:
-        result.losses.append(running / seen)
+        result.losses.append(running.item() / seen)
         result.words.append(total)
     result.seconds = time.perf_counter() - start
     result.words_per_second = total / result.seconds
