@@ -90,24 +90,23 @@ def _rnn_mistakes(x, h, w_ih, w_hh, b_ih, b_hh) -> dict[str, torch.Tensor]:
     return values
 
 
-@rnn_step.case("matches nn.RNNCell on a batch of 4 (3 inputs, 5 hidden units)")
-def _(student):
-    cell, x, h = _rnn_problem(0, 4, 3, 5)
+def _expect_rnn_step(student: Any, seed: int, batch: int, n_in: int, hidden: int) -> None:
+    cell, x, h = _rnn_problem(seed, batch, n_in, hidden)
     w = _cell_weights(cell)
     got = _call(student, x.clone(), h.clone(), *[t.clone() for t in w], hints=_SHAPE_HINTS)
     with torch.no_grad():
         expected = cell(x, h)
     expect_close(got, expected, "the new hidden state", mistakes=_rnn_mistakes(x, h, *w))
+
+
+@rnn_step.case("matches nn.RNNCell on a batch of 4 (3 inputs, 5 hidden units)")
+def _(student):
+    _expect_rnn_step(student, 0, 4, 3, 5)
 
 
 @rnn_step.case("matches nn.RNNCell when input and hidden sizes are equal (so a missing transpose still runs)")
 def _(student):
-    cell, x, h = _rnn_problem(1, 3, 6, 6)
-    w = _cell_weights(cell)
-    got = _call(student, x.clone(), h.clone(), *[t.clone() for t in w], hints=_SHAPE_HINTS)
-    with torch.no_grad():
-        expected = cell(x, h)
-    expect_close(got, expected, "the new hidden state", mistakes=_rnn_mistakes(x, h, *w))
+    _expect_rnn_step(student, 1, 3, 6, 6)
 
 
 @rnn_step.case("gradients flow back to x, h and every weight as they do through nn.RNNCell")
