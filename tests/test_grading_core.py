@@ -120,3 +120,26 @@ def test_check_prints_report_and_running_score_and_never_raises(double_exercise,
 def test_registering_twice_is_an_error(double_exercise):
     with pytest.raises(ValueError, match="registered twice"):
         core.exercise("ch99.double", "double", "again")
+
+
+def test_call_student_turns_known_errors_into_hints_and_lets_the_rest_through():
+    from llmcourse.grading.core import CheckFailure, call_student
+
+    def shapes(x):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)")
+
+    with pytest.raises(CheckFailure, match="RuntimeError: mat1 .* — transpose the weight"):
+        call_student(shapes, 1, hints={"cannot be multiplied": "transpose the weight"})
+    with pytest.raises(CheckFailure, match="— check the shapes"):
+        call_student(shapes, 1, otherwise="check the shapes")
+    with pytest.raises(RuntimeError):  # no hint matches: run_check reports it with the learner's line
+        call_student(shapes, 1, hints={"something else": "?"})
+    with pytest.raises(RuntimeError):  # not a type this exercise turns into hints
+        call_student(shapes, 1, otherwise="check the shapes", catch=(TypeError,))
+
+    def stub(x):
+        raise NotImplementedError("Exercise: ...")
+
+    with pytest.raises(NotImplementedError):  # the stub is reported as "not implemented yet", never as a hint
+        call_student(stub, 1, otherwise="check the shapes")
+    assert call_student(lambda x: 2 * x, 21) == 42

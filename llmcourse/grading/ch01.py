@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import CheckFailure, NotImplementedYet, exercise
+from .core import CheckFailure, call_student, exercise
 from .expect import expect_close, expect_tensor, expect_true, short
 
 
@@ -47,18 +47,8 @@ def _in_one_thread(case: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 def _call(fn: Callable[..., Any], *args: Any, hints: dict[str, str]) -> Any:
-    """Call the learner's code; a RuntimeError/TypeError whose text contains a key of ``hints`` becomes
-    a CheckFailure with that hint (the original error is kept in the message)."""
-    try:
-        return fn(*args)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        if isinstance(exc, (NotImplementedError, NotImplementedYet)):
-            raise
-        text = str(exc)
-        for fragment, hint in hints.items():
-            if fragment in text:
-                raise CheckFailure(f"{type(exc).__name__}: {text.splitlines()[0]} — {hint}") from exc
-        raise
+    """Call the learner's code; a shape or type error matching a key of ``hints`` fails with that hint."""
+    return call_student(fn, *args, hints=hints, catch=(RuntimeError, TypeError, AttributeError))
 
 
 # --- 1. linear_forward -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from llmcourse.embeddings import KeyedVectors, keep_probability
 from llmcourse.embeddings import sgns_loss as reference_sgns_loss
 
-from .core import CheckFailure, NotImplementedYet, exercise
+from .core import CheckFailure, call_student, exercise
 from .expect import expect_close, expect_true
 
 
@@ -27,13 +27,9 @@ def _seeded(seed: int) -> torch.Generator:
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except (RuntimeError, TypeError, IndexError) as exc:
-        if isinstance(exc, (NotImplementedError, NotImplementedYet)):
-            raise
-        raise CheckFailure(f"{type(exc).__name__}: {str(exc).splitlines()[0]} — check the shapes in the task "
-                           f"description and the comments in the function.") from exc
+    """Call the learner's code; a shape or index error fails with a pointer to the shapes in the task."""
+    return call_student(fn, *args, otherwise="check the shapes in the task description and the comments in the "
+                        "function.", catch=(RuntimeError, TypeError, IndexError))
 
 
 # --- 1. cosine_similarity_matrix ---------------------------------------------------------------

@@ -133,6 +133,25 @@ def chapter_exercises(chapter: str) -> list[Exercise]:
     return [ex for ex in REGISTRY.values() if ex.chapter == chapter]
 
 
+def call_student(fn: Callable[..., Any], *args: Any, hints: dict[str, str] | None = None,
+                 otherwise: str | None = None, catch: tuple[type[Exception], ...] = (Exception,)) -> Any:
+    """Call the learner's ``fn``; an error of a ``catch`` type whose text contains a key of ``hints`` becomes a
+    CheckFailure with that hint (and with ``otherwise`` when no key matches, if given). The stub's
+    NotImplementedError and anything unmatched pass through, for :func:`run_check` to report."""
+    try:
+        return fn(*args)
+    except catch as exc:
+        if _is_stub(exc):
+            raise
+        text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        for fragment, hint in (hints or {}).items():
+            if fragment in f"{type(exc).__name__}: {exc}":
+                raise CheckFailure(f"{text} — {hint}") from exc
+        if otherwise is not None:
+            raise CheckFailure(f"{text} — {otherwise}") from exc
+        raise
+
+
 # --- time limits -------------------------------------------------------------------------------
 
 
