@@ -4,7 +4,8 @@
 
 1. ``$LLMCOURSE_DATA_DIR/<filename>`` — a folder you filled yourself (CI points it at a shared copy);
 2. the user cache, ``$LLMCOURSE_CACHE_DIR`` or ``~/.cache/llmcourse``;
-3. a download from the dataset's canonical public URL, with a progress bar, into the cache.
+3. for a file an installed package ships (gensim's analogy and word-similarity sets), that copy;
+4. a download from the dataset's canonical public URL, with a progress bar, into the cache.
 
 Every file is checked against its sha256 before it is used. A download goes to a temporary file and
 is renamed into place only after its checksum matches, so an interrupted or corrupt download never
@@ -15,6 +16,7 @@ put the file.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import tempfile
@@ -44,6 +46,9 @@ class Dataset:
     # Optional: for a file that is made from public sources rather than downloaded whole, a function that
     # writes it to the given path (network errors pass through); the result is then checked as usual.
     builder: Callable[[Path, float], None] | None = None
+    # Optional: where an installed package ships an identical copy, as (package, path inside it); it is used
+    # (after its checksum is verified) before any download, so such files work offline once the package is in.
+    shipped_in: tuple[str, str] | None = None
 
 
 class DataUnavailable(RuntimeError):
@@ -166,7 +171,8 @@ for _name, _file, _sha, _size, _licence, _what in [
      18_126, "research use", "SimLex-999 (Hill et al. 2015): 999 word pairs scored for similarity, not relatedness."),
 ]:
     register(Dataset(name=_name, filename=_file, url=_GENSIM_TEST_DATA + _file, sha256=_sha, size=_size,
-                     licence=_licence, citation=_GENSIM_CITATION, description=_what))
+                     licence=_licence, citation=_GENSIM_CITATION, description=_what,
+                     shipped_in=("gensim", f"test/test_data/{_file}")))
 
 
 def data_dir() -> Path | None:
@@ -223,10 +229,29 @@ def path(name: str, *, download: bool = True, timeout: float = 30.0) -> Path:
     if cached.exists():
         verify(cached, dataset)
         return cached
+    shipped = _shipped_copy(dataset)
+    if shipped is not None:
+        return shipped
     if not download:
         raise DataUnavailable(_offline_message(dataset, cached, reason="downloads are turned off"))
     (_build if dataset.builder is not None else _download)(dataset, cached, timeout=timeout)
     return cached
+
+
+def _shipped_copy(dataset: Dataset) -> Path | None:
+    """The copy an installed package ships (``dataset.shipped_in``), if it is there and verifies."""
+    if dataset.shipped_in is None:
+        return None
+    package, inside = dataset.shipped_in
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / inside
+        if candidate.is_file():
+            verify(candidate, dataset)  # a different version of the file is an error, not a silent swap
+            return candidate
+    return None
 
 
 def read_text(name: str) -> str:

@@ -118,3 +118,23 @@ def test_tinyshakespeare_from_shared_data_dir():
     text = data.read_text("tinyshakespeare")
     assert text.startswith("First Citizen:") and len(text) == 1_115_394
     assert Path(data.path("tinyshakespeare")).parent == folder
+
+
+def test_a_copy_shipped_in_an_installed_package_is_used_offline_and_verified(env, tmp_path, monkeypatch):
+    package = tmp_path / "site" / "fakepkg"
+    (package / "test_data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "test_data" / "fixture.txt").write_bytes(CONTENT)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    ds = _register(monkeypatch, "http://127.0.0.1:9/unreachable.txt")
+    monkeypatch.setitem(data.REGISTRY, "fixture", data.Dataset(**{**ds.__dict__,
+                                                                  "shipped_in": ("fakepkg", "test_data/fixture.txt")}))
+    assert data.path("fixture", download=False) == package / "test_data" / "fixture.txt"
+    (package / "test_data" / "fixture.txt").write_bytes(b"another version of the file")
+    with pytest.raises(data.ChecksumMismatch):
+        data.path("fixture", download=False)
+
+
+def test_gensim_evaluation_sets_are_registered_with_the_copies_gensim_ships():
+    for name in ("questions-words", "wordsim353", "simlex999"):
+        assert data.get(name).shipped_in == ("gensim", f"test/test_data/{data.get(name).filename}")
