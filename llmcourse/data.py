@@ -307,9 +307,13 @@ def _offline_message(dataset: Dataset, cached: Path, reason: str) -> str:
     options = f"  • {cached}\n"
     if where is not None:
         options = f"  • {where / dataset.filename}   (LLMCOURSE_DATA_DIR)\n" + options
+    if dataset.builder is not None:
+        how = (f"It is built from the public files at\n  {dataset.url}\nBuild it on a machine with internet access "
+               f"(python -m llmcourse data fetch {dataset.name}), or copy {dataset.filename} from one that has it,\n")
+    else:
+        how = f"Download it on a machine with internet access from\n  {dataset.url}\n"
     return (
-        f"Dataset {dataset.name!r} is not on this machine and could not be downloaded ({reason}).\n"
-        f"Download it on a machine with internet access from\n  {dataset.url}\n"
+        f"Dataset {dataset.name!r} is not on this machine and could not be downloaded ({reason}).\n{how}"
         f"and put the file ({dataset.size:,} bytes, sha256 {dataset.sha256 or 'not recorded'}) at one of:\n{options}"
         f"or set LLMCOURSE_DATA_DIR to a folder that contains {dataset.filename}."
     )

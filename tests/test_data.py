@@ -138,3 +138,11 @@ def test_a_copy_shipped_in_an_installed_package_is_used_offline_and_verified(env
 def test_gensim_evaluation_sets_are_registered_with_the_copies_gensim_ships():
     for name in ("questions-words", "wordsim353", "simlex999"):
         assert data.get(name).shipped_in == ("gensim", f"test/test_data/{data.get(name).filename}")
+
+
+def test_offline_message_for_a_built_dataset_says_how_it_is_made(env, monkeypatch):
+    ds = _register(monkeypatch, "http://127.0.0.1:9/sources/")
+    monkeypatch.setitem(data.REGISTRY, "fixture", data.Dataset(**{**ds.__dict__, "builder": lambda *a: None}))
+    with pytest.raises(data.DataUnavailable, match="built from the public files") as err:
+        data.path("fixture", download=False)
+    assert "python -m llmcourse data fetch fixture" in str(err.value) and ds.sha256 in str(err.value)
