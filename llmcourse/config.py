@@ -78,7 +78,7 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # RNN runs with and without clipping; bench_T / bench_hidden: the hand-written vs nn.LSTM timing;
         # max_lstm_val: the LSTM validation loss (nats/char) the notebook asserts, below the bigram
         # floor in laptop/gpu (ci asserts only sanity bounds). Seen (laptop, CPU): bigram 2.487, RNN 1.748,
-        # LSTM 1.648 nats/char. gpu is sized after char-rnn's 2x512 LSTM (~1.45-1.55) but was not run here.
+        # LSTM 1.648 nats/char. gpu is sized after char-rnn's 2x512 LSTM but was not run here.
         "ci": dict(n_embd=16, rnn_hidden=32, lstm_hidden=32, num_layers=1, dropout=0.0, steps=30,
                    batch_size=8, block_size=32, lr=1e-2, grad_clip=1.0, eval_every=15, eval_batches=2,
                    eval_block_size=64, grad_T=30, clip_steps=10, clip_lr=3.0, clip_hidden=32, bench_T=16,

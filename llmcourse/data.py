@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text: it shows in saved notebooks and the book, where a widget bar would not
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text: it shows in saved notebooks and the book, where a widget bar would not
 
 from .device import autocast
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text: it shows in saved notebooks and the book, where a widget bar would not
 
 from .corpus import NoiseSampler, Vocab, batches, keep_probability
 

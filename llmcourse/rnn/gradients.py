@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text: it shows in saved notebooks and the book, where a widget bar would not
 
 from ..charlm import lm_loss
 from .models import CharRNN, detach_state
