@@ -19,7 +19,7 @@ The data, split and loss live in :mod:`llmcourse.charlm`, shared with chapter 7.
 from .bigram import BigramModel, bigram_counts
 from .cells import LSTMCell, Recurrent, RNNCell, lstm_step, rnn_step
 from .gradients import input_gradient_norms, train_recording_grad_norms
-from .models import CharRNN, Streams, count_parameters, detach_state, sample, sample_next, train_tbptt
+from .models import CharRNN, Streams, detach_state, sample, sample_next, train_tbptt
 from .timing import time_forward_backward
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "Recurrent",
     "Streams",
     "bigram_counts",
-    "count_parameters",
     "detach_state",
     "input_gradient_norms",
     "lstm_step",

@@ -65,11 +65,6 @@ class CharRNN(nn.Module):
         return self.head(self.drop(out)), state  # (B, T, V)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Trainable numbers in ``model``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def detach_state(state: State | None) -> State | None:
     """Cut the graph behind a carried state: the next backward pass stops here (the "truncated" in TBPTT)."""
     if state is None:
