@@ -14,6 +14,7 @@ import os
 import platform
 import random
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -63,6 +64,22 @@ def seed_everything(seed: int = 0) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Run the block on ``n`` CPU threads (``None``: leave torch's setting), then restore the old count.
+
+    Small models gain little from more threads, and on a busy two-core machine threads fighting over the
+    cores made small loops 10-30x slower; chapters 1 and 3 use this for their small, step-by-step work.
+    """
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def synchronize(device: torch.device | str) -> None:

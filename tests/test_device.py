@@ -44,3 +44,22 @@ def test_profiles(monkeypatch):
         _ = config.settings("ch01", "ci").nonexistent
     with pytest.raises(KeyError, match="known chapters"):
         config.settings("ch42")
+
+
+def test_cpu_threads_sets_the_count_for_the_block_and_restores_it():
+    import torch
+
+    from llmcourse.device import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with cpu_threads(None):
+        assert torch.get_num_threads() == before
+    try:
+        with cpu_threads(1):
+            raise RuntimeError("the block failed")
+    except RuntimeError:
+        pass
+    assert torch.get_num_threads() == before

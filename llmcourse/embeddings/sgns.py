@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm  # plain text: it shows in saved notebooks and the book, where a widget bar would not
 
+from ..device import cpu_threads as threads_for_cpu  # the argument of train_sgns has the plain name
 from .corpus import NoiseSampler, Vocab, batches, keep_probability
 
 
@@ -115,14 +116,9 @@ def train_sgns(ids: torch.Tensor, vocab: Vocab, *, dim: int = 100, window: int =
     few small, memory-bound gathers and scatters that gain little from more threads, and on a busy two-core
     machine a second thread waiting for its core made training 10-25x slower.
     """
-    before = torch.get_num_threads()
-    if torch.device(device).type == "cpu" and cpu_threads is not None:
-        torch.set_num_threads(cpu_threads)
-    try:
+    with threads_for_cpu(cpu_threads if torch.device(device).type == "cpu" else None):
         return _train(ids, vocab, dim, window, negative, epochs, sample, lr, batch_size, optimizer,
                       torch.device(device), seed, chunk_words, log_every, progress)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _train(ids: torch.Tensor, vocab: Vocab, dim: int, window: int, negative: int, epochs: int, sample: float,

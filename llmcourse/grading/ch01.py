@@ -9,15 +9,15 @@ exactly which mistake an answer matches.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..device import cpu_threads
 from .core import CheckFailure, call_student, exercise
 from .expect import expect_close, expect_tensor, expect_true, short
 
@@ -26,21 +26,12 @@ def _seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def _in_one_thread(case: Callable[[Any], None]) -> Callable[[Any], None]:
     """Run a case on one CPU thread: these models are tiny, and on a busy two-core machine two threads
     fighting over the cores made the same loop ~30x slower (and the case run past its time limit)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
-
-def _in_one_thread(case: Callable[[Any], None]) -> Callable[[Any], None]:
     def run(student: Any) -> None:
-        with _one_thread():
+        with cpu_threads(1):
             case(student)
 
     return run
@@ -457,6 +448,6 @@ def _(student):
                               f"loop reaches after {steps} steps.")
 
 
-# Every case runs on one CPU thread (see _one_thread); registered last so it covers all of them.
+# Every case runs on one CPU thread (see _in_one_thread); registered last so it covers all of them.
 for _exercise in (linear_forward, mse_and_grad, sgd_step, mini_model, train_loop):
     _exercise.cases = [(name, _in_one_thread(fn)) for name, fn in _exercise.cases]
