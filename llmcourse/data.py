@@ -234,7 +234,7 @@ def path(name: str, *, download: bool = True, timeout: float = 30.0) -> Path:
         return shipped
     if not download:
         raise DataUnavailable(_offline_message(dataset, cached, reason="downloads are turned off"))
-    (_build if dataset.builder is not None else _download)(dataset, cached, timeout=timeout)
+    _download(dataset, cached, timeout=timeout)
     return cached
 
 
@@ -266,40 +266,37 @@ def read_text8() -> str:
 
 
 def _download(dataset: Dataset, target: Path, *, timeout: float) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{dataset.filename}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(dataset.url, timeout=timeout)
-            except (urllib.error.URLError, OSError) as err:
-                raise DataUnavailable(_offline_message(dataset, target, reason=str(err))) from err
-            with response, tqdm(total=dataset.size, unit="B", unit_scale=True, desc=dataset.filename) as bar:
-                for chunk in iter(lambda: response.read(1 << 16), b""):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        verify(tmp, dataset)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _build(dataset: Dataset, target: Path, *, timeout: float) -> None:
-    """Like :func:`_download`, for a dataset made by its ``builder``: into a temporary file, verified, renamed."""
+    """Download the file (or make it with the dataset's ``builder``) into a temporary file beside ``target``,
+    verify it, and only then rename it into place: an interrupted or corrupt fetch leaves nothing behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{dataset.filename}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        try:
-            dataset.builder(tmp, timeout)
-        except (urllib.error.URLError, OSError) as err:
-            raise DataUnavailable(_offline_message(dataset, target, reason=str(err))) from err
+        if dataset.builder is None:
+            _download_to(tmp, dataset, target, timeout)
+        else:
+            try:
+                dataset.builder(tmp, timeout)
+            except (urllib.error.URLError, OSError) as err:
+                raise DataUnavailable(_offline_message(dataset, target, reason=str(err))) from err
         verify(tmp, dataset)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _download_to(tmp: Path, dataset: Dataset, target: Path, timeout: float) -> None:
+    """Write ``dataset.url`` into ``tmp`` with a progress bar; an unreachable URL is :class:`DataUnavailable`."""
+    with open(tmp, "wb") as out:
+        try:
+            response = urllib.request.urlopen(dataset.url, timeout=timeout)
+        except (urllib.error.URLError, OSError) as err:
+            raise DataUnavailable(_offline_message(dataset, target, reason=str(err))) from err
+        with response, tqdm(total=dataset.size, unit="B", unit_scale=True, desc=dataset.filename) as bar:
+            for chunk in iter(lambda: response.read(1 << 16), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
 
 
 def _offline_message(dataset: Dataset, cached: Path, reason: str) -> str:
