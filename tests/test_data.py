@@ -146,3 +146,27 @@ def test_offline_message_for_a_built_dataset_says_how_it_is_made(env, monkeypatc
     with pytest.raises(data.DataUnavailable, match="built from the public files") as err:
         data.path("fixture", download=False)
     assert "python -m llmcourse data fetch fixture" in str(err.value) and ds.sha256 in str(err.value)
+
+
+def test_a_built_dataset_is_verified_before_it_is_moved_into_place(env, monkeypatch):
+    ds = _register(monkeypatch, "http://127.0.0.1:9/sources/")
+
+    def use(builder):
+        monkeypatch.setitem(data.REGISTRY, "fixture", data.Dataset(**{**ds.__dict__, "builder": builder}))
+
+    use(lambda path, timeout: path.write_bytes(b"built, but not the registered file"))
+    with pytest.raises(data.ChecksumMismatch):
+        data.path("fixture")
+    assert not any((env / "cache").iterdir())
+
+    def offline(path, timeout):
+        raise OSError("no route to host")
+
+    use(offline)
+    with pytest.raises(data.DataUnavailable, match="no route to host"):
+        data.path("fixture")
+    assert not any((env / "cache").iterdir())
+
+    use(lambda path, timeout: path.write_bytes(CONTENT))
+    assert data.path("fixture").read_bytes() == CONTENT
+    assert list((env / "cache").iterdir()) == [env / "cache" / "fixture.txt"]
