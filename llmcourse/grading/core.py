@@ -1,42 +1,54 @@
-"""The grading engine: exercises, their test cases, and running them safely.
+"""The grading engine: exercises, their cases, and verdicts the learner's code cannot reach.
 
-An :class:`Exercise` grades one object a learner writes in a notebook (a function or a class, named
-by ``Exercise.name``). Its cases are small functions that call the learner's object on inputs they
-make themselves and compare against a reference computed at check time; a case says what is wrong
-by raising :class:`CheckFailure` with a message in plain words. :func:`run_check` runs every case
-under a time limit and turns anything the learner's code does — an exception, a wrong shape, a NaN,
-an endless loop — into a failed case, so a check never crashes the notebook.
+An :class:`Exercise` grades one object a learner writes in a notebook (a function or a class, named by
+``Exercise.name``). Its cases are small functions of a :class:`Trial`: they draw inputs from the trial's
+generator (seeded afresh every run), hand them to the learner's code with :meth:`Trial.call` and compare
+what comes back with a reference computed by the grader. The learner's code runs in a forked child
+process (:mod:`.runner`) and answers with plain data only (:mod:`.wire`); the case, the reference and the
+comparison stay in the grader's process. So a patched grader, an always-equal object or an endless loop
+in C cannot change a verdict, and a crash in the learner's code is one failed case.
 
-The cases live in the package (``llmcourse/grading/chNN.py``), not in the notebooks, so the notebook,
-the batch grader and the tests all judge an answer the same way.
+Every call enforces, unless the exercise opts out in its declaration:
+
+- inputs are unchanged afterwards (``mutates=`` names the arguments an in-place exercise may change);
+- the result has exactly the reference's type, dtype and shape;
+- PyTorch's and Python's global random generators are left alone (``global_rng=True`` to allow);
+- with ``grad=True``, gradients reach every input and parameter as the reference's do, equal to them;
+- with ``random=True``, an extra case proves the randomness comes from the generator it is given.
+
+A known mistake is named only when the answer equals that mistake on every call where the mistake
+differs from the right answer, so a near miss is never told a mistake it did not make. Messages say
+what was checked and how far off the answer is, never the expected values; hidden cases (teacher side,
+see :mod:`.hidden`) report only pass or fail and a named mistake.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import sys
-import threading
-import time
-import traceback
-from collections.abc import Callable, Iterator
+import hashlib
+import importlib
+import pkgutil
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
 
-class CheckFailure(AssertionError):
-    """Raised by a case to say, in plain words, what is wrong with the learner's answer."""
+from . import wire
+from .expect import CheckFailure, difference, kind_of, matches
+from .runner import run_request
+
+__all__ = ["CheckFailure", "CheckResult", "Exercise", "Step", "Trial", "exercise", "run_check"]
+
+Executor = Callable[[dict[str, Any], float], dict[str, Any]]  # (request, timeout) -> response
 
 
 class NotImplementedYet(Exception):
     """The learner's object still raises the stub's NotImplementedError."""
 
 
-class CheckTimeout(BaseException):
-    """The learner's code ran past the case's time limit (a BaseException so bare excepts can't eat it)."""
-
-
-CaseFn = Callable[[Any], None]
+class CaseTimedOut(Exception):
+    """A call to the learner's code did not finish within the exercise's limit."""
 
 
 @dataclass
@@ -44,6 +56,7 @@ class CaseResult:
     name: str
     passed: bool
     message: str = ""
+    hidden: bool = False
 
 
 @dataclass
@@ -56,9 +69,33 @@ class CheckResult:
     max_points: float
     cases: list[CaseResult] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    seed: int | None = None
+    coverage: dict[str, list[Any]] = field(default_factory=dict, repr=False)  # for the course's own tests
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("coverage")
+        return data
+
+
+@dataclass
+class Case:
+    name: str
+    fn: Callable[[Trial], None]
+    hidden: bool = False
+
+
+@dataclass
+class Step:
+    """One call in a :meth:`Trial.run`: ``on`` a kept object (or the learner's), optionally a ``method``;
+    ``keep`` names the result for later steps; ``grad_objects`` adds kept modules' parameters to the
+    gradient check."""
+
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    on: str | None = None
+    method: str | None = None
+    keep: str | None = None
 
 
 @dataclass
@@ -68,50 +105,57 @@ class Exercise:
     check_id: str
     name: str
     description: str
+    args: tuple[str, ...] = ()
     points: float = 1.0
     timeout: float = 10.0
     kind: str = "function"  # "function" (anything callable) or "class"
-    cases: list[tuple[str, CaseFn]] = field(default_factory=list)
+    mutates: frozenset[str] = frozenset()
+    global_rng: bool = False
+    grad: bool = False
+    random: bool = False
+    hints: dict[str, str] = field(default_factory=dict)
+    cases: list[Case] = field(default_factory=list)
+    probe: Callable[[Trial, int], tuple[Any, ...]] | None = None
 
     @property
     def chapter(self) -> str:
         return self.check_id.split(".", 1)[0]
 
-    def case(self, name: str) -> Callable[[CaseFn], CaseFn]:
-        """Decorator: register ``fn(student)`` as a case of this exercise, described by ``name``."""
+    def case(self, name: str) -> Callable[[Callable[[Trial], None]], Callable[[Trial], None]]:
+        """Decorator: register ``fn(trial)`` as a public case of this exercise, described by ``name``."""
 
-        def register(fn: CaseFn) -> CaseFn:
-            self.cases.append((name, fn))
+        def register(fn: Callable[[Trial], None]) -> Callable[[Trial], None]:
+            self.cases.append(Case(name, fn))
             return fn
 
         return register
+
+    def generator_probe(self, fn: Callable[[Trial, int], tuple[Any, ...]]) -> Callable[[Trial, int], tuple[Any, ...]]:
+        """Decorator: ``fn(trial, seed)`` gives arguments holding ``GeneratorSpec(seed)``, for the generator case."""
+        self.probe = fn
+        return fn
 
 
 REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(
-    check_id: str,
-    name: str,
-    description: str,
-    *,
-    points: float = 1.0,
-    timeout: float = 10.0,
-    kind: str = "function",
-) -> Exercise:
+def exercise(check_id: str, name: str, description: str, *, args: Sequence[str] = (), points: float = 1.0,
+             timeout: float = 10.0, kind: str = "function", mutates: Sequence[str] = (), global_rng: bool | None = None,
+             grad: bool = False, random: bool = False, hints: dict[str, str] | None = None) -> Exercise:
     """Create and register an exercise; add cases to it with ``@ex.case("...")``."""
     if check_id in REGISTRY:
         raise ValueError(f"exercise {check_id!r} is registered twice")
-    ex = Exercise(check_id, name, description, points=points, timeout=timeout, kind=kind)
+    unknown = set(mutates) - set(args)
+    if unknown:
+        raise ValueError(f"{check_id}: mutates names arguments it does not have: {sorted(unknown)}")
+    ex = Exercise(check_id, name, description, tuple(args), points, timeout, kind, frozenset(mutates),
+                  kind == "class" if global_rng is None else global_rng, grad, random, dict(hints or {}))
     REGISTRY[check_id] = ex
     return ex
 
 
 def load_chapter_checks() -> None:
     """Import every ``llmcourse.grading.chNN`` module so their exercises are registered."""
-    import importlib
-    import pkgutil
-
     from llmcourse import grading
 
     for info in pkgutil.iter_modules(grading.__path__):
@@ -133,138 +177,433 @@ def chapter_exercises(chapter: str) -> list[Exercise]:
     return [ex for ex in REGISTRY.values() if ex.chapter == chapter]
 
 
-def call_student(fn: Callable[..., Any], *args: Any, hints: dict[str, str] | None = None,
-                 otherwise: str | None = None, catch: tuple[type[Exception], ...] = (Exception,)) -> Any:
-    """Call the learner's ``fn``; an error of a ``catch`` type whose text contains a key of ``hints`` becomes a
-    CheckFailure with that hint (and with ``otherwise`` when no key matches, if given). The stub's
-    NotImplementedError and anything unmatched pass through, for :func:`run_check` to report."""
-    try:
-        return fn(*args)
-    except catch as exc:
-        if _is_stub(exc):
-            raise
-        text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        for fragment, hint in (hints or {}).items():
-            if fragment in f"{type(exc).__name__}: {exc}":
-                raise CheckFailure(f"{text} — {hint}") from exc
-        if otherwise is not None:
-            raise CheckFailure(f"{text} — {otherwise}") from exc
-        raise
+# --- errors that are not the learner's mistake in the maths ---------------------------------------------
+
+GENERAL_HINTS = {
+    "leaf Variable that requires grad is being used in an in-place operation":
+        "your code changes one of its inputs in place (`+=`, `x[...] = ...`, `.add_()`, ...): compute new tensors "
+        "and leave the inputs as they were.",
+    "a view of a leaf Variable that requires grad is being used in an in-place operation":
+        "your code changes one of its inputs in place through a view: compute new tensors instead.",
+    "Can't call numpy() on Tensor that requires grad":
+        "a NumPy round trip cuts the result off from autograd, so no gradient could flow back: use torch "
+        "operations all the way.",
+    "does not require grad and does not have a grad_fn":
+        "the computation was cut off from autograd (torch.no_grad(), .detach(), .data, .item() or NumPy).",
+}
 
 
-# --- time limits -------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    """What one call of the learner's code gave back, as the grader sees it (plain data)."""
+
+    value: Any  # tensors as plain tensors
+    raw: Any  # with TensorInfo / ModuleInfo records
+    grads: dict[str, Any] | None
+    connected: bool
+    args_after: list[Any]
+    printed: str
 
 
-@contextlib.contextmanager
-def deadline(seconds: float, *, use_signal: bool | None = None) -> Iterator[None]:
-    """Raise :class:`CheckTimeout` in the running code once ``seconds`` have passed.
+class Trial:
+    """One run of one case: its random inputs, its calls to the learner's code, and what they gave.
 
-    In the main thread of a Unix process (a Jupyter kernel is one) a real-time timer signal
-    interrupts even a tight ``while True: pass``. Elsewhere (Windows, other threads) a trace
-    function checks the clock on every line of Python, which is slower but still stops Python loops.
+    ``rng`` (a ``torch.Generator``) and ``py`` (a ``random.Random``) are seeded from the run's seed, so
+    every run draws new inputs and a teacher can replay one from the gradebook's seed.
     """
-    if use_signal is None:
-        use_signal = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if use_signal:
 
-        def on_alarm(signum: int, frame: Any) -> None:
-            raise CheckTimeout()
+    def __init__(self, ex: Exercise, executor: Executor, seed: int, *, hidden: bool = False) -> None:
+        import random as _random
 
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-        return
+        self.ex = ex
+        self.seed = seed
+        self.rng = torch.Generator().manual_seed(seed % (2**63))
+        self.py = _random.Random(seed)
+        self._executor = executor
+        self.hidden = hidden
+        self.mistake_log: list[tuple[str, bool, bool]] = []  # (mistake, differs from right, answer equals it)
+        self.coverage: dict[str, list[Any]] = {}
+        self.printed = ""
 
-    stop_at = time.monotonic() + seconds
-    previous_trace = sys.gettrace()
+    # -- drawing inputs -------------------------------------------------------------------------------
 
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
-        if time.monotonic() > stop_at:
-            raise CheckTimeout()
-        return tracer
+    def randn(self, *shape: int, scale: float = 1.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return (scale * torch.randn(*shape, generator=self.rng, dtype=torch.float64)).to(dtype)
 
-    sys.settrace(tracer)
-    try:
-        yield
-    finally:
-        sys.settrace(previous_trace)
+    def randint(self, low: int, high: int, shape: Sequence[int]) -> torch.Tensor:
+        return torch.randint(low, high, tuple(shape), generator=self.rng)
+
+    def seed_for(self, label: str) -> int:
+        """A seed derived from this trial's, for something the learner's code gets (a generator)."""
+        return int.from_bytes(hashlib.sha256(f"{self.seed}:{label}".encode()).digest()[:7], "little")
+
+    # -- calling the learner's code ----------------------------------------------------------------------
+
+    def call(self, *args: Any, grad: bool | None = None, upstream: Any = None, **kwargs: Any) -> Outcome:
+        """Call the learner's function with ``args`` (and ``kwargs``) and return what it gave back.
+
+        Fails the case, in words, when the call raises, times out, ends the process, changes an input it
+        may not change, or touches the global random generators. With ``grad`` (default: the exercise's),
+        every floating tensor argument is a leaf that requires grad and the gradients of
+        ``sum(output * upstream)`` come back in :attr:`Outcome.grads`.
+        """
+        return self.run([Step(args, kwargs)], grad=grad, upstream=[upstream])[0]
+
+    def run(self, steps: Sequence[Step], *, grad: bool | None = None, upstream: Sequence[Any] | None = None,
+            grad_objects: Sequence[str] = ()) -> list[Outcome]:
+        """Make several calls in one child process (later steps may use objects kept by earlier ones)."""
+        grad = self.ex.grad if grad is None else grad
+        request_steps, sent = [], []
+        for i, step in enumerate(steps):
+            args = tuple(_as_leaves(a) for a in step.args) if grad else step.args
+            kwargs = {k: _as_leaves(v) for k, v in step.kwargs.items()} if grad else step.kwargs
+            sent.append((args, kwargs))
+            self._record_coverage(args, kwargs, on_target=step.on is None and step.method is None)
+            record: dict[str, Any] = {
+                "args": [wire.spec_to_wire(a) for a in args], "kwargs": {k: wire.spec_to_wire(v) for k, v in
+                                                                         kwargs.items()},
+                "on": step.on, "method": step.method, "keep": step.keep,
+                "global_seed": self.seed_for(f"global:{i}") % (2**31),
+            }
+            if grad and upstream is not None and upstream[i] is not None:
+                record["backward"] = {"upstream": upstream[i], "objects": list(grad_objects)}
+            request_steps.append(record)
+        response = self._executor({"steps": request_steps}, self.ex.timeout)
+        self.printed = str(response.get("printed", ""))[:2000]
+        status = response.get("status")
+        if status == "timeout":
+            raise CaseTimedOut(f"did not finish within {self.ex.timeout:g} s: is there an endless loop, or far "
+                               "more work than the task needs?")
+        if status == "died":
+            raise CheckFailure(f"calling `{self.ex.name}` ended its whole process before it returned "
+                               "(os._exit, a crash in C code, or it ran out of memory).", "error")
+        if status != "done":
+            raise CheckFailure(f"calling `{self.ex.name}` gave back more than an answer can be "
+                               "(hundreds of megabytes) or something that is not data.", "error")
+        records = list(response.get("steps", []))
+        outcomes = []
+        for i, (args, kwargs) in enumerate(sent):
+            if i >= len(records):
+                raise CheckFailure(f"calling `{self.ex.name}` gave no answer.", "error")
+            outcomes.append(self._interpret(records[i], args, kwargs))
+        return outcomes
+
+    def _interpret(self, record: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
+        if not record.get("ok"):
+            error = record.get("error", {})
+            if error.get("stub"):
+                raise NotImplementedYet()
+            raise CheckFailure(self._error_message(error), "error")
+        if record.get("global_rng_touched") and not self.ex.global_rng:
+            raise CheckFailure(
+                f"`{self.ex.name}` used or reset PyTorch's (or Python's) global random generator "
+                "(torch.manual_seed, torch.rand/randn/randint/multinomial without `generator=`, random.*): "
+                "this exercise must leave it alone" + (" and draw only from the generator it is given."
+                                                       if self.ex.random else "."), "rng")
+        after = [wire.decode(a) for a in record.get("args_after", [])]
+        kw_after = {k: wire.decode(v) for k, v in record.get("kwargs_after", {}).items()}
+        for position, (original, now) in enumerate(zip(args, after, strict=False)):
+            self._check_unchanged(self._arg_name(position), original, now)
+        for key, value in kwargs.items():
+            self._check_unchanged(key, value, kw_after.get(key))
+        raw = wire.decode(record.get("output"))
+        grads = None
+        connected = False
+        if "grads" in record:
+            connected = bool(record["grads"].get("connected"))
+            grads = {k: (None if v is None else v) for k, v in record["grads"].get("wrt", {}).items()}
+        return Outcome(wire.strip_meta(raw), raw, grads, connected, after, self.printed)
+
+    def _arg_name(self, position: int) -> str:
+        return self.ex.args[position] if position < len(self.ex.args) else f"argument {position + 1}"
+
+    def _check_unchanged(self, name: str, original: Any, now: Any) -> None:
+        if name in self.ex.mutates or isinstance(original, (wire.GeneratorSpec, wire.SequentialSpec)) or now is None:
+            return
+        before = _plain(original)
+        if not wire.same(wire.strip_meta(now), before):
+            raise CheckFailure(
+                f"`{self.ex.name}` changed its input `{name}` in place (with `+=`, `x[...] = ...`, `.append`, "
+                "`.add_()` or similar): the caller's data must be left as it was, so build a new result instead.",
+                "mutation")
+
+    def _error_message(self, error: dict[str, Any]) -> str:
+        where = f" (at {error['where']})" if error.get("where") else ""
+        text = f"calling `{self.ex.name}` raised {error.get('type', 'an error')}: {error.get('message', '')}{where}"
+        full = str(error.get("full", ""))
+        for fragment, hint in {**self.ex.hints, **GENERAL_HINTS}.items():
+            if fragment in full:
+                return f"{text} — {hint}"
+        if error.get("type") in ("SystemExit", "KeyboardInterrupt"):
+            return f"{text} — the function must return its answer; don't exit or interrupt from inside it."
+        return text
+
+    def _record_coverage(self, args: tuple[Any, ...], kwargs: dict[str, Any], on_target: bool) -> None:
+        if not on_target:
+            return
+        for position, value in enumerate(args):
+            self.coverage.setdefault(self._arg_name(position), []).append(_signature(value))
+        for key, value in kwargs.items():
+            self.coverage.setdefault(key, []).append(_signature(value))
+
+    # -- judging ----------------------------------------------------------------------------------------
+
+    def expect(self, got: Any, expected: Any, what: str, *, mistakes: dict[str, Any] | None = None,
+               **tolerances: Any) -> None:
+        """Fail unless ``got`` matches ``expected``; log each mistake for the naming rule (see the module)."""
+        for description, value in (mistakes or {}).items():
+            differs = not matches(value, expected, **tolerances)
+            self.mistake_log.append((description, differs, differs and matches(got, value, **tolerances)))
+        problem = difference(got, expected, what, **tolerances)
+        if problem:
+            raise CheckFailure(problem, "wrong")
+
+    def check_call(self, *args: Any, reference: Callable[..., Any], what: str = "the result",
+                   mistakes: dict[str, Any] | Callable[..., dict[str, Any]] | None = None, grad: bool | None = None,
+                   atol: float = 1e-5, rtol: float = 1e-4, grad_atol: float | None = None, **kwargs: Any) -> Outcome:
+        """Call the learner's code and the ``reference`` on the same inputs and require the same answer.
+
+        ``mistakes`` maps a description to what that mistake gives on these inputs (or is a function of
+        the inputs returning such a dict). With gradients on, every input's gradient must match too.
+        """
+        grad = self.ex.grad if grad is None else grad
+        leaf_args = tuple(_as_leaves(a) for a in args) if grad else args
+        leaf_kwargs = {k: _as_leaves(v) for k, v in kwargs.items()} if grad else kwargs
+        ref_objects: dict[str, Any] = {}
+        ref_args = [wire.build(wire.spec_to_wire(a), ref_objects) for a in leaf_args]
+        ref_kwargs = {k: wire.build(wire.spec_to_wire(v), ref_objects) for k, v in leaf_kwargs.items()}
+        expected_raw = reference(*ref_args, **ref_kwargs)
+        expected = _plain(expected_raw)
+        upstream = _upstream_like(expected, self.rng) if grad else None
+        outcome = self.call(*args, grad=grad, upstream=upstream, **kwargs)
+        if callable(mistakes):
+            mistakes = mistakes(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
+        self.expect(outcome.value, expected, what, mistakes=mistakes, atol=atol, rtol=rtol)
+        if grad:
+            self._check_gradients(outcome, expected_raw, upstream, ref_args, ref_kwargs, leaf_args,
+                                  atol if grad_atol is None else grad_atol, rtol)
+        return outcome
+
+    def _check_gradients(self, outcome: Outcome, expected_raw: Any, upstream: Any, ref_args: list[Any],
+                         ref_kwargs: dict[str, Any], leaf_args: tuple[Any, ...], atol: float, rtol: float) -> None:
+        leaves: list[tuple[str, torch.Tensor]] = []
+        from .runner import _leaves, _pairs
+
+        for i, a in enumerate(ref_args):
+            _leaves(a, f"arg{i}", leaves)
+        pairs = list(_pairs(expected_raw, upstream))
+        if not pairs or not leaves:
+            return
+        outs, ups = zip(*pairs, strict=True)
+        expected = torch.autograd.grad(outs, [leaf for _, leaf in leaves], ups, allow_unused=True)
+        if not outcome.connected:
+            raise CheckFailure(
+                "the result is cut off from autograd, so training could not learn through it: no .item(), "
+                "float(), .data, .detach(), NumPy round trip or torch.no_grad() on the way from the inputs.", "grad")
+        got = outcome.grads or {}
+        for (path, _), want in zip(leaves, expected, strict=True):
+            name = _path_name(path, self.ex.args)
+            mine = got.get(path)
+            if want is None or not bool(want.abs().sum() > 0):
+                continue
+            if mine is None:
+                raise CheckFailure(f"no gradient reaches {name}: the result does not depend on it through autograd "
+                                   "(is it used through .data, .detach(), .item(), a NumPy round trip, or not at all?)",
+                                   "grad")
+            problem = difference(mine, want.detach(), f"the gradient with respect to {name}", atol=atol, rtol=rtol)
+            if problem:
+                raise CheckFailure(problem + " (the values are right, so look for a step autograd cannot see, such "
+                                             "as an in-place change or a constant that should depend on the input)",
+                                   "grad")
 
 
-# --- running a check ---------------------------------------------------------------------------
+def _path_name(path: str, names: tuple[str, ...]) -> str:
+    head, _, rest = path.partition("[")
+    if head.startswith("arg") and head[3:].isdigit():
+        i = int(head[3:])
+        base = names[i] if i < len(names) else f"argument {i + 1}"
+        return f"`{base}`" + (f" (item [{rest}" if rest else "") + (")" if rest else "")
+    return f"`{path}`"
 
 
-def _describe_exception(exc: BaseException, name: str) -> str:
-    """Say where in the learner's code an exception came from, without the grader's own frames."""
-    frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if "llmcourse/grading" not in f.filename.replace("\\", "/")
-    ]
-    where = ""
-    if frames:
-        last = frames[-1]
-        where = f" (at line {last.lineno}: `{(last.line or '').strip()}`)"
-    return f"calling `{name}` raised {type(exc).__name__}: {exc}{where}"
+def _as_leaves(value: Any) -> Any:
+    """Floating tensors become leaves that require grad (inside lists and tuples too)."""
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return wire.LeafSpec(value)
+    if isinstance(value, list):
+        return [_as_leaves(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_as_leaves(v) for v in value)
+    return value
 
 
-def _is_stub(exc: BaseException) -> bool:
-    return isinstance(exc, (NotImplementedError, NotImplementedYet))
+def _plain(value: Any) -> Any:
+    """The grader's own inputs or results as plain data (tensors detached, specs by value)."""
+    if isinstance(value, wire.LeafSpec):
+        return value.value
+    if isinstance(value, wire.IterSpec):
+        return [_plain(v) for v in value.items]
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, torch.nn.Module):
+        return {k: v.detach() for k, v in value.state_dict().items()}
+    return value
 
 
-def run_check(check_id: str, student: Any, *, timeout: float | None = None) -> CheckResult:
-    """Judge ``student`` against exercise ``check_id`` without printing anything.
+def _upstream_like(expected: Any, rng: torch.Generator) -> Any:
+    """A random upstream gradient for every floating tensor of the result (None elsewhere)."""
+    if isinstance(expected, torch.Tensor):
+        if expected.is_floating_point():
+            return torch.randn(expected.shape, generator=rng, dtype=torch.float64).to(expected.dtype)
+        return None
+    if isinstance(expected, (list, tuple)):
+        return type(expected)(_upstream_like(e, rng) for e in expected)
+    return None
 
-    Every case runs, each under the exercise's time limit; the exercise passes only when all do.
-    Points are all or nothing per exercise, so a half-right answer is never counted as right.
-    """
-    try:
-        ex = get_exercise(check_id)
-    except KeyError as err:
-        return CheckResult(check_id, False, 0.0, 0.0, messages=[str(err.args[0])])
 
-    problem = _wrong_kind(ex, student)
-    if problem:
-        return CheckResult(check_id, False, 0.0, ex.points, messages=[problem])
+def _signature(value: Any) -> Any:
+    """How an argument looked, for the coverage tests: shapes and dtypes of tensors, values of scalars."""
+    if isinstance(value, wire.LeafSpec):
+        value = value.value
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), str(value.dtype))
+    if isinstance(value, wire.GeneratorSpec):
+        return ("generator", value.seed)
+    if isinstance(value, (wire.IterSpec, wire.SequentialSpec)):
+        return (type(value).__name__, repr(value)[:200])
+    if isinstance(value, (list, tuple, dict, str, bytes)):
+        return (type(value).__name__, len(value), hashlib.sha1(repr(value).encode()).hexdigest()[:12])
+    return value
 
-    limit = timeout if timeout is not None else ex.timeout
-    results: list[CaseResult] = []
-    timed_out = False
-    for case_name, case_fn in ex.cases:
-        if timed_out:  # code that loops forever on one input almost always does on the next: don't wait again
-            results.append(CaseResult(case_name, False, "not run: an earlier case did not finish in time"))
-            continue
-        try:
-            with deadline(limit):
-                case_fn(student)
-            results.append(CaseResult(case_name, True))
-        except CheckTimeout:
-            timed_out = True
-            results.append(
-                CaseResult(case_name, False, f"did not finish within {limit:g} s: is there an endless loop?")
-            )
-        except CheckFailure as failure:
-            results.append(CaseResult(case_name, False, str(failure)))
-        except Exception as exc:  # the learner's code raised: a failure, never a crash
-            if _is_stub(exc):
-                msg = (
-                    f"`{ex.name}` is not implemented yet: replace the `raise NotImplementedError(...)` line "
-                    "with your code."
-                )
-                return CheckResult(check_id, False, 0.0, ex.points, [CaseResult(case_name, False, msg)], [msg])
-            results.append(CaseResult(case_name, False, _describe_exception(exc, ex.name)))
 
-    passed = bool(results) and all(r.passed for r in results)
-    messages = [f"{r.name}: {r.message}" for r in results if not r.passed]
-    return CheckResult(check_id, passed, ex.points if passed else 0.0, ex.points, results, messages)
+# --- running a check ---------------------------------------------------------------------------------
+
+
+def student_executor(student: Any) -> Executor:
+    """An executor that runs requests against ``student`` in a forked child of this process."""
+    return lambda request, timeout: run_request(student, request, timeout)
 
 
 def _wrong_kind(ex: Exercise, student: Any) -> str:
     if student is None:
         return f"`{ex.name}` is None: define it in the exercise cell above and run that cell first."
     if ex.kind == "class" and not isinstance(student, type):
-        return f"`{ex.name}` should be a class (defined with `class {ex.name}(...)`), got {type(student).__name__}."
-    if ex.kind == "function" and not callable(student):
-        return f"`{ex.name}` should be a function, got {type(student).__name__}."
+        return f"`{ex.name}` should be a class (defined with `class {ex.name}(...)`), but it is {kind_of(student)}."
+    if ex.kind == "function" and (isinstance(student, type) or not callable(student)):
+        return f"`{ex.name}` should be a function (defined with `def {ex.name}(...)`), but it is {kind_of(student)}."
     return ""
+
+
+def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: Sequence[Case] = ()) -> CheckResult:
+    """Run every public case of ``ex`` (and the given hidden ones) through ``executor``; the verdict.
+
+    Points are all or nothing per exercise and never more than its maximum.
+    """
+    seed = secrets.randbits(62) if seed is None else seed
+    cases = list(ex.cases) + _generator_cases(ex) + [Case(c.name, c.fn, True) for c in hidden]
+    results: list[CaseResult] = []
+    mistake_log: list[tuple[str, bool, bool]] = []
+    coverage: dict[str, list[Any]] = {}
+    timed_out = False
+    for index, case in enumerate(cases):
+        if timed_out:  # code that loops forever on one input almost always does on the next: don't wait again
+            results.append(CaseResult(case.name, False, "not run: an earlier case did not finish in time",
+                                      case.hidden))
+            continue
+        trial = Trial(ex, executor, int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:8],
+                                                   "little"), hidden=case.hidden)
+        try:
+            case.fn(trial)
+            results.append(CaseResult(case.name, True, hidden=case.hidden))
+        except NotImplementedYet:
+            msg = f"`{ex.name}` is not implemented yet: replace the `raise NotImplementedError(...)` line with your code."
+            return CheckResult(ex.check_id, False, 0.0, ex.points, [CaseResult(case.name, False, msg)], [msg], seed)
+        except CaseTimedOut as exc:
+            timed_out = True
+            results.append(CaseResult(case.name, False, str(exc), case.hidden))
+        except CheckFailure as failure:
+            message = _HIDDEN_WORDS.get(failure.kind, "gives a wrong answer") if case.hidden else str(failure)
+            if trial.printed.strip() and not case.hidden:
+                message += f"\n(your code printed: {trial.printed.strip()[:300]!r})"
+            results.append(CaseResult(case.name, False, message, case.hidden))
+        mistake_log.extend(trial.mistake_log)
+        for key, values in trial.coverage.items():
+            coverage.setdefault(key, []).extend(values)
+    passed = bool(results) and all(r.passed for r in results)
+    messages = [f"{r.name}: {r.message}" for r in results if not r.passed]
+    if not passed:
+        named = named_mistakes(mistake_log)
+        if named:
+            messages.append("This looks like a known mistake: you " + named[0] + ".")
+            for r in results:
+                if not r.passed:
+                    r.message += f"\n  → this looks like a known mistake: you {named[0]}."
+                    break
+    points = float(ex.points) if passed else 0.0
+    return CheckResult(ex.check_id, passed, min(points, float(ex.points)), float(ex.points), results, messages,
+                       seed, coverage)
+
+
+_HIDDEN_WORDS = {
+    "error": "raised an error on a hidden case",
+    "type": "returned the wrong type on a hidden case",
+    "mutation": "changed its input in place on a hidden case",
+    "rng": "used the global random generator on a hidden case",
+    "grad": "gave wrong gradients on a hidden case",
+    "wrong": "gave a wrong answer on a hidden case",
+}
+
+
+def named_mistakes(log: Sequence[tuple[str, bool, bool]]) -> list[str]:
+    """Mistakes the answer equals wherever they differ from the right answer (and that differ somewhere)."""
+    verdicts: dict[str, list[bool]] = {}
+    for description, differs, equals in log:
+        if differs:
+            verdicts.setdefault(description, []).append(equals)
+    return [d for d, seen in verdicts.items() if seen and all(seen)]
+
+
+def _generator_cases(ex: Exercise) -> list[Case]:
+    if not ex.random:
+        return []
+    if ex.probe is None:
+        raise ValueError(f"{ex.check_id} is random=True but has no generator_probe")
+
+    def uses_the_generator(t: Trial) -> None:
+        probe = ex.probe
+        assert probe is not None
+        s1, s2 = t.seed_for("gen-a"), t.seed_for("gen-b")
+        first = t.call(*probe(t, s1), grad=False).value
+        again = t.call(*probe(t, s1), grad=False).value
+        if not wire.same(first, again):
+            raise CheckFailure("two calls with generators seeded alike gave different results: draw every random "
+                               "number from the generator you are given (pass `generator=`), so a seed makes the "
+                               "result repeatable.", "rng")
+        other = t.call(*probe(t, s2), grad=False).value
+        if wire.same(first, other):
+            raise CheckFailure("generators with different seeds gave the same result: the result must depend on the "
+                               "generator you are given (don't ignore it or seed a new one).", "rng")
+        twice = t.run([Step(probe(t, s1)), Step(probe(t, s1))], grad=False)
+        if wire.same(twice[0].value, twice[1].value):
+            raise CheckFailure("two successive calls with the same generator gave the same result: don't reset it "
+                               "(`generator.manual_seed(...)`) or copy its state inside your function.", "rng")
+
+    return [Case("draws its randomness from the generator it is given, and only from it", uses_the_generator)]
+
+
+def run_check(check_id: str, student: Any, *, seed: int | None = None, hidden: Sequence[Case] = ()) -> CheckResult:
+    """Judge ``student`` against exercise ``check_id`` (public cases, in a forked child) without printing."""
+    try:
+        ex = get_exercise(check_id)
+    except KeyError as err:
+        return CheckResult(check_id, False, 0.0, 0.0, messages=[str(err.args[0])])
+    problem = _wrong_kind(ex, student)
+    if problem:
+        return CheckResult(check_id, False, 0.0, ex.points, messages=[problem])
+    return grade(ex, student_executor(student), seed=seed, hidden=hidden)

@@ -1,8 +1,11 @@
 """Plausible wrong answers for every exercise, one module per chapter (``chNN.py``).
 
 Each module defines ``WRONG_ANSWERS: dict[str, list[WrongAnswer]]`` mapping an exercise id to at
-least two mistakes a learner could really make. The tests run every one through the grader and
-require a failure whose message contains ``says`` (so the feedback names the problem).
+least three mistakes a learner could really make: mistakes in the idea, and the classes of mistake the
+engine guards against for every exercise (changing an input in place, the wrong dtype or type, a broken
+gradient, working only for batches larger than one or square shapes, ignoring an argument or the
+generator). The tests run every one through the grader with several seeds and require a failure whose
+message contains ``says`` (so the feedback names the problem).
 """
 
 from dataclasses import dataclass

@@ -1,0 +1,55 @@
+"""Hidden cases: extra cases the teacher's batch grade runs and the learner never sees.
+
+They live outside the package the learner installs: in a folder of ``chNN.py`` files on the teacher's
+side (the course keeps its own in ``solutions/hidden/``; ``python -m llmcourse grade --hidden DIR`` picks
+another). Each file registers cases with :func:`hidden_case`, written like public ones; their inputs are
+drawn from the grading run's seed, which the gradebook records for the teacher only. A hidden case's
+report says passed or failed and, at most, a named mistake — never its inputs or expected values.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .core import Case, Trial, get_exercise
+
+HIDDEN: dict[str, list[Case]] = {}
+_LOADED: set[Path] = set()
+
+
+def hidden_case(check_id: str, name: str) -> Callable[[Callable[[Trial], None]], Callable[[Trial], None]]:
+    """Decorator for a teacher-side case of exercise ``check_id`` (which must exist)."""
+    get_exercise(check_id)
+
+    def register(fn: Callable[[Trial], None]) -> Callable[[Trial], None]:
+        HIDDEN.setdefault(check_id, []).append(Case(name, fn, hidden=True))
+        return fn
+
+    return register
+
+
+def load_hidden(folder: Path) -> dict[str, list[Case]]:
+    """Import every ``chNN.py`` in ``folder`` once; return all hidden cases by exercise id."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder of hidden cases at {folder}")
+    if folder not in _LOADED:
+        for path in sorted(folder.glob("ch[0-9][0-9].py")):
+            name = f"llmcourse_hidden_{abs(hash(str(folder)))}_{path.stem}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot import {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        _LOADED.add(folder)
+    return HIDDEN
+
+
+def default_hidden_folder() -> Path | None:
+    """The course's own teacher-side cases, when the package runs from a checkout of the course."""
+    folder = Path(__file__).resolve().parents[2] / "solutions" / "hidden"
+    return folder if folder.is_dir() else None

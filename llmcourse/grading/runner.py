@@ -1,0 +1,344 @@
+"""Run the learner's code where it can be stopped for real: a child process forked for each run.
+
+:func:`run_request` gets the learner's object and a *request* (plain data: the calls to make and their
+inputs), forks, and in the child makes the calls, turns what came back into plain data
+(:mod:`.wire`) and writes it to a pipe. The parent only waits, up to the time limit, and reads. Because
+the learner's code runs in another process:
+
+- an endless loop, even one inside C code, is ended by ``SIGKILL`` on time, whatever the code does to
+  timers, signals or ``except:`` clauses;
+- ``SystemExit``, ``KeyboardInterrupt`` and every other ``BaseException`` end only the child; so do
+  ``os._exit``, a crash and any threads the code started;
+- nothing the code changes (globals, the grader's modules, its inputs) reaches the caller.
+
+The child starts from a copy of the caller's memory, so the learner's function, its imports and its
+globals are all there without pickling anything. Where the OS has no ``fork`` (Windows), the calls run
+in the caller's process under a signal or trace deadline, and the result says so.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.autograd  # noqa: F401  (imported here, once, so the learner's timed call does not pay for it)
+import torch.nn.functional  # noqa: F401
+import torch.optim  # noqa: F401
+
+from . import wire
+
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+MAX_PRINTED = 4000  # characters of the learner's printed output kept per run
+CAN_FORK = hasattr(os, "fork") and os.environ.get("LLMCOURSE_GRADING_INPROCESS") != "1"
+
+
+class CheckTimeout(BaseException):
+    """The learner's code ran past the time limit (only used when running in-process)."""
+
+
+class _CappedText(io.TextIOBase):
+    """A stdout/stderr for the learner's code: keeps the first characters, drops a flood."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        room = MAX_PRINTED - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def getvalue(self) -> str:
+        return "".join(self.parts) + (f"\n… ({self.dropped} more characters not shown)" if self.dropped else "")
+
+
+# --- inside the child: make the calls ----------------------------------------------------------------
+
+
+def _is_stub(exc: BaseException) -> bool:
+    return isinstance(exc, NotImplementedError)
+
+
+def describe_exception(exc: BaseException) -> dict[str, Any]:
+    """The learner's error as data: its type, first line, and the learner's line it came from."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "llmcourse/grading" not in f.filename.replace("\\", "/")]
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f"line {last.lineno}: `{(last.line or '').strip()[:200]}`"
+    text = str(exc)
+    return {"type": type(exc).__name__, "message": (text.splitlines()[0] if text else "")[:400],
+            "full": f"{type(exc).__name__}: {text}"[:2000], "where": where, "stub": _is_stub(exc)}
+
+
+def _global_rng_state() -> tuple[torch.Tensor, Any]:
+    return torch.random.get_rng_state(), random.getstate()
+
+
+def _leaves(value: Any, path: str, out: list[tuple[str, torch.Tensor]]) -> None:
+    """Every leaf tensor that requires grad inside a built input, with a path naming where it is."""
+    if isinstance(value, torch.Tensor):
+        if value.requires_grad and value.is_leaf:
+            out.append((path, value))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _leaves(v, f"{path}[{i}]", out)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _leaves(v, f"{path}[{k!r}]", out)
+    elif isinstance(value, torch.nn.Module):
+        for name, p in value.named_parameters():
+            if p.requires_grad:
+                out.append((f"{path}.{name}", p))
+
+
+def _pairs(output: Any, upstream: Any) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(output tensor, upstream gradient) for every tensor of ``upstream`` that the output has there too."""
+    if isinstance(upstream, torch.Tensor):
+        if isinstance(output, torch.Tensor) and output.shape == upstream.shape and output.requires_grad:
+            yield output, upstream.to(output.dtype)
+    elif isinstance(upstream, (list, tuple)) and isinstance(output, (list, tuple)) and len(output) == len(upstream):
+        for o, u in zip(output, upstream, strict=True):
+            yield from _pairs(o, u)
+
+
+def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Make every call of the request (in this process) and describe the results as plain data."""
+    objects: dict[str, Any] = {}
+    steps_out: list[dict[str, Any]] = []
+    for step in request["steps"]:
+        args = [wire.build(a, objects) for a in step.get("args", [])]
+        kwargs = {k: wire.build(v, objects) for k, v in step.get("kwargs", {}).items()}
+        target = objects[step["on"]] if step.get("on") else student
+        if step.get("method"):
+            target = getattr(target, step["method"])
+        seed = int(step.get("global_seed", 0))
+        torch.manual_seed(seed)
+        random.seed(seed)
+        before = _global_rng_state()
+        started = time.perf_counter()
+        try:
+            output = target(*args, **kwargs)
+        except CheckTimeout:
+            raise
+        except BaseException as exc:  # everything the learner's code can raise ends as data
+            steps_out.append({"ok": False, "error": describe_exception(exc)})
+            break
+        elapsed = time.perf_counter() - started
+        after = _global_rng_state()
+        record: dict[str, Any] = {"ok": True, "elapsed": elapsed,
+                                  "global_rng_touched": not (torch.equal(before[0], after[0]) and before[1] == after[1])}
+        try:
+            if step.get("backward") is not None:
+                record["grads"] = _gradients(output, step["backward"], args, objects)
+            record["output"] = wire.encode(output, meta=True)
+            record["args_after"] = [wire.state_after(o, b, objects) for o, b in zip(step.get("args", []), args,
+                                                                                    strict=True)]
+            record["kwargs_after"] = {k: wire.state_after(step["kwargs"][k], v, objects) for k, v in kwargs.items()}
+        except BaseException as exc:
+            steps_out.append({"ok": False, "error": describe_exception(exc), "after_call": True})
+            break
+        if step.get("keep"):
+            objects[step["keep"]] = output
+        steps_out.append(record)
+    return {"steps": steps_out}
+
+
+def _gradients(output: Any, backward: dict[str, Any], args: list[Any], objects: dict[str, Any]) -> dict[str, Any]:
+    """d(sum of output · upstream)/d(every leaf input and parameter), as plain data (None: not reached)."""
+    leaves: list[tuple[str, torch.Tensor]] = []
+    for i, a in enumerate(args):
+        _leaves(a, f"arg{i}", leaves)
+    for name in backward.get("objects", []):
+        _leaves(objects[name], name, leaves)
+    pairs = list(_pairs(output, backward["upstream"]))
+    grads: dict[str, Any] = {path: None for path, _ in leaves}
+    if pairs and leaves:
+        outs, ups = zip(*pairs, strict=True)
+        found = torch.autograd.grad(outs, [leaf for _, leaf in leaves], ups, allow_unused=True)
+        for (path, _), g in zip(leaves, found, strict=True):
+            grads[path] = None if g is None else wire.encode(g)
+    return {"connected": bool(pairs), "wrt": grads}
+
+
+def _child_main(student: Any, request: dict[str, Any], write_fd: int) -> None:
+    """Body of the forked child: quiet output, one thread, the calls, the answer down the pipe, exit."""
+    code = 0
+    try:
+        try:
+            os.setpgid(0, 0)  # its own process group, so the parent can end it and anything it starts
+        except OSError:
+            pass
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        captured = _CappedText()
+        sys.stdout = sys.stderr = captured
+        torch.set_num_threads(1)
+        result = _run_steps(student, request)
+        result["printed"] = captured.getvalue()
+        payload = wire.dumps(result)
+        with os.fdopen(write_fd, "wb", closefd=True) as pipe:
+            pipe.write(len(payload).to_bytes(8, "little"))
+            pipe.write(payload)
+    except BaseException:  # noqa: BLE001 — the child must never return into the caller's code
+        code = 70
+    finally:
+        os._exit(code)
+
+
+# --- in the caller: fork, wait, read ----------------------------------------------------------------
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            kill()
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+
+
+def run_request(student: Any, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Make the request's calls to ``student`` within ``timeout`` seconds; always returns plain data.
+
+    The result's ``status`` is ``"done"`` (then ``steps`` has one record per call made), ``"timeout"``,
+    ``"died"`` (the child ended without answering: ``os._exit``, a crash, a kill) or ``"bad-output"``.
+    """
+    request = wire.loads(wire.dumps(request))  # what the child gets is exactly what the wire can carry
+    if not CAN_FORK:
+        return _run_in_process(student, request, timeout)
+    read_fd, write_fd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read_fd)
+        _child_main(student, request, write_fd)
+    os.close(write_fd)
+    data = bytearray()
+    status = "done"
+    try:
+        deadline = started + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                status = "timeout"
+                break
+            ready, _, _ = select.select([read_fd], [], [], min(left, 0.5))
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 1 << 20)
+            if not chunk:
+                break
+            data.extend(chunk)
+            if len(data) > MAX_RESPONSE_BYTES + 8:
+                status = "bad-output"
+                break
+    finally:
+        _kill_group(pid)  # whatever is left of the child and anything it started
+        os.close(read_fd)
+        _reap(pid)
+    elapsed = time.monotonic() - started
+    if status != "done":
+        return {"status": status, "steps": [], "elapsed": elapsed}
+    if len(data) < 8 or int.from_bytes(data[:8], "little") != len(data) - 8:
+        return {"status": "died", "steps": [], "elapsed": elapsed}
+    try:
+        result = wire.loads(bytes(data[8:]))
+    except Exception:  # noqa: BLE001
+        return {"status": "bad-output", "steps": [], "elapsed": elapsed}
+    result.update(status="done", elapsed=elapsed)
+    return result
+
+
+def _reap(pid: int) -> None:
+    for _ in range(200):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.005)
+
+
+@contextmanager
+def deadline(seconds: float, *, use_signal: bool | None = None) -> Iterator[None]:
+    """Raise :class:`CheckTimeout` in the running code after ``seconds`` (the in-process fallback only).
+
+    A real-time timer signal in a Unix main thread, else a trace function that checks the clock on every
+    line of Python. Neither stops a loop inside C code, and learner code can defeat both: that is why
+    checks fork wherever they can.
+    """
+    if use_signal is None:
+        use_signal = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if use_signal:
+        def on_alarm(signum: int, frame: Any) -> None:
+            raise CheckTimeout()
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    stop_at = time.monotonic() + seconds
+    previous_trace = sys.gettrace()
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if time.monotonic() > stop_at:
+            raise CheckTimeout()
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous_trace)
+
+
+def _run_in_process(student: Any, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    started = time.monotonic()
+    saved_rng = _global_rng_state()
+    old_out, old_err = sys.stdout, sys.stderr
+    captured = _CappedText()
+    sys.stdout = sys.stderr = captured
+    try:
+        with deadline(timeout):
+            result = _run_steps(student, request)
+        status = "done"
+    except CheckTimeout:
+        result, status = {"steps": []}, "timeout"
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
+        torch.random.set_rng_state(saved_rng[0])
+        random.setstate(saved_rng[1])
+    try:
+        result = wire.loads(wire.dumps(result))
+    except Exception:  # noqa: BLE001
+        result, status = {"steps": []}, "bad-output"
+    result.update(status=status, elapsed=time.monotonic() - started, printed=captured.getvalue(), in_process=True)
+    return result
