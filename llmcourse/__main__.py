@@ -4,7 +4,7 @@
     data list | path NAME | fetch [NAME...]
                               the dataset registry; fetch downloads and verifies
     exercises build [--check] regenerate exercises/ from solutions/ (or fail if they drifted)
-    grade PATH...             execute submitted notebooks and write a gradebook
+    grade PATH... --out DIR   grade submitted notebooks, each in its own sandbox, into a gradebook
     execute NOTEBOOK...       re-run notebooks in place (to refresh stored outputs)
     book                      build the Jupyter Book into book/_build/html
 """
@@ -72,21 +72,73 @@ def _notebooks(paths: list[str]) -> list[Path]:
     return found
 
 
-def _cmd_grade(args: argparse.Namespace) -> int:
-    from .grading.batch import grade_notebook, summary_table, write_gradebook
+def _grade_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None]:
+    """The notebooks to grade, or a one-line reason the arguments cannot work (checked before any grading)."""
+    from .config import PROFILES
+    from .grading.core import chapter_exercises
 
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        return [], f"no such file or folder: {missing[0]}"
     notebooks = _notebooks(args.paths)
     if not notebooks:
-        print("no notebooks found in " + " ".join(args.paths), file=sys.stderr)
-        return 2
-    os.environ["LLMCOURSE_PROFILE"] = args.profile
-    grades = []
+        return [], "no notebooks (*.ipynb) found in " + " ".join(args.paths)
+    if not args.timeout > 0:
+        return [], f"--timeout must be a positive number of seconds, not {args.timeout:g}"
+    if args.jobs < 1:
+        return [], f"--jobs must be at least 1, not {args.jobs}"
+    if args.profile not in PROFILES:
+        return [], f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}"
+    if args.chapter is not None and not chapter_exercises(args.chapter):
+        return [], f"no graded exercises for chapter {args.chapter!r} (expected e.g. ch01)"
+    if args.hidden is not None and not Path(args.hidden).is_dir():
+        return [], f"--hidden: no such folder: {args.hidden}"
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".llmcourse-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        return [], f"--out {out} is not a writable folder: {err.strerror or err}"
+    out_resolved = out.resolve()
     for nb in notebooks:
-        print(f"grading {nb} ...", file=sys.stderr)
-        grades.append(grade_notebook(nb, cell_timeout=args.timeout))
-    csv_path, json_path = write_gradebook(grades, Path(args.out))
+        if nb.resolve().parent == out_resolved:
+            return [], f"--out {out} holds the submissions themselves; write the gradebook somewhere else"
+    return notebooks, None
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from .grading import sandbox
+    from .grading.batch import Gradebook, GradeOptions, grade_all, summary_table
+    from .grading.hidden import default_hidden_folder, load_hidden
+
+    notebooks, problem = _grade_arguments(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    isolation = sandbox.detect(args.sandbox)
+    if args.sandbox == "bwrap" and isolation.tool != "bwrap":
+        print("error: --sandbox bwrap, but bubblewrap does not work here (apt-get install bubblewrap)", file=sys.stderr)
+        return 2
+    if isolation.warning:
+        print(isolation.warning, file=sys.stderr)
+    hidden_folder = None if args.no_hidden else (Path(args.hidden) if args.hidden else default_hidden_folder())
+    hidden = load_hidden(hidden_folder) if hidden_folder else {}
+    print(f"hidden cases: {sum(map(len, hidden.values()))} from {hidden_folder}" if hidden_folder
+          else "hidden cases: none", file=sys.stderr)
+    options = GradeOptions(cell_timeout=args.timeout, profile=args.profile, chapter=args.chapter, hidden=hidden,
+                           seed=args.seed, isolation=isolation,
+                           limits=sandbox.Limits(memory_mb=args.memory_mb))
+    book = Gradebook(Path(args.out))
+    try:
+        grades = grade_all(notebooks, book, options, jobs=args.jobs, regrade=args.regrade)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {len(book.grades)} graded submission(s) are saved in {book.json_path}; "
+              "run the same command again to grade the rest", file=sys.stderr)
+        return 130
     print(summary_table(grades))
-    print(f"\ngradebook: {csv_path} and {json_path}")
+    print(f"\ngradebook: {book.csv_path} and {book.json_path}")
     return 0
 
 
@@ -134,9 +186,19 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("grade", help="grade submitted notebooks into a gradebook")
     p.add_argument("paths", nargs="+", help="notebooks or folders of notebooks")
-    p.add_argument("--out", default=".", help="folder for gradebook.csv and gradebook.json")
-    p.add_argument("--timeout", type=int, default=300, help="seconds allowed per cell")
+    p.add_argument("--out", default="gradebook", help="folder for gradebook.csv and gradebook.json (default: gradebook)")
+    p.add_argument("--timeout", type=float, default=300, help="seconds allowed per cell (default 300)")
     p.add_argument("--profile", default="ci", help="profile the notebooks run in (default: ci, the fastest)")
+    p.add_argument("--chapter", default=None, help="chapter id (ch01, ...) when the notebooks do not say")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--hidden", default=None, help="folder of hidden cases (default: solutions/hidden of the course)")
+    p.add_argument("--no-hidden", action="store_true", help="run the public cases only")
+    p.add_argument("--seed", type=int, default=None, help="seed for the cases' inputs (default: new each run; "
+                                                          "the gradebook records it)")
+    p.add_argument("--regrade", action="store_true", help="grade again submissions already in the gradebook")
+    p.add_argument("--sandbox", choices=["auto", "bwrap", "unshare", "none"], default="auto",
+                   help="isolation for each submission (default: bwrap where it works)")
+    p.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per submission (default 4096)")
     p.set_defaults(run=_cmd_grade)
 
     p = sub.add_parser("execute", help="re-run notebooks in place, storing their outputs")
