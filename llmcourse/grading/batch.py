@@ -331,8 +331,12 @@ def grade_notebook(path: Path, options: GradeOptions | None = None, **overrides:
                     problem += f" Cell {skipped[0]}, which defines it, did not run to the end."
                 record.results.append(CheckResult(ex.check_id, False, 0.0, ex.points, messages=[problem]))
                 continue
-            record.results.append(grade(ex, session.executor(ex.name), seed=options.seed,
-                                        hidden=options.hidden.get(ex.check_id, [])))
+            try:
+                record.results.append(grade(ex, session.executor(ex.name), seed=options.seed,
+                                            hidden=options.hidden.get(ex.check_id, [])))
+            except Exception as exc:  # noqa: BLE001 — a bug in the course's cases, not the learner's
+                record.results.append(CheckResult(ex.check_id, False, 0.0, ex.points, messages=[
+                    f"the grader itself failed on this exercise ({type(exc).__name__}: {exc}); please report it"]))
     finally:
         if session is not None:
             session.close()

@@ -231,8 +231,10 @@ sgd_step = exercise(
 
 def _params(t: Trial, shapes: Sequence[tuple[int, ...]], frozen: Sequence[int] = ()) -> list[wire.LeafSpec]:
     """Parameters with random values and gradients (``frozen`` positions have ``.grad`` None)."""
-    return [wire.LeafSpec(t.randn(*shape), None if i in frozen else t.randn(*shape, scale=2.0))
-            for i, shape in enumerate(shapes)]
+    def draw(shape: tuple[int, ...], scale: float = 1.0) -> torch.Tensor:
+        return t.randn(*shape, scale=scale) if shape else t.randn(1, scale=scale).reshape(())  # 0-d too
+
+    return [wire.LeafSpec(draw(shape), None if i in frozen else draw(shape, 2.0)) for i, shape in enumerate(shapes)]
 
 
 def _sgd_reference(params: Sequence[wire.LeafSpec], lr: float) -> list[torch.Tensor]:
@@ -463,33 +465,45 @@ def _reference_run(spec: wire.SequentialSpec, x: torch.Tensor, y: torch.Tensor, 
 
 def _check_training(t: Trial, spec: wire.SequentialSpec, x: torch.Tensor, y: torch.Tensor, steps: int,
                     lr: float) -> None:
-    expected, trained = _reference_run(spec, x, y, steps, lr)
-    out = t.call(spec, x, y, steps, lr)
-    t.expect(out.value, expected, "the list of losses", mistakes={
+    """Train with the learner's loop; its losses, then the model's weights, must match the reference run.
+
+    A mistake is the pair (losses, trained weights) its loop gives, so "trained a copy" (right losses, the
+    weights as they started) is told apart from "never stepped" (which also leaves the weights alone).
+    """
+    expected = _reference_run(spec, x, y, steps, lr)
+    start = {k: v.detach() for k, v in wire.build_sequential(spec).state_dict().items()}
+    mistakes = {
         "never reset the gradients with optimizer.zero_grad(), so each step's gradient is added to all the earlier "
-        "ones": _reference_run(spec, x, y, steps, lr, zero_grad=False)[0],
+        "ones": _reference_run(spec, x, y, steps, lr, zero_grad=False),
         "never apply the update: optimizer.step() is missing, or zero_grad() runs between backward() and step() "
-        "and wipes the gradient first": _reference_run(spec, x, y, steps, lr, step=False)[0],
+        "and wipes the gradient first": _reference_run(spec, x, y, steps, lr, step=False),
         "use Adam; this exercise asks for plain torch.optim.SGD": _reference_run(spec, x, y, steps, lr,
-                                                                                 optimizer="adam")[0],
+                                                                                 optimizer="adam"),
         "add momentum; this exercise asks for plain torch.optim.SGD(model.parameters(), lr=lr)":
-            _reference_run(spec, x, y, steps, lr, optimizer="momentum")[0],
-        "use a fixed learning rate (0.1) instead of the `lr` argument": _reference_run(spec, x, y, steps, 0.1)[0],
-        "use a fixed learning rate (0.01) instead of the `lr` argument": _reference_run(spec, x, y, steps, 0.01)[0],
+            _reference_run(spec, x, y, steps, lr, optimizer="momentum"),
+        "use a fixed learning rate (0.1) instead of the `lr` argument": _reference_run(spec, x, y, steps, 0.1),
+        "use a fixed learning rate (0.01) instead of the `lr` argument": _reference_run(spec, x, y, steps, 0.01),
         "apply softmax before F.cross_entropy, which expects raw logits (it applies log-softmax itself)":
-            _reference_run(spec, x, y, steps, lr, loss="softmax")[0],
+            _reference_run(spec, x, y, steps, lr, loss="softmax"),
         "use F.nll_loss on raw logits; F.cross_entropy is log-softmax and NLL in one":
-            _reference_run(spec, x, y, steps, lr, loss="nll")[0],
+            _reference_run(spec, x, y, steps, lr, loss="nll"),
         "sum the loss over the examples (reduction='sum') instead of averaging it":
-            _reference_run(spec, x, y, steps, lr, loss="sum")[0],
+            _reference_run(spec, x, y, steps, lr, loss="sum"),
         "record each step's loss after the update instead of the loss that step computed":
-            _reference_run(spec, x, y, steps, lr, after_update=True)[0],
-    }, atol=1e-5, rtol=1e-4)
-    start = wire.build_sequential(spec).state_dict()
-    t.expect(out.args_after[0], trained, "the model's parameters after training", mistakes={
+            _reference_run(spec, x, y, steps, lr, after_update=True),
         "train a copy of the model (or a new one), so the model you were given stays as it was: don't train a "
-        "copy": {k: v.detach() for k, v in start.items()},
-    }, atol=1e-5, rtol=1e-4)
+        "copy": (expected[0], start),
+    }
+    if steps > 1:
+        mistakes["run one step fewer than `steps`"] = _reference_run(spec, x, y, steps - 1, lr)
+    out = t.call(spec, x, y, steps, lr)
+    run = (out.value, out.args_after[0])
+    try:  # logs each mistake against the whole run; the message comes from the parts below
+        t.expect(run, expected, "the training run", mistakes=mistakes, atol=1e-5, rtol=1e-4)
+    except CheckFailure:
+        pass
+    t.expect(run[0], expected[0], "the list of losses", atol=1e-5, rtol=1e-4)
+    t.expect(run[1], expected[1], "the model's parameters after training", atol=1e-5, rtol=1e-4)
 
 
 @train_loop.case("returns one loss per step, as Python floats, for one step and for a few")

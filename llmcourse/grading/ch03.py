@@ -133,12 +133,12 @@ def keep_mistakes(counts: torch.Tensor, sample: float) -> dict[str, torch.Tensor
     return mistakes
 
 
-def check_keep(t: Trial, counts: torch.Tensor, sample: float, what: str = "the keep probabilities") -> None:
+def check_keep(t: Trial, counts: torch.Tensor, sample: float, what: str = "the tensor of keep probabilities") -> None:
     """The float64 keep probabilities of the course's keep_probability; float32 gets a message of its own."""
     expected = reference_keep_probability(counts, sample)  # (V,) float64
     got = t.call(counts, sample).value
     if isinstance(got, torch.Tensor) and got.is_floating_point() and got.dtype != torch.float64:
-        raise CheckFailure(f"{what} are a {str(got.dtype).replace('torch.', '')} tensor, but should be float64, "
+        raise CheckFailure(f"{what} is a {str(got.dtype).replace('torch.', '')} tensor, but should be float64, "
                            "as the course's keep_probability returns: compute the frequencies in double precision "
                            "(counts.double() / total).", "type")
     t.expect(got, expected, what, mistakes=keep_mistakes(counts, sample), atol=1e-9, rtol=1e-7)

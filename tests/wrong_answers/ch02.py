@@ -266,7 +266,11 @@ def train_never_stops(ids, num_merges):
     return merges
 
 
-def _train(ids, num_merges, choose=_smallest_most_frequent, new_id=lambda n: 256 + n):
+def _smallest(stats):
+    return max(stats, key=lambda p: (stats[p], -p[0], -p[1]))
+
+
+def _train(ids, num_merges, choose=_smallest, new_id=lambda n: 256 + n):
     merges = []
     for n in range(num_merges):
         stats = Counter(zip(ids, ids[1:]))
