@@ -54,16 +54,17 @@ def test_grade_a_folder_of_submissions(tmp_path):
     _broken_submission(submissions / "carol.ipynb")
     (submissions / "dave.ipynb").write_text("{ this is not a notebook")
 
-    result = cli("grade", str(submissions), "--out", str(tmp_path / "out"), "--timeout", "20")
+    result = cli("grade", str(submissions), "--out", str(tmp_path / "out"), "--timeout", "5", "--jobs", "2")
     assert result.returncode == 0, result.stderr
     book = json.loads((tmp_path / "out" / "gradebook.json").read_text())
     by_name = {Path(entry["file"]).stem: entry for entry in book}
     assert by_name["alice"]["points"] == by_name["alice"]["max_points"] > 0
+    assert any(c["hidden"] for r in by_name["alice"]["results"] for c in r["cases"]), "the teacher's grade runs hidden cases"
     assert by_name["bob"]["points"] == 0
     carol = by_name["carol"]
     assert 0 < carol["points"] < carol["max_points"]
     assert any("ValueError: boom" in p for p in carol["problems"])
-    assert any("did not finish within 20 s" in p for p in carol["problems"])
+    assert any("cell 1 did not finish within 5 s" in p for p in carol["problems"])
     passed = {r["check_id"] for r in carol["results"] if r["passed"]}
     assert passed == {"ch01.linear_forward"}
     assert by_name["dave"]["points"] == 0 and "could not read" in by_name["dave"]["problems"][0]
@@ -73,3 +74,34 @@ def test_grade_a_folder_of_submissions(tmp_path):
     assert any(r["exercise"] == "ch01.train_loop" and "not defined" in r["messages"] for r in rows
                if r["student_file"].endswith("carol.ipynb"))
     assert "alice.ipynb" in result.stdout and "gradebook:" in result.stdout
+    again = cli("grade", str(submissions), "--out", str(tmp_path / "out"))  # everything is graded: nothing to do
+    assert again.returncode == 0 and json.loads((tmp_path / "out" / "gradebook.json").read_text()) == book
+
+
+@pytest.mark.parametrize("args, says", [
+    (["no/such/folder"], "no such file or folder: no/such/folder"),
+    (["{empty}"], "no notebooks"),
+    (["{nb}", "--timeout", "0"], "--timeout must be a positive number"),
+    (["{nb}", "--timeout", "-5"], "--timeout must be a positive number"),
+    (["{nb}", "--jobs", "0"], "--jobs must be at least 1"),
+    (["{nb}", "--profile", "huge"], "unknown profile 'huge'"),
+    (["{nb}", "--chapter", "ch42"], "no graded exercises for chapter 'ch42'"),
+    (["{nb}", "--hidden", "no/such/hidden"], "--hidden: no such folder"),
+    (["{nb}", "--out", "{file}"], "is not a writable folder"),
+    (["{nb}", "--out", "{subs}"], "holds the submissions themselves"),
+])
+def test_grade_checks_its_arguments_before_grading_anything(tmp_path, args, says):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (tmp_path / "empty").mkdir()
+    nb = subs / "01_x.ipynb"
+    _broken_submission(nb)
+    (tmp_path / "a_file").write_text("x")
+    values = {"empty": tmp_path / "empty", "nb": nb, "file": tmp_path / "a_file", "subs": subs}
+    argv = [a.format(**values) for a in args]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    result = cli("grade", *argv)
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1  # one line
+    assert not (tmp_path / "out" / "gradebook.json").exists()

@@ -134,7 +134,8 @@ lstm_step = exercise(
         "must match the size": "check the shapes: split the gates along the last dimension (`chunk(4, dim=-1)`) "
                                "into four blocks of hidden_size columns each (hidden_size is h's last "
                                "dimension, not x's); each bias has one entry per row of its weight matrix.",
-        "cannot be multiplied": _SHAPE_HINTS["cannot be multiplied"],
+        "cannot be multiplied": "check the shapes: like nn.LSTMCell, `weight_ih` is stored as (4 * hidden, input) "
+                                "and `weight_hh` as (4 * hidden, hidden), so multiply x and h by their transposes.",
     },
 )
 

@@ -562,7 +562,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("ReLU before the layer", MiniReluFirst, "before the layer"),
         WrongAnswer("sigmoid instead of ReLU", MiniSigmoid, "sigmoid"),
         WrongAnswer("forward under no_grad", MiniNoGrad, "cut off from autograd"),
-        WrongAnswer("flattens leading dimensions", MiniFlattens, "should have shape (2,"),
+        WrongAnswer("flattens leading dimensions", MiniFlattens, "but should have shape"),
         WrongAnswer("squeeze breaks a batch of one", MiniSqueezes, "should have shape (1,"),
         WrongAnswer("an extra, unused layer", MiniTwoLayers, "exactly one"),
         WrongAnswer("weight through .data", MiniWeightData, "no gradient reaches the layer's weight"),

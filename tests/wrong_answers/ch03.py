@@ -410,7 +410,7 @@ WRONG_ANSWERS = {
         WrongAnswer("sign error in the negative term", sgns_sign_error, "flipped the sign inside the negative term"),
         WrongAnswer("no negatives", sgns_no_negatives, "left out the negative samples"),
         WrongAnswer("summed over the batch", sgns_sum_over_batch, "summed over the batch"),
-        WrongAnswer("log(sigmoid) underflows", sgns_unstable, "logsigmoid"),
+        WrongAnswer("log(sigmoid) underflows", sgns_unstable, "right for moderate scores, so this is precision"),
         WrongAnswer("epsilon inside the log", sgns_epsilon_in_log, "adding a small number inside the log"),
         WrongAnswer("log-likelihood, not its negative", sgns_likelihood, "forgot the minus sign"),
         WrongAnswer("mean over the negatives", sgns_mean_over_negatives, "averaged over the k negatives"),
