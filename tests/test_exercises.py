@@ -77,3 +77,47 @@ def test_wrong_answer_fails_with_a_message_that_names_the_problem(check_id, wron
         assert not result.passed and result.points == 0, f"the grader accepted a wrong answer: {wrong.mistake}"
         message = " ".join(result.messages)
         assert wrong.says.lower() in message.lower(), f"message should mention {wrong.says!r}; it says: {message}"
+
+
+def test_the_masters_answers_pass_the_hidden_cases(solved):
+    from llmcourse.grading.hidden import default_hidden_folder, load_hidden
+
+    chapter, namespace = solved
+    hidden = load_hidden(default_hidden_folder())
+    for ex in chapter_exercises(chapter):
+        assert hidden.get(ex.check_id), f"{ex.check_id} has no hidden case in solutions/hidden/{chapter}.py"
+        result = run_check(ex.check_id, namespace[ex.name], seed=11, hidden=hidden[ex.check_id])
+        assert result.passed, (ex.check_id, result.messages)
+
+
+def _notebook(folder: str, chapter: str) -> Path:
+    matches = sorted((ROOT / folder).glob(f"{chapter[2:]}_*.ipynb"))
+    assert len(matches) == 1, f"expected one {folder}/{chapter[2:]}_*.ipynb, found {matches}"
+    return matches[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_solution_notebook_passes_every_exercise_in_the_batch_grader(chapter):
+    from llmcourse.grading.batch import GradeOptions, grade_notebook
+    from llmcourse.grading.hidden import default_hidden_folder, load_hidden
+
+    grade = grade_notebook(_notebook("solutions", chapter), GradeOptions(hidden=load_hidden(default_hidden_folder())))
+    assert not grade.problems, grade.problems
+    assert [r.check_id for r in grade.results] == [ex.check_id for ex in chapter_exercises(chapter)]
+    failed = {r.check_id: r.messages for r in grade.results if not r.passed}
+    assert not failed, failed
+    assert grade.points == grade.max_points > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_exercise_notebook_runs_to_the_end_and_every_stub_fails(chapter):
+    from llmcourse.grading.batch import grade_notebook
+
+    grade = grade_notebook(_notebook("exercises", chapter))
+    assert not grade.problems, f"a cell of the exercise notebook raised: {grade.problems}"
+    assert len(grade.results) == len(chapter_exercises(chapter))
+    for result in grade.results:
+        assert not result.passed and result.points == 0
+        assert "not implemented yet" in " ".join(result.messages), result.messages
