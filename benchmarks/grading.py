@@ -25,7 +25,8 @@ from llmcourse.grading.hidden import default_hidden_folder, load_hidden
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def grade_copies(chapter: str, copies: int, jobs: int, isolation: sandbox.Isolation, hidden: dict) -> tuple[float, float]:
+def grade_copies(chapter: str, copies: int, jobs: int, isolation: sandbox.Isolation,
+                 hidden: dict) -> tuple[float, float]:
     """(seconds for all, points of the first) grading ``copies`` of the chapter's solution notebook."""
     master = next((ROOT / "solutions").glob(f"{chapter[2:]}_*.ipynb"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("grade", help="grade submitted notebooks into a gradebook")
     p.add_argument("paths", nargs="+", help="notebooks or folders of notebooks")
-    p.add_argument("--out", default="gradebook", help="folder for gradebook.csv and gradebook.json (default: gradebook)")
+    p.add_argument("--out", default="gradebook", help="folder for gradebook.csv and .json (default: gradebook)")
     p.add_argument("--timeout", type=float, default=300, help="seconds allowed per cell (default 300)")
     p.add_argument("--profile", default="ci", help="profile the notebooks run in (default: ci, the fastest)")
     p.add_argument("--chapter", default=None, help="chapter id (ch01, ...) when the notebooks do not say")

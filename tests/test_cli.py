@@ -59,7 +59,8 @@ def test_grade_a_folder_of_submissions(tmp_path):
     book = json.loads((tmp_path / "out" / "gradebook.json").read_text())
     by_name = {Path(entry["file"]).stem: entry for entry in book}
     assert by_name["alice"]["points"] == by_name["alice"]["max_points"] > 0
-    assert any(c["hidden"] for r in by_name["alice"]["results"] for c in r["cases"]), "the teacher's grade runs hidden cases"
+    hidden_cases = [c for r in by_name["alice"]["results"] for c in r["cases"] if c["hidden"]]
+    assert hidden_cases, "the teacher's grade runs hidden cases"
     assert by_name["bob"]["points"] == 0
     carol = by_name["carol"]
     assert 0 < carol["points"] < carol["max_points"]

@@ -291,7 +291,8 @@ def test_inputs_change_per_run_so_easy_answers_for_fixed_inputs_fail(linear):
     ("re.match(r'(a*)*b', 'a' * 40)", "did not finish within"),  # a loop inside C code
     ("signal.setitimer(signal.ITIMER_REAL, 0); signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
      "    while True: pass", "did not finish within"),
-    ("while True:\n        try:\n            time.sleep(10)\n        except:\n            pass", "did not finish within"),
+    ("while True:\n        try:\n            time.sleep(10)\n        except:\n            pass",
+     "did not finish within"),
 ], ids=["SystemExit", "KeyboardInterrupt", "GeneratorExit", "os._exit", "SIGKILL", "C loop", "timer tampering",
         "bare except"])
 def test_nothing_the_learners_code_does_escapes_or_hangs_the_check(linear, body, says):

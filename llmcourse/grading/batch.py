@@ -326,7 +326,8 @@ def grade_notebook(path: Path, options: GradeOptions | None = None, **overrides:
         for ex in exercises:
             problem = _kind_problem(ex, kinds.get(ex.name, "missing"))
             if problem:
-                skipped = [i for i in _defining_cells(cells, ex.name) if any(f"cell {i} " in p for p in record.problems)]
+                skipped = [i for i in _defining_cells(cells, ex.name)
+                           if any(f"cell {i} " in p for p in record.problems)]
                 if skipped:
                     problem += f" Cell {skipped[0]}, which defines it, did not run to the end."
                 record.results.append(CheckResult(ex.check_id, False, 0.0, ex.points, messages=[problem]))

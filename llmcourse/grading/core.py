@@ -522,7 +522,8 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
             case.fn(trial)
             results.append(CaseResult(case.name, True, hidden=case.hidden))
         except NotImplementedYet:
-            msg = f"`{ex.name}` is not implemented yet: replace the `raise NotImplementedError(...)` line with your code."
+            msg = (f"`{ex.name}` is not implemented yet: replace the `raise NotImplementedError(...)` line with "
+                   "your code.")
             return CheckResult(ex.check_id, False, 0.0, ex.points, [CaseResult(case.name, False, msg)], [msg], seed)
         except CaseTimedOut as exc:
             timed_out = True

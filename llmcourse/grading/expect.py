@@ -143,8 +143,9 @@ def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: 
         first = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
                      min(len(got), len(expected)))
         unit = "characters" if isinstance(expected, str) else "bytes"
+        more = "many" if len(got) > len(expected) else "few"
         length = "" if len(got) == len(expected) else \
-            f"; it has {len(got)} {unit}, {abs(len(got) - len(expected))} too {'many' if len(got) > len(expected) else 'few'}"
+            f"; it has {len(got)} {unit}, {abs(len(got) - len(expected))} too {more}"
         return f"{what} differs from the right {'text' if unit == 'characters' else 'bytes'} from position {first} " \
                f"on{length}."
     if isinstance(expected, (list, tuple)):

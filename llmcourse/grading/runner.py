@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -146,8 +147,8 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
             break
         elapsed = time.perf_counter() - started
         after = _global_rng_state()
-        record: dict[str, Any] = {"ok": True, "elapsed": elapsed,
-                                  "global_rng_touched": not (torch.equal(before[0], after[0]) and before[1] == after[1])}
+        untouched = torch.equal(before[0], after[0]) and before[1] == after[1]
+        record: dict[str, Any] = {"ok": True, "elapsed": elapsed, "global_rng_touched": not untouched}
         try:
             if step.get("backward") is not None:
                 record["grads"] = _gradients(output, step["backward"], args, objects)
@@ -231,7 +232,9 @@ def run_request(student: Any, request: dict[str, Any], timeout: float) -> dict[s
     sys.stdout.flush()
     sys.stderr.flush()
     started = time.monotonic()
-    pid = os.fork()
+    with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process (a Jupyter kernel is one);
+        warnings.simplefilter("ignore", DeprecationWarning)  # the child runs only the learner's call and exits
+        pid = os.fork()
     if pid == 0:  # the child
         os.close(read_fd)
         _child_main(student, request, write_fd)

@@ -97,7 +97,8 @@ SANDBOX_HOME = "/home/student"
 def sandbox_env(profile: str) -> dict[str, str]:
     """The worker's whole environment: nothing of the teacher's is passed on."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": SANDBOX_HOME, "LANG": "C.UTF-8",
-           "LLMCOURSE_PROFILE": profile, "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+           "LLMCOURSE_PROFILE": profile, "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib",
+           "IPYTHONDIR": "/tmp/ipython",
            "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     for name in ("LLMCOURSE_DATA_DIR", "LLMCOURSE_CACHE_DIR"):
