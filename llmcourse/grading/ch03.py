@@ -91,7 +91,8 @@ def _(t: Trial) -> None:
 def _(t: Trial) -> None:
     d = t.py.randint(2, 4)
     base = t.randn(3, d)  # (3, D)
-    copies = base[t.randint(0, 3, (4,))] * (t.randn(4, 1) * 5)  # (4, D): same or opposite direction, new length
+    scales = torch.tensor([t.py.choice([-1, 1]) * t.py.uniform(0.2, 5.0) for _ in range(4)]).unsqueeze(1)
+    copies = base[t.randint(0, 3, (4,))] * scales  # (4, D): same or opposite direction, new length
     x = torch.cat([base, copies, t.randn(2, d, scale=3.0)])  # (9, D), N > D
     x = x[torch.randperm(len(x), generator=t.rng)]
     check_cosine(t, x, f"the similarity matrix of a ({len(x)}, {d}) input")
@@ -141,7 +142,7 @@ def check_keep(t: Trial, counts: torch.Tensor, sample: float, what: str = "the t
         raise CheckFailure(f"{what} is a {str(got.dtype).replace('torch.', '')} tensor, but should be float64, "
                            "as the course's keep_probability returns: compute the frequencies in double precision "
                            "(counts.double() / total).", "type")
-    t.expect(got, expected, what, mistakes=keep_mistakes(counts, sample), atol=1e-9, rtol=1e-7)
+    t.expect(got, expected, what, mistakes=keep_mistakes(counts, sample), atol=1e-9, rtol=1e-6)
 
 
 def _zipf_counts(t: Trial, v: int) -> torch.Tensor:
@@ -278,6 +279,7 @@ solve_analogy = exercise(
     "ch03.solve_analogy", name="solve_analogy",
     description="a is to b as c is to ?: the word whose vector is nearest (cosine) to b - a + c, never a, b or c.",
     args=("vectors", "words", "a", "b", "c"), points=1, timeout=10,
+    exempt={"batch of 1": "an analogy needs at least four words (a, b, c and an answer); a hidden case has four"},
 )
 
 
@@ -360,10 +362,7 @@ def judge_word(t: Trial, got: Any, vectors: torch.Tensor, words: list[str], a: s
     else:
         problem = (f"for {question}, the word returned is not the one whose unit vector has the highest cosine with "
                    "b - a + c (built from unit vectors), among the words other than a, b and c.")
-    try:
-        t.expect(got, expected, "the answer", mistakes=analogy_mistakes(vectors, words, a, b, c))
-    except CheckFailure:
-        raise CheckFailure(problem, "wrong") from None
+    t.expect(got, expected, "the answer", mistakes=analogy_mistakes(vectors, words, a, b, c), message=problem)
 
 
 def check_analogy(t: Trial, vectors: torch.Tensor, words: list[str], a: str, b: str, c: str) -> None:

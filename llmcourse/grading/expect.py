@@ -102,7 +102,7 @@ def _dtype(t: torch.Tensor) -> str:
 
 
 def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: float = 1e-4,
-               strict_sequences: bool = False) -> str | None:
+               strict_sequences: bool = False, positions: bool = True) -> str | None:
     """What is wrong with ``got`` compared with ``expected`` (in words), or ``None`` when it is right."""
     if isinstance(expected, TensorInfo):
         expected = expected.value
@@ -140,6 +140,8 @@ def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: 
             return f"{what} should be a Python {type(expected).__name__}, but it is {kind_of(got)}."
         if got == expected:
             return None
+        if not positions:
+            return f"{what} is not the right {'text' if isinstance(expected, str) else 'bytes'}."
         first = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
                      min(len(got), len(expected)))
         unit = "characters" if isinstance(expected, str) else "bytes"
@@ -160,7 +162,8 @@ def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: 
             where = f" and the items differ from position {first} on" if first is not None else ""
             return f"{what} has {len(got)} items, {abs(len(got) - len(expected))} too {more}{where}."
         for i, (a, b) in enumerate(zip(got, expected, strict=True)):
-            problem = difference(a, b, f"item {i} of {what}", atol=atol, rtol=rtol, strict_sequences=strict_sequences)
+            problem = difference(a, b, f"item {i} of {what}", atol=atol, rtol=rtol, strict_sequences=strict_sequences,
+                                 positions=positions)
             if problem:
                 return problem
         return None
@@ -176,7 +179,7 @@ def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: 
             return f"{what} is missing {len(missing)} of its {len(expected)} keys."
         for key in expected:
             problem = difference(got[key], expected[key], f"the value for {_clip(key)} in {what}", atol=atol,
-                                 rtol=rtol, strict_sequences=strict_sequences)
+                                 rtol=rtol, strict_sequences=strict_sequences, positions=positions)
             if problem:
                 return problem
         return None
