@@ -233,7 +233,8 @@ class Trial:
     # -- drawing inputs -------------------------------------------------------------------------------
 
     def randn(self, *shape: int, scale: float = 1.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return (scale * torch.randn(*shape, generator=self.rng, dtype=torch.float64)).to(dtype)
+        """Normal draws of ``shape`` (no shape: a 0-d tensor), made in float64 then cast, so dtypes draw alike."""
+        return (scale * torch.randn(shape, generator=self.rng, dtype=torch.float64)).to(dtype)
 
     def randint(self, low: int, high: int, shape: Sequence[int]) -> torch.Tensor:
         return torch.randint(low, high, tuple(shape), generator=self.rng)
@@ -371,11 +372,14 @@ class Trial:
 
     def check_call(self, *args: Any, reference: Callable[..., Any], what: str = "the result",
                    mistakes: dict[str, Any] | Callable[..., dict[str, Any]] | None = None, grad: bool | None = None,
-                   atol: float = 1e-5, rtol: float = 1e-4, grad_atol: float | None = None, **kwargs: Any) -> Outcome:
+                   atol: float = 1e-5, rtol: float = 1e-4, grad_atol: float | None = None,
+                   compare: dict[str, Any] | None = None, **kwargs: Any) -> Outcome:
         """Call the learner's code and the ``reference`` on the same inputs and require the same answer.
 
         ``mistakes`` maps a description to what that mistake gives on these inputs (or is a function of
         the inputs returning such a dict). With gradients on, every input's gradient must match too.
+        ``compare`` passes options to the comparison (``strict_sequences``, ``positions``); other keyword
+        arguments go to the learner's function.
         """
         grad = self.ex.grad if grad is None else grad
         leaf_args = tuple(_as_leaves(a) for a in args) if grad else args
@@ -389,7 +393,7 @@ class Trial:
         outcome = self.call(*args, grad=grad, upstream=upstream, **kwargs)
         if callable(mistakes):
             mistakes = mistakes(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
-        self.expect(outcome.value, expected, what, mistakes=mistakes, atol=atol, rtol=rtol)
+        self.expect(outcome.value, expected, what, mistakes=mistakes, atol=atol, rtol=rtol, **(compare or {}))
         if grad:
             self._check_gradients(outcome, expected_raw, upstream, ref_args, ref_kwargs, leaf_args,
                                   atol if grad_atol is None else grad_atol, rtol)
@@ -591,17 +595,19 @@ def _generator_cases(ex: Exercise) -> list[Case]:
         probe = ex.probe
         assert probe is not None
         s1, s2 = t.seed_for("gen-a"), t.seed_for("gen-b")
-        first = t.call(*probe(t, s1), grad=False).value
-        again = t.call(*probe(t, s1), grad=False).value
+        args1 = probe(t, s1)  # built once: the same inputs with each generator
+        args2 = tuple(wire.GeneratorSpec(s2, a.name) if isinstance(a, wire.GeneratorSpec) else a for a in args1)
+        first = t.call(*args1, grad=False).value
+        again = t.call(*args1, grad=False).value
         if not wire.same(first, again):
             raise CheckFailure("two calls with generators seeded alike gave different results: draw every random "
                                "number from the generator you are given (pass `generator=`), so a seed makes the "
                                "result repeatable.", "rng")
-        other = t.call(*probe(t, s2), grad=False).value
+        other = t.call(*args2, grad=False).value
         if wire.same(first, other):
             raise CheckFailure("generators with different seeds gave the same result: the result must depend on the "
                                "generator you are given (don't ignore it or seed a new one).", "rng")
-        twice = t.run([Step(probe(t, s1)), Step(probe(t, s1))], grad=False)
+        twice = t.run([Step(args1), Step(args1)], grad=False)
         if wire.same(twice[0].value, twice[1].value):
             raise CheckFailure("two successive calls with the same generator gave the same result: don't reset it "
                                "(`generator.manual_seed(...)`) or copy its state inside your function.", "rng")

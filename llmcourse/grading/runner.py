@@ -39,6 +39,14 @@ import torch.optim  # noqa: F401
 
 from . import wire
 
+# The first optimizer step in a process imports a good deal of torch (seconds): do it here, once, so forked
+# children inherit it and a learner's timed call never pays for it.
+_warm = torch.zeros(1, requires_grad=True)
+_warm.grad = torch.zeros(1)
+torch.optim.SGD([_warm], lr=0.1).step()
+torch.optim.Adam([_warm], lr=0.1).step()
+del _warm
+
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_PRINTED = 4000  # characters of the learner's printed output kept per run
 CAN_FORK = hasattr(os, "fork") and os.environ.get("LLMCOURSE_GRADING_INPROCESS") != "1"
@@ -81,8 +89,7 @@ def _is_stub(exc: BaseException) -> bool:
 
 def describe_exception(exc: BaseException) -> dict[str, Any]:
     """The learner's error as data: its type, first line, and the learner's line it came from."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if "llmcourse/grading" not in f.filename.replace("\\", "/")]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _library_frame(f.filename)]
     where = ""
     if frames:
         last = frames[-1]
@@ -90,6 +97,15 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
     text = str(exc)
     return {"type": type(exc).__name__, "message": (text.splitlines()[0] if text else "")[:400],
             "full": f"{type(exc).__name__}: {text}"[:2000], "where": where, "stub": _is_stub(exc)}
+
+
+_LIBRARY_ROOTS = tuple({os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(torch.__file__))})
+
+
+def _library_frame(filename: str) -> bool:
+    """A frame of the grader, torch or the standard library (an error is reported at the learner's line)."""
+    path = filename.replace("\\", "/")
+    return "llmcourse/grading" in path or filename.startswith(_LIBRARY_ROOTS)
 
 
 def _global_rng_state() -> tuple[torch.Tensor, Any]:

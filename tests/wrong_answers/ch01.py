@@ -111,6 +111,13 @@ def mse_autograd_on_copy(pred, target):
     return loss, p.grad
 
 
+def mse_autograd_on_detached_copies(pred, target):
+    p = pred.detach().clone().requires_grad_(True)
+    loss = ((p - target.detach()) ** 2).mean()
+    (grad,) = torch.autograd.grad(loss, p, create_graph=True)  # keeps the graph: nothing else fails
+    return loss, grad.detach()
+
+
 def mse_autograd_grad(pred, target):
     pred = pred.requires_grad_(True)
     loss = ((pred - target) ** 2).mean()
@@ -509,7 +516,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("subtracts the bias", linear_minus_bias, "subtracted the bias"),
         WrongAnswer("weight not transposed", linear_no_transpose, "without transposing"),
         WrongAnswer("torch.mm only handles 2-D", linear_mm, "leading dimensions"),
-        WrongAnswer("transposes x, 2-D only", linear_transposes_x, "leading dimensions"),
+        WrongAnswer("transposes x, 2-D only", linear_transposes_x, "reverse all of its dimensions"),
         WrongAnswer("squeeze breaks a batch of one", linear_squeezes, "should have shape (1,"),
         WrongAnswer("NumPy round trip", linear_numpy, "cut off from autograd"),
         WrongAnswer("NumPy without detach", linear_numpy_no_detach, "NumPy round trip"),
@@ -528,6 +535,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("backward on the input", mse_backward_on_input, "by hand"),
         WrongAnswer("autograd on a detached copy", mse_autograd_on_copy, "by hand"),
         WrongAnswer("torch.autograd.grad", mse_autograd_grad, "by hand"),
+        WrongAnswer("autograd.grad on detached copies", mse_autograd_on_detached_copies, "made to require grad"),
         WrongAnswer("loss as a Python float", mse_item, "0-d tensor"),
         WrongAnswer("float64 results", mse_float64, "float64"),
         WrongAnswer("changes pred in place", mse_in_place, "in place"),
