@@ -200,10 +200,15 @@ class Session:
 
     def run_cell(self, index: int, source: str) -> None:
         limit = self.options.cell_timeout
+        started = time.monotonic()
         answer = self.worker.send({"op": "cell", "index": index, "source": source, "timeout": limit}, "cell",
                                   limit + self.options.grace)
         if answer is None:
-            died = self.worker.process.poll() is not None
+            try:
+                self.worker.process.wait(timeout=2)  # a kernel that died is gone within moments
+            except subprocess.TimeoutExpired:
+                pass
+            died = self.worker.process.poll() is not None or time.monotonic() - started < limit
             self.record.problems.append(
                 f"cell {index} crashed the kernel; it was skipped and the cells before it were run again" if died
                 else f"cell {index} did not finish within {limit:g} s and ignored the interrupt; the kernel was "

@@ -234,6 +234,8 @@ class Trial:
 
     def randn(self, *shape: int, scale: float = 1.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Normal draws of ``shape`` (no shape: a 0-d tensor), made in float64 then cast, so dtypes draw alike."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
+            shape = tuple(shape[0])  # t.randn((2, 3)) as well as t.randn(2, 3)
         return (scale * torch.randn(shape, generator=self.rng, dtype=torch.float64)).to(dtype)
 
     def randint(self, low: int, high: int, shape: Sequence[int]) -> torch.Tensor:

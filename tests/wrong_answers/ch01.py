@@ -590,7 +590,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("nll_loss on logits", loop_nll_on_logits, "nll_loss"),
         WrongAnswer("summed loss", loop_summed_loss, "reduction='sum'"),
         WrongAnswer("loss recorded after the update", loop_loss_after_update, "after the update"),
-        WrongAnswer("one step too few", loop_one_step_short, "1 too few"),
+        WrongAnswer("one step too few", loop_one_step_short, "one step fewer than `steps`"),
         WrongAnswer("shuffles with the global generator", loop_shuffles, "global random generator"),
         WrongAnswer("reseeds the global generator", loop_seeds, "global random generator"),
         WrongAnswer("normalises x in place", loop_normalises_x, "changed its input `x` in place"),
