@@ -456,18 +456,16 @@ def _as_leaves(value: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     """The grader's own inputs or results as plain data (tensors detached, specs by value)."""
+    return wire.map_plain(value, _plain_one)
+
+
+def _plain_one(value: Any) -> Any:
     if isinstance(value, wire.LeafSpec):
         return value.value
     if isinstance(value, wire.IterSpec):
         return [_plain(v) for v in value.items]
     if isinstance(value, torch.Tensor):
         return value.detach()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, torch.nn.Module):
         return {k: v.detach() for k, v in value.state_dict().items()}
     return value

@@ -26,6 +26,20 @@ MAX_ITEMS = 1_000_000  # a container bigger than this is not an answer to any ex
 MAX_DEPTH = 20
 
 
+def map_plain(value: Any, fn: Any) -> Any:
+    """``fn`` applied to everything inside lists, tuples and dicts, the containers rebuilt alike.
+
+    A dict carrying :data:`TAG` is an encoded record, not a container: ``fn`` gets it whole.
+    """
+    if isinstance(value, list):
+        return [map_plain(v, fn) for v in value]
+    if isinstance(value, tuple):
+        return tuple(map_plain(v, fn) for v in value)
+    if isinstance(value, dict) and TAG not in value:
+        return {k: map_plain(v, fn) for k, v in value.items()}
+    return fn(value)
+
+
 # --- specs: inputs the learner's side builds -------------------------------------------------------
 
 
@@ -193,39 +207,41 @@ def _encode_module(module: torch.nn.Module) -> dict[str, Any]:
 
 def build(value: Any, objects: dict[str, Any]) -> Any:
     """The learner's-side object for an input: plain data is copied, specs are built (named ones once)."""
+    return map_plain(value, lambda v: _build_one(v, objects))
+
+
+def _build_one(value: Any, objects: dict[str, Any]) -> Any:
     if isinstance(value, torch.Tensor):
         return value.clone()
-    if isinstance(value, dict) and value.get(TAG) == "spec":
-        kind, data = value["kind"], value["data"]
-        if kind == "generator":
-            key = f"generator:{data['name']}"
-            if key not in objects:
-                objects[key] = torch.Generator().manual_seed(int(data["seed"]))
-            return objects[key]
-        if kind == "leaf":
-            leaf = data["value"].clone().requires_grad_(True)
-            if data.get("grad") is not None:
-                leaf.grad = data["grad"].clone()
-            return leaf
-        if kind == "iter":
-            items = [build(v, objects) for v in data["items"]]
-            iterator = iter(items)
-            objects.setdefault("_iterated", {})[id(iterator)] = items  # to report the items' state afterwards
-            return iterator
-        if kind == "sequential":
-            return build_sequential(SequentialSpec([tuple(layer) for layer in data["layers"]], data["state"]))
-        raise ValueError(f"unknown input spec {kind!r}")
-    if isinstance(value, list):
-        return [build(v, objects) for v in value]
-    if isinstance(value, tuple):
-        return tuple(build(v, objects) for v in value)
-    if isinstance(value, dict):
-        return {k: build(v, objects) for k, v in value.items()}
-    return value
+    if not (isinstance(value, dict) and value.get(TAG) == "spec"):
+        return value
+    kind, data = value["kind"], value["data"]
+    if kind == "generator":
+        key = f"generator:{data['name']}"
+        if key not in objects:
+            objects[key] = torch.Generator().manual_seed(int(data["seed"]))
+        return objects[key]
+    if kind == "leaf":
+        leaf = data["value"].clone().requires_grad_(True)
+        if data.get("grad") is not None:
+            leaf.grad = data["grad"].clone()
+        return leaf
+    if kind == "iter":
+        items = [build(v, objects) for v in data["items"]]
+        iterator = iter(items)
+        objects.setdefault("_iterated", {})[id(iterator)] = items  # to report the items' state afterwards
+        return iterator
+    if kind == "sequential":
+        return build_sequential(SequentialSpec([tuple(layer) for layer in data["layers"]], data["state"]))
+    raise ValueError(f"unknown input spec {kind!r}")
 
 
 def spec_to_wire(value: Any) -> Any:
     """The grader's inputs (plain data and spec objects) as plain data for ``torch.save``."""
+    return map_plain(value, _spec_to_wire_one)
+
+
+def _spec_to_wire_one(value: Any) -> Any:
     if isinstance(value, GeneratorSpec):
         return {TAG: "spec", "kind": "generator", "data": {"seed": value.seed, "name": value.name}}
     if isinstance(value, LeafSpec):
@@ -235,12 +251,6 @@ def spec_to_wire(value: Any) -> Any:
     if isinstance(value, SequentialSpec):
         return {TAG: "spec", "kind": "sequential", "data": {"layers": [list(x) for x in value.layers],
                                                             "state": dict(value.state)}}
-    if isinstance(value, list):
-        return [spec_to_wire(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(spec_to_wire(v) for v in value)
-    if isinstance(value, dict):
-        return {k: spec_to_wire(v) for k, v in value.items()}
     return value
 
 
@@ -264,27 +274,25 @@ def _is_spec(value: Any, kind: str) -> bool:
 
 def decode(value: Any) -> Any:
     """Turn loaded plain data back into the grader's view: tensors, numbers, containers and info records."""
-    if isinstance(value, dict) and TAG in value:
-        kind = value[TAG]
-        if kind == "tensor":
-            return TensorInfo(_tensor(value["value"]), bool(value.get("requires_grad")),
-                              bool(value.get("has_grad_fn")), bool(value.get("is_leaf", True)),
-                              _tensor(value["grad"]) if value.get("grad") is not None else None)
-        if kind == "module":
-            return ModuleInfo(str(value["class_name"]), True,
-                              [(str(p), str(c), dict(a)) for p, c, a in value["submodules"]],
-                              {str(k): _tensor(v) for k, v in value["parameters"].items()},
-                              {str(k): bool(v) for k, v in value["trainable"].items()}, bool(value["training"]))
-        if kind == "state":
-            return {str(k): _tensor(v) for k, v in value["value"].items()}
-        return Unsupported(str(value.get("type", "unknown")))
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(decode(v) for v in value)
-    if isinstance(value, dict):
-        return {k: decode(v) for k, v in value.items()}
-    return value
+    return map_plain(value, _decode_one)
+
+
+def _decode_one(value: Any) -> Any:
+    if not (isinstance(value, dict) and TAG in value):
+        return value
+    kind = value[TAG]
+    if kind == "tensor":
+        return TensorInfo(_tensor(value["value"]), bool(value.get("requires_grad")), bool(value.get("has_grad_fn")),
+                          bool(value.get("is_leaf", True)),
+                          _tensor(value["grad"]) if value.get("grad") is not None else None)
+    if kind == "module":
+        submodules = [(str(p), str(c), dict(a)) for p, c, a in value["submodules"]]
+        return ModuleInfo(str(value["class_name"]), True, submodules,
+                          {str(k): _tensor(v) for k, v in value["parameters"].items()},
+                          {str(k): bool(v) for k, v in value["trainable"].items()}, bool(value["training"]))
+    if kind == "state":
+        return {str(k): _tensor(v) for k, v in value["value"].items()}
+    return Unsupported(str(value.get("type", "unknown")))
 
 
 def _tensor(value: Any) -> torch.Tensor:
@@ -295,15 +303,7 @@ def _tensor(value: Any) -> torch.Tensor:
 
 def strip_meta(value: Any) -> Any:
     """The decoded value with every :class:`TensorInfo` replaced by its tensor."""
-    if isinstance(value, TensorInfo):
-        return value.value
-    if isinstance(value, list):
-        return [strip_meta(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(strip_meta(v) for v in value)
-    if isinstance(value, dict):
-        return {k: strip_meta(v) for k, v in value.items()}
-    return value
+    return map_plain(value, lambda v: v.value if isinstance(v, TensorInfo) else v)
 
 
 # --- bytes ---------------------------------------------------------------------------------------------
