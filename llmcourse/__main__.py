@@ -18,11 +18,18 @@ from pathlib import Path
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from .device import environment_report, self_check
+    from .config import active_profile
+    from .device import best_device, environment_report, self_check
 
-    print(environment_report())
+    try:  # LLMCOURSE_PROFILE and LLMCOURSE_DEVICE are read here; a bad value is one line, not a traceback
+        active_profile()
+        device = best_device()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(environment_report(device))
     if args.check:
-        print(self_check())
+        print(self_check(device))
     return 0
 
 
@@ -37,13 +44,16 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if not names:
         print("name a dataset: python -m llmcourse data path NAME", file=sys.stderr)
         return 2
-    for name in names:
+    failed = []
+    for name in names:  # every dataset is tried, so one report lists all that are missing
         try:
             print(data.path(name, download=args.action == "fetch"))
         except (KeyError, data.DataUnavailable, data.ChecksumMismatch) as err:
             print(f"error: {err.args[0]}", file=sys.stderr)
-            return 1
-    return 0
+            failed.append(name)
+    if failed and len(names) > 1:
+        print(f"{len(failed)} of {len(names)} datasets unavailable: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_exercises(args: argparse.Namespace) -> int:

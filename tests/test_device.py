@@ -11,6 +11,22 @@ def test_best_device_can_be_forced(monkeypatch):
     assert device.best_device() == torch.device("cpu")
 
 
+@pytest.mark.parametrize("value, says", [
+    ("gpu", "is not a device torch knows"),
+    ("cuda:99", "but this machine has"),
+    ("meta", "torch cannot use meta here"),
+])
+def test_a_forced_device_this_machine_lacks_is_a_clear_error(monkeypatch, value, says):
+    monkeypatch.setenv("LLMCOURSE_DEVICE", value)
+    with pytest.raises(ValueError, match=f"LLMCOURSE_DEVICE='{value}'.*{says}.*unset LLMCOURSE_DEVICE"):
+        device.best_device()
+
+
+def test_a_forced_device_is_read_without_case_or_spaces(monkeypatch):
+    monkeypatch.setenv("LLMCOURSE_DEVICE", " CPU ")
+    assert device.best_device() == torch.device("cpu")
+
+
 def test_cpu_stays_in_float32():
     assert device.autocast_dtype("cpu") is None
     with device.autocast("cpu"):

@@ -336,6 +336,78 @@ def test_bad_files_give_clear_errors(tmp_path, bpe):
         CharTokenizer.load(path)
 
 
+@pytest.mark.parametrize("damage, says", [
+    (lambda s: {**s, "pattern": "(?:unclosed"}, "not a valid regex"),
+    (lambda s: {**s, "pattern": r"\w+"}, "skips some characters"),
+    (lambda s: {**s, "pattern": r"(\w+)|\W+"}, "capturing groups"),
+    (lambda s: {**s, "pattern": 42}, "damaged 'bpe'"),
+    (lambda s: {**s, "merges": [[1e400, 97, "?"]]}, "not a pair of integer ids"),  # json.dumps writes Infinity
+    (lambda s: {**s, "merges": [[97.5, 98, "?"]]}, "not a pair of integer ids"),
+    (lambda s: {**s, "merges": [[97]]}, "damaged 'bpe'"),
+    (lambda s: {**s, "special_tokens": {ENDOFTEXT: 1e400}}, "do not follow the merges"),
+])
+def test_damaged_bpe_files_are_tokenizer_file_errors(tmp_path, bpe, damage, says):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(damage(json.loads(bpe.to_json()))))
+    with pytest.raises(TokenizerFileError, match=says) as err:
+        load(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("contents", [
+    '{"format": "llmcourse-tokenizer", "version": 1' + "1" * 5000 + "}",  # an integer too long to read
+    "[" * 100_000,  # nested too deep to read
+])
+def test_files_json_cannot_read_are_tokenizer_file_errors(tmp_path, contents):
+    path = tmp_path / "tok.json"
+    path.write_text(contents)
+    with pytest.raises(TokenizerFileError, match="not a tokenizer file") as err:
+        load(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_failed_save_keeps_the_previous_file(tmp_path, bpe, monkeypatch):
+    path = bpe.save(tmp_path / "tok.json")
+    before = path.read_bytes()
+    other = BPETokenizer().train(HELD_OUT, vocab_size=260)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("llmcourse.tokenizers.base.os.fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        other.save(path)
+    assert path.read_bytes() == before and load(path).merges == bpe.merges
+    assert sorted(tmp_path.iterdir()) == [path]  # the half-written temporary file is gone too
+    monkeypatch.undo()
+    other.save(path)
+    assert load(path).merges == other.merges and sorted(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("pattern, says", [
+    (r"\w+", "skips some characters"),
+    (r"\p{L}+|\p{N}+|\s+", "skips some characters"),  # punctuation would vanish
+    (r"(?:[^\n]+)", "skips some characters"),  # newlines would vanish
+    (r"(\w+)|\W+", "capturing groups"),
+    (r"[a-", "not a valid regex"),
+])
+def test_a_split_pattern_that_would_drop_text_is_refused_when_made(pattern, says):
+    with pytest.raises(ValueError, match=says):
+        BPETokenizer(pattern=pattern)
+
+
+def test_a_split_pattern_that_skips_unforeseen_characters_is_refused_at_encode(tmp_path):
+    tok = BPETokenizer(pattern=r"[^\u2603]+", special_tokens=[ENDOFTEXT])  # all but the snowman
+    assert tok.decode(tok.encode("a b")) == "a b"
+    with pytest.raises(ValueError, match="skips some characters.*'☃'"):
+        tok.encode("a ☃ b")
+    with pytest.raises(ValueError, match="'☃'"):
+        tok.encode(f"x{ENDOFTEXT}☃", allowed_special="all")
+    with pytest.raises(ValueError, match="'☃'"):
+        tok.train("snow ☃ man", vocab_size=260)
+    assert load(tok.save(tmp_path / "tok.json")).pattern == tok.pattern  # the file loads; encode still checks
+
+
 def test_saved_bpe_file_is_readable(bpe):
     text = bpe.to_json()
     assert '"version": 1' in text and '"<|endoftext|>": 319' in text

@@ -23,7 +23,9 @@ from __future__ import annotations
 import codecs
 import html
 import json
+import os
 import re
+import secrets
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -156,7 +158,7 @@ class Tokenizer:
 
     @classmethod
     def _from_state(cls, state: dict[str, Any]) -> Tokenizer:
-        """The tokenizer that ``_state`` describes (raise ValueError/KeyError/TypeError if it is malformed)."""
+        """The tokenizer that ``_state`` describes (raise ValueError, KeyError or TypeError if it is malformed)."""
         raise NotImplementedError
 
     def to_json(self) -> str:
@@ -172,9 +174,22 @@ class Tokenizer:
         return "{\n" + ",\n".join(lines) + "\n}\n"
 
     def save(self, path: str | Path) -> Path:
-        """Write this tokenizer to ``path`` (a small UTF-8 JSON file) and return the path."""
+        """Write this tokenizer to ``path`` (a small UTF-8 JSON file) and return the path.
+
+        The text goes to a temporary file beside ``path`` that is renamed over it only once complete, so a
+        save that fails half way (a full disk, an interrupt) leaves the previous file as it was.
+        """
         path = Path(path)
-        path.write_text(self.to_json(), encoding="utf-8")
+        text = self.to_json()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            with open(tmp, "x", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -183,8 +198,8 @@ class Tokenizer:
         path = Path(path)
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise TokenizerFileError(f"{path} is not a tokenizer file (not UTF-8 JSON: {err})") from err
+        except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, a number too long to read, too deep
+            raise TokenizerFileError(f"{path} is not a tokenizer file (not readable UTF-8 JSON: {err})") from err
         return cls.from_state(state, source=str(path))
 
     @classmethod
@@ -206,7 +221,7 @@ class Tokenizer:
         body = {key: value for key, value in state.items() if key not in ("format", "version", "kind")}
         try:
             return target._from_state(body)
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as err:
             raise TokenizerFileError(f"{source} is a damaged {kind!r} tokenizer file: {err!r}") from err
 
     # --- seeing the tokens -----------------------------------------------------------------------------

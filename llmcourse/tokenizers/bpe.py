@@ -21,6 +21,7 @@ openai/gpt-2 ``src/encoder.py``; Karpathy's minbpe ``regex.py``; tiktoken for th
 from __future__ import annotations
 
 import heapq
+import operator
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -68,15 +69,55 @@ def merge(ids: Sequence[int], pair: Pair, idx: int) -> list[int]:
     return out
 
 
+# Text a split pattern must cover whole before a tokenizer accepts it: letters of several scripts and cases,
+# digits (also Arabic-Indic), contractions, punctuation and symbols, many kinds of whitespace, an emoji with a
+# skin tone, a combining accent, control characters, a tag character and a private-use code point.
+PATTERN_PROBE = (
+    "Hello, WORLD! It's we'll I'M they've 2024 3.14 ١٢٣ naïve café e\u0301 Ελληνικά русский 日本語 한국어 عربى "
+    "¿¡ $€£ 100% a_b (x) [y] {z} <|endoftext|> --- ... \"q\" 🙂👍🏽 \t\ttab\r\n\n  two  spaces \x00\x1f\x7f"
+    "\u00a0\u2028\u3000\ufeff\U000e0001\U0010fffd end "
+)
+
+
+def compile_split_pattern(pattern: str) -> regex.Pattern:
+    """The compiled split pattern, refused with a clear ValueError if it cannot split text losslessly.
+
+    A pattern must be a valid regex, have no capturing groups (``findall`` would return the groups, not the
+    chunks; write ``(?:...)``) and match every character of :data:`PATTERN_PROBE`. Text the probe does not
+    foresee is checked again at every encode (:func:`split_chunks`), so input is never dropped silently.
+    """
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error as err:
+        raise ValueError(f"the split pattern {pattern!r} is not a valid regex: {err}") from None
+    if compiled.groups:
+        raise ValueError(f"the split pattern {pattern!r} has capturing groups; write them as (?:...)")
+    split_chunks(compiled, PATTERN_PROBE)
+    return compiled
+
+
+def split_chunks(compiled: regex.Pattern, text: str) -> list[str]:
+    """``text`` cut into the pattern's chunks, after checking they cover all of it: ``"Hi you" -> ["Hi", " you"]``."""
+    chunks = compiled.findall(text)
+    if sum(map(len, chunks)) != len(text):
+        covered = set()
+        for match in compiled.finditer(text):
+            covered.update(range(*match.span()))
+        skipped = sorted({text[i] for i in range(len(text)) if i not in covered})
+        raise ValueError(
+            f"the split pattern skips some characters ({', '.join(map(repr, skipped[:10]))}"
+            f"{' …' if len(skipped) > 10 else ''}); it must match every character of any text, or those "
+            f"characters would be lost: pattern {compiled.pattern!r}"
+        )
+    return chunks
+
+
 def pretokenize(text: str, pattern: str, special_tokens: Sequence[str] = ()) -> list[str]:
     """The chunks that merges never cross, special tokens left out: ``"Hi you!" -> ["Hi", " you", "!"]``."""
-    compiled = regex.compile(pattern)
+    compiled = compile_split_pattern(pattern)
     chunks = []
     for segment in split_on_specials(text, special_tokens)[::2]:
-        found = compiled.findall(segment)
-        if sum(map(len, found)) != len(segment):
-            raise ValueError("the split pattern skips some characters; it must match every character of the text")
-        chunks.extend(found)
+        chunks.extend(split_chunks(compiled, segment))
     return chunks
 
 
@@ -147,7 +188,7 @@ class BPETokenizer(Tokenizer):
 
     def __init__(self, pattern: str = "gpt2", special_tokens: Sequence[str] = ()) -> None:
         self.pattern = PATTERNS.get(pattern, pattern)
-        self.compiled_pattern = regex.compile(self.pattern)
+        self.compiled_pattern = compile_split_pattern(self.pattern)  # a pattern that drops text is refused here
         self.special_list = check_special_tokens(special_tokens)
         self.merges: list[Pair] = []
         self._build()
@@ -177,7 +218,10 @@ class BPETokenizer(Tokenizer):
         tok = cls(pattern, special_tokens)
         checked = []
         for n, pair in enumerate(merges):
-            left, right = (int(i) for i in pair)
+            try:
+                left, right = (operator.index(i) for i in pair)  # ints only: 97.5 or 1e400 is not an id
+            except TypeError:
+                raise ValueError(f"merge {n} {pair!r} is not a pair of integer ids") from None
             if not (0 <= left < 256 + n and 0 <= right < 256 + n):
                 raise ValueError(f"merge {n} {pair} refers to an id that does not exist yet (below {256 + n})")
             checked.append((left, right))
@@ -229,7 +273,7 @@ class BPETokenizer(Tokenizer):
         cache = self._cache
         if len(cache) > 200_000:  # bound the memory a long stream of new chunks can take
             cache.clear()
-        for chunk in self.compiled_pattern.findall(text):
+        for chunk in split_chunks(self.compiled_pattern, text):  # raises if the pattern skips a character
             chunk_ids = cache.get(chunk)
             if chunk_ids is None:
                 chunk_ids = cache[chunk] = self._encode_chunk(chunk.encode("utf-8"))
