@@ -1,6 +1,7 @@
 """llmcourse.rnn: hand-written cells equal PyTorch's, bigram counts, TBPTT streams and state, sampling, errors."""
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -8,8 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmcourse.charlm import estimate_loss, load_char_data
+from llmcourse.device import seed_everything
 from llmcourse.rnn import (
     BigramModel,
+    CarriedState,
     CharRNN,
     LSTMCell,
     Recurrent,
@@ -23,6 +26,7 @@ from llmcourse.rnn import (
     train_recording_grad_norms,
     train_tbptt,
 )
+from llmcourse.training import CheckpointError, checksum_path, read_checkpoint
 
 TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 12
 TOL = dict(atol=1e-5, rtol=1e-5)
@@ -267,19 +271,58 @@ def test_train_recording_grad_norms_clips():
     assert total.item() == pytest.approx(0.01, rel=1e-3)  # ... and the update used the clipped gradient
 
 
-def test_tbptt_resumes_from_a_checkpoint(tmp_path):
+def _tbptt(data, steps, *, seed, path=None, batch_size=4):
+    """A 2-layer LSTM with dropout (between layers and before the head), as a fresh process builds it."""
+    seed_everything(seed)
+    model = CharRNN(data.vocab_size, 16, kind="lstm", n_embd=8, num_layers=2, dropout=0.3)
+    history = train_tbptt(model, data, torch.optim.Adam(model.parameters(), 1e-2), steps, batch_size=batch_size,
+                          block_size=8, eval_every=4, eval_batches=2, checkpoint_path=path, checkpoint_every=3,
+                          progress=False)
+    return model, history
+
+
+def _interrupt_tbptt(data, path, monkeypatch, *, at_step):
+    get = Streams.get
+
+    def killed(self, step):
+        if step == at_step:
+            raise KeyboardInterrupt  # what Ctrl-C or a killed kernel does mid-run
+        return get(self, step)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Streams, "get", killed)
+        with pytest.raises(KeyboardInterrupt):
+            _tbptt(data, 12, seed=0, path=path)
+
+
+def test_tbptt_resume_repeats_the_unbroken_run_bit_for_bit(tmp_path, monkeypatch):
+    """Dropout masks and the carried (h, c) at the checkpoint both come back, so nothing after it changes."""
+    data = load_char_data(TEXT)
+    unbroken_model, unbroken = _tbptt(data, 12, seed=0)
+    path = tmp_path / "lstm.pt"
+    _interrupt_tbptt(data, path, monkeypatch, at_step=8)
+    saved = read_checkpoint(path)
+    h, c = saved["extra"]["state"]
+    assert saved["step"] == 6 and h.shape == c.shape == (2, 4, 16) and h.abs().sum() > 0
+    copy = tmp_path / "copy.pt"  # the step-6 pair, kept for the control below
+    shutil.copy(path, copy)
+    shutil.copy(checksum_path(path), checksum_path(copy))
+
+    model, resumed = _tbptt(data, 12, seed=1, path=path)  # another process: other seed, fresh model
+    assert resumed == unbroken  # every train and validation loss, bit for bit
+    for (name, a), (_, b) in zip(unbroken_model.state_dict().items(), model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), f"{name} differs"
+
+    # the control: resuming from a zero state at the right position (what a checkpoint without it gives) differs
+    monkeypatch.setattr(CarriedState, "load_state_dict", lambda self, saved: None)
+    _, zero_state = _tbptt(data, 12, seed=1, path=copy)
+    assert zero_state.train[:6] == unbroken.train[:6] and zero_state.train[6] != unbroken.train[6]
+
+
+def test_tbptt_refuses_a_checkpoint_cut_into_other_streams(tmp_path):
     data = load_char_data(TEXT)
     path = tmp_path / "lstm.pt"
-
-    def run(steps):
-        torch.manual_seed(10)
-        model = CharRNN(data.vocab_size, 16, kind="lstm", n_embd=8)
-        return model, train_tbptt(model, data, torch.optim.Adam(model.parameters(), 1e-2), steps, batch_size=4,
-                                  block_size=8, eval_every=2, checkpoint_path=path, progress=False)
-
-    _, first = run(4)
-    model, resumed = run(6)  # a fresh model and optimizer pick up the checkpoint at step 4
-    assert resumed.steps == list(range(6)) and resumed.train[:4] == first.train
-    state = torch.load(path, weights_only=True)
-    assert state["step"] == 6
-    torch.testing.assert_close(state["model"]["head.weight"], model.head.weight.detach())
+    _tbptt(data, 3, seed=0, path=path)
+    with pytest.raises(CheckpointError, match="batch_size") as error:
+        _tbptt(data, 6, seed=0, path=path, batch_size=2)
+    assert str(path) in str(error.value)

@@ -1,9 +1,9 @@
-"""The shared training loop: it learns, evaluates, and an interrupted run resumes exactly."""
+"""The shared training loop: it learns, evaluates and stops on a diverging loss (checkpoints: test_checkpoints.py)."""
 
 import pytest
 import torch
 
-from llmcourse.training import History, load_checkpoint, train
+from llmcourse.training import History, train
 
 
 def _problem(seed=0):
@@ -23,30 +23,6 @@ def test_train_reduces_loss_and_evaluates():
     assert len(history.train) == 100 and history.steps == list(range(100))
     assert history.val_steps == [25, 50, 75, 100]
     assert history.train[-1] < 0.01 * history.train[0]
-
-
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
-    model, opt, get_batch, loss_fn, _ = _problem()
-    train(model, get_batch, loss_fn, opt, 40, progress=False)
-    uninterrupted = model.weight.detach().clone()
-
-    ckpt = tmp_path / "run.pt"
-    model, opt, get_batch, loss_fn, _ = _problem()
-    train(model, get_batch, loss_fn, opt, 15, checkpoint_path=ckpt, checkpoint_every=5, progress=False)
-    model, opt, get_batch, loss_fn, _ = _problem()  # a fresh process: new model, same checkpoint
-    history = train(model, get_batch, loss_fn, opt, 40, checkpoint_path=ckpt, checkpoint_every=5, progress=False)
-    torch.testing.assert_close(model.weight.detach(), uninterrupted)
-    assert history.steps == list(range(40))
-    assert not (tmp_path / "run.pt.tmp").exists()
-    step, _ = load_checkpoint(ckpt, model, opt)
-    assert step == 40
-
-
-def test_checkpoint_loads_with_weights_only(tmp_path):
-    model, opt, get_batch, loss_fn, _ = _problem()
-    train(model, get_batch, loss_fn, opt, 3, checkpoint_path=tmp_path / "c.pt", progress=False)
-    state = torch.load(tmp_path / "c.pt", weights_only=True)
-    assert set(state) == {"model", "optimizer", "step", "history"}
 
 
 def test_diverging_loss_stops_with_advice():

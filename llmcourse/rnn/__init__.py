@@ -19,11 +19,12 @@ The data, split and loss live in :mod:`llmcourse.charlm`, shared with chapter 7.
 from .bigram import BigramModel, bigram_counts
 from .cells import LSTMCell, Recurrent, RNNCell, lstm_step, rnn_step
 from .gradients import input_gradient_norms, train_recording_grad_norms
-from .models import CharRNN, Streams, detach_state, sample, sample_next, train_tbptt
+from .models import CarriedState, CharRNN, Streams, detach_state, sample, sample_next, train_tbptt
 from .timing import time_forward_backward
 
 __all__ = [
     "BigramModel",
+    "CarriedState",
     "CharRNN",
     "LSTMCell",
     "RNNCell",

@@ -9,9 +9,9 @@ Truncated backpropagation through time (:func:`train_tbptt`): the training text 
 ``batch_size`` long streams read side by side, ``block_size`` characters at a time. The hidden state is
 carried from one chunk to the next — so the model sees context longer than a chunk — but *detached*,
 so each backward pass runs through at most ``block_size`` steps. It runs on
-:func:`llmcourse.training.train` (progress bar, evaluation, clipping, checkpoints). What it leaves out:
-layer normalisation, weight tying, and restoring the carried state when a checkpoint resumes (a resumed
-run restarts the streams from a zero state at the right position).
+:func:`llmcourse.training.train` (progress bar, evaluation, clipping, checkpoints); a checkpoint also
+holds the carried state, so a resumed run continues the streams with the context the unbroken run had.
+What it leaves out: layer normalisation and weight tying.
 
 References: Williams & Peng (1990) for truncated BPTT; Karpathy, "The Unreasonable Effectiveness of
 Recurrent Neural Networks" (2015) and char-rnn; Pascanu, Mikolov & Bengio (2013) for gradient clipping.
@@ -102,26 +102,55 @@ class Streams:
         return window[:, :-1], window[:, 1:]
 
 
+class CarriedState:
+    """The hidden state TBPTT carries from one chunk to the next, in the form a checkpoint stores.
+
+    It remembers the stream layout it belongs to, so a checkpoint is not resumed with another
+    ``batch_size`` or ``block_size`` (its state would belong to other text, or not fit at all).
+    """
+
+    def __init__(self, batch_size: int, block_size: int, device: torch.device) -> None:
+        self.state: State | None = None  # (num_layers, B, H), or (h, c) for an LSTM
+        self.layout = {"batch_size": batch_size, "block_size": block_size}
+        self.device = device
+
+    def state_dict(self) -> dict:
+        return {"state": self.state, **self.layout}
+
+    def load_state_dict(self, saved: dict) -> None:
+        saved_layout = {key: saved[key] for key in self.layout}
+        if saved_layout != self.layout:
+            raise ValueError(f"its streams were cut with {saved_layout}, this run asks for {self.layout}")
+        state = saved["state"]
+        if isinstance(state, torch.Tensor):
+            state = state.to(self.device)
+        elif state is not None:
+            state = tuple(s.to(self.device) for s in state)
+        self.state = state
+
+
 def train_tbptt(model: CharRNN, data: CharData, optimizer: torch.optim.Optimizer, steps: int, *,
                 batch_size: int, block_size: int, grad_clip: float | None = 1.0, eval_every: int = 0,
                 eval_batches: int = 20, eval_block_size: int | None = None,
-                checkpoint_path: str | Path | None = None, progress: bool = True) -> History:
+                checkpoint_path: str | Path | None = None, checkpoint_every: int | None = None,
+                progress: bool = True) -> History:
     """Train ``model`` with truncated BPTT on ``data.train``; validate with :func:`estimate_loss` on ``data.val``.
 
     The state is carried between chunks and detached after every step; it is reset to zeros when the
-    streams wrap round to the start of the text.
+    streams wrap round to the start of the text. Checkpoints (every ``checkpoint_every`` steps, by
+    default at each evaluation, and at the end) store it too, so a resumed run repeats the unbroken one.
     """
     streams = Streams(data.train, batch_size, block_size)
-    carried: dict[str, State | None] = {"state": None}
+    carried = CarriedState(batch_size, block_size, data.device)
 
     def get_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if step % streams.n_chunks == 0:
-            carried["state"] = None  # back at the start of the streams: the old context no longer precedes
+            carried.state = None  # back at the start of the streams: the old context no longer precedes
         return streams.get(step)
 
     def loss_fn(m: CharRNN, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logits, state = m(x, carried["state"])
-        carried["state"] = detach_state(state)
+        logits, state = m(x, carried.state)
+        carried.state = detach_state(state)
         return lm_loss(logits, y)
 
     def eval_fn() -> float:
@@ -129,8 +158,9 @@ def train_tbptt(model: CharRNN, data: CharData, optimizer: torch.optim.Optimizer
                              block_size=eval_block_size or block_size, n_batches=eval_batches)
 
     return train(model, get_batch, loss_fn, optimizer, steps, eval_fn=eval_fn, eval_every=eval_every,
-                 grad_clip=grad_clip, checkpoint_path=checkpoint_path, checkpoint_every=eval_every,
-                 progress=progress)
+                 grad_clip=grad_clip, checkpoint_path=checkpoint_path,
+                 checkpoint_every=eval_every if checkpoint_every is None else checkpoint_every,
+                 extra_state=carried, progress=progress)
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0,
