@@ -14,7 +14,8 @@ Every call enforces, unless the exercise opts out in its declaration:
 - the result has exactly the reference's type, dtype and shape;
 - PyTorch's and Python's global random generators are left alone (``global_rng=True`` to allow);
 - with ``grad=True``, gradients reach every input and parameter as the reference's do, equal to them;
-- with ``random=True``, an extra case proves the randomness comes from the generator it is given.
+- with ``random=True``, an extra case proves the randomness comes from the generator it is given;
+- with ``no_autograd=True`` (a gradient derived by hand), no call into autograd.
 
 A known mistake is named only when the answer equals that mistake on every call where the mistake
 differs from the right answer, so a near miss is never told a mistake it did not make. Messages say
@@ -119,6 +120,7 @@ class Exercise:
     # Coverage rules an exercise cannot meet, with the reason (read by tests/test_exercises.py), e.g.
     # {"batch of 1": "an analogy needs at least four words"}.
     exempt: dict[str, str] = field(default_factory=dict)
+    no_autograd: bool = False  # a by-hand exercise: any call of .backward() or torch.autograd.grad fails
 
     @property
     def chapter(self) -> str:
@@ -145,7 +147,7 @@ REGISTRY: dict[str, Exercise] = {}
 def exercise(check_id: str, name: str, description: str, *, args: Sequence[str] = (), points: float = 1.0,
              timeout: float = 10.0, kind: str = "function", mutates: Sequence[str] = (), global_rng: bool | None = None,
              grad: bool = False, random: bool = False, hints: dict[str, str] | None = None,
-             exempt: dict[str, str] | None = None) -> Exercise:
+             exempt: dict[str, str] | None = None, no_autograd: bool = False) -> Exercise:
     """Create and register an exercise; add cases to it with ``@ex.case("...")``."""
     if check_id in REGISTRY:
         raise ValueError(f"exercise {check_id!r} is registered twice")
@@ -154,7 +156,7 @@ def exercise(check_id: str, name: str, description: str, *, args: Sequence[str] 
         raise ValueError(f"{check_id}: mutates names arguments it does not have: {sorted(unknown)}")
     ex = Exercise(check_id, name, description, tuple(args), points, timeout, kind, frozenset(mutates),
                   kind == "class" if global_rng is None else global_rng, grad, random, dict(hints or {}),
-                  exempt=dict(exempt or {}))
+                  exempt=dict(exempt or {}), no_autograd=no_autograd)
     REGISTRY[check_id] = ex
     return ex
 
@@ -276,7 +278,7 @@ class Trial:
             if grad and upstream is not None and upstream[i] is not None:
                 record["backward"] = {"upstream": upstream[i], "objects": list(grad_objects)}
             request_steps.append(record)
-        response = self._executor({"steps": request_steps}, self.ex.timeout)
+        response = self._executor({"steps": request_steps, "count_autograd": self.ex.no_autograd}, self.ex.timeout)
         self.printed = str(response.get("printed", ""))[:2000]
         status = response.get("status")
         if status == "timeout":
@@ -302,6 +304,10 @@ class Trial:
             if error.get("stub"):
                 raise NotImplementedYet()
             raise CheckFailure(self._error_message(error), "error")
+        if self.ex.no_autograd and record.get("autograd_calls"):
+            raise CheckFailure(
+                f"`{self.ex.name}` called autograd (.backward() or torch.autograd.grad), which this exercise asks you "
+                "to do by hand: write each gradient as a formula, from the loss back to the inputs.", "wrong")
         if record.get("global_rng_touched") and not self.ex.global_rng:
             raise CheckFailure(
                 f"`{self.ex.name}` used or reset PyTorch's (or Python's) global random generator "

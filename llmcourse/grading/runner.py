@@ -139,6 +139,25 @@ def _pairs(output: Any, upstream: Any) -> Iterator[tuple[torch.Tensor, torch.Ten
             yield from _pairs(o, u)
 
 
+@contextmanager
+def _counting_autograd(counter: list[int]) -> Iterator[None]:
+    """Count the learner's calls into autograd (``backward``, ``autograd.grad``): for by-hand exercises."""
+    originals = (torch.autograd.backward, torch.autograd.grad, torch.Tensor.backward)
+
+    def counted(fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            counter[0] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    torch.autograd.backward, torch.autograd.grad = counted(originals[0]), counted(originals[1])
+    torch.Tensor.backward = counted(originals[2])
+    try:
+        yield
+    finally:
+        torch.autograd.backward, torch.autograd.grad, torch.Tensor.backward = originals
+
+
 def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
     """Make every call of the request (in this process) and describe the results as plain data."""
     objects: dict[str, Any] = {}
@@ -153,9 +172,14 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
         torch.manual_seed(seed)
         random.seed(seed)
         before = _global_rng_state()
+        autograd_calls = [0]
         started = time.perf_counter()
         try:
-            output = target(*args, **kwargs)
+            if request.get("count_autograd"):
+                with _counting_autograd(autograd_calls):
+                    output = target(*args, **kwargs)
+            else:
+                output = target(*args, **kwargs)
         except CheckTimeout:
             raise
         except BaseException as exc:  # everything the learner's code can raise ends as data
@@ -164,7 +188,8 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         after = _global_rng_state()
         untouched = torch.equal(before[0], after[0]) and before[1] == after[1]
-        record: dict[str, Any] = {"ok": True, "elapsed": elapsed, "global_rng_touched": not untouched}
+        record: dict[str, Any] = {"ok": True, "elapsed": elapsed, "global_rng_touched": not untouched,
+                                  "autograd_calls": autograd_calls[0]}
         try:
             if step.get("backward") is not None:
                 record["grads"] = _gradients(output, step["backward"], args, objects)
