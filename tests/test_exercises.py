@@ -123,3 +123,26 @@ def test_exercise_notebook_runs_to_the_end_and_every_stub_fails(chapter):
     for result in grade.results:
         assert not result.passed and result.points == 0
         assert "not implemented yet" in " ".join(result.messages), result.messages
+
+
+def test_a_by_hand_gradient_may_use_no_grad_but_never_autograd():
+    """ch01.mlp_backward: the chapter's own style (arithmetic under torch.no_grad()) passes; autograd does not."""
+    import torch
+    import torch.nn.functional as F
+
+    def by_hand(x, y, W1, b1, W2, b2):
+        with torch.no_grad():
+            z = x @ W1.T + b1
+            h = torch.relu(z)
+            d_s = (torch.softmax(h @ W2.T + b2, dim=-1) - F.one_hot(y, W2.shape[0]).to(x.dtype)) / len(x)
+            d_z = (d_s @ W2) * (z > 0).to(x.dtype)
+            return d_z.T @ x, d_z.sum(0), d_s.T @ h, d_s.sum(0)
+
+    def autograd_on_copies(x, y, W1, b1, W2, b2):
+        params = [p.detach().clone().requires_grad_(True) for p in (W1, b1, W2, b2)]
+        logits = torch.relu(x.detach() @ params[0].T + params[1]) @ params[2].T + params[3]
+        return torch.autograd.grad(F.cross_entropy(logits, y), params)
+
+    assert run_check("ch01.mlp_backward", by_hand, seed=5).passed
+    result = run_check("ch01.mlp_backward", autograd_on_copies, seed=5)
+    assert not result.passed and "called autograd" in " ".join(result.messages)

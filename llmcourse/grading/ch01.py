@@ -1,8 +1,8 @@
-"""Chapter 1's graded exercises: a linear layer, MSE and its gradient by hand, an SGD step, an nn.Module,
-and a complete training loop.
+"""Chapter 1's graded exercises: a linear layer, the backward pass of a two-layer network by hand, an SGD
+step, an Adam update by hand, and a complete training loop.
 
 Every case draws its inputs from the run's seed and computes the reference answer at check time with
-PyTorch's own implementation (``F.linear``, autograd, SGD's update rule, a reference training run), so
+PyTorch's own implementation (``F.linear``, autograd, SGD's and Adam's update rules, a reference training run), so
 nothing here is a pasted number. Known mistakes are computed the same way, so a message can name the
 mistake an answer matches. The learner's code runs in a forked child on one CPU thread (see
 :mod:`.runner`); the grader's reference training runs use one thread too, so both do the same sums in
@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 from ..device import cpu_threads
 from . import wire
-from .core import Step, Trial, exercise
-from .expect import CheckFailure, difference, expect_true, kind_of
-from .wire import ModuleInfo, TensorInfo, Unsupported
+from .core import Trial, exercise
+from .expect import CheckFailure, expect_true, kind_of
+from .wire import TensorInfo
 
 # --- helpers -----------------------------------------------------------------------------------------
 
@@ -105,112 +105,151 @@ def _(t: Trial) -> None:
     _check_linear(t, t.randn(2, 1, time, d_out), t.randn(d_in, d_out), t.randn(d_in))
 
 
-# --- 2. mse_and_grad ---------------------------------------------------------------------------------
+# --- 2. mlp_backward ---------------------------------------------------------------------------------
 
 _BY_HAND = ("it relies on autograd (.backward() or torch.autograd.grad), which this exercise asks you to do by "
-            "hand: write dL/dpred as a formula in pred and target, with no autograd call.")
+            "hand: write each gradient as a formula (the chain rule, layer by layer, from the loss back to W1), "
+            "with no autograd call.")
+_SHAPES_HINT = ("check the shapes at every step of the backward pass: the gradient with respect to a tensor has "
+                "that tensor's shape, and going back through a layer multiplies by its weight matrix.")
 
-mse_and_grad = exercise(
-    "ch01.mse_and_grad", name="mse_and_grad",
-    description="Return the mean squared error and its gradient with respect to pred, derived by hand.",
-    args=("pred", "target"), points=1, timeout=10,
+mlp_backward = exercise(
+    "ch01.mlp_backward", name="mlp_backward",
+    description="The gradients of the mean softmax cross-entropy of a Linear-ReLU-Linear network with respect to "
+                "W1, b1, W2, b2, derived by hand (backpropagation without autograd).",
+    args=("x", "y", "W1", "b1", "W2", "b2"), points=2, timeout=10, no_autograd=True,
     hints={
         "element 0 of tensors does not require grad": _BY_HAND,
         "backward through the graph a second time": _BY_HAND,
         "One of the differentiated Tensors": _BY_HAND,
+        "does not require grad and does not have a grad_fn": _BY_HAND,
+        "cannot be multiplied": _SHAPES_HINT,
+        "must match the size of tensor": _SHAPES_HINT,
     },
 )
+_PARAMS = ("W1", "b1", "W2", "b2")
 
 
-def _loss_mistakes(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    diff = pred - target
-    return {
-        "sum the squared differences instead of averaging them": (diff**2).sum(),
-        "forgot to square the differences": diff.mean(),
-        "average the absolute differences instead of the squares": diff.abs().mean(),
-        "take the square root (that is the RMSE, not the MSE)": (diff**2).mean().sqrt(),
-        "average over the rows only (divide by the number of rows, not of elements)": (diff**2).sum() / len(pred),
-    }
+def _mlp_problem(t: Trial, n: int, d: int, h: int, c: int, *, scale: float = 1.0,
+                 margin: float = 0.02) -> tuple[torch.Tensor, ...]:
+    """Inputs for one call: x (n, d), labels y (n,), W1 (h, d), b1 (h,), W2 (c, h), b2 (c,).
 
-
-def _grad_mistakes(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    n, diff = pred.numel(), pred - target
-    return {
-        "leave out the 1/n of the mean": 2 * diff,
-        "leave out the factor 2 that comes from differentiating the square": diff / n,
-        "flip the sign (the derivative of (pred - target)² with respect to pred is +2(pred - target))":
-            -2 * diff / n,
-        "leave out both the 2 and the 1/n": diff,
-        "divide by the number of rows instead of the number of elements": 2 * diff / len(pred),
-        "take the sign from |pred - target| (the gradient keeps the sign of pred - target)": 2 * diff.abs() / n,
-    }
-
-
-def _check_mse(t: Trial, pred: torch.Tensor, target: torch.Tensor, *, leaves: bool) -> None:
-    """One call: the pair's types, both values, and no autograd behind the gradient.
-
-    With ``leaves``, pred and target arrive as tensors that require grad (as a model's output would):
-    then ``.backward()`` leaves a ``.grad`` on them, ``autograd.grad`` frees the graph the grader then
-    differentiates (see the hints), and autograd on a detached copy leaves a loss that requires grad but
-    reaches neither input. Without, ``.backward()`` on the learner's loss raises. The loss need not stay
-    differentiable: the task allows computing everything under ``torch.no_grad()``.
+    Redrawn until no pre-activation lies within ``margin`` of zero, where ReLU has no derivative (autograd
+    takes 0 there, a hand-written mask might take 1), and until some units are active and some are not, so
+    that a missing or wrong ReLU derivative shows.
     """
-    upstream = t.randn(()) if leaves else None
-    out = t.call(pred, target, grad=leaves, upstream=(upstream, None) if leaves else None)
+    for _ in range(500):
+        x = t.randn(n, d, scale=scale)
+        W1, b1 = t.randn(h, d, scale=1 / math.sqrt(d)), t.randn(h, scale=0.5)
+        pre = F.linear(x, W1, b1)  # (n, h)
+        if pre.abs().min() > margin and (pre > 0).any() and (pre < 0).any():
+            break
+    else:
+        raise AssertionError("the grader could not draw pre-activations away from ReLU's kink")  # a grader bug
+    W2, b2 = t.randn(c, h, scale=1.5 / math.sqrt(h)), t.randn(c, scale=0.5)
+    y = t.randint(0, c, (n,))  # (n,) int64
+    return x, y, W1, b1, W2, b2
+
+
+def _mlp_reference(x: torch.Tensor, y: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor,
+                   b2: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The gradients as autograd computes them through PyTorch's own layers and loss."""
+    params = [p.detach().clone().requires_grad_(True) for p in (W1, b1, W2, b2)]
+    logits = F.linear(torch.relu(F.linear(x.detach(), params[0], params[1])), params[2], params[3])  # (N, C)
+    return tuple(g.detach() for g in torch.autograd.grad(F.cross_entropy(logits, y), params))
+
+
+def _mlp_mistakes(x: torch.Tensor, y: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor,
+                  b2: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
+    """What the usual slips give: each a whole backward pass with one step done wrong."""
+    x, W1, b1, W2, b2 = (v.detach() for v in (x, W1, b1, W2, b2))
+    n = len(x)
+    pre = F.linear(x, W1, b1)  # (N, H)
+    hidden = torch.relu(pre)
+    probs = F.linear(hidden, W2, b2).softmax(-1)  # (N, C)
+    onehot = F.one_hot(y, W2.shape[0]).to(probs.dtype)  # (N, C)
+
+    def run(d_logits: torch.Tensor, local: Callable[[torch.Tensor], torch.Tensor] = lambda g: g * (pre > 0),
+            db1_dim: int = 0) -> tuple[torch.Tensor, ...]:
+        d_pre = local(d_logits @ W2)  # (N, C) @ (C, H) -> (N, H), then through the activation
+        return d_pre.T @ x, d_pre.sum(db1_dim), d_logits.T @ hidden, d_logits.sum(0)
+
+    right = (probs - onehot) / n  # dL/dlogits, (N, C)
+    dW1, db1, dW2, db2 = run(right)
+    sig = torch.sigmoid(pre)
+    return {
+        "forgot the 1/N of the mean over the batch (the loss is an average, so its gradient is too)":
+            run(probs - onehot),
+        "used the probabilities p as dL/dlogits without subtracting the one-hot labels (it is p − y)":
+            run(probs / n),
+        "used y − p instead of p − y (every gradient has the wrong sign)": run(-right),
+        "left out ReLU's derivative (the gradient flows back only through units whose pre-activation is positive)":
+            run(right, lambda g: g),
+        "multiplied by ReLU's output instead of by its derivative (1 where the pre-activation is positive, else 0)":
+            run(right, lambda g: g * hidden),
+        "used the sigmoid's derivative σ(z)(1 − σ(z)); this network's activation is a ReLU":
+            run(right, lambda g: g * sig * (1 - sig)),
+        "used the sigmoid's derivative in its output form h(1 − h); ReLU's derivative is 1 where the "
+        "pre-activation is positive, else 0": run(right, lambda g: g * hidden * (1 - hidden)),
+        "transposed the weight gradients (each has its weight's shape: (out_features, in_features))":
+            (dW1.T, db1, dW2.T, db2),
+        "summed db1 over the hidden units instead of over the batch (dim 0)": (dW1, run(right, db1_dim=1)[1], dW2, db2),
+        "averaged the bias gradients over the batch although dL/dlogits already holds the 1/N (summing is "
+        "enough)": (dW1, db1 / n, dW2, db2 / n),
+    }
+
+
+def _check_mlp(t: Trial, n: int, d: int, h: int, c: int, *, leaves: bool, scale: float = 1.0) -> None:
+    """One call: four gradients of the right shapes and dtypes, equal to autograd's, with no autograd behind them.
+
+    The engine counts calls into autograd during the learner's call (``no_autograd=True``). With ``leaves``
+    the float inputs arrive as tensors that require grad, as a model's parameters would.
+    """
+    args = _mlp_problem(t, n, d, h, c, scale=scale)
+    expected = _mlp_reference(*args)
+    out = t.call(*args, grad=leaves)
     if any(isinstance(a, TensorInfo) and a.grad is not None for a in out.args_after):
         raise CheckFailure(_BY_HAND + " (after the call, the inputs hold a .grad)", "wrong")
     got = out.value
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        raise CheckFailure(f"`mse_and_grad` should return a pair `(loss, grad)`, but it returned {kind_of(got)}.",
-                           "type")
-    grads = out.grads or {}
-    if leaves and out.connected and grads.get("arg0") is None and grads.get("arg1") is None:
-        # the loss requires grad yet reaches neither input: it was computed from a new leaf, a copy of them
-        raise CheckFailure(_BY_HAND + " (the loss it returns is computed from a copy of `pred` made to require "
-                           "grad, not from `pred` itself)", "wrong")
-    loss, grad = got
-    diff = pred - target
-    t.expect(loss, (diff**2).mean(), "the loss", mistakes=_loss_mistakes(pred, target))
-    t.expect(grad, 2 * diff / diff.numel(), f"the gradient for a {tuple(pred.shape)} input",
-             mistakes=_grad_mistakes(pred, target))
-    if leaves and out.connected:  # where the loss is differentiable, its gradient must be right too
-        assert upstream is not None
-        for key, name, want in (("arg0", "`pred`", upstream * 2 * diff / diff.numel()),
-                                ("arg1", "`target`", -upstream * 2 * diff / diff.numel())):
-            mine = grads.get(key)
-            if mine is not None and difference(mine, want, ""):
-                raise CheckFailure(f"autograd's gradient of the loss you return with respect to {name} is wrong, "
-                                   "although its value is right: look for a step autograd cannot see (.data, "
-                                   ".detach(), an in-place change).", "grad")
+    if not isinstance(got, (tuple, list)) or len(got) != 4:
+        raise CheckFailure("`mlp_backward` should return four gradients `(dW1, db1, dW2, db2)`, but it returned "
+                           f"{kind_of(got)}.", "type")
+    try:  # logs each mistake against the whole answer; the message comes from the parts below
+        t.expect(tuple(got), expected, "the gradients", mistakes=_mlp_mistakes(*args))
+    except CheckFailure:
+        pass
+    where = f"for x of shape {tuple(args[0].shape)} and W1 of shape {tuple(args[2].shape)}"
+    for name, mine, want, param in zip(_PARAMS, got, expected, args[2:], strict=True):
+        if isinstance(mine, torch.Tensor) and mine.dim() == 2 and mine.shape == param.shape[::-1] != param.shape:
+            raise CheckFailure(f"d{name} has shape {tuple(mine.shape)}, the transpose of {name}'s "
+                               f"{tuple(param.shape)}: a gradient has the shape of the tensor it belongs to.", "type")
+        t.expect(mine, want, f"d{name} {where}")
 
 
-@mse_and_grad.case("the loss is the mean of the squared differences, and the gradient its derivative (a vector)")
+@mlp_backward.case("all four gradients match autograd on a batch, with D, H and C all different")
 def _(t: Trial) -> None:
-    n = t.py.randint(3, 12)
-    _check_mse(t, t.randn(n), t.randn(n, scale=1.5), leaves=True)
+    d, h, c = _sizes(t, 3, 2, 7)
+    _check_mlp(t, t.py.randint(8, 16), d, h + 3, c, leaves=False)
 
 
-@mse_and_grad.case("works on an (N, D) matrix: the mean is over every element, not over the rows")
+@mlp_backward.case("works for a single example (N = 1) and for two classes")
 def _(t: Trial) -> None:
-    rows, cols = _sizes(t, 2, 2, 6)
-    _check_mse(t, t.randn(rows, cols), t.randn(rows, cols), leaves=False)
+    d, h = _sizes(t, 2, 3, 8)
+    _check_mlp(t, 1, d, h, 3, leaves=False)
+    _check_mlp(t, t.py.randint(4, 9), h, d, 2, leaves=False)
 
 
-@mse_and_grad.case("works on a batch of one row (1, D) and on a (B, T, D) tensor")
+@mlp_backward.case("computes the gradients by formula, without autograd, also when the parameters require grad")
 def _(t: Trial) -> None:
-    cols = t.py.randint(2, 7)
-    _check_mse(t, t.randn(1, cols), t.randn(1, cols, scale=2.0), leaves=True)
-    b, time, d = _sizes(t, 3, 2, 5)
-    _check_mse(t, t.randn(b, time, d), t.randn(b, time, d), leaves=True)
+    d, h, c = _sizes(t, 3, 2, 6)
+    _check_mlp(t, t.py.randint(3, 10), d, h, c, leaves=True)
 
 
-@mse_and_grad.case("computes the gradient from the formula, without autograd, for inputs with or without grad")
+@mlp_backward.case("keeps every axis apart when N, D, H and C are equal, and copes with large inputs")
 def _(t: Trial) -> None:
-    rows, cols = _sizes(t, 2, 2, 5)
-    pred = t.randn(rows, cols, scale=3.0)
-    target = pred + t.randn(rows, cols, scale=0.1)  # a near fit: small differences of both signs
-    _check_mse(t, pred, target, leaves=False)
-    _check_mse(t, pred, target, leaves=True)
+    size = t.py.randint(3, 6)
+    _check_mlp(t, size, size, size, size, leaves=False)  # square: transposed or mis-summed answers still run
+    _check_mlp(t, t.py.randint(5, 12), 4, 6, 5, leaves=False, scale=4.0)  # confident logits
 
 
 # --- 3. sgd_step -------------------------------------------------------------------------------------
@@ -318,95 +357,127 @@ def _(t: Trial) -> None:
     _check_sgd(t, params, _draw_lr(t, 0.001, 0.05), container="iterator")
 
 
-# --- 4. MiniModel ------------------------------------------------------------------------------------
+# --- 4. adam_update ----------------------------------------------------------------------------------
 
-mini_model = exercise(
-    "ch01.MiniModel", name="MiniModel",
-    description="An nn.Module with one nn.Linear(10, 5) whose forward applies the layer, then a ReLU.",
-    points=1, timeout=10, kind="class", grad=True,
+adam_update = exercise(
+    "ch01.adam_update", name="adam_update",
+    description="One Adam update of one parameter tensor: new moment estimates, bias correction, and the "
+                "step, returned as new tensors (param, m, v).",
+    args=("param", "grad", "m", "v", "step", "lr", "betas", "eps"), points=2, timeout=10,
     hints={
-        "Module.__init__() call": "call `super().__init__()` first thing in `__init__`, before assigning layers.",
-        "positional argument": "`MiniModel()` should work with no arguments: the sizes 10 and 5 are fixed.",
-        **_SHAPE_HINTS,
+        "unsupported operand type(s) for ** or pow()": "`step` is a Python int and the betas are Python floats: "
+                                                      "the bias corrections are ordinary numbers.",
+        "object is not subscriptable": "`betas` is a pair of floats, `(beta1, beta2)`, as torch.optim.Adam takes it.",
     },
 )
-_LINEAR = "torch.nn.modules.linear.Linear"
 
 
-def _the_linear(info: Any) -> str:
-    """The path of the model's one registered nn.Linear, after checking the model's structure."""
-    if isinstance(info, Unsupported) or not isinstance(info, ModuleInfo):
-        raise CheckFailure(f"`MiniModel()` should be an nn.Module, but it is {kind_of(info)}: subclass nn.Module, "
-                           "`class MiniModel(nn.Module):`.", "type")
-    n_params = sum(p.numel() for name, p in info.parameters.items() if info.trainable.get(name))
-    if not info.parameters:
-        raise CheckFailure("the model has no registered parameters, so an optimizer would have nothing to train. "
-                           "Create the layer once in `__init__` and store it as an attribute (`self.linear = "
-                           "nn.Linear(...)`), not inside `forward`, in a plain list, or as a plain tensor.", "wrong")
-    linears = [(path, attrs) for path, cls, attrs in info.submodules if cls == _LINEAR]
-    if len(linears) != 1:
-        raise CheckFailure(f"expected exactly one registered nn.Linear layer, found {len(linears)}. Create it in "
-                           "`__init__` and store it as an attribute (`self.something = nn.Linear(...)`) so PyTorch "
-                           "registers it.", "wrong")
-    path, attrs = linears[0]
-    shape = (attrs.get("in_features"), attrs.get("out_features"))
-    expect_true(shape == (10, 5), f"the layer is nn.Linear({shape[0]}, {shape[1]}); expected 10 inputs and 5 "
-                                  "outputs: nn.Linear(in_features, out_features).")
-    expect_true(n_params == 55, f"the model has {n_params} trainable parameters; expected 10·5 weights + 5 "
-                                "biases = 55.")
-    if f"{path}.bias" not in info.parameters:
-        raise CheckFailure("the layer has no bias: nn.Linear(10, 5) keeps its default bias=True.", "wrong")
-    return path
+def _adam_reference(param: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int, lr: float,
+                    betas: tuple[float, float], eps: float, *, correct: bool = True, eps_inside: bool = False,
+                    square: bool = True, root: bool = True, zero_based: bool = False, corrected_state: bool = False,
+                    old_moments: bool = False, sign: float = -1.0) -> tuple[torch.Tensor, ...]:
+    """torch.optim.Adam's update (no weight decay, no amsgrad) written out; the flags give the usual slips."""
+    beta1, beta2 = betas
+    m_new = beta1 * m + (1 - beta1) * grad  # the running mean of the gradient
+    v_new = beta2 * v + (1 - beta2) * (grad * grad if square else grad.abs())  # ... and of its square
+    m_use, v_use = (m, v) if old_moments else (m_new, v_new)
+    t = step + 1 if zero_based else step
+    m_hat = m_use / (1 - beta1**t) if correct else m_use
+    v_hat = v_use / (1 - beta2**t) if correct else v_use
+    scale = (v_hat + eps).sqrt() if eps_inside else (v_hat.sqrt() + eps if root else v_hat + eps)
+    param_new = param + sign * lr * m_hat / scale
+    if corrected_state:
+        return param_new, m_hat, v_hat
+    return param_new, m_new, v_new
 
 
-def _check_forward(t: Trial, shapes: Sequence[tuple[int, ...]]) -> None:
-    """Build the model once, run it on inputs of each shape, and compare with its own layer's numbers."""
-    inputs = [t.randn(*shape) for shape in shapes]
-    upstreams = [t.randn(*shape[:-1], 5) for shape in shapes]
-    steps = [Step(keep="m")] + [Step((x,), on="m") for x in inputs]
-    outcomes = t.run(steps, upstream=[None, *upstreams], grad_objects=["m"])
-    path = _the_linear(outcomes[0].raw)
-    weight = outcomes[0].raw.parameters[f"{path}.weight"].clone().requires_grad_(True)
-    bias = outcomes[0].raw.parameters[f"{path}.bias"].clone().requires_grad_(True)
-    for x, up, out in zip(inputs, upstreams, outcomes[1:], strict=True):
-        leaf = x.clone().requires_grad_(True)
-        z = F.linear(leaf, weight, bias)
-        expected = torch.relu(z)
-        t.expect(out.value, expected.detach(), f"the output for a {tuple(x.shape)} input", mistakes={
-            "forgot the ReLU": z.detach(),
-            "apply the ReLU before the layer instead of after it": F.linear(torch.relu(x), weight, bias).detach(),
-            "use a sigmoid instead of a ReLU": torch.sigmoid(z).detach(),
-            "use tanh instead of a ReLU": torch.tanh(z).detach(),
-        })
-        wants = torch.autograd.grad(expected, [leaf, weight, bias], up)
-        if not out.connected:
-            raise CheckFailure("the output is cut off from autograd, so the model could not be trained: no "
-                               "torch.no_grad(), .detach(), .data or NumPy in `forward`.", "grad")
-        for key, name, want in (("arg0", "the input", wants[0]), (f"m.{path}.weight", "the layer's weight", wants[1]),
-                                (f"m.{path}.bias", "the layer's bias", wants[2])):
-            mine = (out.grads or {}).get(key)
-            if mine is None:
-                raise CheckFailure(f"no gradient reaches {name} through the output: does `forward` use the layer "
-                                   "through .data, .detach() or torch.no_grad()?", "grad")
-            problem = difference(mine, want, f"the gradient with respect to {name}")
-            if problem:
-                raise CheckFailure(problem, "grad")
+def _adam_mistakes(*args: Any) -> dict[str, tuple[torch.Tensor, ...]]:
+    beta1, beta2 = args[6]
+    return {
+        "left out the bias correction (divide the moments by 1 − β^t: they start at zero, so early on they are "
+        "too small)": _adam_reference(*args, correct=False),
+        "put eps inside the square root; Adam adds it after: sqrt(v̂) + eps": _adam_reference(*args, eps_inside=True),
+        "divided by v̂ instead of by its square root": _adam_reference(*args, root=False),
+        "kept a running mean of |grad| instead of grad² for v": _adam_reference(*args, square=False),
+        "counted the steps from 0 in the bias correction (`step` is already 1 on the first update)":
+            _adam_reference(*args, zero_based=True),
+        "returned the bias-corrected m̂ and v̂ as the new state (keep the raw running averages; correct only "
+        "for the step)": _adam_reference(*args, corrected_state=True),
+        "used the moments from before this step's gradient in the update (update m and v first)":
+            _adam_reference(*args, old_moments=True),
+        "added the step instead of subtracting it (that climbs uphill)": _adam_reference(*args, sign=1.0),
+        "swapped β1 and β2": _adam_reference(*(*args[:6], (beta2, beta1), args[7])),
+        "used the default betas (0.9, 0.999) instead of the `betas` argument":
+            _adam_reference(*(*args[:6], (0.9, 0.999), args[7])),
+        "took a plain SGD step (p − lr·grad) and left m and v as they were": (args[0] - args[5] * args[1], *args[2:4]),
+    }
 
 
-@mini_model.case("is an nn.Module holding one nn.Linear(10, 5): 55 trainable parameters")
+def _draw_betas(t: Trial) -> tuple[float, float]:
+    """Betas away from the defaults, so that hard-coding (0.9, 0.999) shows."""
+    return round(t.py.uniform(0.6, 0.8), 3), round(t.py.uniform(0.9, 0.97), 3)
+
+
+def _adam_state(t: Trial, shape: tuple[int, ...], step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Moments as a run would hold them after ``step - 1`` updates: zero at the start, v never negative."""
+    if step == 1:
+        return torch.zeros(shape), torch.zeros(shape)
+    return t.randn(*shape, scale=0.3), t.randn(*shape, scale=0.3).square()
+
+
+def _check_adam(t: Trial, shape: tuple[int, ...], step: int, lr: float, betas: tuple[float, float],
+                eps: float) -> None:
+    param, grad = t.randn(*shape), t.randn(*shape, scale=0.5)
+    m, v = _adam_state(t, shape, step)
+    t.check_call(param, grad, m, v, step, lr, betas, eps, reference=_adam_reference,
+                 what=f"the update of a {tuple(shape)} parameter at step {step}", mistakes=_adam_mistakes,
+                 grad=False)
+
+
+@adam_update.case("the first update, from zero moments, of a matrix parameter (the default betas and eps)")
 def _(t: Trial) -> None:
-    _the_linear(t.run([Step(keep="m")])[0].raw)
+    rows, cols = _sizes(t, 2, 2, 6)
+    _check_adam(t, (rows, cols), 1, _draw_lr(t, 0.002, 0.2), (0.9, 0.999), 1e-8)
 
 
-@mini_model.case("forward applies the layer, then a ReLU, and stays differentiable: (N, 10) in, (N, 5) out")
+@adam_update.case("a later update, with other betas, for a bias vector and a (1, D) row")
 def _(t: Trial) -> None:
-    _check_forward(t, [(t.py.randint(2, 9), 10), (1, 10)])
+    _check_adam(t, (t.py.randint(2, 9),), t.py.randint(2, 6), _draw_lr(t, 0.002, 0.2), _draw_betas(t), 1e-8)
+    _check_adam(t, (1, t.py.randint(2, 6)), t.py.randint(20, 200), _draw_lr(t, 0.002, 0.2), _draw_betas(t), 1e-8)
 
 
-@mini_model.case("works with extra leading dimensions: (B, T, 10) in, (B, T, 5) out")
+@adam_update.case("a large eps and tiny gradients, where eps goes matters")
 def _(t: Trial) -> None:
-    b, time = _sizes(t, 2, 2, 7)
-    _check_forward(t, [(b, time, 10), (1, time, 10)])
+    shape = tuple(_sizes(t, 2, 2, 5))
+    param, grad = t.randn(*shape), t.randn(*shape, scale=1e-3)
+    step = t.py.randint(2, 5)
+    m, v = t.randn(*shape, scale=1e-3), t.randn(*shape, scale=1e-3).square()
+    t.check_call(param, grad, m, v, step, _draw_lr(t, 0.002, 0.2), _draw_betas(t), 1e-3,
+                 reference=_adam_reference, what=f"the update of a {shape} parameter with eps = 1e-3",
+                 mistakes=_adam_mistakes, grad=False)
+
+
+@adam_update.case("five updates in a row, each fed the state the last returned, match torch.optim.Adam")
+def _(t: Trial) -> None:
+    rows, cols = _sizes(t, 2, 2, 5)
+    lr, betas, eps = _draw_lr(t, 0.002, 0.2), _draw_betas(t), 1e-8
+    start = t.randn(rows, cols)
+    with cpu_threads(1):
+        leaf = start.clone().requires_grad_(True)
+        torch_adam = torch.optim.Adam([leaf], lr=lr, betas=betas, eps=eps)
+    param, m, v = start, torch.zeros(rows, cols), torch.zeros(rows, cols)
+    for step in range(1, 6):
+        grad = t.randn(rows, cols, scale=0.5)
+        leaf.grad = grad.clone()
+        torch_adam.step()
+        got = t.call(param, grad, m, v, step, lr, betas, eps, grad=False).value
+        if not isinstance(got, (tuple, list)) or len(got) != 3:
+            raise CheckFailure("`adam_update` should return three tensors `(param, m, v)`, but it returned "
+                               f"{kind_of(got)}.", "type")
+        t.expect(tuple(got), _adam_reference(param, grad, m, v, step, lr, betas, eps), f"the result of update {step}",
+                 mistakes=_adam_mistakes(param, grad, m, v, step, lr, betas, eps))
+        param, m, v = got
+        t.expect(param, leaf.detach().clone(), f"the parameter after {step} updates, compared with torch.optim.Adam")
 
 
 # --- 5. train_loop -----------------------------------------------------------------------------------

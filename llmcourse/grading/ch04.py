@@ -1,11 +1,13 @@
-"""Chapter 4's graded exercises: one RNN step, one LSTM step (four gates and the cell update), the loss with
-its perplexity and bits per character, and one sampling step with temperature.
+"""Chapter 4's graded exercises: the loss of padded batches (a warm-up), one GRU step, the backward pass of
+one vanilla RNN step by hand, and nucleus (top-p) sampling.
 
-Every case draws its inputs from the run's trial, so they change from run to run. The references are
-PyTorch's own: ``nn.RNNCell`` / ``nn.LSTMCell`` called with the learner's very tensors as their weights
-(``torch.func.functional_call``), so values and gradients are compared with theirs; ``F.cross_entropy``;
-and ``softmax(logits / T)`` for the frequencies of many draws. Known mistakes are computed on the same
-inputs, so a message can name the one an answer makes.
+The chapter builds the RNN and LSTM cells, the unmasked loss and plain temperature sampling; each exercise
+asks for a sibling or an extension of those. Every case draws its inputs from the run's trial, so they
+change from run to run. The references are PyTorch's own: ``nn.GRUCell`` called with the learner's very
+tensors as its weights (``torch.func.functional_call``), so values and gradients are compared with theirs;
+autograd through ``nn.RNNCell`` for the hand-written backward; ``F.cross_entropy`` over the real characters;
+and the renormalised nucleus of ``softmax(logits / T)`` for the frequencies of many draws. Known mistakes
+are computed on the same inputs, so a message can name the one an answer makes.
 """
 
 from __future__ import annotations
@@ -23,13 +25,6 @@ from .core import CheckFailure, Step, Trial, exercise
 from .expect import kind_of
 
 _WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
-_SHAPE_HINTS = {
-    "cannot be multiplied": "check the shapes: like nn.RNNCell, `weight_ih` is stored as (hidden, input) and "
-                            "`weight_hh` as (hidden, hidden), so multiply by their transposes.",
-    "must match the size": "check the shapes: each bias has one entry per row of its weight matrix, and the "
-                           "result has hidden_size columns.",
-}
 
 
 def cell_inputs(t: Trial, batch: int, n_in: int, hidden: int, *, blocks: int = 1) -> tuple[torch.Tensor, ...]:
@@ -58,298 +53,373 @@ def _try(compute: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-# --- 1. rnn_step -------------------------------------------------------------------------------
-
-rnn_step = exercise(
-    "ch04.rnn_step", name="rnn_step",
-    description="One vanilla RNN step: h_new = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), as nn.RNNCell computes.",
-    args=("x", "h", *_WEIGHTS), points=1, timeout=10, grad=True, hints=_SHAPE_HINTS,
-)
-
-
-def rnn_reference(x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
-                  b_hh: torch.Tensor) -> torch.Tensor:
-    """nn.RNNCell itself, with these tensors as its weights (so autograd reaches them): (B, H)."""
-    cell = nn.RNNCell(w_ih.shape[1], w_ih.shape[0], device="meta")  # no weights of its own, no global RNG
-    return functional_call(cell, dict(zip(_WEIGHTS, (w_ih, w_hh, b_ih, b_hh), strict=True)), (x, h))
-
-
-def rnn_mistakes(x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
-                 b_hh: torch.Tensor) -> dict[str, torch.Tensor]:
-    """What each known mistake gives on these inputs (those that crash on these shapes are left out)."""
-    def z() -> torch.Tensor:
-        return x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
-
-    return _try({
-        "use a sigmoid instead of tanh (an RNN's state lies in (-1, 1), centred on 0)": lambda: torch.sigmoid(z()),
-        "forgot the tanh: without it the state can grow without bound": z,
-        "forgot the recurrent term h @ W_hh^T: without it the cell has no memory of earlier steps":
-            lambda: torch.tanh(x @ w_ih.T + b_ih + b_hh),
-        "forgot the biases": lambda: torch.tanh(x @ w_ih.T + h @ w_hh.T),
-        "left out bias_hh: nn.RNNCell adds both biases": lambda: torch.tanh(x @ w_ih.T + b_ih + h @ w_hh.T),
-        "left out bias_ih: nn.RNNCell adds both biases": lambda: torch.tanh(x @ w_ih.T + h @ w_hh.T + b_hh),
-        "swapped the two weight matrices (W_ih multiplies the input x, W_hh the old state h)":
-            lambda: torch.tanh(x @ w_hh.T + b_ih + h @ w_ih.T + b_hh),
-        "use the weights without transposing them (they are stored as (hidden, input) and (hidden, hidden))":
-            lambda: torch.tanh(x @ w_ih + b_ih + h @ w_hh + b_hh),
-        "use W_hh without transposing it: it is square, so h @ W_hh runs, but nn.RNNCell computes h @ W_hh^T":
-            lambda: torch.tanh(x @ w_ih.T + b_ih + h @ w_hh + b_hh),
-        "use W_ih without transposing it (it is stored as (hidden, input)): x @ W_ih^T":
-            lambda: torch.tanh(x @ w_ih + b_ih + h @ w_hh.T + b_hh),
-    })
-
-
-def check_rnn(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 1.0) -> None:
-    """rnn_step against nn.RNNCell on fresh inputs (all multiplied by ``scale``): values and gradients."""
-    inputs = [scale * v for v in cell_inputs(t, batch, n_in, hidden)]
-    t.check_call(*inputs, reference=rnn_reference, what="the new hidden state", mistakes=rnn_mistakes)
-
-
-@rnn_step.case("values and gradients match nn.RNNCell on a batch, with fewer inputs than hidden units")
-def _(t: Trial) -> None:
-    n_in = t.py.randint(2, 4)
-    check_rnn(t, t.py.randint(2, 5), n_in, n_in + t.py.randint(1, 4))
-
-
-@rnn_step.case("values and gradients match nn.RNNCell with as many inputs as hidden units (square weights)")
-def _(t: Trial) -> None:
-    size = t.py.randint(3, 6)
-    check_rnn(t, t.py.randint(2, 4), size, size)
-
-
-@rnn_step.case("values and gradients match nn.RNNCell on a batch of one row, with more inputs than hidden units")
-def _(t: Trial) -> None:
-    hidden = t.py.randint(2, 4)
-    check_rnn(t, 1, hidden + t.py.randint(2, 4), hidden)
-
-
-# --- 2. lstm_step ------------------------------------------------------------------------------
-
-lstm_step = exercise(
-    "ch04.lstm_step", name="lstm_step",
-    description="One LSTM step: the four gates (input, forget, candidate, output, in PyTorch's order), the new "
-                "cell c and the new hidden state h, returned as (h, c) — as nn.LSTMCell computes.",
-    args=("x", "h", "c", *_WEIGHTS), points=2, timeout=10, grad=True, hints={
-        "not enough values to unpack": "`gates.chunk(4, dim=-1)` splits the last dimension (four blocks of "
-                                       "hidden_size columns); without `dim=-1` it splits the batch.",
-        "must match the size": "check the shapes: split the gates along the last dimension (`chunk(4, dim=-1)`) "
-                               "into four blocks of hidden_size columns each (hidden_size is h's last "
-                               "dimension, not x's); each bias has one entry per row of its weight matrix.",
-        "cannot be multiplied": "check the shapes: like nn.LSTMCell, `weight_ih` is stored as (4 * hidden, input) "
-                                "and `weight_hh` as (4 * hidden, hidden), so multiply x and h by their transposes.",
-    },
-)
-
-
-def lstm_reference(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor,
-                   b_ih: torch.Tensor, b_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """nn.LSTMCell itself, with these tensors as its weights: (h_new, c_new), each (B, H)."""
-    cell = nn.LSTMCell(w_ih.shape[1], w_hh.shape[1], device="meta")
-    h_new, c_new = functional_call(cell, dict(zip(_WEIGHTS, (w_ih, w_hh, b_ih, b_hh), strict=True)), (x, (h, c)))
-    return h_new, c_new
-
-
-def lstm_variant(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor,
-                 b_ih: torch.Tensor, b_hh: torch.Tensor, mistake: str = "") -> tuple[torch.Tensor, torch.Tensor]:
-    """The LSTM step with one known mistake switched on (to name mistakes, never as the reference)."""
-    if mistake == "swap_w":
-        gates = x @ w_hh.T + b_ih + h @ w_ih.T + b_hh
-    elif mistake == "no_bias":
-        gates = x @ w_ih.T + h @ w_hh.T
-    else:
-        gates = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh  # (B, 4H)
-    i, f, g, o = gates.chunk(4, dim=-1)
-    if mistake == "ifog":
-        o, g = g, o  # reads the third block as the output gate and the fourth as the candidate
-    if mistake == "fi":
-        i, f = f, i
-    sig, tanh = torch.sigmoid, torch.tanh
-    if mistake == "swap_act":
-        i, f, g, o = tanh(i), tanh(f), sig(g), tanh(o)
-    elif mistake == "all_sigmoid":
-        i, f, g, o = sig(i), sig(f), sig(g), sig(o)
-    else:
-        i, f, g, o = sig(i), sig(f), tanh(g), sig(o)
-    c_new = {"forget_h": f * h + i * g, "forget_g": c + f * g, "no_input_gate": f * c + g,
-             "no_forget_gate": c + i * g}.get(mistake, f * c + i * g)
-    h_new = {"h_no_tanh": o * c_new, "h_old_c": o * tanh(c)}.get(mistake, o * tanh(c_new))
-    if mistake == "c_h":
-        return c_new, h_new
-    return h_new, c_new
-
-
-LSTM_MISTAKES = {
-    "swap_act": "swap tanh and sigmoid: the three gates (input, forget, output) use a sigmoid, so they lie in "
-                "(0, 1) like a dial; only the candidate g uses tanh",
-    "all_sigmoid": "use a sigmoid for the candidate g too: g is new content in (-1, 1), so it uses tanh",
-    "forget_h": "apply the forget gate to the wrong state: it scales the old cell c, not the hidden state h "
-                "(c_new = f * c + i * g)",
-    "forget_g": "apply the forget gate to the wrong state: it scales the old cell c (c_new = f * c + i * g)",
-    "no_input_gate": "forgot the input gate: the candidate is written as i * g",
-    "no_forget_gate": "forgot the forget gate: the old cell is kept as f * c",
-    "fi": "swap the input and forget gates: PyTorch stacks the gates in the order input, forget, candidate "
-          "(g), output",
-    "ifog": "read the gates in the order i, f, o, g: PyTorch stacks them as input, forget, candidate (g), output",
-    "h_no_tanh": "forgot the tanh of the new cell in the output: h = o * tanh(c_new)",
-    "h_old_c": "compute h from the old cell: h = o * tanh(c_new), with the cell you just updated",
-    "c_h": "returned the pair swapped, (c_new, h_new): return (h_new, c_new), the hidden state first",
-    "swap_w": "swapped the two weight matrices (W_ih multiplies the input x, W_hh the old state h)",
-    "no_bias": "forgot the biases (nn.LSTMCell adds both bias_ih and bias_hh)",
-}
-
-
-def lstm_mistakes(*args: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    return _try({text: (lambda m=m: lstm_variant(*args, mistake=m)) for m, text in LSTM_MISTAKES.items()})
-
-
-def check_lstm(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 1.0) -> None:
-    """lstm_step against nn.LSTMCell on fresh inputs (all multiplied by ``scale``): values and gradients."""
-    x, h, w_ih, w_hh, b_ih, b_hh = cell_inputs(t, batch, n_in, hidden, blocks=4)
-    c = t.randn(batch, hidden, scale=1.5)  # (B, H): a cell can hold values beyond (-1, 1)
-    inputs = [scale * v for v in (x, h, c, w_ih, w_hh, b_ih, b_hh)]
-    t.check_call(*inputs, reference=lstm_reference, what="the pair (h_new, c_new)", mistakes=lstm_mistakes)
-
-
-@lstm_step.case("values and gradients match nn.LSTMCell on a batch, with fewer inputs than hidden units")
-def _(t: Trial) -> None:
-    n_in = t.py.randint(2, 4)
-    check_lstm(t, t.py.randint(2, 5), n_in, n_in + t.py.randint(1, 3))
-
-
-@lstm_step.case("values and gradients match nn.LSTMCell with as many inputs as hidden units")
-def _(t: Trial) -> None:
-    size = t.py.randint(3, 6)
-    check_lstm(t, t.py.randint(2, 4), size, size)
-
-
-@lstm_step.case("values and gradients match nn.LSTMCell on a batch of one row, with more inputs than hidden units")
-def _(t: Trial) -> None:
-    hidden = t.py.randint(2, 4)
-    check_lstm(t, 1, hidden + t.py.randint(2, 4), hidden)
-
-
-# --- 3. lm_metrics -----------------------------------------------------------------------------
-
-lm_metrics = exercise(
-    "ch04.lm_metrics", name="lm_metrics",
-    description="From logits (B, T, V) and targets (B, T): the mean cross-entropy in nats per character, the "
-                "perplexity and the bits per character, returned as (loss, perplexity, bits_per_char), each a "
-                "0-d tensor or a Python float.",
-    args=("logits", "targets"), points=1, timeout=10, hints={
-        "Expected target size": "F.cross_entropy wants the classes in dimension 1: flatten logits to (B*T, V) and "
-                                "targets to (B*T,) first.",
-        "Expected input batch_size": "F.cross_entropy wants logits (N, V) and targets (N,): flatten both the same "
-                                     "way.",
-        "is invalid for input of size": "the vocabulary size is logits.size(-1), and B and T change from call "
-                                        "to call: don't write any of them as a fixed number.",
-    },
-)
-_METRIC_NAMES = ("the loss (mean cross-entropy, nats per character)", "the perplexity", "bits per character")
-
-
 def _number(value: Any, what: str) -> torch.Tensor:
-    """One of the three results as a 0-d float64 tensor; the task allows a 0-d float tensor or a Python float."""
+    """One result as a 0-d float64 tensor; the task allows a 0-d float tensor or a Python float."""
     if isinstance(value, float):
         return torch.tensor(value, dtype=torch.float64)
     if isinstance(value, torch.Tensor) and value.dim() == 0 and value.dtype in (torch.float32, torch.float64):
         return value.double()
     hint = ""
     if isinstance(value, torch.Tensor) and value.dim() > 0:
-        hint = " Average over every character (all B * T of them) to get one number."
+        hint = " Average over every real character to get one number."
     elif isinstance(value, torch.Tensor):
         hint = " Keep the inputs' float dtype (float32)."
     raise CheckFailure(f"{what} should be a single number, a 0-d float tensor or a Python float, but it is "
                        f"{kind_of(value)}.{hint}", "type")
 
 
-def metrics_reference(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The mean cross-entropy in nats as F.cross_entropy computes it, as a 0-d float64 tensor."""
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)).double()
+# --- 1. masked_lm_metrics (warm-up) ------------------------------------------------------------
+
+masked_lm_metrics = exercise(
+    "ch04.masked_lm_metrics", name="masked_lm_metrics",
+    description="From logits (B, T, V), targets (B, T) and lengths (B,) of sequences padded to T: the mean "
+                "cross-entropy over the real characters only (position t of row b counts when t < lengths[b]), "
+                "its perplexity and bits per character, returned as (loss, perplexity, bits_per_char).",
+    args=("logits", "targets", "lengths"), points=1, timeout=10, hints={
+        "Expected target size": "F.cross_entropy wants the classes in dimension 1: flatten logits to (B*T, V) and "
+                                "targets to (B*T,) first (or pass reduction='none' on the flattened tensors).",
+        "The size of tensor a": "the mask compares each position 0..T-1 with its row's length: a (1, T) row of "
+                                "positions against a (B, 1) column of lengths broadcasts to (B, T).",
+        "is invalid for input of size": "B, T and V change from call to call: read them from the shapes.",
+    },
+)
+_METRIC_NAMES = ("the loss (mean cross-entropy over the real characters, nats per character)", "the perplexity",
+                 "bits per character")
 
 
-def check_metrics(t: Trial, logits: torch.Tensor, targets: torch.Tensor) -> None:
-    """Call lm_metrics on (B, T, V) logits and (B, T) targets; compare all three numbers, naming mistakes."""
-    got = t.call(logits, targets).value
+def padding_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, T) bool: True where position t < lengths[b], a real character; False on the padding."""
+    return torch.arange(length)[None, :] < lengths[:, None]
+
+
+def masked_reference(logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The right loss, and what each known way of masking wrongly gives, as 0-d float64 tensors (nats)."""
+    per_char = F.cross_entropy(logits.double().reshape(-1, logits.size(-1)), targets.reshape(-1),
+                               reduction="none").reshape(targets.shape)  # (B, T)
+    mask = padding_mask(lengths, targets.shape[1]).double()  # (B, T)
+    wide = padding_mask(lengths + 1, targets.shape[1]).double()  # one padded position too many
+    return {
+        "right": (per_char * mask).sum() / mask.sum(),
+        "all": per_char.mean(),
+        "longest": per_char[:, :int(lengths.max())].mean(),
+        "by_row": ((per_char * mask).sum(1) / mask.sum(1)).mean(),
+        "over_bt": (per_char * mask).sum() / targets.numel(),
+        "off_by_one": (per_char * wide).sum() / wide.sum(),
+        "sum": (per_char * mask).sum(),
+        "id0": (per_char * mask * (targets != 0)).sum() / (mask * (targets != 0)).sum(),
+    }
+
+
+def check_masked(t: Trial, logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor) -> None:
+    """Call masked_lm_metrics; compare all three numbers with the masked mean, naming mistakes."""
+    got = t.call(logits, targets, lengths).value
     if not isinstance(got, (tuple, list)) or len(got) != 3:
-        raise CheckFailure("`lm_metrics` should return three numbers `(loss, perplexity, bits_per_char)`, but it "
-                           f"returned {kind_of(got)}.", "type")
+        raise CheckFailure("`masked_lm_metrics` should return three numbers `(loss, perplexity, bits_per_char)`, "
+                           f"but it returned {kind_of(got)}.", "type")
     loss, ppl, bpc = (_number(v, what) for v, what in zip(got, _METRIC_NAMES, strict=True))
-    ref = metrics_reference(logits, targets)
-    n, batch = targets.numel(), targets.shape[0]
-    ln2 = math.log(2)
+    ref = masked_reference(logits, targets, lengths)
+    right, ln2 = ref["right"], math.log(2)
     tol = {"atol": 1e-5, "rtol": 1e-4}
-    t.expect(loss, ref, _METRIC_NAMES[0], mistakes={
-        "sum the per-character losses instead of averaging them": ref * n,
-        "measure the loss in bits (log2) instead of nats (the natural log, as F.cross_entropy uses)": ref / ln2,
-        "average over the batch only, not over every character": ref * n / batch,
+    t.expect(loss, right, _METRIC_NAMES[0], mistakes={
+        "averaged over the padding too: only positions t < lengths[b] are real characters": ref["all"],
+        "averaged over the padding too, up to the longest row: only positions t < lengths[b] are real "
+        "characters": ref["longest"],
+        "averaged each row first and then the rows: a short row then weighs as much as a long one; divide the "
+        "summed loss by the number of real characters": ref["by_row"],
+        "divided by B * T instead of by the number of real characters": ref["over_bt"],
+        "counted one padded position too many per row (t <= length): position lengths[b] is already padding":
+            ref["off_by_one"],
+        "summed the losses of the real characters instead of averaging them": ref["sum"],
+        "treated id 0 as padding: it is a real character wherever t < lengths[b]; mask by the lengths, not by "
+        "an id": ref["id0"],
+        "measured the loss in bits (log2) instead of nats": right / ln2,
     }, **tol)
-    t.expect(ppl, ref.exp(), _METRIC_NAMES[1], mistakes={
-        "mix log2 and ln: with a loss in nats the perplexity is e^loss, not 2^loss": 2 ** ref,
-        "return e^(-loss): perplexity is exp(+loss), the average number of choices": (-ref).exp(),
-        "compute the perplexity from the summed loss": (ref * n).float().exp().double(),  # inf where float32 is
+    t.expect(ppl, right.exp(), _METRIC_NAMES[1], mistakes={
+        "mixed log2 and ln: with a loss in nats the perplexity is e^loss, not 2^loss": 2 ** right,
+        "computed the perplexity from the padded average": ref["all"].exp(),
     }, **tol)
-    t.expect(bpc, ref / ln2, _METRIC_NAMES[2], mistakes={
-        "multiply by ln 2 instead of dividing: bits = nats / ln 2": ref * ln2,
-        "forgot to convert nats to bits (divide by ln 2)": ref,
-        "divide by ln 10 (that gives decimal digits, not bits)": ref / math.log(10),
-        "take log2 of the loss: bits per char = loss / ln 2 = log2(perplexity)": ref.log2(),
+    t.expect(bpc, right / ln2, _METRIC_NAMES[2], mistakes={
+        "multiplied by ln 2 instead of dividing: bits = nats / ln 2": right * ln2,
+        "forgot to convert nats to bits (divide by ln 2)": right,
     }, **tol)
 
 
-def metric_inputs(t: Trial, batch: int, length: int, vocab: int, scale: float = 2.0) -> tuple[torch.Tensor, ...]:
-    return t.randn(batch, length, vocab, scale=scale), t.randint(0, vocab, (batch, length))  # (B, T, V), (B, T)
+def padded_batch(t: Trial, batch: int, length: int, vocab: int, *, full_row: bool = True) -> tuple[torch.Tensor, ...]:
+    """Logits (B, T, V), targets (B, T) and lengths (B,) in [1, T]; padding holds ordinary ids and logits.
+
+    The padded positions get logits as confident and as wrong as the real ones can be, so counting them
+    moves the loss a lot; one row is full length unless ``full_row`` is off.
+    """
+    logits = t.randn(batch, length, vocab, scale=2.0)  # (B, T, V)
+    targets = t.randint(0, vocab, (batch, length))  # (B, T); the padding's ids are arbitrary, as in real batches
+    lengths = t.randint(1, length + 1, (batch,))  # (B,)
+    if full_row:
+        full = t.py.randrange(batch)
+        lengths[full] = length
+        targets[full, t.py.randrange(length)] = 0  # id 0 is a real character too, not a padding marker
+    mask = padding_mask(lengths, length)
+    logits[~mask] = logits[~mask] * 4.0  # padded positions: far from the real ones' loss
+    return logits, targets, lengths
 
 
-@lm_metrics.case("loss, perplexity and bits per character on several sequences of several characters")
+@masked_lm_metrics.case("three numbers over the real characters of a few sequences of different lengths")
 def _(t: Trial) -> None:
-    check_metrics(t, *metric_inputs(t, t.py.randint(2, 4), t.py.randint(3, 8), t.py.randint(9, 14)))
+    batch = t.py.randint(3, 5)
+    length = t.py.randint(6, 10)
+    logits, targets, lengths = padded_batch(t, batch, length, t.py.randint(9, 14))
+    lengths[t.py.randrange(batch)] = 1  # one row with a single character
+    check_masked(t, logits, targets, lengths)
 
 
-@lm_metrics.case("the same on one sequence (B=1) over tiny shakespeare's 65 characters")
+@masked_lm_metrics.case("the same over tiny shakespeare's 65 characters, rows from very short to full")
 def _(t: Trial) -> None:
-    check_metrics(t, *metric_inputs(t, 1, t.py.randint(10, 20), 65))
+    check_masked(t, *padded_batch(t, t.py.randint(4, 6), t.py.randint(12, 20), 65))
 
 
-@lm_metrics.case("the same with one position per sequence (T=1)")
+@masked_lm_metrics.case("the same on a single sequence (B=1) with padding after it")
 def _(t: Trial) -> None:
-    check_metrics(t, *metric_inputs(t, t.py.randint(3, 6), 1, t.py.randint(20, 40)))
+    length = t.py.randint(6, 12)
+    logits, targets, _ = padded_batch(t, 1, length, t.py.randint(5, 9), full_row=False)
+    check_masked(t, logits, targets, torch.tensor([t.py.randint(2, length - 2)]))
 
 
-@lm_metrics.case("the same on a single prediction (B=1, T=1)")
+@masked_lm_metrics.case("the same when no row is padded (every length is T)")
 def _(t: Trial) -> None:
-    check_metrics(t, *metric_inputs(t, 1, 1, t.py.randint(2, 8)))
+    batch, length = t.py.randint(2, 4), t.py.randint(3, 7)
+    logits, targets, _ = padded_batch(t, batch, length, t.py.randint(20, 30))
+    check_masked(t, logits, targets, torch.full((batch,), length))
 
 
-@lm_metrics.case("the same when every logit is equal (a uniform guess)")
+# --- 2. gru_step -------------------------------------------------------------------------------
+
+gru_step = exercise(
+    "ch04.gru_step", name="gru_step",
+    description="One GRU step as nn.GRUCell computes it: the reset gate r, the update gate z and the "
+                "candidate n (stacked in that order), n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)), "
+                "h_new = (1 - z) * n + z * h.",
+    args=("x", "h", *_WEIGHTS), points=2, timeout=10, grad=True, hints={
+        "not enough values to unpack": "split along the last dimension (three blocks of hidden_size columns); "
+                                       "without `dim=-1` the split runs over the batch.",
+        "must match the size": "check the shapes: each of the three blocks has hidden_size columns (hidden_size is "
+                               "h's last dimension, not x's), and each bias has one entry per row of its weight.",
+        "cannot be multiplied": "check the shapes: like nn.GRUCell, `weight_ih` is stored as (3 * hidden, input) "
+                                "and `weight_hh` as (3 * hidden, hidden), so multiply x and h by their transposes.",
+    },
+)
+
+
+def gru_reference(x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
+                  b_hh: torch.Tensor) -> torch.Tensor:
+    """nn.GRUCell itself, with these tensors as its weights (so autograd reaches them): (B, H)."""
+    cell = nn.GRUCell(w_ih.shape[1], w_hh.shape[1], device="meta")  # no weights of its own, no global RNG
+    return functional_call(cell, dict(zip(_WEIGHTS, (w_ih, w_hh, b_ih, b_hh), strict=True)), (x, h))
+
+
+def gru_variant(x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
+                b_hh: torch.Tensor, mistake: str = "") -> torch.Tensor:
+    """The GRU step with one known mistake switched on (to name mistakes, never as the reference)."""
+    hidden = h.shape[-1]
+    if mistake == "no_bias":
+        b_ih, b_hh = torch.zeros_like(b_ih), torch.zeros_like(b_hh)
+    gi = x @ w_ih.T + b_ih  # (B, 3H): the input's share of r, z and n
+    gh = h @ w_hh.T + b_hh  # (B, 3H): the old state's share
+    i_r, i_z, i_n = gi.chunk(3, dim=-1)
+    h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    if mistake == "zr":
+        i_r, i_z, h_r, h_z = i_z, i_r, h_z, h_r
+    sig, tanh = torch.sigmoid, torch.tanh
+    if mistake == "swap_act":
+        r, z = tanh(i_r + h_r), tanh(i_z + h_z)
+    else:
+        r, z = sig(i_r + h_r), sig(i_z + h_z)
+    w_hn = w_hh[2 * hidden:]  # (H, H)
+    b_hn = b_hh[2 * hidden:]  # (H,)
+    inner = {
+        "b_hn_outside": r * (h @ w_hn.T) + b_hn,
+        "reset_before": (r * h) @ w_hn.T + b_hn,
+        "no_reset": h_n,
+    }.get(mistake, r * h_n)
+    if mistake == "one_sum":  # the LSTM's habit: one sum for all blocks, so r scales the input's share too
+        inner, i_n = r * (i_n + h_n), 0.0
+    n = sig(i_n + inner) if mistake == "swap_act" else tanh(i_n + inner)
+    if mistake == "z_swapped":
+        return z * n + (1 - z) * h
+    if mistake == "no_update_gate":
+        return n
+    return (1 - z) * n + z * h
+
+
+GRU_MISTAKES = {
+    "zr": "swapped the reset and update gates: PyTorch stacks the blocks in the order reset (r), update (z), "
+          "new (n)",
+    "z_swapped": "interchanged z and 1 - z: in PyTorch's GRU the update gate z keeps the old state, h_new = "
+                 "(1 - z) * n + z * h",
+    "b_hn_outside": "added b_hn outside the reset gate: nn.GRUCell resets the whole recurrent term, "
+                    "r * (h W_hn^T + b_hn)",
+    "reset_before": "applied the reset gate to h before the product, (r * h) W_hn^T: that is the original paper's "
+                    "variant; nn.GRUCell computes r * (h W_hn^T + b_hn)",
+    "no_reset": "left the reset gate out of the candidate n",
+    "one_sum": "added the input's and the state's pre-activations before splitting them, as for the LSTM: the "
+               "reset gate scales only the state's share of the candidate, so keep the two apart",
+    "swap_act": "swapped sigmoid and tanh: the gates r and z are sigmoids (dials in (0, 1)); only the candidate n "
+                "uses tanh",
+    "no_bias": "forgot the biases (nn.GRUCell adds both bias_ih and bias_hh)",
+    "no_update_gate": "returned the candidate n: the update gate mixes it with the old state",
+}
+
+
+def gru_mistakes(*args: torch.Tensor) -> dict[str, torch.Tensor]:
+    return _try({text: (lambda m=m: gru_variant(*args, mistake=m)) for m, text in GRU_MISTAKES.items()})
+
+
+def check_gru(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 1.0) -> None:
+    """gru_step against nn.GRUCell on fresh inputs (all multiplied by ``scale``): values and gradients."""
+    inputs = [scale * v for v in cell_inputs(t, batch, n_in, hidden, blocks=3)]
+    t.check_call(*inputs, reference=gru_reference, what="the new hidden state", mistakes=gru_mistakes)
+
+
+@gru_step.case("values and gradients match nn.GRUCell on a batch, with fewer inputs than hidden units")
 def _(t: Trial) -> None:
-    batch, length, vocab = t.py.randint(2, 3), t.py.randint(4, 9), t.py.randint(30, 70)
-    logits = torch.full((batch, length, vocab), t.py.uniform(-3.0, 3.0))  # (B, T, V)
-    check_metrics(t, logits, t.randint(0, vocab, (batch, length)))
+    n_in = t.py.randint(2, 4)
+    check_gru(t, t.py.randint(2, 5), n_in, n_in + t.py.randint(1, 3))
 
 
-@lm_metrics.case("stays finite and right when a few targets get a probability too small for float32 (gaps > 100)")
+@gru_step.case("values and gradients match nn.GRUCell with as many inputs as hidden units")
 def _(t: Trial) -> None:
-    logits, targets = metric_inputs(t, t.py.randint(2, 3), t.py.randint(6, 10), t.py.randint(30, 50))
-    for b, pos in {(t.py.randrange(logits.shape[0]), t.py.randrange(logits.shape[1])) for _ in range(2)}:
-        logits[b, pos, targets[b, pos]] = logits[b, pos].max() - t.py.uniform(105.0, 130.0)
-    check_metrics(t, logits, targets)
+    size = t.py.randint(3, 6)
+    check_gru(t, t.py.randint(2, 4), size, size)
 
 
-# --- 4. sample_next ----------------------------------------------------------------------------
+@gru_step.case("values and gradients match nn.GRUCell on a batch of one row, with more inputs than hidden units")
+def _(t: Trial) -> None:
+    hidden = t.py.randint(2, 4)
+    check_gru(t, 1, hidden + t.py.randint(2, 4), hidden)
 
-sample_next = exercise(
-    "ch04.sample_next", name="sample_next",
-    description="Draw one id per row of logits (B, V) from softmax(logits / temperature), with torch.multinomial "
-                "and the given generator; return a (B,) tensor of int64 ids.",
-    args=("logits", "temperature", "generator"), points=1, timeout=15, random=True, hints={
-        "probability tensor contains": "torch.multinomial needs non-negative, finite probabilities: apply the "
-                                       "softmax (which stays finite for large logits) to the scaled logits.",
-        "invalid multinomial distribution": "torch.multinomial needs probabilities that sum to more than 0: "
-                                            "apply the softmax to the scaled logits.",
+
+# --- 3. rnn_step_backward ----------------------------------------------------------------------
+
+rnn_step_backward = exercise(
+    "ch04.rnn_step_backward", name="rnn_step_backward",
+    description="The backward pass of one vanilla RNN step by hand: given dL/dh_new (B, H) and the step's inputs, "
+                "return (dL/dx, dL/dh, dL/dweight_ih, dL/dweight_hh, dL/dbias_ih, dL/dbias_hh), each shaped "
+                "like the tensor it belongs to.",
+    args=("grad_h_new", "x", "h", *_WEIGHTS), points=2, timeout=10, no_autograd=True, hints={
+        "cannot be multiplied": "check the shapes: each gradient has the shape of its tensor; dL/dx is (B, I), "
+                                "so the (B, H) gradient of the pre-activation meets weight_ih (H, I) as it is.",
+        "The size of tensor a": "check the shapes: the gradient of a bias sums the per-row gradients over the "
+                                "batch.",
+    },
+)
+_GRAD_NAMES = ("dL/dx", "dL/dh", "dL/dweight_ih", "dL/dweight_hh", "dL/dbias_ih", "dL/dbias_hh")
+
+
+def backward_reference(grad_h_new: torch.Tensor, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Autograd through nn.RNNCell (with these tensors as its weights), for the upstream grad_h_new."""
+    leaves = [v.detach().clone().requires_grad_(True) for v in inputs]
+    x, h, w_ih, w_hh, b_ih, b_hh = leaves
+    cell = nn.RNNCell(w_ih.shape[1], w_ih.shape[0], device="meta")
+    h_new = functional_call(cell, dict(zip(_WEIGHTS, (w_ih, w_hh, b_ih, b_hh), strict=True)), (x, h))
+    return tuple(g.detach() for g in torch.autograd.grad(h_new, leaves, grad_h_new))
+
+
+def backward_mistakes(grad_h_new: torch.Tensor, x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor,
+                      w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> dict[str, tuple[Any, ...]]:
+    """What each mistake gives for all six gradients (those that crash on these shapes are left out)."""
+    h_new = torch.tanh(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)  # (B, H)
+
+    def grads(da: torch.Tensor, dx_w: torch.Tensor = w_ih, dh_w: torch.Tensor = w_hh) -> tuple[torch.Tensor, ...]:
+        db = da.sum(0)
+        return da @ dx_w, da @ dh_w, da.T @ x, da.T @ h, db, db
+
+    right = grad_h_new * (1 - h_new**2)  # (B, H): through the tanh
+    return _try({
+        "forgot the tanh's derivative: the gradient of the pre-activation is dL/dh_new * (1 - h_new^2)":
+            lambda: grads(grad_h_new),
+        "used the old state in the tanh's derivative: tanh'(a) = 1 - tanh(a)^2 = 1 - h_new^2":
+            lambda: grads(grad_h_new * (1 - h**2)),
+        "used 1 - h_new instead of 1 - h_new^2 for the tanh's derivative": lambda: grads(grad_h_new * (1 - h_new)),
+        "used the sigmoid's derivative h_new * (1 - h_new): the cell squashes with tanh":
+            lambda: grads(grad_h_new * h_new * (1 - h_new)),
+        "multiplied dL/dh by weight_hh transposed: h enters as h @ W_hh^T, so dL/dh = da @ W_hh":
+            lambda: grads(right, dh_w=w_hh.T),
+        "averaged the bias gradients over the batch: the loss adds every row's share, so sum them":
+            lambda: (*grads(right)[:4], right.mean(0), right.mean(0)),
+        "took dL/dweight_hh as h^T da (the transpose): weight_hh[j, k] links h[k] to the new state's unit j":
+            lambda: (*grads(right)[:3], h.T @ right, *grads(right)[4:]),
+    })
+
+
+def check_backward(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 1.0) -> None:
+    """rnn_step_backward against autograd through nn.RNNCell, each of the six gradients on its own."""
+    inputs = [scale * v for v in cell_inputs(t, batch, n_in, hidden)]
+    upstream = t.randn(batch, hidden)  # (B, H): dL/dh_new from the rest of the network
+    got = t.call(upstream, *inputs).value
+    if not isinstance(got, (tuple, list)) or len(got) != 6:
+        raise CheckFailure("`rnn_step_backward` should return six tensors (dL/dx, dL/dh, dL/dweight_ih, "
+                           f"dL/dweight_hh, dL/dbias_ih, dL/dbias_hh), but it returned {kind_of(got)}.", "type")
+    expected = backward_reference(upstream, *inputs)
+    mistakes = backward_mistakes(upstream, *inputs)
+    for k, name in enumerate(_GRAD_NAMES):
+        t.expect(got[k], expected[k], name, mistakes={text: values[k] for text, values in mistakes.items()},
+                 atol=1e-5, rtol=1e-4)
+
+
+@rnn_step_backward.case("all six gradients match autograd on a batch, with fewer inputs than hidden units")
+def _(t: Trial) -> None:
+    n_in = t.py.randint(2, 4)
+    check_backward(t, t.py.randint(2, 5), n_in, n_in + t.py.randint(1, 4))
+
+
+@rnn_step_backward.case("all six gradients match autograd with as many inputs as hidden units (square weights)")
+def _(t: Trial) -> None:
+    size = t.py.randint(3, 6)
+    check_backward(t, t.py.randint(2, 4), size, size)
+
+
+@rnn_step_backward.case("all six gradients match autograd on a batch of one row, with more inputs than hidden units")
+def _(t: Trial) -> None:
+    hidden = t.py.randint(2, 4)
+    check_backward(t, 1, hidden + t.py.randint(2, 4), hidden)
+
+
+# --- 4. sample_top_p ---------------------------------------------------------------------------
+
+sample_top_p = exercise(
+    "ch04.sample_top_p", name="sample_top_p",
+    description="Nucleus sampling: per row of logits (B, V), keep the most likely ids of softmax(logits / "
+                "temperature) until their probabilities add up to top_p (the id that crosses top_p is kept), "
+                "renormalise, and draw one id with the given generator; return a (B,) tensor of int64 ids.",
+    args=("logits", "temperature", "top_p", "generator"), points=1, timeout=15, random=True, hints={
+        "probability tensor contains": "torch.multinomial needs non-negative, finite probabilities: take the "
+                                       "softmax of the scaled logits (it stays finite for large logits) and set "
+                                       "the probabilities outside the nucleus to 0.",
+        "invalid multinomial distribution": "torch.multinomial needs at least one id with a probability above 0 "
+                                            "in every row: the most likely id is always in the nucleus.",
+        "index": "sorting gives the ids in order of decreasing probability: map the kept positions back to "
+                 "those ids (scatter, or index with the sorting's indices) before drawing.",
     },
 )
 DRAWS_PER_ROW = 10_000
 _TOL = 6 * math.sqrt(0.25 / DRAWS_PER_ROW)  # six standard errors of a frequency at worst: a right answer passes
+
+
+def nucleus(rows: torch.Tensor, temperature: float, top_p: float, *, kept_by: torch.Tensor | None = None,
+            crossing: bool = True, by_rank: bool = True) -> torch.Tensor:
+    """softmax(rows / T) restricted to its nucleus and renormalised: (R, V) float64.
+
+    The nucleus is chosen on ``kept_by`` (default: the same probabilities), walking from the most likely id
+    (``by_rank``) or in vocabulary order, keeping the id that crosses top_p (``crossing``) or not.
+    """
+    probs = torch.softmax(rows.double() / temperature, dim=-1)  # (R, V)
+    chooser = probs if kept_by is None else kept_by
+    order = chooser.argsort(dim=-1, descending=True) if by_rank else torch.arange(rows.shape[-1]).expand_as(rows)
+    walked = chooser.gather(-1, order)  # (R, V): in the order the ids are considered
+    before = walked.cumsum(-1) - walked  # (R, V): the mass of the ids considered before this one
+    keep_sorted = before < top_p if crossing else walked.cumsum(-1) <= top_p
+    keep_sorted[:, 0] = True  # the first id considered is always kept
+    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)  # (R, V), back in vocabulary order
+    kept = probs * keep
+    return kept / kept.sum(-1, keepdim=True)
 
 
 def check_ids(got: Any, batch: int, vocab: int, what: str = "the sampled ids") -> torch.Tensor:
@@ -372,77 +442,78 @@ def check_ids(got: Any, batch: int, vocab: int, what: str = "the sampled ids") -
     return got
 
 
-def sampling_mistakes(logits: torch.Tensor, rows: torch.Tensor, temperature: float) -> dict[str, torch.Tensor]:
-    """Each mistake's distribution of ids, per distinct row (R, V); ``logits`` (N, V), ``rows`` (R, V)."""
+def top_p_mistakes(rows: torch.Tensor, temperature: float, top_p: float) -> dict[str, torch.Tensor]:
+    """Each mistake's distribution of ids, per distinct row (R, V)."""
     z = rows.double()
-    # softmax over dim 0 divides each column by its sum over all N rows; torch.multinomial renormalises each row
-    column_lse = torch.logsumexp(logits.double() / temperature, dim=0)  # (V,)
-    by_batch = torch.softmax(z / temperature - column_lse, dim=-1)  # (R, V)
     return {
-        "ignored the temperature, or applied it after the softmax (dividing the probabilities by T changes "
-        "nothing once torch.multinomial renormalises them): divide the logits by T": torch.softmax(z, -1),
-        "multiply the logits by the temperature instead of dividing by it": torch.softmax(z * temperature, -1),
-        "always take the most likely id (argmax) instead of sampling": F.one_hot(z.argmax(-1), z.shape[-1]).double(),
-        "take the softmax over the batch dimension instead of the vocabulary (dim=-1)":
-            by_batch,
-        "drew every row's id from the first row's distribution: draw one id per row":
-            torch.softmax(logits[0].double() / temperature, -1).expand_as(z),
+        "dropped the id that crosses top_p: keep ids while the mass before them is below top_p, so the kept "
+        "mass reaches top_p": nucleus(rows, temperature, top_p, crossing=False),
+        "chose the nucleus before applying the temperature: divide the logits by T first, then pick the ids "
+        "whose probabilities add up to top_p": nucleus(rows, temperature, top_p, kept_by=torch.softmax(z, -1)),
+        "ignored top_p (sampled from the whole distribution)": torch.softmax(z / temperature, -1),
+        "ignored the temperature": nucleus(rows, 1.0, top_p),
+        "multiplied the logits by the temperature instead of dividing by it": nucleus(rows, 1 / temperature, top_p),
+        "added up the probabilities in vocabulary order: the nucleus starts from the most likely id":
+            nucleus(rows, temperature, top_p, by_rank=False),
+        "always take the most likely id (argmax) instead of sampling":
+            F.one_hot(z.argmax(-1), z.shape[-1]).double(),
     }
 
 
-def check_distribution(t: Trial, rows: torch.Tensor, temperature: float) -> None:
-    """Draw many ids for each of the distinct rows (R, V), shuffled together; frequencies vs softmax(rows / T)."""
+def check_distribution(t: Trial, rows: torch.Tensor, temperature: float, top_p: float) -> None:
+    """Draw many ids for each of the distinct rows (R, V), shuffled together; frequencies vs the nucleus."""
     n_rows, vocab = rows.shape
     labels = torch.arange(n_rows).repeat(DRAWS_PER_ROW)[torch.randperm(n_rows * DRAWS_PER_ROW, generator=t.rng)]
     logits = rows[labels]  # (R * DRAWS_PER_ROW, V): every row appears DRAWS_PER_ROW times, in random places
-    got = t.call(logits, temperature, wire.GeneratorSpec(t.seed_for("draws"))).value
+    got = t.call(logits, temperature, top_p, wire.GeneratorSpec(t.seed_for("draws"))).value
     ids = check_ids(got, logits.shape[0], vocab)
     freq = torch.zeros(n_rows, vocab, dtype=torch.float64)
     freq.index_put_((labels, ids), torch.ones(len(ids), dtype=torch.float64), accumulate=True)
     freq /= DRAWS_PER_ROW
-    t.expect(freq, torch.softmax(rows.double() / temperature, -1),
+    t.expect(freq, nucleus(rows, temperature, top_p),
              f"how often each id is drawn for each of {n_rows} different rows ({DRAWS_PER_ROW} draws each)",
-             mistakes=sampling_mistakes(logits, rows, temperature), atol=_TOL, rtol=0)
+             mistakes=top_p_mistakes(rows, temperature, top_p), atol=_TOL, rtol=0)
 
 
 def sample_rows(t: Trial, n_rows: int, vocab: int, scale: float = 1.5) -> torch.Tensor:
     return t.randn(n_rows, vocab, scale=scale)  # (R, V), distinct rows
 
 
-@sample_next.case("ids follow softmax(logits / temperature) row by row at a temperature below 1")
+@sample_top_p.case("ids follow the renormalised nucleus row by row, at a temperature below 1")
 def _(t: Trial) -> None:
-    check_distribution(t, sample_rows(t, 4, t.py.randint(5, 7)), t.py.uniform(0.4, 0.6))
+    check_distribution(t, sample_rows(t, 4, t.py.randint(6, 8)), t.py.uniform(0.6, 0.8), t.py.uniform(0.6, 0.8))
 
 
-@sample_next.case("ids follow softmax(logits / temperature) row by row at a temperature above 1")
+@sample_top_p.case("ids follow the renormalised nucleus row by row, at a temperature above 1 and a wide nucleus")
 def _(t: Trial) -> None:
-    check_distribution(t, sample_rows(t, 3, t.py.randint(6, 8)), t.py.uniform(1.8, 2.6))
+    check_distribution(t, sample_rows(t, 3, t.py.randint(7, 9)), t.py.uniform(1.5, 2.0), t.py.uniform(0.85, 0.92))
 
 
-@sample_next.case("ids follow softmax(logits / temperature) for logits far from 0 (beyond ±100), row by row")
+@sample_top_p.case("ids follow the nucleus for logits far from 0 (beyond ±100), row by row")
 def _(t: Trial) -> None:
     rows = sample_rows(t, 4, t.py.randint(5, 7))
     signs = [1, -1, t.py.choice((-1, 1)), t.py.choice((-1, 1))]  # exp(logits / T) overflows float32 on some rows
     t.py.shuffle(signs)
     offsets = torch.tensor([sign * t.py.uniform(130.0, 200.0) for sign in signs])
-    check_distribution(t, rows + offsets[:, None], t.py.uniform(0.7, 1.3))
+    check_distribution(t, rows + offsets[:, None], t.py.uniform(0.8, 1.3), t.py.uniform(0.5, 0.75))
 
 
-@sample_next.case("a batch of one row gives a (1,) tensor of int64 ids that follows the distribution")
+@sample_top_p.case("a batch of one row whose most likely id alone holds more than top_p: (1,) int64, that id")
 def _(t: Trial) -> None:
-    vocab, temperature, n_calls = t.py.randint(3, 4), t.py.uniform(0.8, 1.5), 300
-    logits = t.randn(1, vocab, scale=0.6)  # (1, V): no id is nearly certain
+    vocab, temperature, n_calls = t.py.randint(4, 6), t.py.uniform(0.9, 1.2), 40
+    logits = t.randn(1, vocab, scale=0.5)  # (1, V)
+    logits[0, t.py.randrange(vocab)] += 3.0 * temperature  # the top id holds well over half the mass
+    top = float(torch.softmax(logits[0].double() / temperature, -1).max())
+    top_p = t.py.uniform(0.3, top - 0.05)
     gen = wire.GeneratorSpec(t.seed_for("one-row"))
-    outcomes = t.run([Step((logits, temperature, gen)) for _ in range(n_calls)], grad=False)
+    outcomes = t.run([Step((logits, temperature, top_p, gen)) for _ in range(n_calls)], grad=False)
     ids = torch.cat([check_ids(o.value, 1, vocab) for o in outcomes])
     freq = torch.bincount(ids, minlength=vocab).double() / n_calls
-    t.expect(freq, torch.softmax(logits[0].double() / temperature, -1),
-             f"how often each id is drawn in {n_calls} calls with one generator", atol=6 * math.sqrt(0.25 / n_calls),
-             rtol=0, mistakes={"always take the most likely id (argmax) instead of sampling":
-                               F.one_hot(logits[0].argmax(), vocab).double()})
+    t.expect(freq, nucleus(logits, temperature, top_p)[0], f"how often each id is drawn in {n_calls} calls",
+             atol=1e-9, rtol=0)
 
 
-@sample_next.generator_probe
+@sample_top_p.generator_probe
 def _(t: Trial, seed: int) -> tuple[Any, ...]:
     logits = torch.randn(16, 6, generator=torch.Generator().manual_seed(t.seed_for("probe")))  # same on every call
-    return logits, 1.0, wire.GeneratorSpec(seed)
+    return logits, 1.0, 0.9, wire.GeneratorSpec(seed)

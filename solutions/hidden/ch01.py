@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from llmcourse.grading.ch01 import (
-    _check_forward,
+    _check_adam,
     _check_linear,
-    _check_mse,
+    _check_mlp,
     _check_sgd,
     _check_training,
+    _draw_betas,
     _draw_lr,
     _params,
     _problem,
@@ -29,17 +30,14 @@ def _(t: Trial) -> None:
     _check_linear(t, t.randn(2, 3, 1, 2, 1, scale=30.0), t.randn(d_out, 1), t.randn(d_out, scale=30.0))
 
 
-@hidden_case("ch01.mse_and_grad", "a single element, and a prediction that equals its target")
+@hidden_case("ch01.mlp_backward", "one hidden unit and one input feature, with parameters that require grad")
 def _(t: Trial) -> None:
-    _check_mse(t, t.randn(1), t.randn(1), leaves=True)
-    pred = t.randn(3, 2)
-    _check_mse(t, pred, pred.clone(), leaves=False)
+    _check_mlp(t, t.py.randint(6, 12), 1, 2, t.py.randint(2, 4), leaves=True)
 
 
-@hidden_case("ch01.mse_and_grad", "a wide (1, 1, D) tensor with large differences")
+@hidden_case("ch01.mlp_backward", "many classes, a wide hidden layer, a batch of one")
 def _(t: Trial) -> None:
-    d = t.py.randint(20, 40)
-    _check_mse(t, t.randn(1, 1, d, scale=50.0), t.randn(1, 1, d), leaves=True)
+    _check_mlp(t, 1, t.py.randint(2, 5), t.py.randint(20, 40), t.py.randint(8, 15), leaves=False)
 
 
 @hidden_case("ch01.sgd_step", "a tuple of parameters, most of them frozen, with a small learning rate")
@@ -55,9 +53,10 @@ def _(t: Trial) -> None:
     _check_sgd(t, _params(t, [(d, d), (d,), (1, d)], frozen=(0,)), _draw_lr(t, 0.2, 0.9), container="iterator")
 
 
-@hidden_case("ch01.MiniModel", "a single vector (10,) and four leading dimensions")
+@hidden_case("ch01.adam_update", "a 0-d parameter at step 1 and a (B, T, D) parameter far into a run")
 def _(t: Trial) -> None:
-    _check_forward(t, [(10,), (2, 1, 3, 10)])
+    _check_adam(t, (), 1, _draw_lr(t, 0.002, 0.2), _draw_betas(t), 1e-6)
+    _check_adam(t, (2, 3, t.py.randint(2, 5)), t.py.randint(500, 5000), _draw_lr(t, 0.0005, 0.01), (0.9, 0.999), 1e-8)
 
 
 @hidden_case("ch01.train_loop", "four classes, a wider network, many steps")

@@ -4,83 +4,69 @@ from __future__ import annotations
 
 import torch
 
-from llmcourse.grading.ch03 import (
-    check_analogy,
-    check_cosine,
-    check_keep,
-    check_sgns,
-    random_words,
-    reference_analogy,
-    separating_question,
-)
+from llmcourse.grading.ch03 import cbow_inputs, check_cbow_grads, check_cbow_loss, check_sgns_grads, check_windows
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 
-# --- cosine_similarity_matrix ------------------------------------------------------------------
+# --- cbow_windows ------------------------------------------------------------------------------
 
 
-@hidden_case("ch03.cosine_similarity_matrix", "vectors of one number each (D = 1), of both signs")
+@hidden_case("ch03.cbow_windows", "a sentence of exactly 2·window + 1 words: only the middle word has a full context")
 def _(t: Trial) -> None:
-    n = t.py.randint(2, 6)
-    x = t.randn(n, 1)
-    x = x + 0.5 * torch.sign(x)  # (N, 1), away from 0: every similarity is exactly +1 or -1
-    check_cosine(t, x, f"the similarity matrix of a ({n}, 1) input")
+    window = t.py.randint(2, 5)
+    check_windows(t, t.randint(0, 100, (2 * window + 1,)), window)
 
 
-@hidden_case("ch03.cosine_similarity_matrix", "many vectors (N = 64) of 3 numbers, some repeated")
+@hidden_case("ch03.cbow_windows", "a long sentence of a few repeated ids, window 8")
 def _(t: Trial) -> None:
-    base = t.randn(40, 3, scale=t.py.uniform(0.5, 20.0))
-    x = torch.cat([base, base[t.randint(0, 40, (24,))]])  # (64, 3)
-    check_cosine(t, x[torch.randperm(64, generator=t.rng)], "the similarity matrix of a (64, 3) input")
+    check_windows(t, t.randint(0, 3, (t.py.randint(60, 90),)), 8)
 
 
-# --- keep_probability --------------------------------------------------------------------------
+# --- cbow_ns_loss ------------------------------------------------------------------------------
 
 
-@hidden_case("ch03.keep_probability", "t above every word's frequency: every word is always kept")
+@hidden_case("ch03.cbow_ns_loss", "a random mask, not contiguous (real words anywhere in the window)")
 def _(t: Trial) -> None:
-    counts = t.randint(1, 10_000, (t.py.randint(5, 15),))
-    f_max = float(counts.max()) / float(counts.sum())
-    check_keep(t, counts, t.py.uniform(f_max, 1.0))
+    b, w, k, d = t.py.randint(3, 6), 3, t.py.randint(2, 5), t.py.randint(3, 7)
+    mask = torch.rand(b, 2 * w, generator=t.rng) < 0.5
+    mask[torch.arange(b), t.randint(0, 2 * w, (b,))] = True  # at least one real word per row
+    check_cbow_loss(t, cbow_inputs(t, b, w, k, d, mask=mask), "the loss for a random mask")
 
 
-@hidden_case("ch03.keep_probability", "a vocabulary of 2,000 words with small counts and a tiny t")
+@hidden_case("ch03.cbow_ns_loss", "as many noise words as rows (K = B), wide vectors")
 def _(t: Trial) -> None:
-    counts = torch.cat([t.randint(1, 20, (1990,)), t.randint(10**5, 10**6, (10,))])  # (2000,)
-    check_keep(t, counts[torch.randperm(2000, generator=t.rng)], t.py.choice([1e-6, 3e-6, 1e-5]))
+    b = t.py.randint(3, 6)
+    check_cbow_loss(t, cbow_inputs(t, b, 2, b, t.py.randint(30, 40)), "the loss for K = B")
 
 
-# --- sgns_loss ---------------------------------------------------------------------------------
+# --- sgns_grads --------------------------------------------------------------------------------
 
 
-@hidden_case("ch03.sgns_loss", "as many noise words per pair as pairs (k = B)")
+@hidden_case("ch03.sgns_grads", "as many noise words as pairs (K = B)")
 def _(t: Trial) -> None:
     b, d = t.py.randint(2, 6), t.py.randint(3, 9)
-    check_sgns(t, t.randn(b, d), t.randn(b, d), t.randn(b, b, d), what=f"the loss for B=k={b}")
+    check_sgns_grads(t, (t.randn(b, d), t.randn(b, d), t.randn(b, b, d)), "the gradients for K = B")
 
 
-@hidden_case("ch03.sgns_loss", "float64 vectors give a float64 loss at float64 precision")
+@hidden_case("ch03.sgns_grads", "word2vec's start: output vectors all zero")
 def _(t: Trial) -> None:
     b, k, d = t.py.sample(range(2, 9), 3)
-    v, u, n = (t.randn(b, d, dtype=torch.float64), t.randn(b, d, dtype=torch.float64),
-               t.randn(b, k, d, dtype=torch.float64))
-    check_sgns(t, v, u, n, what="the float64 loss", atol=1e-10, rtol=1e-10)
+    check_sgns_grads(t, (t.randn(b, d, scale=0.1), torch.zeros(b, d), torch.zeros(b, k, d)),
+                     "the gradients at zero output vectors")
 
 
-# --- solve_analogy -----------------------------------------------------------------------------
+# --- cbow_ns_grads -----------------------------------------------------------------------------
 
 
-@hidden_case("ch03.solve_analogy", "the smallest vocabulary: one word besides a, b and c")
+@hidden_case("ch03.cbow_ns_grads", "a random mask, not contiguous (real words anywhere in the window)")
 def _(t: Trial) -> None:
-    d = t.py.randint(2, 6)
-    vectors, words = t.randn(4, d), random_words(t, 4)
-    a, b, c = (words[i] for i in t.py.sample(range(4), 3))
-    check_analogy(t, vectors, words, a, b, c)
+    b, w, k, d = t.py.randint(3, 6), 3, t.py.randint(2, 5), t.py.randint(3, 7)
+    mask = torch.rand(b, 2 * w, generator=t.rng) < 0.5
+    mask[torch.arange(b), t.randint(0, 2 * w, (b,))] = True
+    check_cbow_grads(t, cbow_inputs(t, b, w, k, d, mask=mask), "the gradients for a random mask")
 
 
-@hidden_case("ch03.solve_analogy", "the answer is the last word of `words`, after a, b and c")
+@hidden_case("ch03.cbow_ns_grads", "window 1 with one noise word (K = 1), B > 1")
 def _(t: Trial) -> None:
-    vectors, words, (a, b, c) = separating_question(t, t.py.randint(20, 40), t.py.randint(4, 8))
-    answer = words.index(reference_analogy(vectors, words, a, b, c))
-    order = [i for i in range(len(words)) if i != answer] + [answer]
-    check_analogy(t, vectors[order], [words[i] for i in order], a, b, c)
+    b, d = t.py.randint(3, 7), t.py.randint(3, 7)
+    check_cbow_grads(t, cbow_inputs(t, b, 1, 1, d), "the gradients for K = 1, window 1")

@@ -1,51 +1,63 @@
 """Chapter 4's hidden cases: sizes and values the public cases leave out (one hidden unit, saturated gates,
-two classes, a nearly certain model, extreme temperatures). Same checks as the public cases, new inputs."""
+a single character per row, extreme temperatures, a nucleus of one id or of nearly all). Same checks as the
+public cases, new inputs."""
 
 from __future__ import annotations
 
 import torch
 
-from llmcourse.grading.ch04 import check_distribution, check_lstm, check_metrics, check_rnn, metric_inputs, sample_rows
+from llmcourse.grading.ch04 import (
+    check_backward,
+    check_distribution,
+    check_gru,
+    check_masked,
+    padded_batch,
+    sample_rows,
+)
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 
 
-@hidden_case("ch04.rnn_step", "a single input feature, a wide hidden state and a larger batch")
+@hidden_case("ch04.masked_lm_metrics", "every row holds a single real character, two-class vocabulary")
 def _(t: Trial) -> None:
-    check_rnn(t, t.py.randint(8, 12), 1, t.py.randint(6, 9))
+    batch = t.py.randint(3, 6)
+    logits, targets, _ = padded_batch(t, batch, t.py.randint(4, 8), 2, full_row=False)
+    check_masked(t, logits, targets, torch.ones(batch, dtype=torch.int64))
 
 
-@hidden_case("ch04.rnn_step", "one hidden unit, with large inputs that saturate the tanh")
+@hidden_case("ch04.masked_lm_metrics", "long rows of very different lengths, a nearly certain model")
 def _(t: Trial) -> None:
-    check_rnn(t, t.py.randint(2, 4), t.py.randint(3, 5), 1, scale=3.0)
+    logits, targets, lengths = padded_batch(t, t.py.randint(4, 6), t.py.randint(30, 50), t.py.randint(10, 20))
+    logits = logits * 3.0
+    check_masked(t, logits, logits.argmax(-1), lengths)
 
 
-@hidden_case("ch04.lstm_step", "one hidden unit, so each gate is a single column")
+@hidden_case("ch04.gru_step", "one hidden unit, so each block is a single column")
 def _(t: Trial) -> None:
-    check_lstm(t, t.py.randint(3, 5), t.py.randint(2, 4), 1)
+    check_gru(t, t.py.randint(3, 5), t.py.randint(2, 4), 1)
 
 
-@hidden_case("ch04.lstm_step", "large pre-activations that saturate the gates, and a large old cell")
+@hidden_case("ch04.gru_step", "large pre-activations that saturate the gates")
 def _(t: Trial) -> None:
-    check_lstm(t, t.py.randint(2, 4), t.py.randint(4, 6), t.py.randint(2, 3), scale=3.0)
+    check_gru(t, t.py.randint(2, 4), t.py.randint(4, 6), t.py.randint(2, 3), scale=3.0)
 
 
-@hidden_case("ch04.lm_metrics", "two classes and long sequences")
+@hidden_case("ch04.rnn_step_backward", "a single input feature, a wide hidden state and a larger batch")
 def _(t: Trial) -> None:
-    check_metrics(t, *metric_inputs(t, 2, t.py.randint(30, 50), 2))
+    check_backward(t, t.py.randint(8, 12), 1, t.py.randint(6, 9))
 
 
-@hidden_case("ch04.lm_metrics", "a nearly certain model (the loss is close to 0)")
+@hidden_case("ch04.rnn_step_backward", "one hidden unit, with large inputs that saturate the tanh")
 def _(t: Trial) -> None:
-    logits = t.randn(t.py.randint(2, 4), t.py.randint(5, 9), t.py.randint(10, 20), scale=8.0)  # (B, T, V)
-    check_metrics(t, logits, logits.argmax(-1))
+    check_backward(t, t.py.randint(2, 4), t.py.randint(3, 5), 1, scale=3.0)
 
 
-@hidden_case("ch04.sample_next", "a temperature far below 1 (close to always the top id)")
+@hidden_case("ch04.sample_top_p", "top_p = 1 keeps every id: plain temperature sampling, far below 1")
 def _(t: Trial) -> None:
-    check_distribution(t, sample_rows(t, 3, t.py.randint(4, 6)), t.py.uniform(0.1, 0.2))
+    check_distribution(t, sample_rows(t, 3, t.py.randint(4, 6)), t.py.uniform(0.3, 0.5), 1.0)
 
 
-@hidden_case("ch04.sample_next", "a temperature far above 1 (close to uniform), with float64 logits")
+@hidden_case("ch04.sample_top_p", "a temperature far above 1 (a nearly flat row), float64 logits, a tight nucleus")
 def _(t: Trial) -> None:
-    check_distribution(t, sample_rows(t, 3, t.py.randint(8, 10)).to(torch.float64), t.py.uniform(6.0, 10.0))
+    rows = sample_rows(t, 3, t.py.randint(8, 10)).to(torch.float64)
+    check_distribution(t, rows, t.py.uniform(4.0, 6.0), t.py.uniform(0.3, 0.45))

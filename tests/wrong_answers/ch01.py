@@ -6,7 +6,6 @@ import copy
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from . import WrongAnswer
 
@@ -62,102 +61,154 @@ def linear_transposes_in_place(x, weight, bias):
     return x @ weight.t_() + bias
 
 
-# --- mse_and_grad ------------------------------------------------------------------------------------
+# --- mlp_backward ------------------------------------------------------------------------------------
 
 
-def mse_no_mean(pred, target):
-    diff = pred - target
-    return (diff**2).mean(), 2 * diff
+def _forward(x, y, W1, b1, W2, b2):
+    z = x @ W1.T + b1
+    h = torch.relu(z)
+    probs = (h @ W2.T + b2).softmax(-1)
+    onehot = F.one_hot(y, W2.shape[0]).float()
+    return z, h, probs, onehot
 
 
-def mse_no_two(pred, target):
-    diff = pred - target
-    return (diff**2).mean(), diff / diff.numel()
+def _back(x, W2, z, h, d_logits, local=None):
+    d_z = (d_logits @ W2) * (z > 0) if local is None else local(d_logits @ W2)
+    return d_z.T @ x, d_z.sum(0), d_logits.T @ h, d_logits.sum(0)
 
 
-def mse_sign_flipped(pred, target):
-    diff = pred - target
-    return (diff**2).mean(), 2 * (target - pred) / diff.numel()
+def mlp_no_mean(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    return _back(x, W2, z, h, probs - onehot)  # the 1/N of the mean is missing
 
 
-def mse_sum_loss(pred, target):
-    diff = pred - target
-    return (diff**2).sum(), 2 * diff / diff.numel()
+def mlp_p_not_p_minus_y(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    return _back(x, W2, z, h, probs / len(x))
 
 
-def mse_rows(pred, target):
-    diff = pred - target
-    return (diff**2).sum() / len(pred), 2 * diff / len(pred)
+def mlp_sign_flipped(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    return _back(x, W2, z, h, (onehot - probs) / len(x))
 
 
-def mse_autograd(pred, target):
-    pred = pred.clone().requires_grad_(True)
-    loss = ((pred - target) ** 2).mean()
+def mlp_no_relu_derivative(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    return _back(x, W2, z, h, (probs - onehot) / len(x), local=lambda g: g)
+
+
+def mlp_relu_output_as_derivative(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    return _back(x, W2, z, h, (probs - onehot) / len(x), local=lambda g: g * h)
+
+
+def mlp_sigmoid_derivative(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    s = torch.sigmoid(z)
+    return _back(x, W2, z, h, (probs - onehot) / len(x), local=lambda g: g * s * (1 - s))
+
+
+def mlp_sigmoid_derivative_of_output(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    return _back(x, W2, z, h, (probs - onehot) / len(x), local=lambda g: g * h * (1 - h))  # σ' written in h
+
+
+def mlp_transposed(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    d_logits = (probs - onehot) / len(x)
+    d_z = (d_logits @ W2) * (z > 0)
+    return x.T @ d_z, d_z.sum(0), h.T @ d_logits, d_logits.sum(0)  # (D, H) and (H, C)
+
+
+def mlp_db1_wrong_axis(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    d_logits = (probs - onehot) / len(x)
+    d_z = (d_logits @ W2) * (z > 0)
+    return d_z.T @ x, d_z.sum(1), d_logits.T @ h, d_logits.sum(0)
+
+
+def mlp_bias_mean(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    d_logits = (probs - onehot) / len(x)
+    d_z = (d_logits @ W2) * (z > 0)
+    return d_z.T @ x, d_z.mean(0), d_logits.T @ h, d_logits.mean(0)  # the 1/N twice
+
+
+def mlp_autograd(x, y, W1, b1, W2, b2):
+    params = [p.detach().clone().requires_grad_(True) for p in (W1, b1, W2, b2)]
+    loss = F.cross_entropy(torch.relu(x @ params[0].T + params[1]) @ params[2].T + params[3], y)
     loss.backward()
-    return loss.detach(), pred.grad
+    return tuple(p.grad for p in params)
 
 
-def mse_backward_on_input(pred, target):
-    pred.requires_grad_(True)
-    loss = ((pred - target) ** 2).mean()
+def mlp_autograd_on_detached_copies(x, y, W1, b1, W2, b2):
+    x = x.detach()
+    params = [p.detach().clone().requires_grad_(True) for p in (W1, b1, W2, b2)]
+    loss = F.cross_entropy(torch.relu(x @ params[0].T + params[1]) @ params[2].T + params[3], y)
+    return torch.autograd.grad(loss, params)
+
+
+def mlp_backward_on_inputs(x, y, W1, b1, W2, b2):
+    for p in (W1, b1, W2, b2):
+        p.requires_grad_(True)
+    loss = F.cross_entropy(torch.relu(x @ W1.T + b1) @ W2.T + b2, y)
     loss.backward()
-    return loss.detach(), pred.grad
+    return W1.grad, b1.grad, W2.grad, b2.grad
 
 
-def mse_autograd_on_copy(pred, target):
-    p = pred.detach().requires_grad_(True)
-    loss = ((p - target) ** 2).mean()
-    loss.backward()
-    return loss, p.grad
+def mlp_backward_plain(x, y, W1, b1, W2, b2):
+    loss = F.cross_entropy(torch.relu(x @ W1.T + b1) @ W2.T + b2, y)
+    loss.backward()  # as if the parameters required grad
+    return W1.grad, b1.grad, W2.grad, b2.grad
 
 
-def mse_autograd_on_detached_copies(pred, target):
-    p = pred.detach().clone().requires_grad_(True)
-    loss = ((p - target.detach()) ** 2).mean()
-    (grad,) = torch.autograd.grad(loss, p, create_graph=True)  # keeps the graph: nothing else fails
-    return loss, grad.detach()
+def mlp_autograd_grad(x, y, W1, b1, W2, b2):
+    loss = F.cross_entropy(torch.relu(x @ W1.T + b1) @ W2.T + b2, y)
+    return torch.autograd.grad(loss, (W1, b1, W2, b2))
 
 
-def mse_autograd_grad(pred, target):
-    pred = pred.requires_grad_(True)
-    loss = ((pred - target) ** 2).mean()
-    (grad,) = torch.autograd.grad(loss, pred)
-    return loss, grad
+def mlp_float64(x, y, W1, b1, W2, b2):
+    x, W1, b1, W2, b2 = (v.double() for v in (x, W1, b1, W2, b2))
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    return _back(x, W2, z, h, (probs - onehot.double()) / len(x))
 
 
-def mse_item(pred, target):
-    diff = pred - target
-    return (diff**2).mean().item(), 2 * diff / diff.numel()
+def mlp_reuses_bias_storage(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    d_logits = (probs - onehot) / len(x)
+    d_z = (d_logits @ W2) * (z > 0)
+    db1 = b1.zero_()  # "a tensor of b1's shape to accumulate into": but it is b1 itself
+    db1 += d_z.sum(0)
+    return d_z.T @ x, db1, d_logits.T @ h, d_logits.sum(0)
 
 
-def mse_float64(pred, target):
-    diff = pred.double() - target.double()
-    return (diff**2).mean(), 2 * diff / diff.numel()
+def mlp_overwrites_w2(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    d_logits = (probs - onehot) / len(x)
+    dW2 = d_logits.T @ h
+    d_z = (d_logits @ W2.sub_(dW2)) * (z > 0)  # takes an SGD step inside the backward pass
+    return d_z.T @ x, d_z.sum(0), dW2, d_logits.sum(0)
 
 
-def mse_in_place(pred, target):
-    pred -= target
-    return (pred**2).mean(), 2 * pred / pred.numel()
+def mlp_squeezes(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    d_logits = ((probs - onehot) / len(x)).squeeze()  # a batch of one loses its batch dimension
+    d_z = ((d_logits @ W2) * (z > 0)).squeeze()
+    return torch.outer(d_z, x.squeeze()) if d_z.dim() == 1 else d_z.T @ x, d_z.sum(0), \
+        torch.outer(d_logits, h.squeeze()) if d_logits.dim() == 1 else d_logits.T @ h, d_logits.sum(0)
 
 
-def mse_squeezes(pred, target):
-    diff = (pred - target).squeeze()
-    return (diff**2).mean(), 2 * diff / diff.numel()
+def mlp_backward_order(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    dW1, db1, dW2, db2 = _back(x, W2, z, h, (probs - onehot) / len(x))
+    return dW2, db2, dW1, db1  # in the order the backward pass finds them, not the order asked for
 
 
-def mse_abs(pred, target):
-    diff = pred - target
-    return (diff**2).mean(), 2 * diff.abs() / diff.numel()
-
-
-def mse_fixed_n(pred, target):
-    diff = pred - target
-    return (diff**2).mean(), diff / 4  # 2/n with the n of one example worked on paper
-
-
-def mse_last_dim(pred, target):
-    diff = pred - target
-    return (diff**2).mean(dim=-1), 2 * diff / diff.numel()
+def mlp_only_last_layer(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    d_logits = (probs - onehot) / len(x)
+    d_z = d_logits @ W2 * (z > 0)
+    return d_z.T @ x, d_z.sum(0), d_logits.T @ h  # db2 forgotten
 
 
 # --- sgd_step ----------------------------------------------------------------------------------------
@@ -253,129 +304,74 @@ def sgd_clears_grad(params, lr):
                 p.grad = None
 
 
-# --- MiniModel ---------------------------------------------------------------------------------------
+# --- adam_update -------------------------------------------------------------------------------------
 
 
-class MiniNoRelu(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(10, 5)
-
-    def forward(self, x):
-        return self.linear(x)
-
-
-class MiniSwapped(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(5, 10)
-
-    def forward(self, x):
-        return torch.relu(self.linear(x))
+def _adam(param, grad, m, v, step, lr, betas, eps, *, correct=True, eps_inside=False, square=True):
+    beta1, beta2 = betas
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * (grad**2 if square else grad.abs())
+    m_hat = m / (1 - beta1**step) if correct else m
+    v_hat = v / (1 - beta2**step) if correct else v
+    denom = (v_hat + eps).sqrt() if eps_inside else v_hat.sqrt() + eps
+    return param - lr * m_hat / denom, m, v
 
 
-class MiniNoSuper(nn.Module):
-    def __init__(self):
-        self.linear = nn.Linear(10, 5)
-
-    def forward(self, x):
-        return torch.relu(self.linear(x))
+def adam_no_bias_correction(param, grad, m, v, step, lr, betas, eps):
+    return _adam(param, grad, m, v, step, lr, betas, eps, correct=False)
 
 
-class MiniLayerInForward(nn.Module):
-    def forward(self, x):
-        return torch.relu(nn.Linear(10, 5)(x))  # a new random layer every call, never registered
+def adam_eps_inside_sqrt(param, grad, m, v, step, lr, betas, eps):
+    return _adam(param, grad, m, v, step, lr, betas, eps, eps_inside=True)
 
 
-class MiniNotAModule:
-    def __init__(self):
-        self.linear = nn.Linear(10, 5)
-
-    def __call__(self, x):
-        return torch.relu(self.linear(x))
+def adam_abs_not_square(param, grad, m, v, step, lr, betas, eps):
+    return _adam(param, grad, m, v, step, lr, betas, eps, square=False)
 
 
-class MiniNoBias(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(10, 5, bias=False)
-
-    def forward(self, x):
-        return torch.relu(self.linear(x))
+def adam_step_from_zero(param, grad, m, v, step, lr, betas, eps):
+    return _adam(param, grad, m, v, step + 1, lr, betas, eps)
 
 
-class MiniPlainList(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layers = [nn.Linear(10, 5)]  # a plain list: PyTorch does not register what is inside
-
-    def forward(self, x):
-        return torch.relu(self.layers[0](x))
+def adam_returns_corrected_state(param, grad, m, v, step, lr, betas, eps):
+    beta1, beta2 = betas
+    m = (beta1 * m + (1 - beta1) * grad) / (1 - beta1**step)
+    v = (beta2 * v + (1 - beta2) * grad**2) / (1 - beta2**step)
+    return param - lr * m / (v.sqrt() + eps), m, v
 
 
-class MiniReluFirst(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(10, 5)
-
-    def forward(self, x):
-        return self.linear(torch.relu(x))
+def adam_old_moments(param, grad, m, v, step, lr, betas, eps):
+    beta1, beta2 = betas
+    new_param = param - lr * (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + eps)
+    return new_param, beta1 * m + (1 - beta1) * grad, beta2 * v + (1 - beta2) * grad**2
 
 
-class MiniSigmoid(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(10, 5)
-
-    def forward(self, x):
-        return torch.sigmoid(self.linear(x))
+def adam_default_betas(param, grad, m, v, step, lr, betas, eps):
+    return _adam(param, grad, m, v, step, lr, (0.9, 0.999), eps)
 
 
-class MiniNoGrad(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(10, 5)
-
-    def forward(self, x):
-        with torch.no_grad():
-            return torch.relu(self.linear(x))
+def adam_swapped_betas(param, grad, m, v, step, lr, betas, eps):
+    return _adam(param, grad, m, v, step, lr, betas[::-1], eps)
 
 
-class MiniFlattens(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(10, 5)
-
-    def forward(self, x):
-        return torch.relu(self.linear(x.view(-1, 10)))  # (B, T, 10) becomes (B*T, 10)
-
-
-class MiniSqueezes(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(10, 5)
-
-    def forward(self, x):
-        return torch.relu(self.linear(x.squeeze()))  # a batch of one loses its batch dimension
+def adam_in_place(param, grad, m, v, step, lr, betas, eps):
+    beta1, beta2 = betas
+    m.mul_(beta1).add_(grad, alpha=1 - beta1)  # as torch.optim.Adam does with its own state: but m is the caller's
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
+    return param - lr * m_hat / (v_hat.sqrt() + eps), m, v
 
 
-class MiniTwoLayers(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(10, 5)
-        self.spare = nn.Linear(5, 5)  # created "just in case", never used
-
-    def forward(self, x):
-        return torch.relu(self.linear(x))
+def adam_float64(param, grad, m, v, step, lr, betas, eps):
+    beta1, beta2 = betas
+    grad = grad.double()  # "so that tiny squared gradients do not underflow": the results come back float64
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad**2
+    return param - lr * (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + eps), m, v
 
 
-class MiniWeightData(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(10, 5)
-
-    def forward(self, x):
-        return torch.relu(x @ self.linear.weight.data.T + self.linear.bias)
+def adam_sgd(param, grad, m, v, step, lr, betas, eps):
+    return param - lr * grad, m, v  # plain SGD: the state never moves
 
 
 # --- train_loop --------------------------------------------------------------------------------------
@@ -525,24 +521,28 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("list of rows", linear_rows_list, "not a Python list"),
         WrongAnswer("transposes the weight in place", linear_transposes_in_place, "in place"),
     ],
-    "ch01.mse_and_grad": [
-        WrongAnswer("gradient without 1/n", mse_no_mean, "1/n"),
-        WrongAnswer("gradient without the 2", mse_no_two, "factor 2"),
-        WrongAnswer("gradient sign flipped", mse_sign_flipped, "flip the sign"),
-        WrongAnswer("summed loss", mse_sum_loss, "sum the squared differences"),
-        WrongAnswer("divides by rows", mse_rows, "rows"),
-        WrongAnswer("uses autograd", mse_autograd, "by hand"),
-        WrongAnswer("backward on the input", mse_backward_on_input, "by hand"),
-        WrongAnswer("autograd on a detached copy", mse_autograd_on_copy, "by hand"),
-        WrongAnswer("torch.autograd.grad", mse_autograd_grad, "by hand"),
-        WrongAnswer("autograd.grad on detached copies", mse_autograd_on_detached_copies, "made to require grad"),
-        WrongAnswer("loss as a Python float", mse_item, "0-d tensor"),
-        WrongAnswer("float64 results", mse_float64, "float64"),
-        WrongAnswer("changes pred in place", mse_in_place, "in place"),
-        WrongAnswer("squeeze breaks a batch of one", mse_squeezes, "should have shape (1,"),
-        WrongAnswer("gradient from |diff|", mse_abs, "|pred - target|"),
-        WrongAnswer("hard-coded n", mse_fixed_n, "the gradient for a"),
-        WrongAnswer("mean over the last dimension only", mse_last_dim, "the loss has shape"),
+    "ch01.mlp_backward": [
+        WrongAnswer("forgot the 1/N", mlp_no_mean, "1/N"),
+        WrongAnswer("p instead of p - y", mlp_p_not_p_minus_y, "subtracting the one-hot"),
+        WrongAnswer("y - p instead of p - y", mlp_sign_flipped, "wrong sign"),
+        WrongAnswer("no ReLU derivative", mlp_no_relu_derivative, "left out ReLU's derivative"),
+        WrongAnswer("ReLU's output as its derivative", mlp_relu_output_as_derivative, "ReLU's output"),
+        WrongAnswer("sigmoid derivative", mlp_sigmoid_derivative, "sigmoid"),
+        WrongAnswer("sigmoid derivative written in h", mlp_sigmoid_derivative_of_output, "h(1 − h)"),
+        WrongAnswer("weight gradients transposed", mlp_transposed, "transpose"),
+        WrongAnswer("db1 summed over the hidden units", mlp_db1_wrong_axis, "db1"),
+        WrongAnswer("bias gradients averaged again", mlp_bias_mean, "averaged the bias gradients"),
+        WrongAnswer("autograd on copies", mlp_autograd, "by hand"),
+        WrongAnswer("autograd.grad on detached copies", mlp_autograd_on_detached_copies, "by hand"),
+        WrongAnswer("backward on the inputs", mlp_backward_on_inputs, "by hand"),
+        WrongAnswer("backward on plain tensors", mlp_backward_plain, "by hand"),
+        WrongAnswer("torch.autograd.grad", mlp_autograd_grad, "by hand"),
+        WrongAnswer("float64 gradients", mlp_float64, "float64"),
+        WrongAnswer("zeroes b1 in place", mlp_reuses_bias_storage, "in place"),
+        WrongAnswer("SGD step on W2 inside", mlp_overwrites_w2, "in place"),
+        WrongAnswer("squeeze breaks a batch of one", mlp_squeezes, "should have shape"),
+        WrongAnswer("gradients in backward order", mlp_backward_order, "should have shape"),
+        WrongAnswer("db2 missing", mlp_only_last_layer, "four gradients"),
     ],
     "ch01.sgd_step": [
         WrongAnswer("adds the gradient", sgd_adds_gradient, "instead of subtracting"),
@@ -559,21 +559,18 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("zeroes the gradients", sgd_zeroes_grad, "zero_grad()"),
         WrongAnswer("clears the gradients", sgd_clears_grad, "zero_grad()"),
     ],
-    "ch01.MiniModel": [
-        WrongAnswer("no ReLU", MiniNoRelu, "forgot the ReLU"),
-        WrongAnswer("in and out swapped", MiniSwapped, "nn.Linear(5, 10)"),
-        WrongAnswer("no super().__init__()", MiniNoSuper, "super().__init__()"),
-        WrongAnswer("layer created in forward", MiniLayerInForward, "no registered parameters"),
-        WrongAnswer("not an nn.Module", MiniNotAModule, "subclass nn.Module"),
-        WrongAnswer("no bias", MiniNoBias, "= 55"),
-        WrongAnswer("layer in a plain list", MiniPlainList, "no registered parameters"),
-        WrongAnswer("ReLU before the layer", MiniReluFirst, "before the layer"),
-        WrongAnswer("sigmoid instead of ReLU", MiniSigmoid, "sigmoid"),
-        WrongAnswer("forward under no_grad", MiniNoGrad, "cut off from autograd"),
-        WrongAnswer("flattens leading dimensions", MiniFlattens, "but should have shape"),
-        WrongAnswer("squeeze breaks a batch of one", MiniSqueezes, "should have shape (1,"),
-        WrongAnswer("an extra, unused layer", MiniTwoLayers, "exactly one"),
-        WrongAnswer("weight through .data", MiniWeightData, "no gradient reaches the layer's weight"),
+    "ch01.adam_update": [
+        WrongAnswer("no bias correction", adam_no_bias_correction, "bias correction"),
+        WrongAnswer("eps inside the square root", adam_eps_inside_sqrt, "eps inside the square root"),
+        WrongAnswer("|grad| instead of grad²", adam_abs_not_square, "|grad|"),
+        WrongAnswer("steps counted from 0", adam_step_from_zero, "counted the steps from 0"),
+        WrongAnswer("bias-corrected state returned", adam_returns_corrected_state, "bias-corrected"),
+        WrongAnswer("moments updated after the step", adam_old_moments, "before this step's gradient"),
+        WrongAnswer("ignores the betas argument", adam_default_betas, "`betas` argument"),
+        WrongAnswer("betas swapped", adam_swapped_betas, "swapped"),
+        WrongAnswer("updates m and v in place", adam_in_place, "in place"),
+        WrongAnswer("float64 results", adam_float64, "float64"),
+        WrongAnswer("plain SGD", adam_sgd, "plain SGD step"),
     ],
     "ch01.train_loop": [
         WrongAnswer("no zero_grad", loop_no_zero_grad, "zero_grad"),

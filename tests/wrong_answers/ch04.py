@@ -10,420 +10,420 @@ import torch.nn.functional as F
 
 from . import WrongAnswer
 
-# --- rnn_step ----------------------------------------------------------------------------------
+# --- masked_lm_metrics -------------------------------------------------------------------------
 
 
-def rnn_sigmoid(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return torch.sigmoid(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
+def _per_char(logits, targets):
+    batch, length, vocab = logits.shape
+    return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), reduction="none").reshape(batch, length)
 
 
-def rnn_no_tanh(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
+def _mask(lengths, length, extra=0):
+    return torch.arange(length)[None, :] < (lengths[:, None] + extra)
 
 
-def rnn_no_memory(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return torch.tanh(x @ weight_ih.T + bias_ih + bias_hh)
+def _metrics(loss):
+    return loss, loss.exp(), loss / math.log(2)
 
 
-def rnn_no_transpose(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return torch.tanh(x @ weight_ih + bias_ih + h @ weight_hh + bias_hh)
+def masked_counts_padding(logits, targets, lengths):
+    return _metrics(_per_char(logits, targets).mean())
 
 
-def rnn_hh_not_transposed(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh + bias_hh)  # square, so it always runs
+def masked_row_means(logits, targets, lengths):
+    per_char, mask = _per_char(logits, targets), _mask(lengths, targets.shape[1])
+    return _metrics(((per_char * mask).sum(1) / mask.sum(1)).mean())
 
 
-def rnn_swapped_weights(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return torch.tanh(h @ weight_ih.T + bias_ih + x @ weight_hh.T + bias_hh)
+def masked_divides_by_bt(logits, targets, lengths):
+    per_char, mask = _per_char(logits, targets), _mask(lengths, targets.shape[1])
+    return _metrics((per_char * mask).sum() / targets.numel())
 
 
-def rnn_no_biases(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return torch.tanh(x @ weight_ih.T + h @ weight_hh.T)
+def masked_off_by_one(logits, targets, lengths):
+    per_char, mask = _per_char(logits, targets), _mask(lengths, targets.shape[1], extra=1)
+    return _metrics(per_char[mask].mean())
 
 
-def rnn_one_bias(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T)
+def masked_sums(logits, targets, lengths):
+    per_char, mask = _per_char(logits, targets), _mask(lengths, targets.shape[1])
+    return _metrics(per_char[mask].sum())
 
 
-def rnn_detached(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    with torch.no_grad():
-        return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
-
-
-def rnn_numpy_tanh(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    z = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
-    return torch.from_numpy(np.tanh(z.detach().numpy()))
-
-
-def rnn_weight_data(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return torch.tanh(x @ weight_ih.data.T + bias_ih + h @ weight_hh.T + bias_hh)
-
-
-def rnn_adds_biases_in_place(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    bias = bias_ih.add_(bias_hh)  # changes the caller's bias_ih
-    return torch.tanh(x @ weight_ih.T + h @ weight_hh.T + bias)
-
-
-def rnn_float64(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    z = x.double() @ weight_ih.double().T + bias_ih.double() + h.double() @ weight_hh.double().T + bias_hh.double()
-    return torch.tanh(z)  # "more precise", but no longer the inputs' float32
-
-
-def rnn_squeezed(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh).squeeze()  # (H,) for a batch of 1
-
-
-# --- lstm_step ---------------------------------------------------------------------------------
-
-
-def _lstm(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, *, act_swap=False, forget_on_h=False, order="ifgo",
-          no_input_gate=False, no_forget_gate=False, h_from=None):
-    gates = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
-    blocks = dict(zip(order, gates.chunk(4, dim=-1), strict=True))
-    i, f, g, o = blocks["i"], blocks["f"], blocks["g"], blocks["o"]
-    gate, cand = (torch.tanh, torch.sigmoid) if act_swap else (torch.sigmoid, torch.tanh)
-    i, f, g, o = gate(i), gate(f), cand(g), gate(o)
-    kept = h if forget_on_h else c
-    c_new = (kept if no_forget_gate else f * kept) + (g if no_input_gate else i * g)
-    if h_from == "no_tanh":
-        return o * c_new, c_new
-    if h_from == "old_c":
-        return o * torch.tanh(c), c_new
-    return o * torch.tanh(c_new), c_new
-
-
-def lstm_swapped_activations(*args):
-    return _lstm(*args, act_swap=True)
-
-
-def lstm_forget_on_h(*args):
-    return _lstm(*args, forget_on_h=True)
-
-
-def lstm_keras_order(*args):
-    return _lstm(*args, order="ifog")  # i, f, o, g: a common order in textbooks, not PyTorch's
-
-
-def lstm_forget_first(*args):
-    return _lstm(*args, order="figo")
-
-
-def lstm_no_input_gate(*args):
-    return _lstm(*args, no_input_gate=True)
-
-
-def lstm_no_forget_gate(*args):
-    return _lstm(*args, no_forget_gate=True)
-
-
-def lstm_h_without_tanh(*args):
-    return _lstm(*args, h_from="no_tanh")
-
-
-def lstm_h_from_old_cell(*args):
-    return _lstm(*args, h_from="old_c")
-
-
-def lstm_returns_c_h(*args):
-    h, c = _lstm(*args)
-    return c, h
-
-
-def lstm_returns_h_only(*args):
-    return _lstm(*args)[0]
-
-
-def lstm_swapped_weights(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    return _lstm(x, h, c, weight_hh, weight_ih, bias_ih, bias_hh)  # runs only when input and hidden sizes agree
-
-
-def lstm_no_biases(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    return _lstm(x, h, c, weight_ih, weight_hh, torch.zeros_like(bias_ih), torch.zeros_like(bias_hh))
-
-
-def lstm_chunk_default_dim(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    gates = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
-    i, f, g, o = gates.chunk(4)  # splits the batch (dim 0), not the four gate blocks
-    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c_new), c_new
-
-
-def lstm_hidden_size_from_x(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    gates = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
-    n = x.shape[1]  # the input size, not the hidden size
-    i, f, g, o = gates[:, :n], gates[:, n:2 * n], gates[:, 2 * n:3 * n], gates[:, 3 * n:]
-    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c_new), c_new
-
-
-def lstm_cell_in_place(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    gates = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
-    i, f, g, o = gates.chunk(4, dim=-1)
-    c.mul_(torch.sigmoid(f)).add_(torch.sigmoid(i) * torch.tanh(g))  # updates the caller's c
-    return torch.sigmoid(o) * torch.tanh(c), c
-
-
-def lstm_detached_gates(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    gates = (x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh).detach()
-    i, f, g, o = gates.chunk(4, dim=-1)
-    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c_new), c_new
-
-
-def lstm_float64(*args):
-    return _lstm(*(a.double() for a in args))
-
-
-def lstm_squeezed(*args):
-    h, c = _lstm(*args)
-    return h.squeeze(), c.squeeze()  # (H,) each for a batch of 1
-
-
-# --- lm_metrics --------------------------------------------------------------------------------
-
-
-def _loss(logits, targets):
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
-
-
-def metrics_perplexity_base2(logits, targets):
-    loss = _loss(logits, targets)
+def masked_perplexity_base2(logits, targets, lengths):
+    loss = _per_char(logits, targets)[_mask(lengths, targets.shape[1])].mean()
     return loss, 2**loss, loss / math.log(2)
 
 
-def metrics_perplexity_negative(logits, targets):
-    loss = _loss(logits, targets)
-    return loss, (-loss).exp(), loss / math.log(2)
-
-
-def metrics_bits_times_ln2(logits, targets):
-    loss = _loss(logits, targets)
+def masked_bits_times_ln2(logits, targets, lengths):
+    loss = _per_char(logits, targets)[_mask(lengths, targets.shape[1])].mean()
     return loss, loss.exp(), loss * math.log(2)
 
 
-def metrics_bits_unconverted(logits, targets):
-    loss = _loss(logits, targets)
-    return loss, loss.exp(), loss
+def masked_ignore_index_zero(logits, targets, lengths):
+    padded = targets.masked_fill(~_mask(lengths, targets.shape[1]), 0)  # "pad with 0, then ignore 0"
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), padded.reshape(-1), ignore_index=0)
+    return _metrics(loss)  # also drops the real characters whose id is 0
 
 
-def metrics_bits_ln10(logits, targets):
-    loss = _loss(logits, targets)
-    return loss, loss.exp(), loss / math.log(10)
+def masked_fills_targets_in_place(logits, targets, lengths):
+    targets[~_mask(lengths, targets.shape[1])] = -100  # changes the caller's targets
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    return _metrics(loss)
 
 
-def metrics_summed_loss(logits, targets):
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum")
-    return loss, loss.exp(), loss / math.log(2)
+def masked_longest_row(logits, targets, lengths):
+    length = int(lengths.max())  # "T is the longest row": right only when some row is full
+    per_char = _per_char(logits, targets)[:, :length]
+    return _metrics(per_char.mean())
 
 
-def metrics_batch_mean_only(logits, targets):
-    total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum")
-    loss = total / logits.size(0)  # per sequence, not per character
-    return loss, loss.exp(), loss / math.log(2)
+def masked_per_character(logits, targets, lengths):
+    per_char = _per_char(logits, targets) * _mask(lengths, targets.shape[1])
+    return _metrics(per_char)  # (B, T) tensors, not one number each
 
 
-def metrics_perplexity_of_sum(logits, targets):
-    loss = _loss(logits, targets)
-    total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum")
-    return loss, total.exp(), loss / math.log(2)
+def masked_python_numbers(logits, targets, lengths):
+    loss = _per_char(logits, targets)[_mask(lengths, targets.shape[1])].mean()
+    return tuple(np.float32(v.item()) for v in _metrics(loss))  # NumPy scalars, not Python floats
 
 
-def metrics_loss_in_bits(logits, targets):
-    loss = -(logits.log_softmax(-1).gather(-1, targets[..., None]) / math.log(2)).mean()
-    return loss, 2**loss, loss
+# --- gru_step ----------------------------------------------------------------------------------
 
 
-def metrics_unflattened(logits, targets):
-    loss = F.cross_entropy(logits, targets)  # needs (N, V) and (N,), or classes in dim 1
-    return loss, loss.exp(), loss / math.log(2)
+def _gru(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, order="rzn", flip_z=False, bias_outside=False,
+         reset_before=False, swap_act=False, biases=True):
+    if not biases:
+        bias_ih, bias_hh = torch.zeros_like(bias_ih), torch.zeros_like(bias_hh)
+    gi = x @ weight_ih.T + bias_ih  # (B, 3H)
+    gh = h @ weight_hh.T + bias_hh  # (B, 3H)
+    blocks_i, blocks_h = dict(zip(order, gi.chunk(3, dim=-1))), dict(zip(order, gh.chunk(3, dim=-1)))
+    gate, squash = (torch.tanh, torch.sigmoid) if swap_act else (torch.sigmoid, torch.tanh)
+    r = gate(blocks_i["r"] + blocks_h["r"])
+    z = gate(blocks_i["z"] + blocks_h["z"])
+    hidden = h.shape[-1]
+    if reset_before:
+        recurrent = (r * h) @ weight_hh[2 * hidden:].T + bias_hh[2 * hidden:]
+    elif bias_outside:
+        recurrent = r * (h @ weight_hh[2 * hidden:].T) + bias_hh[2 * hidden:]
+    else:
+        recurrent = r * blocks_h["n"]
+    n = squash(blocks_i["n"] + recurrent)
+    return z * n + (1 - z) * h if flip_z else (1 - z) * n + z * h
 
 
-def metrics_log2_of_loss(logits, targets):
-    loss = _loss(logits, targets)
-    return loss, loss.exp(), torch.log2(loss)
+def gru_zr_swapped(*args):
+    return _gru(*args, order="zrn")
 
 
-def metrics_naive_log_softmax(logits, targets):
-    probs = torch.softmax(logits, dim=-1)  # a probability below float32's range becomes 0, its log -inf
-    loss = -torch.log(probs.gather(-1, targets[..., None])).mean()
-    return loss, loss.exp(), loss / math.log(2)
+def gru_z_interchanged(*args):
+    return _gru(*args, flip_z=True)
 
 
-def metrics_shifts_logits_in_place(logits, targets):
-    logits -= logits.max(dim=-1, keepdim=True).values  # "for stability", but it changes the caller's logits
-    loss = _loss(logits, targets)
-    return loss, loss.exp(), loss / math.log(2)
+def gru_bias_outside_reset(*args):
+    return _gru(*args, bias_outside=True)
 
 
-def metrics_numpy_numbers(logits, targets):
-    loss = _loss(logits, targets).detach().numpy()
-    return loss, np.exp(loss), loss / np.log(2)
+def gru_reset_before_product(*args):
+    return _gru(*args, reset_before=True)
 
 
-def metrics_per_character(logits, targets):
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="none")
-    return loss, loss.exp(), loss / math.log(2)  # one number per character, not their mean
+def gru_swapped_activations(*args):
+    return _gru(*args, swap_act=True)
 
 
-def metrics_fixed_vocab(logits, targets):
-    loss = F.cross_entropy(logits.reshape(-1, 65), targets.reshape(-1))  # tiny shakespeare's 65 characters only
-    return loss, loss.exp(), loss / math.log(2)
+def gru_no_biases(*args):
+    return _gru(*args, biases=False)
 
 
-# --- sample_next -------------------------------------------------------------------------------
+def gru_one_pre_activation(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    gates = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh  # the LSTM's habit: one sum for every block
+    r, z, n = gates.chunk(3, dim=-1)
+    r, z = torch.sigmoid(r), torch.sigmoid(z)
+    n = torch.tanh(r * n)
+    return (1 - z) * n + z * h
 
 
-def sample_temperature_after_softmax(logits, temperature, generator):
-    probs = torch.softmax(logits, dim=-1) / temperature
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+def gru_chunk_default_dim(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    gi, gh = x @ weight_ih.T + bias_ih, h @ weight_hh.T + bias_hh
+    i_r, i_z, i_n = gi.chunk(3)  # splits the batch, not the three blocks
+    h_r, h_z, h_n = gh.chunk(3)
+    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+    return (1 - z) * torch.tanh(i_n + r * h_n) + z * h
 
 
-def sample_ignores_temperature(logits, temperature, generator):
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+def gru_in_place(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    gi = x @ weight_ih.T + bias_ih
+    gh = h @ weight_hh.T + bias_hh
+    i_r, i_z, i_n = gi.chunk(3, dim=-1)
+    h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    with torch.no_grad():
+        h.mul_(z).add_((1 - z) * n)  # updates the caller's state in place
+    return h.clone()
 
 
-def sample_times_temperature(logits, temperature, generator):
-    probs = torch.softmax(logits * temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+def gru_float64(*args):
+    return _gru(*(a.double() for a in args))
 
 
-def sample_argmax(logits, temperature, generator):
-    return (logits / temperature).argmax(dim=-1)
+def gru_detached(*args):
+    with torch.no_grad():
+        return _gru(*args)
 
 
-def sample_softmax_dim0(logits, temperature, generator):
-    probs = torch.softmax(logits / temperature, dim=0)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+def gru_numpy_tanh(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    hidden = h.shape[-1]
+    gi, gh = x @ weight_ih.T + bias_ih, h @ weight_hh.T + bias_hh
+    r = torch.sigmoid(gi[:, :hidden] + gh[:, :hidden])
+    z = torch.sigmoid(gi[:, hidden:2 * hidden] + gh[:, hidden:2 * hidden])
+    pre = (gi[:, 2 * hidden:] + r * gh[:, 2 * hidden:]).detach().numpy()
+    n = torch.from_numpy(np.tanh(pre))
+    return (1 - z) * n + z * h
 
 
-def sample_first_row_only(logits, temperature, generator):
-    probs = torch.softmax(logits / temperature, dim=-1)
-    return torch.multinomial(probs[0], logits.shape[0], replacement=True, generator=generator)
+def gru_squeezed(*args):
+    return _gru(*args).squeeze()  # (H,) for a batch of 1
 
 
-def sample_no_generator(logits, temperature, generator):
-    probs = torch.softmax(logits / temperature, dim=-1)
-    return torch.multinomial(probs, 1).squeeze(-1)
+# --- rnn_step_backward -------------------------------------------------------------------------
 
 
-def sample_reseeds(logits, temperature, generator):
-    generator.manual_seed(0)  # the same ids on every call, whatever the seed
-    probs = torch.softmax(logits / temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+def _backward(grad_h_new, x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, deriv="right", dh_transposed=False,
+              bias_mean=False, dw_hh_transposed=False):
+    h_new = torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
+    factor = {"right": 1 - h_new**2, "none": torch.ones_like(h_new), "old": 1 - h**2, "linear": 1 - h_new,
+              "sigmoid": h_new * (1 - h_new)}[deriv]
+    grad_a = grad_h_new * factor
+    grad_bias = grad_a.mean(0) if bias_mean else grad_a.sum(0)
+    dh = grad_a @ (weight_hh.T if dh_transposed else weight_hh)
+    dw_hh = h.T @ grad_a if dw_hh_transposed else grad_a.T @ h
+    return grad_a @ weight_ih, dh, grad_a.T @ x, dw_hh, grad_bias, grad_bias.clone()
 
 
-def sample_own_generator(logits, temperature, generator):
-    mine = torch.Generator().manual_seed(1234)
-    probs = torch.softmax(logits / temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=mine).squeeze(-1)
+def backward_by_autograd(grad_h_new, x, h, w_ih, w_hh, b_ih, b_hh):
+    inputs = [t.detach().clone().requires_grad_(True) for t in (x, h, w_ih, w_hh, b_ih, b_hh)]
+    h_new = torch.tanh(inputs[0] @ inputs[2].T + inputs[4] + inputs[1] @ inputs[3].T + inputs[5])
+    return torch.autograd.grad(h_new, inputs, grad_h_new)
 
 
-def sample_keeps_dim(logits, temperature, generator):
-    probs = torch.softmax(logits / temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)
+def backward_no_tanh_derivative(*args):
+    return _backward(*args, deriv="none")
 
 
-def sample_squeezed(logits, temperature, generator):
-    probs = torch.softmax(logits / temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze()  # shape () for a batch of 1
+def backward_old_state_derivative(*args):
+    return _backward(*args, deriv="old")
 
 
-def sample_int32(logits, temperature, generator):
-    probs = torch.softmax(logits / temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1).int()
+def backward_linear_derivative(*args):
+    return _backward(*args, deriv="linear")
 
 
-def sample_float_ids(logits, temperature, generator):
-    probs = torch.softmax(logits / temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1).float()
+def backward_sigmoid_derivative(*args):
+    return _backward(*args, deriv="sigmoid")
 
 
-def sample_divides_in_place(logits, temperature, generator):
+def backward_dh_transposed(*args):
+    return _backward(*args, dh_transposed=True)
+
+
+def backward_bias_mean(*args):
+    return _backward(*args, bias_mean=True)
+
+
+def backward_dw_hh_transposed(*args):
+    return _backward(*args, dw_hh_transposed=True)
+
+
+def _grad_a(grad_h_new, x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    return grad_h_new * (1 - torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh) ** 2)  # (B, H)
+
+
+def backward_dx_transposed(*args):
+    grads = list(_backward(*args))
+    grads[0] = _grad_a(*args) @ args[3].T  # the forward's W_ih^T again: (B, H) @ (I, H) fails unless I == H
+    return tuple(grads)
+
+
+def backward_bias_not_summed(*args):
+    grad_a = _grad_a(*args)
+    return (*_backward(*args)[:4], grad_a, grad_a.clone())  # (B, H): one row per example, not (H,)
+
+
+def backward_wrong_order(*args):
+    dx, dh, dw_ih, dw_hh, db_ih, db_hh = _backward(*args)
+    return dw_ih, dw_hh, dx, dh, db_ih, db_hh  # weights first
+
+
+def backward_accumulates_into_input(grad_h_new, x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    grad_h_new.mul_(1 - torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh) ** 2)  # reuses the input
+    db = grad_h_new.sum(0)
+    return grad_h_new @ weight_ih, grad_h_new @ weight_hh, grad_h_new.T @ x, grad_h_new.T @ h, db, db.clone()
+
+
+def backward_float64(*args):
+    return tuple(g.double() for g in _backward(*args))
+
+
+def backward_squeezed(*args):
+    return tuple(g.squeeze() for g in _backward(*args))  # (I,) and (H,) for a batch of 1
+
+
+# --- sample_top_p ------------------------------------------------------------------------------
+
+
+def _top_p(logits, temperature, top_p, generator, *, crossing=True, temper_first=True, by_rank=True, use_p=True):
+    scaled = logits / temperature
+    probs = torch.softmax(scaled, -1)
+    chooser = probs if temper_first else torch.softmax(logits, -1)
+    if by_rank:
+        walked, order = chooser.sort(dim=-1, descending=True)
+    else:
+        order = torch.arange(logits.shape[-1]).expand_as(logits)
+        walked = chooser
+    before = walked.cumsum(-1) - walked
+    keep = before < top_p if crossing else walked.cumsum(-1) <= top_p
+    keep[:, 0] = True
+    if not use_p:
+        keep[:] = True
+    mask = torch.zeros_like(keep).scatter(-1, order, keep)
+    return torch.multinomial(probs * mask, 1, generator=generator).squeeze(-1)
+
+
+def top_p_drops_crossing_id(*args):
+    return _top_p(*args, crossing=False)
+
+
+def top_p_nucleus_before_temperature(*args):
+    return _top_p(*args, temper_first=False)
+
+
+def top_p_vocabulary_order(*args):
+    return _top_p(*args, by_rank=False)
+
+
+def top_p_ignores_top_p(*args):
+    return _top_p(*args, use_p=False)
+
+
+def top_p_ignores_temperature(logits, temperature, top_p, generator):
+    return _top_p(logits, 1.0, top_p, generator)
+
+
+def top_p_times_temperature(logits, temperature, top_p, generator):
+    return _top_p(logits, 1 / temperature, top_p, generator)
+
+
+def top_p_sorted_position(logits, temperature, top_p, generator):
+    sorted_probs, _ = torch.softmax(logits / temperature, -1).sort(dim=-1, descending=True)
+    keep = (sorted_probs.cumsum(-1) - sorted_probs) < top_p
+    return torch.multinomial(sorted_probs * keep, 1, generator=generator).squeeze(-1)  # a rank, not an id
+
+
+def top_p_argmax(logits, temperature, top_p, generator):
+    return logits.argmax(-1)
+
+
+def top_p_global_rng(logits, temperature, top_p, generator):
+    return _top_p(logits, temperature, top_p, None)
+
+
+def top_p_reseeds(logits, temperature, top_p, generator):
+    generator.manual_seed(0)
+    return _top_p(logits, temperature, top_p, generator)
+
+
+def top_p_keeps_dim(logits, temperature, top_p, generator):
+    return _top_p(logits, temperature, top_p, generator)[:, None]
+
+
+def top_p_squeezed(logits, temperature, top_p, generator):
+    return _top_p(logits, temperature, top_p, generator)[:, None].squeeze()  # () for a batch of 1
+
+
+def top_p_int32(*args):
+    return _top_p(*args).int()
+
+
+def top_p_divides_in_place(logits, temperature, top_p, generator):
     logits /= temperature  # changes the caller's logits
-    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(-1)
+    return _top_p(logits, 1.0, top_p, generator)
 
 
-def sample_raw_logits(logits, temperature, generator):
-    return torch.multinomial(logits / temperature, 1, generator=generator).squeeze(-1)
-
-
-def sample_unnormalised_exp(logits, temperature, generator):
-    weights = torch.exp(logits / temperature)  # multinomial normalises, but exp overflows for large logits
-    return torch.multinomial(weights, 1, generator=generator).squeeze(-1)
+def top_p_raw_exp(logits, temperature, top_p, generator):
+    weights = (logits / temperature).exp()  # overflows to inf for large logits
+    walked, order = weights.sort(dim=-1, descending=True)
+    total = weights.sum(-1, keepdim=True)
+    keep = (walked.cumsum(-1) - walked) / total < top_p
+    mask = torch.zeros_like(keep).scatter(-1, order, keep)
+    return torch.multinomial(weights * mask, 1, generator=generator).squeeze(-1)
 
 
 WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
-    "ch04.rnn_step": [
-        WrongAnswer("sigmoid instead of tanh", rnn_sigmoid, "sigmoid instead of tanh"),
-        WrongAnswer("no tanh", rnn_no_tanh, "forgot the tanh"),
-        WrongAnswer("no recurrent term", rnn_no_memory, "recurrent term"),
-        WrongAnswer("weights not transposed", rnn_no_transpose, "transpos"),
-        WrongAnswer("W_hh not transposed (square, so it runs)", rnn_hh_not_transposed, "W_hh without transposing"),
-        WrongAnswer("weights swapped", rnn_swapped_weights, "swapped the two weight matrices"),
-        WrongAnswer("no biases", rnn_no_biases, "forgot the biases"),
-        WrongAnswer("bias_hh left out", rnn_one_bias, "left out bias_hh"),
-        WrongAnswer("output detached from autograd", rnn_detached, "autograd"),
-        WrongAnswer("tanh through NumPy", rnn_numpy_tanh, "cut off from autograd"),
-        WrongAnswer("weight_ih used through .data", rnn_weight_data, "no gradient reaches `weight_ih`"),
-        WrongAnswer("adds the biases in place", rnn_adds_biases_in_place, "in place"),
-        WrongAnswer("computes in float64", rnn_float64, "float64"),
-        WrongAnswer("squeezes the batch of 1 away", rnn_squeezed, "shape"),
+    "ch04.masked_lm_metrics": [
+        WrongAnswer("averages over the padding too", masked_counts_padding, "over the padding"),
+        WrongAnswer("mean of the rows' means", masked_row_means, "each row first"),
+        WrongAnswer("masked sum divided by B * T", masked_divides_by_bt, "B * T"),
+        WrongAnswer("one padded position too many (t <= length)", masked_off_by_one, "one padded position"),
+        WrongAnswer("sums instead of averaging", masked_sums, "instead of averaging"),
+        WrongAnswer("perplexity as 2^loss", masked_perplexity_base2, "2^loss"),
+        WrongAnswer("bits as loss * ln 2", masked_bits_times_ln2, "multiplied by ln 2"),
+        WrongAnswer("pads with id 0 and ignores id 0", masked_ignore_index_zero, "treated id 0 as padding"),
+        WrongAnswer("writes -100 into the caller's targets", masked_fills_targets_in_place, "in place"),
+        WrongAnswer("averages over every position up to the longest row", masked_longest_row, "over the padding"),
+        WrongAnswer("returns per-character tensors", masked_per_character, "every real character"),
+        WrongAnswer("returns NumPy scalars", masked_python_numbers, "single number"),
     ],
-    "ch04.lstm_step": [
-        WrongAnswer("tanh and sigmoid swapped", lstm_swapped_activations, "swap tanh and sigmoid"),
-        WrongAnswer("forget gate on h", lstm_forget_on_h, "forget gate to the wrong state"),
-        WrongAnswer("gates read as i, f, o, g", lstm_keras_order, "order"),
-        WrongAnswer("input and forget gates swapped", lstm_forget_first, "swap the input and forget gates"),
-        WrongAnswer("no input gate", lstm_no_input_gate, "forgot the input gate"),
-        WrongAnswer("no forget gate", lstm_no_forget_gate, "forgot the forget gate"),
-        WrongAnswer("h without tanh", lstm_h_without_tanh, "forgot the tanh of the new cell"),
-        WrongAnswer("h from the old cell", lstm_h_from_old_cell, "from the old cell"),
-        WrongAnswer("returns (c, h)", lstm_returns_c_h, "swapped"),
-        WrongAnswer("returns h only", lstm_returns_h_only, "(h_new, c_new)"),
-        WrongAnswer("weights swapped", lstm_swapped_weights, "swapped the two weight matrices"),
-        WrongAnswer("no biases", lstm_no_biases, "forgot the biases"),
-        WrongAnswer("chunk without dim=-1", lstm_chunk_default_dim, "dim=-1"),
-        WrongAnswer("hidden size taken from x", lstm_hidden_size_from_x, "hidden_size"),
-        WrongAnswer("updates c in place", lstm_cell_in_place, "in place"),
-        WrongAnswer("gates detached", lstm_detached_gates, "no gradient reaches"),
-        WrongAnswer("computes in float64", lstm_float64, "float64"),
-        WrongAnswer("squeezes the batch of 1 away", lstm_squeezed, "shape"),
+    "ch04.gru_step": [
+        WrongAnswer("reset and update gates swapped", gru_zr_swapped, "swapped the reset and update gates"),
+        WrongAnswer("z and 1 - z interchanged", gru_z_interchanged, "interchanged z and 1 - z"),
+        WrongAnswer("b_hn outside the reset gate", gru_bias_outside_reset, "added b_hn outside the reset gate"),
+        WrongAnswer("reset applied to h before W_hn (the paper's variant)", gru_reset_before_product,
+                    "before the product"),
+        WrongAnswer("sigmoid and tanh swapped", gru_swapped_activations, "swapped sigmoid and tanh"),
+        WrongAnswer("no biases", gru_no_biases, "forgot the biases"),
+        WrongAnswer("one pre-activation for all three blocks (LSTM habit)", gru_one_pre_activation,
+                    "before splitting them"),
+        WrongAnswer("chunk without dim=-1", gru_chunk_default_dim, "blocks"),
+        WrongAnswer("updates h in place", gru_in_place, "in place"),
+        WrongAnswer("computes in float64", gru_float64, "float64"),
+        WrongAnswer("output detached from autograd", gru_detached, "autograd"),
+        WrongAnswer("tanh through NumPy", gru_numpy_tanh, "autograd"),
+        WrongAnswer("squeezes the batch of 1 away", gru_squeezed, "shape"),
     ],
-    "ch04.lm_metrics": [
-        WrongAnswer("perplexity as 2**loss", metrics_perplexity_base2, "not 2^loss"),
-        WrongAnswer("perplexity as e**-loss", metrics_perplexity_negative, "e^(-loss)"),
-        WrongAnswer("bits = loss * ln 2", metrics_bits_times_ln2, "instead of dividing"),
-        WrongAnswer("bits not converted", metrics_bits_unconverted, "convert nats to bits"),
-        WrongAnswer("bits = loss / ln 10", metrics_bits_ln10, "ln 10"),
-        WrongAnswer("summed loss", metrics_summed_loss, "instead of averaging"),
-        WrongAnswer("loss per sequence", metrics_batch_mean_only, "average over the batch only"),
-        WrongAnswer("perplexity of the summed loss", metrics_perplexity_of_sum, "from the summed loss"),
-        WrongAnswer("loss in bits", metrics_loss_in_bits, "instead of nats"),
-        WrongAnswer("cross_entropy on (B, T, V)", metrics_unflattened, "flatten"),
-        WrongAnswer("log2 of the loss", metrics_log2_of_loss, "log2 of the loss"),
-        WrongAnswer("log of softmax (underflows)", metrics_naive_log_softmax, "NaN or infinity"),
-        WrongAnswer("shifts the logits in place", metrics_shifts_logits_in_place, "in place"),
-        WrongAnswer("NumPy numbers", metrics_numpy_numbers, "numpy"),
-        WrongAnswer("one loss per character", metrics_per_character, "single number"),
-        WrongAnswer("vocabulary fixed at 65", metrics_fixed_vocab, "fixed number"),
+    "ch04.rnn_step_backward": [
+        WrongAnswer("autograd instead of by hand", backward_by_autograd, "called autograd"),
+        WrongAnswer("no tanh derivative", backward_no_tanh_derivative, "forgot the tanh's derivative"),
+        WrongAnswer("derivative from the old state", backward_old_state_derivative, "used the old state"),
+        WrongAnswer("1 - h_new instead of 1 - h_new^2", backward_linear_derivative, "1 - h_new instead"),
+        WrongAnswer("sigmoid's derivative", backward_sigmoid_derivative, "sigmoid's derivative"),
+        WrongAnswer("dh through W_hh^T (square, so it runs)", backward_dh_transposed, "weight_hh transposed"),
+        WrongAnswer("bias gradients averaged over the batch", backward_bias_mean, "averaged the bias gradients"),
+        WrongAnswer("dW_hh transposed (square, so it runs)", backward_dw_hh_transposed, "dL/dweight_hh as h^T da"),
+        WrongAnswer("dx through W_ih^T", backward_dx_transposed, "shape"),
+        WrongAnswer("bias gradients not summed over the batch", backward_bias_not_summed, "shape"),
+        WrongAnswer("returns the gradients in the wrong order", backward_wrong_order, "dL/dx"),
+        WrongAnswer("multiplies grad_h_new in place", backward_accumulates_into_input, "in place"),
+        WrongAnswer("returns float64", backward_float64, "float64"),
+        WrongAnswer("squeezes the batch of 1 away", backward_squeezed, "shape"),
     ],
-    "ch04.sample_next": [
-        WrongAnswer("temperature after softmax", sample_temperature_after_softmax, "after the softmax"),
-        WrongAnswer("ignores the temperature", sample_ignores_temperature, "ignored the temperature"),
-        WrongAnswer("multiplies by temperature", sample_times_temperature, "multiply the logits"),
-        WrongAnswer("argmax", sample_argmax, "argmax"),
-        WrongAnswer("softmax over the batch", sample_softmax_dim0, "batch dimension"),
-        WrongAnswer("draws every id from the first row", sample_first_row_only, "first row"),
-        WrongAnswer("ignores the generator", sample_no_generator, "global random generator"),
-        WrongAnswer("reseeds the generator", sample_reseeds, "different seeds"),
-        WrongAnswer("seeds its own generator", sample_own_generator, "different seeds"),
-        WrongAnswer("returns (B, 1)", sample_keeps_dim, "squeeze"),
-        WrongAnswer("squeezes the batch of 1 away", sample_squeezed, "shape"),
-        WrongAnswer("int32 ids", sample_int32, "int64"),
-        WrongAnswer("float ids", sample_float_ids, "int64"),
-        WrongAnswer("divides the logits in place", sample_divides_in_place, "in place"),
-        WrongAnswer("samples from raw logits", sample_raw_logits, "softmax"),
-        WrongAnswer("unnormalised exp (overflows)", sample_unnormalised_exp, "softmax"),
+    "ch04.sample_top_p": [
+        WrongAnswer("drops the id that crosses top_p", top_p_drops_crossing_id, "dropped the id that crosses"),
+        WrongAnswer("nucleus chosen before the temperature", top_p_nucleus_before_temperature,
+                    "before applying the temperature"),
+        WrongAnswer("adds up in vocabulary order", top_p_vocabulary_order, "vocabulary order"),
+        WrongAnswer("ignores top_p", top_p_ignores_top_p, "ignored top_p"),
+        WrongAnswer("ignores the temperature", top_p_ignores_temperature, "ignored the temperature"),
+        WrongAnswer("multiplies by the temperature", top_p_times_temperature, "multiplied the logits"),
+        WrongAnswer("returns the sorted position, not the id", top_p_sorted_position, "how often each id"),
+        WrongAnswer("argmax", top_p_argmax, "argmax"),
+        WrongAnswer("uses the global RNG", top_p_global_rng, "global random generator"),
+        WrongAnswer("reseeds the given generator", top_p_reseeds, "generator"),
+        WrongAnswer("returns (B, 1)", top_p_keeps_dim, "squeeze"),
+        WrongAnswer("squeezes the batch of 1 away", top_p_squeezed, "shape"),
+        WrongAnswer("returns int32 ids", top_p_int32, "int64"),
+        WrongAnswer("divides the caller's logits in place", top_p_divides_in_place, "in place"),
+        WrongAnswer("exp without the softmax's shift", top_p_raw_exp, "softmax"),
     ],
 }
