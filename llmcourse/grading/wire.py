@@ -26,17 +26,31 @@ MAX_ITEMS = 1_000_000  # a container bigger than this is not an answer to any ex
 MAX_DEPTH = 20
 
 
-def map_plain(value: Any, fn: Any) -> Any:
-    """``fn`` applied to everything inside lists, tuples and dicts, the containers rebuilt alike.
+BYTES = "__llmcourse_bytes__"  # bytes travel as (BYTES, hex): torch.load(weights_only=True) refuses b""
 
-    A dict carrying :data:`TAG` is an encoded record, not a container: ``fn`` gets it whole.
+
+def _is_bytes_record(value: Any) -> bool:
+    return type(value) is tuple and len(value) == 2 and value[0] == BYTES and isinstance(value[1], str)
+
+
+def bytes_to_wire(value: bytes) -> tuple[str, str]:
+    return (BYTES, bytes.hex(value))
+
+
+def map_plain(value: Any, fn: Any) -> Any:
+    """``fn`` applied to everything inside lists, tuples and dicts (keys too), the containers rebuilt alike.
+
+    A dict carrying :data:`TAG` is an encoded record and ``(BYTES, hex)`` encoded bytes, not containers:
+    ``fn`` gets them whole.
     """
+    if _is_bytes_record(value):
+        return fn(value)
     if isinstance(value, list):
         return [map_plain(v, fn) for v in value]
     if isinstance(value, tuple):
         return tuple(map_plain(v, fn) for v in value)
     if isinstance(value, dict) and TAG not in value:
-        return {k: map_plain(v, fn) for k, v in value.items()}
+        return {map_plain(k, fn): map_plain(v, fn) for k, v in value.items()}
     return fn(value)
 
 
@@ -146,8 +160,10 @@ def encode(value: Any, *, meta: bool = False, _depth: int = 0) -> Any:
     if _depth > MAX_DEPTH:
         return {TAG: "unsupported", "type": "structure nested too deeply"}
     kind = type(value)
-    if value is None or kind in (bool, int, float, str, bytes):
+    if value is None or kind in (bool, int, float, str):
         return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes_to_wire(bytes(value))
     if isinstance(value, torch.Tensor):
         if not meta:
             return _plain_tensor(value)
@@ -213,6 +229,8 @@ def build(value: Any, objects: dict[str, Any]) -> Any:
 def _build_one(value: Any, objects: dict[str, Any]) -> Any:
     if isinstance(value, torch.Tensor):
         return value.clone()
+    if _is_bytes_record(value):
+        return bytes.fromhex(value[1])
     if not (isinstance(value, dict) and value.get(TAG) == "spec"):
         return value
     kind, data = value["kind"], value["data"]
@@ -242,6 +260,8 @@ def spec_to_wire(value: Any) -> Any:
 
 
 def _spec_to_wire_one(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes_to_wire(bytes(value))
     if isinstance(value, GeneratorSpec):
         return {TAG: "spec", "kind": "generator", "data": {"seed": value.seed, "name": value.name}}
     if isinstance(value, LeafSpec):
@@ -278,6 +298,8 @@ def decode(value: Any) -> Any:
 
 
 def _decode_one(value: Any) -> Any:
+    if _is_bytes_record(value):
+        return bytes.fromhex(value[1])
     if not (isinstance(value, dict) and TAG in value):
         return value
     kind = value[TAG]
