@@ -111,3 +111,15 @@ def test_the_checker_itself():
     nbformat.write(nb, path)
     problems = unearned_numbers(path)
     assert [p.split(" in:")[0] for p in problems] == ["cell 0: 1.48", "cell 2: 7x", "cell 2: 65"], problems
+
+
+def test_expected_results_never_run_are_marked_so():
+    """No GPU run has landed: the gpu profiles' thresholds say "never run" wherever a chapter lists them."""
+    from llmcourse.config import PROFILES, UNVERIFIED, settings
+
+    assert settings("ch03", "gpu").verified is False and settings("ch03", "laptop").verified is True
+    for chapter in ("03", "04"):
+        (path,) = (ROOT / "chapters").glob(f"{chapter}_*.ipynb")
+        text = path.read_text()
+        assert "never run (no GPU yet)" in text
+        assert all(p in PROFILES for p in UNVERIFIED[f"ch{chapter}"])
