@@ -103,7 +103,8 @@ def plot_decision_boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, a
     """Colour the plane by the class ``model`` predicts there and scatter the points on top.
 
     A picture of what the network learned: a linear model can only split the plane with a straight
-    line, a trained MLP bends its boundary around the spirals. Returns the matplotlib axes.
+    line, a trained MLP bends its boundary around the spirals. The axes are the two input coordinates
+    and a legend names each class's colour. Returns the matplotlib axes.
     """
     import matplotlib.pyplot as plt
 
@@ -121,9 +122,11 @@ def plot_decision_boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, a
     model.train(was_training)
     n_classes = int(max(y.max().item(), pred.max().item())) + 1
     ax.contourf(gx, gy, pred, levels=torch.arange(n_classes + 1) - 0.5, cmap="coolwarm", alpha=0.4)
-    ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=6, vmin=0, vmax=n_classes - 1)
-    ax.set_aspect("equal")
-    ax.set_title(title)
+    points = ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=6, vmin=0, vmax=n_classes - 1)
+    for k in sorted(set(y.tolist())):  # an empty plot per class, only to put its colour in the legend
+        ax.scatter([], [], color=points.cmap(points.norm(k)), s=12, label=f"class {k}")
+    ax.legend(loc="upper right", fontsize="small")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", aspect="equal", title=title)
     return ax
 
 

@@ -136,6 +136,24 @@ def test_plot_decision_boundary_keeps_training_mode():
     plt.close(ax.figure)
 
 
+def test_plot_decision_boundary_labels_axes_and_classes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, y = make_spirals(30, n_classes=3)
+    ax = plot_decision_boundary(MLP(2, 4, 3), x, y, resolution=10)
+    assert ax.get_xlabel() and ax.get_ylabel()
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["class 0", "class 1", "class 2"]
+    points = ax.collections[-4]  # the scattered points, before the three legend-only entries
+    colours = [tuple(h.get_facecolor()[0]) for h in legend.legend_handles]
+    assert len(set(colours)) == 3  # each class its own colour ...
+    assert colours == [tuple(points.cmap(points.norm(k))) for k in range(3)]  # ... the colour of its points
+    plt.close(ax.figure)
+
+
 def test_time_matmul_on_cpu():
     seconds = time_matmul(32, "cpu", repeats=2)
     assert 0 < seconds < 5
