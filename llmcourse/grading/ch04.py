@@ -278,22 +278,27 @@ def check_gru(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 1.0) 
     t.check_call(*inputs, reference=gru_reference, what="the new hidden state", mistakes=gru_mistakes)
 
 
-@gru_step.case("values and gradients match nn.GRUCell on a batch, with fewer inputs than hidden units")
-def _(t: Trial) -> None:
-    n_in = t.py.randint(2, 4)
-    check_gru(t, t.py.randint(2, 5), n_in, n_in + t.py.randint(1, 3))
+def register_cell_sizes(ex: Any, check: Any, claim: str) -> None:
+    """The three shapes every cell exercise is checked on: fewer inputs than hidden units, as many (square
+    weights, so a missing transpose still runs), and a batch of one row with more inputs than hidden units."""
+
+    @ex.case(f"{claim} on a batch, with fewer inputs than hidden units")
+    def _(t: Trial) -> None:
+        n_in = t.py.randint(2, 4)
+        check(t, t.py.randint(2, 5), n_in, n_in + t.py.randint(1, 4))
+
+    @ex.case(f"{claim} with as many inputs as hidden units (square weights)")
+    def _(t: Trial) -> None:
+        size = t.py.randint(3, 6)
+        check(t, t.py.randint(2, 4), size, size)
+
+    @ex.case(f"{claim} on a batch of one row, with more inputs than hidden units")
+    def _(t: Trial) -> None:
+        hidden = t.py.randint(2, 4)
+        check(t, 1, hidden + t.py.randint(2, 4), hidden)
 
 
-@gru_step.case("values and gradients match nn.GRUCell with as many inputs as hidden units")
-def _(t: Trial) -> None:
-    size = t.py.randint(3, 6)
-    check_gru(t, t.py.randint(2, 4), size, size)
-
-
-@gru_step.case("values and gradients match nn.GRUCell on a batch of one row, with more inputs than hidden units")
-def _(t: Trial) -> None:
-    hidden = t.py.randint(2, 4)
-    check_gru(t, 1, hidden + t.py.randint(2, 4), hidden)
+register_cell_sizes(gru_step, check_gru, "values and gradients match nn.GRUCell")
 
 
 # --- 3. rnn_step_backward ----------------------------------------------------------------------
@@ -364,22 +369,7 @@ def check_backward(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 
                  atol=1e-5, rtol=1e-4)
 
 
-@rnn_step_backward.case("all six gradients match autograd on a batch, with fewer inputs than hidden units")
-def _(t: Trial) -> None:
-    n_in = t.py.randint(2, 4)
-    check_backward(t, t.py.randint(2, 5), n_in, n_in + t.py.randint(1, 4))
-
-
-@rnn_step_backward.case("all six gradients match autograd with as many inputs as hidden units (square weights)")
-def _(t: Trial) -> None:
-    size = t.py.randint(3, 6)
-    check_backward(t, t.py.randint(2, 4), size, size)
-
-
-@rnn_step_backward.case("all six gradients match autograd on a batch of one row, with more inputs than hidden units")
-def _(t: Trial) -> None:
-    hidden = t.py.randint(2, 4)
-    check_backward(t, 1, hidden + t.py.randint(2, 4), hidden)
+register_cell_sizes(rnn_step_backward, check_backward, "all six gradients match autograd")
 
 
 # --- 4. sample_top_p ---------------------------------------------------------------------------
