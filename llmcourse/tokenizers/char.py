@@ -99,9 +99,11 @@ class CharTokenizer(Tokenizer):
                 f"(train on text that has them, or make the tokenizer with unk_token='<unk>')"
             ) from None
 
-    def encode(self, text: str, allowed_special: AllowedSpecial = "all") -> list[int]:
-        """One id per character; each special token in ``allowed_special`` (default: all) becomes its one id."""
-        allowed = self._allowed(allowed_special)
+    def encode(
+        self, text: str, allowed_special: AllowedSpecial = "none", disallowed_special: AllowedSpecial = "all"
+    ) -> list[int]:
+        """One id per character; special tokens follow tiktoken's rule (see :meth:`.Tokenizer.encode`)."""
+        allowed = self._specials_to_split(text, allowed_special, disallowed_special)
         ids: list[int] = []
         for n, part in enumerate(split_on_specials(text, allowed)):
             ids.extend([self.special_tokens[part]] if n % 2 else self._encode_plain(part))

@@ -11,11 +11,11 @@ book shows it as a static picture of what the explorer displays).
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
 
-from .base import Tokenizer
+from .base import PALETTE, Tokenizer
 
 MAX_IDS_SHOWN = 200
 
@@ -23,7 +23,7 @@ MAX_IDS_SHOWN = 200
 def token_report(tok: Tokenizer, text: str) -> str:
     """HTML: the coloured tokens of ``text``, a line of counts, and the ids (the first 200)."""
     try:
-        ids = tok.encode(text)
+        ids = tok.encode(text, allowed_special="all")  # a viewer shows special tokens as their ids
         tokens = tok.visualize_html(text)
     except ValueError as err:  # e.g. a character tokenizer meeting a character it never saw
         problem = html.escape(str(err))
@@ -39,6 +39,33 @@ def token_report(tok: Tokenizer, text: str) -> str:
         f"{tokens}<p style='margin:6px 0'>{counts}</p>"
         f"<div style='font-family:monospace;font-size:85%;color:#555'>ids: [{shown}]</div>"
     )
+
+
+def token_colours(rows: Sequence[Sequence[str]], palette: Sequence[str] = PALETTE) -> dict[str, str]:
+    """One colour per distinct token, the same in every row, that no different token beside it shares.
+
+    ``[["lo", "w"], ["low", "er"]] -> {"lo": palette[0], "w": palette[1], "low": palette[0], "er": palette[1]}``.
+    For figures where a token keeps its colour from row to row: cycling through the palette in order of first
+    appearance would give two neighbours the same colour once there are more tokens than colours. This is
+    greedy graph colouring over "appears next to": each token, in order of first appearance, takes the first
+    colour none of its coloured neighbours has. That always exists while no token has as many different
+    neighbours as there are colours; past that, it takes the colour its neighbours use least. A token next
+    to itself (``[aa][aa]``) necessarily shares its own colour.
+    """
+    if not palette:
+        raise ValueError("the palette is empty: give at least one colour")
+    beside: dict[str, set[str]] = {}  # token -> the different tokens seen next to it; keys in order of appearance
+    for row in rows:
+        row = list(row)
+        for n, piece in enumerate(row):
+            neighbours = beside.setdefault(piece, set())
+            neighbours.update(other for other in row[max(0, n - 1) : n] + row[n + 1 : n + 2] if other != piece)
+    colours: dict[str, str] = {}
+    for piece, neighbours in beside.items():
+        taken = [colours[other] for other in neighbours if other in colours]
+        free = [c for c in palette if c not in taken]
+        colours[piece] = free[0] if free else min(palette, key=taken.count)
+    return colours
 
 
 def explorer(tokenizers: Mapping[str, Mapping[int, Tokenizer]], text: str = "") -> widgets.VBox:

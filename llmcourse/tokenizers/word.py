@@ -74,9 +74,15 @@ class WordTokenizer(Tokenizer):
             print(f"{len(counts)} distinct words, kept {len(self.words)}, covering {covered:.1%} of the text's words")
         return self
 
-    def encode(self, text: str, allowed_special: AllowedSpecial = "all") -> list[int]:
-        """One id per word or punctuation mark (whitespace dropped); unknown words get the ``<unk>`` id."""
-        allowed = self._allowed(allowed_special) | {self.unk_token}  # "<unk>" in text means <unk>
+    def encode(
+        self, text: str, allowed_special: AllowedSpecial = "none", disallowed_special: AllowedSpecial = "all"
+    ) -> list[int]:
+        """One id per word or punctuation mark (whitespace dropped); unknown words get the ``<unk>`` id.
+
+        Special tokens follow tiktoken's rule (see :meth:`.Tokenizer.encode`).
+        """
+        allowed = self._specials_to_split(text, allowed_special, disallowed_special)
+        allowed |= {self.unk_token}  # "<unk>" in text means <unk>
         stoi, unk = self.stoi, self.unk_id
         ids: list[int] = []
         for n, part in enumerate(split_on_specials(text, allowed)):
