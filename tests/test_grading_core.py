@@ -403,3 +403,33 @@ def test_difference_words_for_each_kind_of_value():
     assert "missing keys" in difference({(1, 2): 3}, {(1, 2): 3, (2, 3): 1}, "the counts")
     assert "should be a Python int" in difference(True, 1, "the count")
     assert difference([1.0, torch.ones(2)], (1.0, torch.ones(2)), "x") is None
+
+
+@pytest.mark.parametrize("use_signal", [True, False], ids=["signal", "trace"])
+def test_the_in_process_fallback_deadline_stops_python_loops(use_signal):
+    """Where the OS cannot fork, the calls run in-process under this deadline (a timer signal or a trace)."""
+    from llmcourse.grading.runner import CheckTimeout, deadline
+
+    def spin():
+        while True:
+            pass
+
+    started = time.monotonic()
+    with pytest.raises(CheckTimeout), deadline(0.2, use_signal=use_signal):
+        spin()
+    assert time.monotonic() - started < 5
+
+
+def test_the_in_process_fallback_grades_and_times_out(linear):
+    """Without fork the same request runs in this process: a right answer passes, a loop is cut off."""
+    from llmcourse.grading import runner
+
+    request = {"steps": [{"args": [torch.ones(2, 3), torch.ones(4, 3), torch.zeros(4)]}]}
+    done = runner._run_in_process(right, request, 3.0)
+    assert done["status"] == "done" and done["in_process"] and done["steps"][0]["ok"]
+
+    def loop(x, weight, bias):
+        while True:
+            pass
+
+    assert runner._run_in_process(loop, request, 0.3)["status"] == "timeout"

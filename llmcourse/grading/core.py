@@ -37,7 +37,7 @@ import torch
 
 from . import wire
 from .expect import CheckFailure, difference, kind_of, matches
-from .runner import run_request
+from .runner import input_gradients, run_request
 
 __all__ = ["CheckFailure", "CheckResult", "Exercise", "Step", "Trial", "exercise", "run_check"]
 
@@ -89,8 +89,7 @@ class Case:
 @dataclass
 class Step:
     """One call in a :meth:`Trial.run`: ``on`` a kept object (or the learner's), optionally a ``method``;
-    ``keep`` names the result for later steps; ``grad_objects`` adds kept modules' parameters to the
-    gradient check."""
+    ``keep`` names the result for later steps."""
 
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -219,7 +218,7 @@ class Trial:
     every run draws new inputs and a teacher can replay one from the gradebook's seed.
     """
 
-    def __init__(self, ex: Exercise, executor: Executor, seed: int, *, hidden: bool = False) -> None:
+    def __init__(self, ex: Exercise, executor: Executor, seed: int) -> None:
         import random as _random
 
         self.ex = ex
@@ -227,7 +226,6 @@ class Trial:
         self.rng = torch.Generator().manual_seed(seed % (2**63))
         self.py = _random.Random(seed)
         self._executor = executor
-        self.hidden = hidden
         self.mistake_log: list[tuple[str, bool, bool]] = []  # (mistake, differs from right, answer equals it)
         self.coverage: dict[str, list[Any]] = {}
         self.printed = ""
@@ -259,8 +257,8 @@ class Trial:
         """
         return self.run([Step(args, kwargs)], grad=grad, upstream=[upstream])[0]
 
-    def run(self, steps: Sequence[Step], *, grad: bool | None = None, upstream: Sequence[Any] | None = None,
-            grad_objects: Sequence[str] = ()) -> list[Outcome]:
+    def run(self, steps: Sequence[Step], *, grad: bool | None = None,
+            upstream: Sequence[Any] | None = None) -> list[Outcome]:
         """Make several calls in one child process (later steps may use objects kept by earlier ones)."""
         grad = self.ex.grad if grad is None else grad
         request_steps, sent = [], []
@@ -276,7 +274,7 @@ class Trial:
                 "global_seed": self.seed_for(f"global:{i}") % (2**31),
             }
             if grad and upstream is not None and upstream[i] is not None:
-                record["backward"] = {"upstream": upstream[i], "objects": list(grad_objects)}
+                record["backward"] = {"upstream": upstream[i]}
             request_steps.append(record)
         response = self._executor({"steps": request_steps, "count_autograd": self.ex.no_autograd}, self.ex.timeout)
         self.printed = str(response.get("printed", ""))[:2000]
@@ -325,7 +323,7 @@ class Trial:
         connected = False
         if "grads" in record:
             connected = bool(record["grads"].get("connected"))
-            grads = {k: (None if v is None else v) for k, v in record["grads"].get("wrt", {}).items()}
+            grads = dict(record["grads"].get("wrt", {}))
         return Outcome(wire.strip_meta(raw), raw, grads, connected, after, self.printed)
 
     def _arg_name(self, position: int) -> str:
@@ -403,28 +401,21 @@ class Trial:
             mistakes = mistakes(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
         self.expect(outcome.value, expected, what, mistakes=mistakes, atol=atol, rtol=rtol, **(compare or {}))
         if grad:
-            self._check_gradients(outcome, expected_raw, upstream, ref_args, ref_kwargs, leaf_args,
-                                  atol if grad_atol is None else grad_atol, rtol)
+            self._check_gradients(outcome, expected_raw, upstream, ref_args, atol if grad_atol is None else grad_atol,
+                                  rtol)
         return outcome
 
     def _check_gradients(self, outcome: Outcome, expected_raw: Any, upstream: Any, ref_args: list[Any],
-                         ref_kwargs: dict[str, Any], leaf_args: tuple[Any, ...], atol: float, rtol: float) -> None:
-        leaves: list[tuple[str, torch.Tensor]] = []
-        from .runner import _leaves, _pairs
-
-        for i, a in enumerate(ref_args):
-            _leaves(a, f"arg{i}", leaves)
-        pairs = list(_pairs(expected_raw, upstream))
-        if not pairs or not leaves:
+                         atol: float, rtol: float) -> None:
+        expected, connected = input_gradients(expected_raw, upstream, ref_args)
+        if not connected or not expected:
             return
-        outs, ups = zip(*pairs, strict=True)
-        expected = torch.autograd.grad(outs, [leaf for _, leaf in leaves], ups, allow_unused=True)
         if not outcome.connected:
             raise CheckFailure(
                 "the result is cut off from autograd, so training could not learn through it: no .item(), "
                 "float(), .data, .detach(), NumPy round trip or torch.no_grad() on the way from the inputs.", "grad")
         got = outcome.grads or {}
-        for (path, _), want in zip(leaves, expected, strict=True):
+        for path, want in expected.items():
             name = _path_name(path, self.ex.args)
             mine = got.get(path)
             if want is None or not bool(want.abs().sum() > 0):
@@ -537,8 +528,7 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
             results.append(CaseResult(case.name, False, "not run: an earlier case did not finish in time",
                                       case.hidden))
             continue
-        trial = Trial(ex, executor, int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:8],
-                                                   "little"), hidden=case.hidden)
+        trial = Trial(ex, executor, int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:8], "little"))
         try:
             case.fn(trial)
             results.append(CaseResult(case.name, True, hidden=case.hidden))

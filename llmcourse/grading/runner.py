@@ -192,7 +192,7 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
                                   "autograd_calls": autograd_calls[0]}
         try:
             if step.get("backward") is not None:
-                record["grads"] = _gradients(output, step["backward"], args, objects)
+                record["grads"] = _gradients(output, step["backward"], args)
             record["output"] = wire.encode(output, meta=True)
             record["args_after"] = [wire.state_after(o, b, objects) for o, b in zip(step.get("args", []), args,
                                                                                     strict=True)]
@@ -206,21 +206,25 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
     return {"steps": steps_out}
 
 
-def _gradients(output: Any, backward: dict[str, Any], args: list[Any], objects: dict[str, Any]) -> dict[str, Any]:
-    """d(sum of output · upstream)/d(every leaf input and parameter), as plain data (None: not reached)."""
+def input_gradients(output: Any, upstream: Any, args: list[Any]) -> tuple[dict[str, torch.Tensor | None], bool]:
+    """d(sum of output · upstream)/d(every leaf tensor inside ``args``), by path (None: not reached), and
+    whether any output tensor was connected to autograd at all. The grader's reference uses it too."""
     leaves: list[tuple[str, torch.Tensor]] = []
     for i, a in enumerate(args):
         _leaves(a, f"arg{i}", leaves)
-    for name in backward.get("objects", []):
-        _leaves(objects[name], name, leaves)
-    pairs = list(_pairs(output, backward["upstream"]))
-    grads: dict[str, Any] = {path: None for path, _ in leaves}
+    pairs = list(_pairs(output, upstream))
+    grads: dict[str, torch.Tensor | None] = {path: None for path, _ in leaves}
     if pairs and leaves:
         outs, ups = zip(*pairs, strict=True)
         found = torch.autograd.grad(outs, [leaf for _, leaf in leaves], ups, allow_unused=True)
-        for (path, _), g in zip(leaves, found, strict=True):
-            grads[path] = None if g is None else wire.encode(g)
-    return {"connected": bool(pairs), "wrt": grads}
+        grads.update((path, g) for (path, _), g in zip(leaves, found, strict=True))
+    return grads, bool(pairs)
+
+
+def _gradients(output: Any, backward: dict[str, Any], args: list[Any]) -> dict[str, Any]:
+    """The learner's gradients (see :func:`input_gradients`) as plain data."""
+    grads, connected = input_gradients(output, backward["upstream"], args)
+    return {"connected": connected, "wrt": {k: None if g is None else wire.encode(g) for k, g in grads.items()}}
 
 
 def _child_main(student: Any, request: dict[str, Any], write_fd: int) -> None:
