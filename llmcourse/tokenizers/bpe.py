@@ -34,9 +34,10 @@ from .base import AllowedSpecial, Tokenizer, check_special_tokens, group_whole_c
 
 # How GPT-2 and GPT-4 (cl100k) split text before BPE, from tiktoken. \p{L} (any letter) needs `regex`.
 GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-GPT4_SPLIT_PATTERN = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
-)
+# GPT-4's is exactly tiktoken 0.14's cl100k pattern (tiktoken_ext/openai_public.py), possessive quantifiers and
+# the trailing-whitespace rule `\s++$` included.
+GPT4_SPLIT_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+                      r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s""")
 PATTERNS = {"gpt2": GPT2_SPLIT_PATTERN, "gpt4": GPT4_SPLIT_PATTERN}
 ENDOFTEXT = "<|endoftext|>"
 

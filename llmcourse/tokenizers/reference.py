@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .bpe import BPETokenizer
+from .bpe import GPT4_SPLIT_PATTERN, BPETokenizer
 
 
 def train_hf(text: str, vocab_size: int, special_tokens: Sequence[str] = ()) -> Any:
@@ -72,8 +72,7 @@ def merges_like_hf(ours: BPETokenizer, theirs: Any) -> tuple[int, int]:
 
 # cl100k's split pattern and special tokens exactly as tiktoken 0.14 writes them (tiktoken_ext/openai_public.py);
 # only the rank table is a file, which the course finds offline (see ``llmcourse.data``, "cl100k_base").
-CL100K_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
-                  r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s""")
+CL100K_PATTERN = GPT4_SPLIT_PATTERN
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"  # the hash tiktoken checks
 CL100K_SPECIAL = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
                   "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}
