@@ -70,7 +70,13 @@ def _broken_submission(path: Path) -> None:
     nb.cells = [
         nbformat.v4.new_code_cell("raise ValueError('boom')"),
         nbformat.v4.new_code_cell("while True:\n    pass"),
-        nbformat.v4.new_code_cell("def linear_forward(x, weight, bias):\n    return x @ weight.T + bias"),
+        nbformat.v4.new_code_cell(
+            "def linear_forward(x, weight, bias):\n"
+            "    if weight.dim() != 2 or x.dim() == 0 or x.shape[-1] != weight.shape[1]:\n"
+            "        raise ValueError(f'x {tuple(x.shape)} does not fit weight {tuple(weight.shape)}')\n"
+            "    if bias is not None and bias.shape != weight.shape[:1]:\n"
+            "        raise ValueError(f'bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)}')\n"
+            "    return x @ weight.T if bias is None else x @ weight.T + bias"),
     ]
     nbformat.write(nb, path)
 
@@ -102,7 +108,7 @@ def test_grade_a_folder_of_submissions(tmp_path):
 
     rows = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
     assert {"student_file", "exercise", "points", "max_points", "messages"} <= set(rows[0])
-    assert any(r["exercise"] == "ch01.train_loop" and "not defined" in r["messages"] for r in rows
+    assert any(r["exercise"] == "ch01.accumulate_gradients" and "not defined" in r["messages"] for r in rows
                if r["student_file"].endswith("carol.ipynb"))
     assert "alice.ipynb" in result.stdout and "gradebook:" in result.stdout
     again = cli("grade", str(submissions), "--out", str(tmp_path / "out"))  # everything is graded: nothing to do

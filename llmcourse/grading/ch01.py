@@ -1,17 +1,18 @@
-"""Chapter 1's graded exercises: a linear layer, the backward pass of a two-layer network by hand, an SGD
-step, an Adam update by hand, and a complete training loop.
+"""Chapter 1's graded exercises: a linear layer that refuses shapes that do not fit, the backward pass of a
+two-layer network by hand, a step of SGD with momentum (Nesterov's too, and weight decay), an Adam update by
+hand, and gradient accumulation over micro-batches of unequal sizes.
 
 Every case draws its inputs from the run's seed and computes the reference answer at check time with
-PyTorch's own implementation (``F.linear``, autograd, SGD's and Adam's update rules, a reference training run), so
-nothing here is a pasted number. Known mistakes are computed the same way, so a message can name the
-mistake an answer matches. The learner's code runs in a forked child on one CPU thread (see
-:mod:`.runner`); the grader's reference training runs use one thread too, so both do the same sums in
-the same order.
+PyTorch's own implementation (``F.linear``, autograd, torch.optim.SGD's and Adam's update rules, a full-batch
+backward pass), so nothing here is a pasted number. Known mistakes are computed the same way, so a message can
+name the mistake an answer matches. The learner's code runs in a forked child on one CPU thread (see
+:mod:`.runner`); the grader's reference runs use one thread too, so both do the same sums in the same order.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,17 +53,21 @@ _SHAPE_HINTS = {
     "batch2 tensor": "on an input with extra leading dimensions `x.T` would reverse all of its dimensions: multiply "
                      "`x` itself by the transposed weight (`x @ weight.T`), which handles any leading dimensions.",
     "2D": "use `@` (torch.matmul), which also handles inputs with extra leading dimensions.",
+    "'NoneType'": "`bias` may be None (a layer built with bias=False): then there is no bias to add.",
 }
 
 linear_forward = exercise(
     "ch01.linear_forward", name="linear_forward",
-    description="Compute what nn.Linear computes: x @ weight.T + bias, for any number of leading dimensions.",
+    description="What nn.Linear computes, x @ weight.T + bias, for any leading dimensions and an optional bias, "
+                "and a ValueError naming the shapes when the tensors do not fit together.",
     args=("x", "weight", "bias"), points=1, timeout=10, grad=True, hints=_SHAPE_HINTS,
 )
 
 
-def _linear_mistakes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> dict[str, torch.Tensor]:
+def _linear_mistakes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """What the usual slips give on these inputs (only those that run on these shapes)."""
+    if bias is None:
+        return {}
     found = {
         "forgot to add the bias": x @ weight.T,
         "subtracted the bias instead of adding it": x @ weight.T - bias,
@@ -73,9 +78,39 @@ def _linear_mistakes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) 
     return found
 
 
-def _check_linear(t: Trial, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> None:
+def _check_linear(t: Trial, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
     t.check_call(x, weight, bias, reference=F.linear, what=f"the output for a {tuple(x.shape)} input",
                  mistakes=_linear_mistakes)
+
+
+def _named(text: str, shape: Sequence[int]) -> bool:
+    """Whether an error message names ``shape``, written as a tuple, a list or a torch.Size."""
+    dims = ", ".join(str(d) for d in shape)
+    return any(form in text for form in (f"({dims})" if len(shape) != 1 else f"({dims},)", f"[{dims}]"))
+
+
+def _check_shape_error(t: Trial, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                       culprits: dict[str, torch.Tensor], problem: str) -> None:
+    """A call on tensors that do not fit must raise ValueError whose message names the culprits' shapes."""
+    shapes = ", ".join(f"{name} of shape {tuple(v.shape)}" for name, v in culprits.items())
+    try:
+        t.call(x, weight, bias, grad=False)
+    except CheckFailure as failure:
+        raised = re.search(r"raised (\w+)", str(failure))
+        kind = raised.group(1) if raised else "an error"
+        if kind != "ValueError":
+            raise CheckFailure(f"for {shapes} ({problem}) `linear_forward` raised {kind}; check the shapes first "
+                               "and raise a ValueError that says what is wrong, before torch fails somewhere "
+                               "inside (or, worse, broadcasts silently).", "wrong") from None
+        unnamed = [name for name, v in culprits.items() if not _named(str(failure), v.shape)]
+        if unnamed:
+            raise CheckFailure(f"for {shapes} ({problem}) `linear_forward` raised a ValueError, but its message "
+                               f"does not give the shape of {' and '.join(f'`{n}`' for n in unnamed)}: name every "
+                               "shape involved, so the caller sees at once what does not fit.", "wrong") from None
+        return
+    raise CheckFailure(f"for {shapes} ({problem}) `linear_forward` returned a result instead of raising a "
+                       "ValueError: tensors that do not fit must be refused, with a message naming their shapes.",
+                       "wrong")
 
 
 @linear_forward.case("matches nn.Linear on a batch of vectors (N, in_features), with in_features ≠ out_features")
@@ -90,19 +125,50 @@ def _(t: Trial) -> None:
     _check_linear(t, t.randn(n, d), t.randn(d, d), t.randn(d))
 
 
-@linear_forward.case("works for a batch of one example, and for a single output feature")
+@linear_forward.case("works for a batch of one, a single output feature, and one vector with no batch dimension")
 def _(t: Trial) -> None:
     d_in, d_out = _sizes(t, 2, 2, 6)
     _check_linear(t, t.randn(1, d_in), t.randn(d_out, d_in), t.randn(d_out))
-    n = t.py.randint(2, 6)
-    _check_linear(t, t.randn(n, d_in), t.randn(1, d_in), t.randn(1))
+    _check_linear(t, t.randn(t.py.randint(2, 6), d_in), t.randn(1, d_in), t.randn(1))
+    _check_linear(t, t.randn(d_in), t.randn(d_out, d_in), t.randn(d_out))
 
 
-@linear_forward.case("works with extra leading dimensions: (B, T, in_features) and (A, B, T, in_features)")
+@linear_forward.case("works with extra leading dimensions, (B, T, in_features) and (A, B, T, in_features)")
 def _(t: Trial) -> None:
     b, time, d_in, d_out = _sizes(t, 4, 2, 7)
     _check_linear(t, t.randn(b, time, d_in), t.randn(d_out, d_in), t.randn(d_out))
     _check_linear(t, t.randn(2, 1, time, d_out), t.randn(d_in, d_out), t.randn(d_in))
+
+
+@linear_forward.case("works without a bias (bias=None), as nn.Linear(..., bias=False)")
+def _(t: Trial) -> None:
+    b, time, d_in, d_out = _sizes(t, 4, 2, 7)
+    _check_linear(t, t.randn(b, time, d_in), t.randn(d_out, d_in), None)
+    _check_linear(t, t.randn(1, d_out), t.randn(d_in, d_out), None)
+
+
+@linear_forward.case("raises a ValueError naming the shapes when x's last dimension is not weight's in_features")
+def _(t: Trial) -> None:
+    n, d_in, d_out = _sizes(t, 3, 2, 7)
+    wrong = d_in + t.py.randint(1, 3)
+    x, weight = t.randn(n, wrong), t.randn(d_out, d_in)
+    _check_shape_error(t, x, weight, t.randn(d_out), {"x": x, "weight": weight},
+                       "x's last dimension is not weight's in_features")
+    x = t.randn(2, n, d_in)  # weight transposed by mistake: (in, out) where (out, in) belongs
+    _check_shape_error(t, x, weight.T.contiguous(), t.randn(d_out), {"x": x, "weight": weight.T},
+                       "weight given as (in_features, out_features)")
+
+
+@linear_forward.case("raises a ValueError naming the shapes for a bias that would broadcast, and a 1-D weight")
+def _(t: Trial) -> None:
+    n, d_in, d_out = _sizes(t, 3, 2, 7)
+    x, weight = t.randn(n, d_in), t.randn(d_out, d_in)
+    one = t.randn(1)  # (1,) broadcasts over every output feature without any error from torch
+    _check_shape_error(t, x, weight, one, {"bias": one}, "a bias of one entry")
+    longer = t.randn(d_out + 1)
+    _check_shape_error(t, x, weight, longer, {"bias": longer}, "a bias one entry too long")
+    flat = t.randn(d_in)  # a single neuron's weight vector, not a (1, in_features) matrix
+    _check_shape_error(t, x, flat, t.randn(1), {"weight": flat}, "a weight that is not a matrix")
 
 
 # --- 2. mlp_backward ---------------------------------------------------------------------------------
@@ -252,109 +318,216 @@ def _(t: Trial) -> None:
     _check_mlp(t, t.py.randint(5, 12), 4, 6, 5, leaves=False, scale=4.0)  # confident logits
 
 
-# --- 3. sgd_step -------------------------------------------------------------------------------------
+# --- 3. sgd_momentum ---------------------------------------------------------------------------------
 
-sgd_step = exercise(
-    "ch01.sgd_step", name="sgd_step",
-    description="Update every parameter in place, p ← p − lr · p.grad, under torch.no_grad(); "
-                "skip parameters without a gradient.",
-    args=("params", "lr"), points=1, timeout=10, mutates=("params",),
+_SKIP_FROZEN = "some parameters have no gradient (`p.grad is None`, e.g. a frozen layer): skip those."
+
+sgd_momentum = exercise(
+    "ch01.sgd_momentum", name="sgd_momentum",
+    description="One step of SGD with momentum (optionally Nesterov's, and weight decay), in place on the "
+                "parameters and their momentum buffers, equal to torch.optim.SGD's step.",
+    args=("params", "state", "lr", "momentum", "weight_decay", "nesterov"), points=2, timeout=10,
+    mutates=("params", "state"),
     hints={
         "leaf Variable that requires grad": "an update must not be recorded by autograd: do it inside "
                                             "`with torch.no_grad():`.",
-        "NoneType": "some parameters have no gradient (`p.grad is None`, e.g. a frozen layer): skip those.",
-        "has no len()": "`params` may be a one-shot iterator such as model.parameters(): loop over it with "
-                        "`for p in params:` (no len(), no indexing).",
-        "not subscriptable": "`params` may be a one-shot iterator such as model.parameters(): loop over it with "
-                             "`for p in params:` (no len(), no indexing).",
+        "NoneType": _SKIP_FROZEN,
+        "KeyError": "`state` starts empty: a parameter's first step finds no buffer there yet (`state.get(i)` is "
+                    "None), and starts one.",
     },
 )
 
 
-def _params(t: Trial, shapes: Sequence[tuple[int, ...]], frozen: Sequence[int] = ()) -> list[wire.LeafSpec]:
-    """Parameters with random values and gradients (``frozen`` positions have ``.grad`` None)."""
-    def draw(shape: tuple[int, ...], scale: float = 1.0) -> torch.Tensor:
-        return t.randn(*shape, scale=scale) if shape else t.randn(1, scale=scale).reshape(())  # 0-d too
-
-    return [wire.LeafSpec(draw(shape), None if i in frozen else draw(shape, 2.0)) for i, shape in enumerate(shapes)]
+def _draw_momentum(t: Trial) -> float:
+    """A momentum away from 0.9, the value a hard-coded answer would use."""
+    return round(t.py.uniform(0.5, 0.8), 3)
 
 
-def _sgd_reference(params: Sequence[wire.LeafSpec], lr: float) -> list[torch.Tensor]:
-    """What torch.optim.SGD's step (no momentum, no weight decay) does to each parameter: p.add_(grad, alpha=-lr).
+def _momentum_reference(params: Sequence[wire.LeafSpec], state: dict[int, torch.Tensor], lr: float, momentum: float,
+                        weight_decay: float, nesterov: bool, *, decay_after: bool = False, average: bool = False,
+                        old_velocity: bool = False, plain: bool = False, no_decay: bool = False,
+                        lr_inside: bool = False) -> tuple[list[torch.Tensor], dict[int, torch.Tensor]]:
+    """torch.optim.SGD's step (momentum, no dampening) written out per parameter; the flags give the usual slips.
 
-    Written out rather than run, because building the first optimizer in a process costs seconds of imports.
+    d = grad + weight_decay·p; buf = d on the first step, else momentum·buf + d; the step is lr·buf, or with
+    Nesterov lr·(d + momentum·buf).
     """
-    return [p.value if p.grad is None else p.value.clone().add_(p.grad, alpha=-lr) for p in params]
+    values, buffers = [], dict(state)
+    for i, p in enumerate(params):
+        if p.grad is None:
+            values.append(p.value)
+            continue
+        value, grad = p.value, p.grad
+        d = grad if (decay_after or no_decay) else grad + weight_decay * value
+        old = state.get(i)
+        gain = lr if lr_inside else (1 - momentum if average else 1.0)
+        if old is None:
+            buf = gain * d
+        else:
+            buf = momentum * old + gain * d
+        if nesterov and not plain:  # looking ahead with the old buffer, d + momentum·old, is the plain step
+            step = d + momentum * buf
+        else:
+            step = (d if old is None else old) if old_velocity else buf
+        if decay_after:
+            step = step + weight_decay * value
+        values.append(value - step if lr_inside else value - lr * step)
+        buffers[i] = buf
+    return values, buffers
 
 
-def _sgd_mistakes(params: Sequence[wire.LeafSpec], lr: float) -> dict[str, list[torch.Tensor]]:
-    def each(update: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> list[torch.Tensor]:
-        return [p.value if p.grad is None else update(p.value, p.grad) for p in params]
+def _momentum_mistakes(params: Sequence[wire.LeafSpec], state: dict[int, torch.Tensor], lr: float, momentum: float,
+                       weight_decay: float, nesterov: bool) -> dict[str, Any]:
+    def run(**slip: Any) -> tuple[list[torch.Tensor], dict[int, torch.Tensor]]:
+        return _momentum_reference(params, state, lr, momentum, weight_decay, nesterov, **slip)
 
-    return {
-        "add the gradient instead of subtracting it (that climbs uphill, making the loss larger)":
-            each(lambda v, g: v + lr * g),
-        "forgot to multiply the gradient by the learning rate `lr`": each(lambda v, g: v - g),
-        "divide by the learning rate instead of multiplying": each(lambda v, g: v - g / lr),
-        "use a fixed learning rate (0.1) instead of the `lr` argument": each(lambda v, g: v - 0.1 * g),
-        "use a fixed learning rate (0.01) instead of the `lr` argument": each(lambda v, g: v - 0.01 * g),
+    found = {
+        "added weight decay to the step, after the momentum; SGD adds weight_decay·p to the gradient first, so "
+        "the decay goes into the buffer too": run(decay_after=True),
+        "left out the weight decay": run(no_decay=True),
+        "kept a running average, momentum·buf + (1 − momentum)·grad, as Adam's m does; SGD's buffer adds the "
+        "whole gradient, and starts as the gradient itself": run(average=True),
+        "multiplied the learning rate into the buffer (the step is then the buffer itself); torch keeps the "
+        "buffer free of lr, so a change of lr takes effect at once": run(lr_inside=True),
+        "used the fixed momentum 0.9 instead of the `momentum` argument":
+            _momentum_reference(params, state, lr, 0.9, weight_decay, nesterov),
     }
+    if nesterov:
+        found["took a plain momentum step although `nesterov` is on (ignoring the flag, or looking ahead with the "
+              "buffer from before this step, which comes to the same): Nesterov's step is d + momentum·buf, with "
+              "buf already updated"] = run(plain=True)
+    else:
+        found["stepped with the buffer from before this step's gradient went in (update the buffer first, "
+              "then step with it)"] = run(old_velocity=True)
+    return found
 
 
-def _check_sgd(t: Trial, params: list[wire.LeafSpec], lr: float, *, container: str = "list") -> None:
-    """One step on ``params`` given as a list, a tuple or an iterator (as model.parameters() gives); judge
-    the parameters afterwards."""
-    given: Any = {"list": list(params), "tuple": tuple(params), "iterator": wire.IterSpec(list(params))}[container]
-    out = t.call(given, lr)
-    after = out.args_after[0]
-    expect_true(isinstance(after, (list, tuple)) and len(after) == len(params) and
+def _momentum_params(t: Trial, shapes: Sequence[tuple[int, ...]], frozen: Sequence[int] = (),
+                     dtype: torch.dtype = torch.float32) -> list[wire.LeafSpec]:
+    return [wire.LeafSpec(t.randn(*shape, dtype=dtype), None if i in frozen else t.randn(*shape, scale=2.0,
+                                                                                          dtype=dtype))
+            for i, shape in enumerate(shapes)]
+
+
+def _momentum_step(t: Trial, params: list[wire.LeafSpec], state: dict[int, torch.Tensor], lr: float,
+                   momentum: float, weight_decay: float, nesterov: bool,
+                   what: str) -> tuple[list[torch.Tensor], dict[int, torch.Tensor]]:
+    """One call; the parameters and buffers it left behind, after checking what only the learner's side shows."""
+    out = t.call(list(params), dict(state), lr, momentum, weight_decay, nesterov)
+    after, state_after = out.args_after[0], out.args_after[1]
+    expect_true(isinstance(after, list) and len(after) == len(params) and
                 all(isinstance(a, TensorInfo) for a in after),
                 "the parameters could not be read back after the step.", "error")
     values = [a.value for a in after]
-    how = {"list": "passing a list", "tuple": "passing a tuple",
-           "iterator": "passing an iterator, as model.parameters() gives"}[container]
-    moved = [i for i, p in enumerate(params) if p.grad is not None and not torch.equal(values[i], p.value)]
-    if not moved:
+    if not any(p.grad is not None and not torch.equal(v, p.value) for v, p in zip(values, params, strict=True)):
         raise CheckFailure(
-            f"the parameters did not change ({how}). Update the tensors you were given in place (e.g. with `-=` "
+            f"the parameters did not change ({what}). Update the tensors you were given in place (e.g. with `-=` "
             "inside `with torch.no_grad():`): assigning `p = ...` or returning new tensors leaves the model's own "
             "parameters as they were.", "wrong")
-    for i, p in enumerate(params):
-        if p.grad is None and not torch.equal(values[i], p.value):
-            raise CheckFailure(f"parameter {i} has no gradient (`.grad` is None) and should be left unchanged "
-                               f"({how}).", "wrong")
-        if p.grad is not None and i not in moved:
-            raise CheckFailure(f"parameter {i} has a gradient but was not updated ({how}): update every "
-                               "parameter whose `.grad` is not None (does the loop stop early?).", "wrong")
-    t.expect(values, _sgd_reference(params, lr), f"the parameters after the step ({how})",
-             mistakes=_sgd_mistakes(params, lr))
     for i, (a, p) in enumerate(zip(after, params, strict=True)):
+        if p.grad is None and not torch.equal(a.value, p.value):
+            raise CheckFailure(f"parameter {i} has no gradient (`.grad` is None) and should be left unchanged "
+                               f"({what}).", "wrong")
         expect_true(a.is_leaf and a.requires_grad,
                     f"after the step parameter {i} should still be a leaf tensor that requires grad (update its "
                     "values in place; don't replace it or switch its gradient off).", "wrong")
         same_grad = (a.grad is None) if p.grad is None else (a.grad is not None and torch.equal(a.grad, p.grad))
-        expect_true(same_grad, f"parameter {i}'s `.grad` changed: a step only moves the parameters; clearing the "
-                               "gradients is the job of zero_grad(), a separate call.", "wrong")
+        expect_true(same_grad, f"parameter {i}'s `.grad` changed ({what}): compute the decayed gradient and the "
+                               "step as new tensors; the gradient belongs to autograd, and clearing it is "
+                               "zero_grad()'s job.", "wrong")
+    expect_true(isinstance(state_after, dict), f"`state` is no longer a dict after the step ({what}).", "type")
+    buffers = {k: v.value if isinstance(v, TensorInfo) else v for k, v in state_after.items()}
+    for i, p in enumerate(params):
+        if p.grad is not None and i not in buffers:
+            raise CheckFailure(f"after the step `state` holds no buffer for parameter {i} ({what}): keep each "
+                               "parameter's momentum buffer in `state[i]`, i its position in `params`, so the "
+                               "next step can continue it.", "wrong")
+    return values, buffers
 
 
-@sgd_step.case("moves each parameter against its gradient by lr × grad, in place (a list of parameters)")
+def _check_momentum(t: Trial, params: list[wire.LeafSpec], state: dict[int, torch.Tensor], lr: float,
+                    momentum: float, weight_decay: float, nesterov: bool, what: str) -> None:
+    values, buffers = _momentum_step(t, params, state, lr, momentum, weight_decay, nesterov, what)
+    expected = _momentum_reference(params, state, lr, momentum, weight_decay, nesterov)
+    try:  # logs each mistake against the whole step; the message comes from the parts below
+        t.expect((values, buffers), expected, "the step", mistakes=_momentum_mistakes(params, state, lr, momentum,
+                                                                                      weight_decay, nesterov))
+    except CheckFailure:
+        pass
+    t.expect(values, expected[0], f"the parameters after the step ({what})")
+    t.expect(buffers, expected[1], f"`state`, the momentum buffers after the step ({what})")
+
+
+def _buffers(t: Trial, params: Sequence[wire.LeafSpec], positions: Sequence[int]) -> dict[int, torch.Tensor]:
+    """Momentum buffers as a run would hold them after a few steps, for the given positions."""
+    return {i: t.randn(*params[i].value.shape, scale=1.5, dtype=params[i].value.dtype) for i in positions}
+
+
+@sgd_momentum.case("the first step, from an empty state: each buffer starts as the gradient")
 def _(t: Trial) -> None:
     rows, cols = _sizes(t, 2, 2, 5)
-    _check_sgd(t, _params(t, [(rows, cols), (rows,), (1, cols)]), _draw_lr(t, 0.02, 0.6))
+    params = _momentum_params(t, [(rows, cols), (rows,), (1, cols)])
+    _check_momentum(t, params, {}, _draw_lr(t, 0.02, 0.6), _draw_momentum(t), 0.0, False,
+                    "the first step, no weight decay")
 
 
-@sgd_step.case("skips parameters that have no gradient (p.grad is None), wherever they are in the list")
+@sgd_momentum.case("a later step continues the buffers it is given; parameters without a gradient are skipped")
 def _(t: Trial) -> None:
     d = t.py.randint(2, 5)
-    params = _params(t, [(d, 3), (4,), (d,), (2, d), ()], frozen=(1, 3))
-    _check_sgd(t, params, _draw_lr(t, 0.2, 0.9))
+    params = _momentum_params(t, [(d, 3), (4,), (d,), (2, d), ()], frozen=(1, 3))
+    _check_momentum(t, params, _buffers(t, params, (0, 1, 4)), _draw_lr(t, 0.02, 0.6), _draw_momentum(t), 0.0,
+                    False, "a later step, two parameters frozen, one of them with a buffer")
 
 
-@sgd_step.case("does what torch.optim.SGD does when given model.parameters() (an iterator)")
+@sgd_momentum.case("weight decay goes into the gradient before the buffer, also for float64 parameters")
 def _(t: Trial) -> None:
-    d_in, d_hidden, d_out = _sizes(t, 3, 2, 6)  # the parameters of Linear, ReLU, Linear
-    params = _params(t, [(d_hidden, d_in), (d_hidden,), (d_out, d_hidden), (d_out,)])
-    _check_sgd(t, params, _draw_lr(t, 0.001, 0.05), container="iterator")
+    rows, cols = _sizes(t, 2, 2, 6)
+    params = _momentum_params(t, [(rows, cols), (cols,)], dtype=torch.float64)
+    _check_momentum(t, params, _buffers(t, params, (0, 1)), _draw_lr(t, 0.02, 0.6), _draw_momentum(t),
+                    round(t.py.uniform(0.05, 0.3), 3), False, "a later step with weight decay, float64")
+    params = _momentum_params(t, [(1, cols), (rows,)])
+    _check_momentum(t, params, {}, _draw_lr(t, 0.02, 0.6), _draw_momentum(t), round(t.py.uniform(0.05, 0.3), 3),
+                    False, "the first step with weight decay")
+
+
+@sgd_momentum.case("Nesterov momentum steps with the updated buffer, with and without weight decay")
+def _(t: Trial) -> None:
+    rows, cols = _sizes(t, 2, 2, 6)
+    params = _momentum_params(t, [(rows, cols), (rows,), (1, cols)], frozen=(1,))
+    _check_momentum(t, params, _buffers(t, params, (0, 2)), _draw_lr(t, 0.02, 0.6), _draw_momentum(t),
+                    round(t.py.uniform(0.05, 0.3), 3), True, "a later Nesterov step with weight decay")
+    params = _momentum_params(t, [(cols, rows)])
+    _check_momentum(t, params, {}, _draw_lr(t, 0.02, 0.6), _draw_momentum(t), 0.0, True,
+                    "the first Nesterov step")
+
+
+def _run_against_torch(t: Trial, shapes: Sequence[tuple[int, ...]], steps: int, lr: float, momentum: float,
+                       weight_decay: float, nesterov: bool) -> None:
+    """``steps`` calls in a row, each fed the parameters and state the last left, beside torch.optim.SGD."""
+    start = [t.randn(*shape) for shape in shapes]
+    with cpu_threads(1):
+        leaves = [v.clone().requires_grad_(True) for v in start]
+        torch_sgd = torch.optim.SGD(leaves, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+    values, state = start, {}
+    how = f"{'Nesterov' if nesterov else 'momentum'}, weight decay {'on' if weight_decay else 'off'}"
+    for step in range(1, steps + 1):
+        grads = [t.randn(*shape, scale=0.5) for shape in shapes]
+        params = [wire.LeafSpec(v, g) for v, g in zip(values, grads, strict=True)]
+        with cpu_threads(1):
+            for leaf, g in zip(leaves, grads, strict=True):
+                leaf.grad = g.clone()
+            torch_sgd.step()
+        values, state = _momentum_step(t, params, state, lr, momentum, weight_decay, nesterov, f"step {step}, {how}")
+        t.expect(values, [leaf.detach().clone() for leaf in leaves],
+                 f"the parameters after {step} steps ({how}), compared with torch.optim.SGD")
+
+
+@sgd_momentum.case("five steps in a row, each fed the state the last left, match torch.optim.SGD")
+def _(t: Trial) -> None:
+    rows, cols = _sizes(t, 2, 2, 5)
+    _run_against_torch(t, [(rows, cols), (cols,)], 5, _draw_lr(t, 0.01, 0.3), _draw_momentum(t), 0.0, False)
+    _run_against_torch(t, [(1, rows), (cols, rows)], 5, _draw_lr(t, 0.01, 0.3), _draw_momentum(t),
+                       round(t.py.uniform(0.01, 0.2), 3), True)
 
 
 # --- 4. adam_update ----------------------------------------------------------------------------------
@@ -480,126 +653,142 @@ def _(t: Trial) -> None:
         t.expect(param, leaf.detach().clone(), f"the parameter after {step} updates, compared with torch.optim.Adam")
 
 
-# --- 5. train_loop -----------------------------------------------------------------------------------
+# --- 5. accumulate_gradients -------------------------------------------------------------------------
 
-train_loop = exercise(
-    "ch01.train_loop", name="train_loop",
-    description="Full-batch training with torch.optim.SGD(lr) and cross-entropy; return every step's loss.",
-    args=("model", "x", "y", "steps", "lr"), points=2, timeout=30, mutates=("model",),
+accumulate_gradients = exercise(
+    "ch01.accumulate_gradients", name="accumulate_gradients",
+    description="Gradient accumulation: from micro-batches of unequal sizes, leave in every parameter's .grad the "
+                "gradient of the whole batch's mean cross-entropy, and return that mean loss.",
+    args=("model", "batches"), points=2, timeout=20, mutates=("model",),
 )
 
 
-def _problem(t: Trial, n: int, features: int, classes: int, hidden: int,
-             activation: str = "ReLU") -> tuple[wire.SequentialSpec, torch.Tensor, torch.Tensor]:
-    """A small classifier on noisy blobs, one per class, and a two-layer network with random weights."""
-    y = t.randint(0, classes, (n,))  # (n,) int64
-    centres = t.randn(classes, features, scale=1.5)
-    x = centres[y] + t.randn(n, features, scale=0.7)  # (n, features)
+def _classifier(t: Trial, features: int, classes: int, hidden: int, *, stale: bool,
+                activation: str = "ReLU") -> wire.SequentialSpec:
+    """A Linear-activation-Linear classifier with random weights; with ``stale``, gradients left from a last step."""
     state = {
         "0.weight": t.randn(hidden, features, scale=1 / math.sqrt(features)),
         "0.bias": t.randn(hidden, scale=0.1),
         "2.weight": t.randn(classes, hidden, scale=1 / math.sqrt(hidden)),
         "2.bias": t.randn(classes, scale=0.1),
     }
-    spec = wire.SequentialSpec([("Linear", features, hidden), (activation,), ("Linear", hidden, classes)], state)
-    return spec, x, y
+    grads = {name: t.randn(*value.shape, scale=0.5) for name, value in state.items()} if stale else {}
+    layers = [("Linear", features, hidden), (activation,), ("Linear", hidden, classes)]
+    return wire.SequentialSpec(layers, state, grads)
 
 
-def _reference_run(spec: wire.SequentialSpec, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, *,
-                   zero_grad: bool = True, step: bool = True, optimizer: str = "sgd", loss: str = "ce",
-                   after_update: bool = False) -> tuple[list[float], dict[str, torch.Tensor]]:
-    """The loop the exercise asks for, and (with the flags) the mistakes a learner might make."""
+def _micro_batches(t: Trial, sizes: Sequence[int], features: int,
+                   classes: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Noisy blobs, one per class, cut into consecutive micro-batches of the given sizes."""
+    n = sum(sizes)
+    y = t.randint(0, classes, (n,))  # (n,) int64
+    x = t.randn(classes, features, scale=1.5)[y] + t.randn(n, features, scale=0.7)  # (n, features)
+    return [(xb, yb) for xb, yb in zip(x.split(list(sizes)), y.split(list(sizes)), strict=True)]
+
+
+def _micro_gradients(spec: wire.SequentialSpec, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                     ) -> tuple[list[float], list[dict[str, torch.Tensor]]]:
+    """Each micro-batch's own mean loss and its gradient, computed apart (the pieces every answer combines)."""
+    losses, grads = [], []
     with cpu_threads(1):
-        model = wire.build_sequential(spec)
-        if optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        else:
-            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9 if optimizer == "momentum" else 0.0)
-
-        def loss_of() -> torch.Tensor:
-            logits = model(x)
-            if loss == "softmax":
-                return F.cross_entropy(F.softmax(logits, dim=-1), y)
-            if loss == "nll":
-                return F.nll_loss(logits, y)
-            return F.cross_entropy(logits, y, reduction="sum" if loss == "sum" else "mean")
-
-        losses = []
-        for _ in range(steps):
-            value = loss_of()
-            if zero_grad:
-                opt.zero_grad()
-            value.backward()
-            if step:
-                opt.step()
-            if after_update:
-                with torch.no_grad():
-                    value = loss_of()
-            losses.append(value.item())
-        return losses, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model = wire.build_sequential(wire.SequentialSpec(spec.layers, spec.state))
+        params = dict(model.named_parameters())
+        for xb, yb in batches:
+            loss = F.cross_entropy(model(xb), yb)
+            found = torch.autograd.grad(loss, list(params.values()))
+            losses.append(loss.item())
+            grads.append({name: g.detach() for name, g in zip(params, found, strict=True)})
+    return losses, grads
 
 
-def _check_training(t: Trial, spec: wire.SequentialSpec, x: torch.Tensor, y: torch.Tensor, steps: int,
-                    lr: float) -> None:
-    """Train with the learner's loop; its losses, then the model's weights, must match the reference run.
+def _full_batch(spec: wire.SequentialSpec, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                ) -> tuple[float, dict[str, torch.Tensor]]:
+    """The reference: the mean loss of the whole batch at once, and its gradient (what .grad must hold)."""
+    with cpu_threads(1):
+        model = wire.build_sequential(wire.SequentialSpec(spec.layers, spec.state))
+        x = torch.cat([xb for xb, _ in batches])
+        y = torch.cat([yb for _, yb in batches])
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss.item(), {name: p.grad.detach().clone() for name, p in model.named_parameters()}
 
-    A mistake is the pair (losses, trained weights) its loop gives, so "trained a copy" (right losses, the
-    weights as they started) is told apart from "never stepped" (which also leaves the weights alone).
-    """
-    expected = _reference_run(spec, x, y, steps, lr)
-    start = {k: v.detach() for k, v in wire.build_sequential(spec).state_dict().items()}
-    mistakes = {
-        "never reset the gradients with optimizer.zero_grad(), so each step's gradient is added to all the earlier "
-        "ones": _reference_run(spec, x, y, steps, lr, zero_grad=False),
-        "never apply the update: optimizer.step() is missing, or zero_grad() runs between backward() and step() "
-        "and wipes the gradient first": _reference_run(spec, x, y, steps, lr, step=False),
-        "use Adam; this exercise asks for plain torch.optim.SGD": _reference_run(spec, x, y, steps, lr,
-                                                                                 optimizer="adam"),
-        "add momentum; this exercise asks for plain torch.optim.SGD(model.parameters(), lr=lr)":
-            _reference_run(spec, x, y, steps, lr, optimizer="momentum"),
-        "use a fixed learning rate (0.1) instead of the `lr` argument": _reference_run(spec, x, y, steps, 0.1),
-        "use a fixed learning rate (0.01) instead of the `lr` argument": _reference_run(spec, x, y, steps, 0.01),
-        "apply softmax before F.cross_entropy, which expects raw logits (it applies log-softmax itself)":
-            _reference_run(spec, x, y, steps, lr, loss="softmax"),
-        "use F.nll_loss on raw logits; F.cross_entropy is log-softmax and NLL in one":
-            _reference_run(spec, x, y, steps, lr, loss="nll"),
-        "sum the loss over the examples (reduction='sum') instead of averaging it":
-            _reference_run(spec, x, y, steps, lr, loss="sum"),
-        "record each step's loss after the update instead of the loss that step computed":
-            _reference_run(spec, x, y, steps, lr, after_update=True),
-        "train a copy of the model (or a new one), so the model you were given stays as it was: don't train a "
-        "copy": (expected[0], start),
+
+def _accumulation_mistakes(spec: wire.SequentialSpec, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                           right: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """The .grad that each usual slip leaves, built from the micro-batches' own gradients."""
+    _, grads = _micro_gradients(spec, batches)
+    sizes = [len(yb) for _, yb in batches]
+    n, count = sum(sizes), len(batches)
+
+    def combine(weights: Sequence[float]) -> dict[str, torch.Tensor]:
+        return {name: sum(w * g[name] for w, g in zip(weights, grads, strict=True)) for name in right}
+
+    found = {
+        "divided each micro-batch's loss by the number of micro-batches; with unequal sizes, weight each by its "
+        "share of the examples (its size over the whole batch's)": combine([1 / count] * count),
+        "added up the micro-batches' mean losses without weighting them": combine([1.0] * count),
+        "summed the losses over the examples (forgot to divide by the number of examples in the whole batch)":
+            combine(sizes),
+        "divided by the number of micro-batches times the size of the first, as if every micro-batch had that "
+        "size": combine([size / (count * sizes[0]) for size in sizes]),
+        "cleared the gradients inside the loop, so only the last micro-batch's share is left":
+            combine([0.0] * (count - 1) + [sizes[-1] / n]),
     }
-    if steps > 1:
-        mistakes["run one step fewer than `steps`"] = _reference_run(spec, x, y, steps - 1, lr)
-    mistakes = {k: v for k, v in mistakes.items() if all(math.isfinite(loss) for loss in v[0])}  # diverged: unmatchable
-    out = t.call(spec, x, y, steps, lr)
-    run = (out.value, out.args_after[0])
-    try:  # logs each mistake against the whole run; the message comes from the parts below
-        t.expect(run, expected, "the training run", mistakes=mistakes, atol=1e-5, rtol=1e-4)
-    except CheckFailure:
-        pass
-    t.expect(run[0], expected[0], "the list of losses", atol=1e-5, rtol=1e-4)
-    t.expect(run[1], expected[1], "the model's parameters after training", atol=1e-5, rtol=1e-4)
+    if spec.grads:
+        found["did not clear the gradients left from the last step before the first micro-batch (backward() adds "
+              "to .grad)"] = {name: g + spec.grads[name] for name, g in right.items()}
+        found["left the model's gradients as they were: accumulate into the model you are given, not a copy"] = \
+            dict(spec.grads)
+    return found
 
 
-@train_loop.case("returns one loss per step, as Python floats, for one step and for a few")
+def _check_accumulation(t: Trial, spec: wire.SequentialSpec, batches: list[tuple[torch.Tensor, torch.Tensor]],
+                        what: str) -> None:
+    loss, right = _full_batch(spec, batches)
+    out = t.call(spec, batches)
+    after = out.args_after[0]
+    expect_true(isinstance(after, wire.ModuleState), "the model could not be read back after the call.", "error")
+    for name, value in spec.state.items():
+        if not torch.equal(after.state[name], value):
+            raise CheckFailure(f"the parameter `{name}` changed ({what}): this function only fills `.grad`; the "
+                               "optimizer's step() is a separate call, made once the whole batch is accumulated.",
+                               "wrong")
+    missing = [name for name in right if after.grads.get(name) is None]
+    if missing:
+        raise CheckFailure(f"after the call `{missing[0]}` has no `.grad` ({what}): every parameter should hold the "
+                           "gradient of the whole batch's loss (call backward() on each micro-batch's part).",
+                           "wrong")
+    grads = {name: after.grads[name] for name in right}
+    t.expect(grads, right, f"the parameters' .grad ({what})", mistakes=_accumulation_mistakes(spec, batches, right))
+    t.expect(out.value, loss, f"the returned loss ({what})", mistakes={
+        "returned the plain average of the micro-batches' losses; weight each by its size, as the gradient does":
+            sum(_micro_gradients(spec, batches)[0]) / len(batches)})
+
+
+@accumulate_gradients.case("two micro-batches of unequal sizes, with gradients left over from an earlier step")
 def _(t: Trial) -> None:
-    spec, x, y = _problem(t, t.py.randint(6, 20), 2, 2, 8)
-    _check_training(t, spec, x, y, 1, _draw_lr(t, 0.2, 0.6))
-    spec, x, y = _problem(t, t.py.randint(6, 20), 3, 2, 8)
-    _check_training(t, spec, x, y, t.py.randint(2, 4), _draw_lr(t, 0.2, 0.6))
+    features, hidden = _sizes(t, 2, 2, 6)
+    small, large = sorted(_sizes(t, 2, 2, 9))
+    spec = _classifier(t, features, 3, hidden + 2, stale=True)
+    _check_accumulation(t, spec, _micro_batches(t, [large, small], features, 3), f"micro-batches of {large} and "
+                        f"{small} examples")
 
 
-@train_loop.case("matches a reference run (SGD, cross-entropy, full batch) from the same weights, and trains "
-                 "the model it is given")
+@accumulate_gradients.case("many micro-batches, one of them a single example, and a single micro-batch")
 def _(t: Trial) -> None:
-    features, hidden = _sizes(t, 2, 2, 5)
-    spec, x, y = _problem(t, t.py.randint(40, 80), features, t.py.randint(2, 4), hidden + 8)
-    _check_training(t, spec, x, y, t.py.randint(15, 25), _draw_lr(t, 0.15, 0.5))
+    features, hidden = _sizes(t, 2, 2, 6)
+    spec = _classifier(t, features, 2, hidden + 3, stale=True)
+    sizes = [t.py.randint(3, 8), 1, t.py.randint(2, 6), t.py.randint(4, 10)]
+    _check_accumulation(t, spec, _micro_batches(t, sizes, features, 2), f"micro-batch sizes {sizes}")
+    n = t.py.randint(3, 12)
+    spec = _classifier(t, features, 2, hidden + 3, stale=True)
+    _check_accumulation(t, spec, _micro_batches(t, [n], features, 2), "one micro-batch holding the whole batch")
 
 
-@train_loop.case("works for a single example (N = 1) and another activation")
+@accumulate_gradients.case("another network (Tanh, four classes) that holds no gradient yet (.grad is None)")
 def _(t: Trial) -> None:
-    spec, x, y = _problem(t, 1, t.py.randint(2, 5), 3, 6, activation="Tanh")
-    _check_training(t, spec, x, y, t.py.randint(5, 10), _draw_lr(t, 0.2, 0.8))
+    features, hidden = _sizes(t, 2, 3, 7)
+    spec = _classifier(t, features, 4, hidden, stale=False, activation="Tanh")
+    sizes = [t.py.randint(5, 12), t.py.randint(5, 12), t.py.randint(1, 4)]  # the last one short, as at an epoch's end
+    _check_accumulation(t, spec, _micro_batches(t, sizes, features, 4), f"micro-batch sizes {sizes}, no earlier "
+                        "gradients")

@@ -82,10 +82,12 @@ class IterSpec:
 
 @dataclass
 class SequentialSpec:
-    """``nn.Sequential`` of the named layers, e.g. ``[("Linear", 2, 16), ("ReLU",)]``, with ``state``'s weights."""
+    """``nn.Sequential`` of the named layers, e.g. ``[("Linear", 2, 16), ("ReLU",)]``, with ``state``'s weights
+    (and ``grads`` as the named parameters' ``.grad``, as a model holds them after an earlier backward)."""
 
     layers: list[tuple[Any, ...]]
     state: dict[str, torch.Tensor] = field(default_factory=dict)
+    grads: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 _LAYERS = ("Linear", "ReLU", "Tanh", "GELU", "Sigmoid", "Dropout", "LayerNorm", "Embedding", "Flatten")
@@ -103,6 +105,9 @@ def build_sequential(spec: SequentialSpec) -> torch.nn.Sequential:
     model = nn.Sequential(*layers)
     if spec.state:
         model.load_state_dict(spec.state)
+    for name, p in model.named_parameters():
+        if name in spec.grads:
+            p.grad = spec.grads[name].clone()
     return model
 
 
@@ -218,6 +223,14 @@ def _encode_module(module: torch.nn.Module) -> dict[str, Any]:
             "trainable": {n: bool(p.requires_grad) for n, p in params.items()}, "training": bool(module.training)}
 
 
+@dataclass
+class ModuleState:
+    """A model input as the learner's code left it: its ``state_dict`` and each named parameter's ``.grad``."""
+
+    state: dict[str, torch.Tensor]
+    grads: dict[str, torch.Tensor | None]
+
+
 # --- building inputs on the learner's side ----------------------------------------------------------
 
 
@@ -250,7 +263,8 @@ def _build_one(value: Any, objects: dict[str, Any]) -> Any:
         objects.setdefault("_iterated", {})[id(iterator)] = items  # to report the items' state afterwards
         return iterator
     if kind == "sequential":
-        return build_sequential(SequentialSpec([tuple(layer) for layer in data["layers"]], data["state"]))
+        return build_sequential(SequentialSpec([tuple(layer) for layer in data["layers"]], data["state"],
+                                               data.get("grads", {})))
     raise ValueError(f"unknown input spec {kind!r}")
 
 
@@ -270,7 +284,7 @@ def _spec_to_wire_one(value: Any) -> Any:
         return {TAG: "spec", "kind": "iter", "data": {"items": [spec_to_wire(v) for v in value.items]}}
     if isinstance(value, SequentialSpec):
         return {TAG: "spec", "kind": "sequential", "data": {"layers": [list(x) for x in value.layers],
-                                                            "state": dict(value.state)}}
+                                                            "state": dict(value.state), "grads": dict(value.grads)}}
     return value
 
 
@@ -281,7 +295,8 @@ def state_after(original: Any, built: Any, objects: dict[str, Any]) -> Any:
     if _is_spec(original, "iter"):
         return encode(objects.get("_iterated", {}).get(id(built), []), meta=True)
     if isinstance(built, torch.nn.Module):
-        return {TAG: "state", "value": {k: _plain_tensor(v) for k, v in built.state_dict().items()}}
+        return {TAG: "state", "value": {k: _plain_tensor(v) for k, v in built.state_dict().items()},
+                "grads": {k: None if p.grad is None else _plain_tensor(p.grad) for k, p in built.named_parameters()}}
     return encode(built, meta=True)
 
 
@@ -313,7 +328,8 @@ def _decode_one(value: Any) -> Any:
                           {str(k): _tensor(v) for k, v in value["parameters"].items()},
                           {str(k): bool(v) for k, v in value["trainable"].items()}, bool(value["training"]))
     if kind == "state":
-        return {str(k): _tensor(v) for k, v in value["value"].items()}
+        return ModuleState({str(k): _tensor(v) for k, v in value["value"].items()},
+                           {str(k): None if v is None else _tensor(v) for k, v in value.get("grads", {}).items()})
     return Unsupported(str(value.get("type", "unknown")))
 
 

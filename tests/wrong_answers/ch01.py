@@ -61,6 +61,62 @@ def linear_transposes_in_place(x, weight, bias):
     return x @ weight.t_() + bias
 
 
+def linear_chapter(x, weight, bias):
+    return x @ weight.T + bias  # the chapter's line: no bias=None, no shape checks
+
+
+def linear_no_checks(x, weight, bias):
+    out = x @ weight.T
+    return out if bias is None else out + bias  # torch's own errors, or none where a bias broadcasts
+
+
+def linear_checks_x_only(x, weight, bias):
+    if weight.dim() != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    out = x @ weight.T
+    return out if bias is None else out + bias  # a (1,) bias broadcasts silently
+
+
+def linear_vague_error(x, weight, bias):
+    if weight.dim() != 2 or x.shape[-1] != weight.shape[1] or (bias is not None and bias.shape != weight.shape[:1]):
+        raise ValueError("the shapes do not match")
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def linear_names_only_x(x, weight, bias):
+    if weight.dim() != 2:
+        raise ValueError(f"weight of shape {tuple(weight.shape)} is not a matrix")
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"x has shape {tuple(x.shape)}: wrong number of features")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"bias has shape {tuple(bias.shape)}, weight {tuple(weight.shape)}")
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def linear_asserts(x, weight, bias):
+    assert weight.dim() == 2 and x.shape[-1] == weight.shape[1], f"{tuple(x.shape)} vs {tuple(weight.shape)}"
+    assert bias is None or bias.shape == weight.shape[:1], f"bias {tuple(bias.shape)}"
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def linear_rejects_vectors(x, weight, bias):
+    if x.dim() < 2:
+        raise ValueError(f"x of shape {tuple(x.shape)} has no batch dimension")  # one vector is a valid input
+    return linear_checks_all(x, weight, bias)
+
+
+def linear_checks_all(x, weight, bias):
+    if weight.dim() != 2 or x.dim() == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"bias of shape {tuple(bias.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
 # --- mlp_backward ------------------------------------------------------------------------------------
 
 
@@ -211,97 +267,121 @@ def mlp_only_last_layer(x, y, W1, b1, W2, b2):
     return d_z.T @ x, d_z.sum(0), d_logits.T @ h  # db2 forgotten
 
 
-# --- sgd_step ----------------------------------------------------------------------------------------
+# --- sgd_momentum ------------------------------------------------------------------------------------
 
 
-def sgd_adds_gradient(params, lr):
+def _momentum(params, state, lr, momentum, weight_decay, nesterov, *, decay_after=False, average=False,
+              old_lookahead=False, old_velocity=False, plain=False, lr_inside=False):
     with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                p += lr * p.grad
-
-
-def sgd_returns_new(params, lr):
-    return [p - lr * p.grad for p in params if p.grad is not None]
-
-
-def sgd_rebinds(params, lr):
-    with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                p = p - lr * p.grad  # noqa: PLW2901  (rebinding the loop name: the model never sees it)
-
-
-def sgd_no_no_grad(params, lr):
-    for p in params:
-        if p.grad is not None:
-            p -= lr * p.grad
-
-
-def sgd_no_lr(params, lr):
-    with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                p -= p.grad
-
-
-def sgd_ignores_none(params, lr):
-    with torch.no_grad():
-        for p in params:
-            p -= lr * p.grad
-
-
-def sgd_fixed_lr(params, lr):
-    with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                p -= 0.01 * p.grad
-
-
-def sgd_divides(params, lr):
-    with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                p -= p.grad / lr
-
-
-def sgd_indexes(params, lr):
-    with torch.no_grad():
-        for i in range(len(params)):  # a generator such as model.parameters() has no len()
-            if params[i].grad is not None:
-                params[i] -= lr * params[i].grad
-
-
-def sgd_returns_in_loop(params, lr):
-    with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                p -= lr * p.grad
-                return  # indented one level too deep: only the first parameter moves
-
-
-def sgd_breaks_at_none(params, lr):
-    with torch.no_grad():
-        for p in params:
+        for i, p in enumerate(params):
             if p.grad is None:
-                break  # should be `continue`
-            p -= lr * p.grad
+                continue
+            d = p.grad if decay_after else p.grad + weight_decay * p
+            old = state.get(i)
+            gain = lr if lr_inside else (1 - momentum if average else 1.0)
+            buf = gain * d if old is None else momentum * old + gain * d
+            state[i] = buf
+            if nesterov and not plain:
+                look = (torch.zeros_like(d) if old is None else old) if old_lookahead else buf
+                step = d + momentum * look
+            else:
+                step = (d if old is None else old) if old_velocity else buf
+            if decay_after:
+                step = step + weight_decay * p
+            p -= step if lr_inside else lr * step
 
 
-def sgd_zeroes_grad(params, lr):
+def momentum_decay_after(params, state, lr, momentum, weight_decay, nesterov):
+    _momentum(params, state, lr, momentum, weight_decay, nesterov, decay_after=True)
+
+
+def momentum_running_average(params, state, lr, momentum, weight_decay, nesterov):
+    _momentum(params, state, lr, momentum, weight_decay, nesterov, average=True)
+
+
+def momentum_old_lookahead(params, state, lr, momentum, weight_decay, nesterov):
+    _momentum(params, state, lr, momentum, weight_decay, nesterov, old_lookahead=True)
+
+
+def momentum_steps_before_update(params, state, lr, momentum, weight_decay, nesterov):
+    _momentum(params, state, lr, momentum, weight_decay, nesterov, old_velocity=True)
+
+
+def momentum_ignores_nesterov(params, state, lr, momentum, weight_decay, nesterov):
+    _momentum(params, state, lr, momentum, weight_decay, nesterov, plain=True)
+
+
+def momentum_lr_in_buffer(params, state, lr, momentum, weight_decay, nesterov):
+    _momentum(params, state, lr, momentum, weight_decay, nesterov, lr_inside=True)
+
+
+def momentum_fixed(params, state, lr, momentum, weight_decay, nesterov):
+    _momentum(params, state, lr, 0.9, weight_decay, nesterov)
+
+
+def momentum_zero_start(params, state, lr, momentum, weight_decay, nesterov):
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            if p.grad is not None:
+                buf = state.get(i, torch.zeros_like(p))  # a zero buffer, then the step with it: no move at first
+                p -= lr * buf
+                state[i] = momentum * buf + p.grad + weight_decay * p
+
+
+def momentum_decays_grad_in_place(params, state, lr, momentum, weight_decay, nesterov):
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            if p.grad is None:
+                continue
+            d = p.grad.add_(p, alpha=weight_decay)  # changes p.grad itself
+            buf = d.clone() if i not in state else momentum * state[i] + d
+            state[i] = buf
+            p -= lr * (d + momentum * buf if nesterov else buf)
+
+
+def momentum_no_no_grad(params, state, lr, momentum, weight_decay, nesterov):
+    for i, p in enumerate(params):
+        if p.grad is not None:
+            d = p.grad + weight_decay * p.detach()
+            buf = d.clone() if i not in state else momentum * state[i] + d
+            state[i] = buf
+            p -= lr * (d + momentum * buf if nesterov else buf)
+
+
+def momentum_no_state(params, state, lr, momentum, weight_decay, nesterov):
     with torch.no_grad():
         for p in params:
             if p.grad is not None:
-                p -= lr * p.grad
-                p.grad.zero_()
+                p -= lr * (p.grad + weight_decay * p)  # plain SGD: nothing remembered
 
 
-def sgd_clears_grad(params, lr):
+def momentum_keyed_by_tensor(params, state, lr, momentum, weight_decay, nesterov):
     with torch.no_grad():
         for p in params:
             if p.grad is not None:
-                p -= lr * p.grad
-                p.grad = None
+                d = p.grad + weight_decay * p
+                buf = state[p] = d.clone() if p not in state else momentum * state[p] + d  # a key no later call has
+                p -= lr * (d + momentum * buf if nesterov else buf)
+
+
+def momentum_ignores_none(params, state, lr, momentum, weight_decay, nesterov):
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            d = p.grad + weight_decay * p
+            buf = d.clone() if i not in state else momentum * state[i] + d
+            state[i] = buf
+            p -= lr * (d + momentum * buf if nesterov else buf)
+
+
+def momentum_returns_new(params, state, lr, momentum, weight_decay, nesterov):
+    new = []
+    for i, p in enumerate(params):
+        if p.grad is not None:
+            d = p.grad + weight_decay * p.detach()
+            buf = d.clone() if i not in state else momentum * state[i] + d
+            state[i] = buf
+            new.append(p.detach() - lr * (d + momentum * buf if nesterov else buf))
+    return new
 
 
 # --- adam_update -------------------------------------------------------------------------------------
@@ -374,136 +454,93 @@ def adam_sgd(param, grad, m, v, step, lr, betas, eps):
     return param - lr * grad, m, v  # plain SGD: the state never moves
 
 
-# --- train_loop --------------------------------------------------------------------------------------
+# --- accumulate_gradients ----------------------------------------------------------------------------
 
 
-def _loop(model, x, y, steps, lr, *, optimizer=None, loss_fn=F.cross_entropy, record_tensor=False):
-    opt = optimizer or torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss = loss_fn(model(x), y)
-        opt.zero_grad()
+def _accumulate(model, batches, weight, *, zero=True, zero_inside=False, reduction="mean"):
+    if zero:
+        model.zero_grad()
+    total = 0.0
+    for x, y in batches:
+        if zero_inside:
+            model.zero_grad()
+        loss = F.cross_entropy(model(x), y, reduction=reduction) * weight(len(y))
         loss.backward()
-        opt.step()
-        losses.append(loss if record_tensor else loss.item())
-    return losses
+        total += loss.item()
+    return total
 
 
-def loop_no_zero_grad(model, x, y, steps, lr):
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss = F.cross_entropy(model(x), y)
+def _examples(batches):
+    return sum(len(y) for _, y in batches)
+
+
+def accumulate_per_count(model, batches):
+    return _accumulate(model, batches, lambda size: 1 / len(batches))
+
+
+def accumulate_unweighted(model, batches):
+    return _accumulate(model, batches, lambda size: 1.0)
+
+
+def accumulate_no_zero(model, batches):
+    n = _examples(batches)
+    return _accumulate(model, batches, lambda size: size / n, zero=False)
+
+
+def accumulate_zero_inside(model, batches):
+    n = _examples(batches)
+    return _accumulate(model, batches, lambda size: size / n, zero_inside=True)
+
+
+def accumulate_first_size(model, batches):
+    first = len(batches[0][1])  # as if every micro-batch had the first one's size
+    return _accumulate(model, batches, lambda size: 1 / (len(batches) * first), reduction="sum")
+
+
+def accumulate_summed(model, batches):
+    return _accumulate(model, batches, lambda size: 1.0, reduction="sum")
+
+
+def accumulate_then_step(model, batches):
+    n = _examples(batches)
+    loss = _accumulate(model, batches, lambda size: size / n)
+    torch.optim.SGD(model.parameters(), lr=0.1).step()  # the step belongs to the training loop
+    return loss
+
+
+def accumulate_on_copy(model, batches):
+    n = _examples(batches)
+    return _accumulate(copy.deepcopy(model), batches, lambda size: size / n)
+
+
+def accumulate_returns_tensor(model, batches):
+    n = _examples(batches)
+    model.zero_grad()
+    total = 0
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y) * (len(y) / n)
         loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
+        total = total + loss.detach()
+    return total
 
 
-def loop_no_step(model, x, y, steps, lr):
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        losses.append(loss.item())
-    return losses
+def accumulate_mean_of_means(model, batches):
+    n = _examples(batches)
+    _accumulate(model, batches, lambda size: size / n)
+    with torch.no_grad():
+        return sum(F.cross_entropy(model(x), y).item() for x, y in batches) / len(batches)
 
 
-def loop_zero_grad_too_late(model, x, y, steps, lr):
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.zero_grad()
-        opt.step()
-        losses.append(loss.item())
-    return losses
+def accumulate_no_return(model, batches):
+    n = _examples(batches)
+    _accumulate(model, batches, lambda size: size / n)
 
 
-def loop_fixed_lr(model, x, y, steps, lr):
-    return _loop(model, x, y, steps, lr, optimizer=torch.optim.SGD(model.parameters(), lr=0.01))
-
-
-def loop_tensor_losses(model, x, y, steps, lr):
-    return _loop(model, x, y, steps, lr, record_tensor=True)
-
-
-def loop_trains_copy(model, x, y, steps, lr):
-    return _loop(copy.deepcopy(model), x, y, steps, lr)
-
-
-def loop_no_return(model, x, y, steps, lr):
-    _loop(model, x, y, steps, lr)
-
-
-def loop_adam(model, x, y, steps, lr):
-    return _loop(model, x, y, steps, lr, optimizer=torch.optim.Adam(model.parameters(), lr=lr))
-
-
-def loop_momentum(model, x, y, steps, lr):
-    return _loop(model, x, y, steps, lr, optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9))
-
-
-def loop_softmax_first(model, x, y, steps, lr):
-    return _loop(model, x, y, steps, lr, loss_fn=lambda logits, y: F.cross_entropy(logits.softmax(-1), y))
-
-
-def loop_nll_on_logits(model, x, y, steps, lr):
-    return _loop(model, x, y, steps, lr, loss_fn=F.nll_loss)
-
-
-def loop_summed_loss(model, x, y, steps, lr):
-    return _loop(model, x, y, steps, lr, loss_fn=lambda logits, y: F.cross_entropy(logits, y, reduction="sum"))
-
-
-def loop_loss_after_update(model, x, y, steps, lr):
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-        with torch.no_grad():
-            losses.append(F.cross_entropy(model(x), y).item())
-    return losses
-
-
-def loop_one_step_short(model, x, y, steps, lr):
-    return _loop(model, x, y, steps - 1, lr)
-
-
-def loop_shuffles(model, x, y, steps, lr):
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        order = torch.randperm(len(x))  # the global generator: and full batch needs no shuffling
-        loss = F.cross_entropy(model(x[order]), y[order])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
-
-
-def loop_seeds(model, x, y, steps, lr):
-    torch.manual_seed(0)  # "for reproducibility": resets the caller's global generator
-    return _loop(model, x, y, steps, lr)
-
-
-def loop_normalises_x(model, x, y, steps, lr):
-    x -= x.mean(dim=0)  # changes the caller's data
-    return _loop(model, x, y, steps, lr)
-
-
-def loop_minibatch(model, x, y, steps, lr):
-    return _loop(model, x[:32], y[:32], steps, lr)  # full batch means all of x
-
-
-def loop_tensor_result(model, x, y, steps, lr):
-    return torch.tensor(_loop(model, x, y, steps, lr))
+def accumulate_normalises_in_place(model, batches):
+    n = _examples(batches)
+    for x, _ in batches:
+        x -= x.mean(dim=0)  # changes the caller's data
+    return _accumulate(model, batches, lambda size: size / n)
 
 
 WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
@@ -520,6 +557,13 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("float64 result", linear_float64, "float64"),
         WrongAnswer("list of rows", linear_rows_list, "not a Python list"),
         WrongAnswer("transposes the weight in place", linear_transposes_in_place, "in place"),
+        WrongAnswer("the chapter's line, no bias=None", linear_chapter, "`bias` may be None"),
+        WrongAnswer("no shape checks", linear_no_checks, "instead of raising a ValueError"),
+        WrongAnswer("checks x but not the bias", linear_checks_x_only, "a bias of one entry"),
+        WrongAnswer("an error that names no shape", linear_vague_error, "does not give the shape"),
+        WrongAnswer("error names x's shape only", linear_names_only_x, "does not give the shape of `weight`"),
+        WrongAnswer("assert instead of ValueError", linear_asserts, "raised AssertionError"),
+        WrongAnswer("refuses a single vector", linear_rejects_vectors, "raised ValueError"),
     ],
     "ch01.mlp_backward": [
         WrongAnswer("forgot the 1/N", mlp_no_mean, "1/N"),
@@ -544,20 +588,22 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("gradients in backward order", mlp_backward_order, "should have shape"),
         WrongAnswer("db2 missing", mlp_only_last_layer, "four gradients"),
     ],
-    "ch01.sgd_step": [
-        WrongAnswer("adds the gradient", sgd_adds_gradient, "instead of subtracting"),
-        WrongAnswer("returns new tensors", sgd_returns_new, "in place"),
-        WrongAnswer("rebinds the loop variable", sgd_rebinds, "in place"),
-        WrongAnswer("no torch.no_grad()", sgd_no_no_grad, "no_grad"),
-        WrongAnswer("ignores lr", sgd_no_lr, "learning rate"),
-        WrongAnswer("crashes on p.grad None", sgd_ignores_none, "no gradient"),
-        WrongAnswer("fixed lr", sgd_fixed_lr, "instead of the `lr` argument"),
-        WrongAnswer("divides by lr", sgd_divides, "divide by the learning rate"),
-        WrongAnswer("len() on a generator", sgd_indexes, "one-shot iterator"),
-        WrongAnswer("returns after the first parameter", sgd_returns_in_loop, "not updated"),
-        WrongAnswer("stops at the first frozen parameter", sgd_breaks_at_none, "not updated"),
-        WrongAnswer("zeroes the gradients", sgd_zeroes_grad, "zero_grad()"),
-        WrongAnswer("clears the gradients", sgd_clears_grad, "zero_grad()"),
+    "ch01.sgd_momentum": [
+        WrongAnswer("weight decay after the momentum", momentum_decay_after, "after the momentum"),
+        WrongAnswer("Adam-style running average", momentum_running_average, "running average"),
+        WrongAnswer("Nesterov with the old buffer", momentum_old_lookahead, "plain momentum step"),
+        WrongAnswer("steps before updating the buffer", momentum_steps_before_update,
+                    "buffer from before this step's gradient"),
+        WrongAnswer("ignores nesterov", momentum_ignores_nesterov, "plain momentum step"),
+        WrongAnswer("lr inside the buffer", momentum_lr_in_buffer, "learning rate into the buffer"),
+        WrongAnswer("fixed momentum 0.9", momentum_fixed, "fixed momentum 0.9"),
+        WrongAnswer("zero buffer, stepped before the update", momentum_zero_start, "did not change"),
+        WrongAnswer("decays the gradient in place", momentum_decays_grad_in_place, "`.grad` changed"),
+        WrongAnswer("no torch.no_grad()", momentum_no_no_grad, "no_grad"),
+        WrongAnswer("keeps no state", momentum_no_state, "holds no buffer"),
+        WrongAnswer("state keyed by the tensors", momentum_keyed_by_tensor, "holds no buffer"),
+        WrongAnswer("crashes on p.grad None", momentum_ignores_none, "no gradient"),
+        WrongAnswer("returns new tensors", momentum_returns_new, "in place"),
     ],
     "ch01.adam_update": [
         WrongAnswer("no bias correction", adam_no_bias_correction, "bias correction"),
@@ -572,26 +618,20 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("float64 results", adam_float64, "float64"),
         WrongAnswer("plain SGD", adam_sgd, "plain SGD step"),
     ],
-    "ch01.train_loop": [
-        WrongAnswer("no zero_grad", loop_no_zero_grad, "zero_grad"),
-        WrongAnswer("no optimizer.step()", loop_no_step, "optimizer.step()"),
-        WrongAnswer("zero_grad between backward and step", loop_zero_grad_too_late,
-                    "between backward() and step()"),
-        WrongAnswer("ignores lr", loop_fixed_lr, "instead of the `lr` argument"),
-        WrongAnswer("keeps loss tensors", loop_tensor_losses, ".item()"),
-        WrongAnswer("trains a copy", loop_trains_copy, "don't train a copy"),
-        WrongAnswer("returns nothing", loop_no_return, "forget to `return`"),
-        WrongAnswer("Adam", loop_adam, "use Adam"),
-        WrongAnswer("momentum", loop_momentum, "add momentum"),
-        WrongAnswer("softmax before cross_entropy", loop_softmax_first, "raw logits"),
-        WrongAnswer("nll_loss on logits", loop_nll_on_logits, "nll_loss"),
-        WrongAnswer("summed loss", loop_summed_loss, "reduction='sum'"),
-        WrongAnswer("loss recorded after the update", loop_loss_after_update, "after the update"),
-        WrongAnswer("one step too few", loop_one_step_short, "one step fewer than `steps`"),
-        WrongAnswer("shuffles with the global generator", loop_shuffles, "global random generator"),
-        WrongAnswer("reseeds the global generator", loop_seeds, "global random generator"),
-        WrongAnswer("normalises x in place", loop_normalises_x, "changed its input `x` in place"),
-        WrongAnswer("trains on a mini-batch", loop_minibatch, "of the list of losses is wrong"),
-        WrongAnswer("returns a tensor of losses", loop_tensor_result, "should be a list"),
+    "ch01.accumulate_gradients": [
+        WrongAnswer("divides by the number of micro-batches", accumulate_per_count, "number of micro-batches"),
+        WrongAnswer("adds the micro-batch means", accumulate_unweighted, "without weighting"),
+        WrongAnswer("keeps the old gradients", accumulate_no_zero, "did not clear the gradients"),
+        WrongAnswer("zero_grad inside the loop", accumulate_zero_inside, "inside the loop"),
+        WrongAnswer("assumes every micro-batch has the first one's size", accumulate_first_size,
+                    "times the size of the first"),
+        WrongAnswer("summed loss", accumulate_summed, "forgot to divide by the number of examples"),
+        WrongAnswer("takes an optimizer step", accumulate_then_step, "only fills `.grad`"),
+        WrongAnswer("accumulates into a copy", accumulate_on_copy, "not a copy"),
+        WrongAnswer("returns a tensor", accumulate_returns_tensor, "Python float"),
+        WrongAnswer("returns the mean of the micro-batch means", accumulate_mean_of_means, "plain average"),
+        WrongAnswer("returns nothing", accumulate_no_return, "should be a Python float"),
+        WrongAnswer("normalises the inputs in place", accumulate_normalises_in_place,
+                    "changed its input `batches` in place"),
     ],
 }
