@@ -1,12 +1,16 @@
 """llmcourse.embeddings on tiny self-made inputs: each piece against a hand computation or a reference."""
 
 import math
+import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from llmcourse import data
+from llmcourse.config import settings
 from llmcourse.embeddings import (
+    CacheError,
     KeyedVectors,
     NoiseSampler,
     SkipGramNS,
@@ -23,7 +27,9 @@ from llmcourse.embeddings import (
     svd_vectors,
     tokenize,
     train_sgns,
+    train_sgns_cached,
 )
+from llmcourse.embeddings.cache import cache_file, load_run, run_key
 from llmcourse.embeddings.corpus import batches
 
 # --- corpus ------------------------------------------------------------------------------------
@@ -153,6 +159,122 @@ def test_training_lowers_the_loss_and_learns_a_planted_structure():
         train_sgns(torch.tensor([0, 25]), vocab, progress=False)
     with pytest.raises(ValueError, match="1-D"):
         train_sgns(torch.tensor([0]), vocab, progress=False)
+
+
+def _planted_corpus(n_words: int = 6000, seed: int = 0) -> tuple[torch.Tensor, Vocab]:
+    g = torch.Generator().manual_seed(seed)
+    topic = torch.randint(0, 2, (n_words // 25,), generator=g).repeat_interleave(25)
+    ids = topic * 10 + torch.randint(0, 10, (n_words,), generator=g)
+    return ids, Vocab([str(i) for i in range(20)], torch.bincount(ids, minlength=20))
+
+
+def test_train_sgns_equals_an_autograd_loop_with_the_same_init_and_batches():
+    # what chapter 3 shows on a slice of Wikipedia: autograd + torch.optim.SGD, step for step
+    ids, vocab = _planted_corpus()
+    kw = dict(dim=8, window=3, negative=4, epochs=2, sample=1e-2, lr=0.05, batch_size=128, seed=3)
+    run = train_sgns(ids, vocab, **kw, log_every=1, chunk_words=2000, progress=False)
+    torch.manual_seed(kw["seed"])
+    gen = torch.Generator().manual_seed(kw["seed"])
+    model = SkipGramNS(len(vocab), kw["dim"])
+    keep, noise = keep_probability(vocab.counts, kw["sample"]).float(), NoiseSampler(vocab.counts)
+    opt = torch.optim.SGD(model.parameters(), lr=kw["lr"])
+    losses, total = [], ids.numel() * kw["epochs"]
+    for epoch in range(kw["epochs"]):
+        for c, o, done in batches(ids, kw["window"], kw["batch_size"], keep, 2000, gen):
+            opt.param_groups[0]["lr"] = kw["lr"] * max(1e-4, 1 - (epoch * ids.numel() + done) / total)
+            loss = model(c, o, noise((c.numel(), kw["negative"]), gen))
+            opt.zero_grad()
+            loss.sum().backward()
+            opt.step()
+            losses.append(loss.mean().item())
+    torch.testing.assert_close(torch.tensor(run.losses), torch.tensor(losses), rtol=1e-5, atol=1e-6)
+    # the hand-written step sums in another order than autograd: equal up to float32 rounding
+    torch.testing.assert_close(run.model.inp.weight, model.inp.weight, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(run.model.out.weight, model.out.weight, rtol=1e-4, atol=1e-5)
+    assert losses[-1] < losses[0]
+
+
+def test_sgns_loss_is_k_plus_one_logistic_regressions():
+    g = torch.Generator().manual_seed(0)
+    v, u_pos, u_neg = torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g), torch.randn(3, 2, 4, generator=g)
+    scores = torch.cat([(u_pos * v).sum(-1, keepdim=True), (u_neg @ v.unsqueeze(-1)).squeeze(-1)], 1)  # (3, 3)
+    labels = torch.tensor([[1.0, 0.0, 0.0]]).expand(3, 3)
+    bce = F.binary_cross_entropy_with_logits(scores, labels, reduction="none").sum(-1)
+    torch.testing.assert_close(sgns_loss(v, u_pos, u_neg), bce)
+
+
+# --- the cache of trained runs -----------------------------------------------------------------
+
+_SMALL = dict(dim=8, window=3, negative=3, epochs=1, sample=0, batch_size=256, log_every=5, progress=False)
+
+
+def test_a_cached_run_is_stored_then_loaded_with_the_same_vectors(tmp_path):
+    ids, vocab = _planted_corpus()
+    first = train_sgns_cached(ids, vocab, cache_dir=tmp_path, **_SMALL)
+    assert not first.cached and first.cache_file == cache_file(tmp_path, run_key(ids, vocab, **_SMALL))
+    assert first.cache_file.exists() and list(tmp_path.glob("*.tmp")) == []
+    again = train_sgns_cached(ids, vocab, cache_dir=tmp_path, **_SMALL)
+    assert again.cached and again.cache_file == first.cache_file
+    torch.testing.assert_close(again.model.vectors, first.model.vectors, rtol=0, atol=0)
+    torch.testing.assert_close(again.model.out.weight, first.model.out.weight, rtol=0, atol=0)
+    assert (again.losses, again.words, again.seconds) == (first.losses, first.words, first.seconds)
+    retrained = train_sgns_cached(ids, vocab, cache_dir=tmp_path, retrain=True, **_SMALL)
+    assert not retrained.cached  # trained again: same seed, same vectors
+    torch.testing.assert_close(retrained.model.vectors, first.model.vectors)
+    assert not train_sgns_cached(ids, vocab, cache_dir=None, **_SMALL).cached
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_the_cache_key_covers_settings_data_and_defaults():
+    ids, vocab = _planted_corpus()
+    key = run_key(ids, vocab, **_SMALL)
+    assert key == run_key(ids, vocab, **_SMALL, lr=0.025, seed=0, cpu_threads=2)  # defaults; threads do not count
+    assert key != run_key(ids, vocab, **{**_SMALL, "dim": 9})
+    assert key != run_key(ids, vocab, **_SMALL, seed=1)
+    assert key != run_key(ids.flip(0), vocab, **_SMALL)  # same counts, other text
+    other = Vocab(vocab.words, vocab.counts + 1)
+    assert key != run_key(ids, other, **_SMALL)
+    with pytest.raises(TypeError):
+        run_key(ids, vocab, dimension=8)
+
+
+def test_a_damaged_or_foreign_cache_file_is_refused_and_trained_over(tmp_path):
+    ids, vocab = _planted_corpus()
+    first = train_sgns_cached(ids, vocab, cache_dir=tmp_path, **_SMALL)
+    path, key = first.cache_file, run_key(ids, vocab, **_SMALL)
+    blob = bytearray(path.read_bytes())
+    blob[-10] ^= 0xFF  # one flipped byte
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CacheError, match="damaged"):
+        load_run(path, key)
+    with pytest.warns(UserWarning, match="damaged"):
+        again = train_sgns_cached(ids, vocab, cache_dir=tmp_path, **_SMALL)
+    assert not again.cached
+    torch.testing.assert_close(load_run(path, key).model.vectors, first.model.vectors)  # replaced by a good file
+    with pytest.raises(CacheError, match="another run"):
+        load_run(path, "0" * 64)
+    path.write_bytes(b"")  # emptied
+    with pytest.raises(CacheError, match="damaged"):
+        load_run(path, key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a good file loads without a word
+        train_sgns_cached(ids, vocab, cache_dir=tmp_path, retrain=True, **_SMALL)
+        assert train_sgns_cached(ids, vocab, cache_dir=tmp_path, **_SMALL).cached
+
+
+def test_a_cache_folder_that_cannot_be_written_warns_and_still_returns_the_run(tmp_path):
+    ids, vocab = _planted_corpus()
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("in the way")
+    with pytest.warns(UserWarning, match="could not store"):
+        run = train_sgns_cached(ids, vocab, cache_dir=not_a_folder, **_SMALL)
+    assert not run.cached and run.cache_file is None and run.losses
+
+
+def test_the_ci_profile_never_reads_a_cached_run():
+    # the notebook tests run in the ci profile: they must train, whatever the cache folder holds
+    assert settings("ch03", "ci").cache_runs is False
+    assert settings("ch03", "laptop").cache_runs is True
 
 
 # --- PPMI + SVD --------------------------------------------------------------------------------

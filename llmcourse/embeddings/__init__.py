@@ -10,19 +10,28 @@
     kv.evaluate_analogies(data.path("questions-words")).total
 
 Modules: :mod:`.corpus` (tokens, vocabulary, subsampling, windows, noise words), :mod:`.sgns` (the model,
-its loss, the trainer), :mod:`.ppmi` (co-occurrence counts, PPMI, SVD), :mod:`.vectors` (KeyedVectors,
-analogies, evaluation). gensim's ``Word2Vec`` is the trusted implementation this package is measured
-against (benchmarks/word2vec.py).
+its loss, the trainer), :mod:`.cache` (a trained run stored on disk and loaded again), :mod:`.ppmi`
+(co-occurrence counts, PPMI, SVD), :mod:`.vectors` (KeyedVectors, analogies, evaluation). gensim's
+``Word2Vec`` is the trusted implementation this package is measured against (benchmarks/word2vec.py).
 
 References: Mikolov et al. (2013a, b); Levy & Goldberg (2014); Levy, Goldberg & Dagan (2015); gensim.
 """
 
 from __future__ import annotations
 
+from .cache import CacheError, train_sgns_cached
 from .corpus import NoiseSampler, Vocab, keep_probability, noise_distribution, skipgram_pairs, subsample, tokenize
 from .ppmi import cooccurrence, ppmi, ppmi_svd, svd_vectors
 from .sgns import SkipGramNS, TrainResult, sgns_loss, train_sgns
-from .vectors import AnalogyResult, KeyedVectors, pca_2d, project_on_direction, read_analogies, spearman
+from .vectors import (
+    AnalogyResult,
+    KeyedVectors,
+    pca_2d,
+    project_on_direction,
+    read_analogies,
+    read_word_pairs,
+    spearman,
+)
 
 
 def load_words(max_words: int | None = None, name: str = "enwiki-sample-text8") -> list[str]:
@@ -39,8 +48,8 @@ def load_words(max_words: int | None = None, name: str = "enwiki-sample-text8") 
 
 
 __all__ = [
-    "AnalogyResult", "KeyedVectors", "NoiseSampler", "SkipGramNS", "TrainResult", "Vocab", "cooccurrence",
-    "keep_probability", "load_words", "noise_distribution", "pca_2d", "ppmi", "ppmi_svd", "project_on_direction",
-    "read_analogies", "sgns_loss", "skipgram_pairs", "spearman", "subsample", "svd_vectors", "tokenize",
-    "train_sgns",
+    "AnalogyResult", "CacheError", "KeyedVectors", "NoiseSampler", "SkipGramNS", "TrainResult", "Vocab",
+    "cooccurrence", "keep_probability", "load_words", "noise_distribution", "pca_2d", "ppmi", "ppmi_svd",
+    "project_on_direction", "read_analogies", "read_word_pairs", "sgns_loss", "skipgram_pairs", "spearman",
+    "subsample", "svd_vectors", "tokenize", "train_sgns", "train_sgns_cached",
 ]

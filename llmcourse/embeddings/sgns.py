@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -103,6 +104,8 @@ class TrainResult:
     words: list[int] = field(default_factory=list)  # corpus words processed at each loss value
     seconds: float = 0.0
     words_per_second: float = 0.0  # corpus words (before subsampling) x epochs / seconds
+    cache_file: Path | None = None  # where train_sgns_cached stored or found this run (.cache)
+    cached: bool = False  # True: read from cache_file, not trained in this process (seconds: the original run's)
 
 
 def train_sgns(ids: torch.Tensor, vocab: Vocab, *, dim: int = 100, window: int = 5, negative: int = 5,
