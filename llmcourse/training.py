@@ -312,17 +312,15 @@ def train(
         history.steps.append(step)
         history.train.append(loss.item())
         done = step + 1
-        if eval_fn is not None and eval_every and done % eval_every == 0 and done < steps:
-            evaluate(done)
-        if done % max(1, steps // 100) == 0:
+        if eval_fn is not None and (done == steps or (eval_every and done % eval_every == 0)):
+            evaluate(done)  # the last step always: the bar's final postfix then shows the final validation loss
+        if done % max(1, steps // 100) == 0 or done == steps:
             postfix = {"loss": f"{history.train[-1]:.4f}"}
             if history.val:
                 postfix["val"] = f"{history.val[-1]:.4f}"
             bar.set_postfix(postfix)
         if checkpoint_path is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
             save(done)
-    if eval_fn is not None and (not history.val_steps or history.val_steps[-1] != steps) and steps > start:
-        evaluate(steps)
     if checkpoint_path is not None and steps > start:
         save(steps)
     return history

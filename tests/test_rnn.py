@@ -1,4 +1,4 @@
-"""llmcourse.rnn: hand-written cells equal PyTorch's, bigram counts, TBPTT streams and state, sampling, errors."""
+"""llmcourse.rnn: hand-written cells equal PyTorch's, bigram counts, the fixed-window MLP, TBPTT, sampling, timing."""
 
 import math
 import shutil
@@ -15,10 +15,12 @@ from llmcourse.rnn import (
     CarriedState,
     CharRNN,
     LSTMCell,
+    MLPLanguageModel,
     Recurrent,
     RNNCell,
     Streams,
     bigram_counts,
+    compare_with_torch,
     detach_state,
     input_gradient_norms,
     sample,
@@ -326,3 +328,78 @@ def test_tbptt_refuses_a_checkpoint_cut_into_other_streams(tmp_path):
     with pytest.raises(CheckpointError, match="batch_size") as error:
         _tbptt(data, 6, seed=0, path=path, batch_size=2)
     assert str(path) in str(error.value)
+
+
+def test_mlp_is_the_window_formula_position_by_position():
+    """Logits at t = head(tanh(hidden([e(id_{t-k+1}), ..., e(id_t)]))), with the pad id before the text."""
+    torch.manual_seed(10)
+    model = MLPLanguageModel(vocab_size=7, context=3, n_embd=4, hidden_size=5)
+    ids = torch.randint(0, 7, (2, 6))
+    logits, state = model(ids)
+    assert logits.shape == (2, 6, 7) and torch.equal(state, ids[:, -2:])
+    padded = torch.cat([torch.full((2, 2), 7), ids], dim=1)  # id 7 = vocab_size: "before the text"
+    for t in range(6):
+        window = padded[:, t:t + 3]  # (B, k): the characters t-2, t-1, t
+        x = torch.cat([model.embed(window[:, j]) for j in range(3)], dim=-1)  # (B, k*C), oldest first
+        expected = model.head(torch.tanh(model.hidden(x)))
+        torch.testing.assert_close(logits[:, t], expected, **TOL)
+
+
+def test_mlp_sees_exactly_its_window_and_carries_it_across_calls():
+    torch.manual_seed(11)
+    model = MLPLanguageModel(vocab_size=9, context=4, n_embd=3, hidden_size=6)
+    ids = torch.randint(0, 9, (3, 12))
+    logits, _ = model(ids)
+    first, state = model(ids[:, :5])
+    second, _ = model(ids[:, 5:], state)
+    torch.testing.assert_close(torch.cat([first, second], 1), logits, **TOL)  # two calls = one
+    t = 8
+    changed = ids.clone()
+    changed[:, t - 4] = (changed[:, t - 4] + 1) % 9  # just outside the window of position t
+    torch.testing.assert_close(model(changed)[0][:, t:], logits[:, t:], **TOL)
+    changed[:, t - 3] = (changed[:, t - 3] + 1) % 9  # the oldest character inside it
+    assert not torch.allclose(model(changed)[0][:, t], logits[:, t])
+    with pytest.raises(ValueError, match=r"last context - 1 ids, shape \(3, 3\)"):
+        model(ids, ids[:, :2])
+    with pytest.raises(ValueError, match="int64 ids"):
+        model(ids.float())
+    with pytest.raises(ValueError, match="must be >= 1"):
+        MLPLanguageModel(9, 0, 3, 6)
+    single = MLPLanguageModel(vocab_size=9, context=1, n_embd=3, hidden_size=6)  # a bigram model with a hidden layer
+    assert single(ids)[1].shape == (3, 0)
+
+
+def test_mlp_trains_with_the_recurrent_loop_and_samples():
+    data = load_char_data(TEXT)
+    seed_everything(12)
+    model = MLPLanguageModel(data.vocab_size, context=4, n_embd=8, hidden_size=32)
+    history = train_tbptt(model, data, torch.optim.Adam(model.parameters(), 1e-2), 60, batch_size=4,
+                          block_size=16, eval_every=30, progress=False)
+    assert history.val_steps == [30, 60] and history.val[-1] < math.log(data.vocab_size) - 0.5
+    greedy = sample(model, [1, 2, 3], 10, temperature=0)
+    logits, _ = model(torch.tensor([greedy[:-1]]))
+    assert logits[0, 2:].argmax(-1).tolist() == greedy[3:]  # one id at a time = the whole sequence at once
+
+
+def test_progress_bar_ends_on_the_final_validation_loss(capsys):
+    data = load_char_data(TEXT)
+    seed_everything(13)
+    model = CharRNN(data.vocab_size, 8, kind="rnn", n_embd=4)
+    history = train_tbptt(model, data, torch.optim.Adam(model.parameters(), 1e-2), 7, batch_size=4, block_size=8,
+                          eval_every=5, eval_batches=2)
+    bar = capsys.readouterr().err
+    assert history.val_steps == [5, 7]
+    assert bar.rstrip().splitlines()[-1].split("\r")[-1].endswith(f"val={history.val[-1]:.4f}]")
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_compare_with_torch_times_both_with_the_same_weights(kind):
+    before = torch.get_num_threads()
+    result = compare_with_torch(kind, 2, 5, 6, repeats=3, warmup=1, threads=1)
+    assert torch.get_num_threads() == before  # the thread count is the measurement's only
+    assert result.max_diff < 1e-5 and result.ours_s > 0 and result.torch_s > 0
+    assert result.ratio == result.ours_s / result.torch_s and result.row().split()[:5] == [kind, "2", "5", "6", "1"]
+    with pytest.raises(ValueError, match="kind"):
+        compare_with_torch("gru", 2, 5, 6)
+    with pytest.raises(ValueError, match="repeats"):
+        compare_with_torch(kind, 2, 5, 6, repeats=0)

@@ -13,7 +13,8 @@ copies weights across and the outputs and gradients then agree to float32 roundi
 :class:`Recurrent` runs a stack of cells over a sequence, with the interface of ``nn.RNN`` / ``nn.LSTM``
 (``batch_first=True``), and can copy their weights (:meth:`Recurrent.load_torch`). What it leaves out:
 dropout between layers, bidirectionality, projections (``proj_size``) and packed sequences — and speed:
-a Python loop over time steps is what cuDNN's fused kernels replace (see ``benchmarks/rnn.py``).
+it loops over time steps in Python, where PyTorch's own kernels loop in C++ (``benchmarks/rnn.py``
+measures the difference on a CPU).
 
 References: Elman (1990); Hochreiter & Schmidhuber (1997); Gers, Schmidhuber & Cummins (2000) for the
 forget gate; the ``nn.RNNCell`` / ``nn.LSTMCell`` documentation for the weight layout.

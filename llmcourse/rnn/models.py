@@ -1,9 +1,11 @@
 """A character language model around a recurrent core, trained with truncated BPTT, sampled with temperature.
 
 Chapter 4 trains these on tiny shakespeare. :class:`CharRNN` is embedding -> recurrent layers -> a linear
-head over the vocabulary; the core is PyTorch's ``nn.RNN`` / ``nn.LSTM`` (fast, cuDNN on a GPU) or our
-hand-written :class:`~llmcourse.rnn.cells.Recurrent` (same maths, a Python loop), so the chapter can
-swap one for the other and compare.
+head over the vocabulary; the core is PyTorch's ``nn.RNN`` / ``nn.LSTM`` (its C++ kernels; on CUDA it
+can call cuDNN) or our hand-written :class:`~llmcourse.rnn.cells.Recurrent` (same maths, a Python loop), so
+the chapter can swap one for the other and compare. The training loop and the sampler take any model
+whose ``forward(ids, state)`` returns ``(logits, state)``: chapter 4 also runs them on the fixed-window
+:class:`~llmcourse.rnn.mlp.MLPLanguageModel`, whose state is the last few ids it read.
 
 Truncated backpropagation through time (:func:`train_tbptt`): the training text is cut into
 ``batch_size`` long streams read side by side, ``block_size`` characters at a time. The hidden state is
@@ -129,12 +131,14 @@ class CarriedState:
         self.state = state
 
 
-def train_tbptt(model: CharRNN, data: CharData, optimizer: torch.optim.Optimizer, steps: int, *,
+def train_tbptt(model: nn.Module, data: CharData, optimizer: torch.optim.Optimizer, steps: int, *,
                 batch_size: int, block_size: int, grad_clip: float | None = 1.0, eval_every: int = 0,
                 eval_batches: int = 20, eval_block_size: int | None = None,
                 checkpoint_path: str | Path | None = None, checkpoint_every: int | None = None,
                 progress: bool = True) -> History:
     """Train ``model`` with truncated BPTT on ``data.train``; validate with :func:`estimate_loss` on ``data.val``.
+
+    ``model(ids, state)`` returns ``(logits, state)``, as :class:`CharRNN` and ``MLPLanguageModel`` do.
 
     The state is carried between chunks and detached after every step; it is reset to zeros when the
     streams wrap round to the start of the text. Checkpoints (every ``checkpoint_every`` steps, by
@@ -148,7 +152,7 @@ def train_tbptt(model: CharRNN, data: CharData, optimizer: torch.optim.Optimizer
             carried.state = None  # back at the start of the streams: the old context no longer precedes
         return streams.get(step)
 
-    def loss_fn(m: CharRNN, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss_fn(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits, state = m(x, carried.state)
         carried.state = detach_state(state)
         return lm_loss(logits, y)
@@ -181,7 +185,7 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0,
 
 
 @torch.no_grad()
-def sample(model: CharRNN, prompt_ids: list[int], n_new: int, temperature: float = 1.0,
+def sample(model: nn.Module, prompt_ids: list[int], n_new: int, temperature: float = 1.0,
            seed: int | None = None) -> list[int]:
     """Continue ``prompt_ids`` by ``n_new`` ids, one at a time, carrying the recurrent state.
 
