@@ -1,0 +1,406 @@
+"""Chapter 6's graded exercises: the backward pass of layer norm by hand, the SwiGLU feed-forward network,
+the parameter count of a whole encoder-decoder, and a mixture-of-experts feed-forward with top-k routing.
+
+The chapter builds layer norm (autograd differentiates it), the GELU feed-forward network, the blocks and
+the models, and counts the parameters of blocks and of a decoder-only model; each exercise asks for a
+sibling or an extension. The references are PyTorch's own or the package's: autograd through
+``F.layer_norm`` for the gradients; the SwiGLU and mixture-of-experts formulas written with ``F.silu`` /
+``F.gelu`` on the learner's very tensors (so gradients are compared too); and for the count, the package's
+``Seq2SeqTransformer`` built on the ``meta`` device and counted with ``sum(p.numel())``. Every case draws its
+inputs from the run's trial, and each known mistake is computed on the same inputs, so a message can name it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .core import CheckFailure, Trial, exercise
+from .expect import kind_of
+
+
+def _try(compute: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Each mistake's value; a mistake that cannot run on these shapes is left out (the answer cannot be it)."""
+    values = {}
+    for description, fn in compute.items():
+        try:
+            values[description] = fn()
+        except (RuntimeError, IndexError, ValueError):
+            pass
+    return values
+
+
+def _tuple_of(got: Any, n: int, name: str, what: str) -> tuple[Any, ...]:
+    if not isinstance(got, (tuple, list)) or len(got) != n:
+        raise CheckFailure(f"`{name}` should return {what}, but it returned {kind_of(got)}.", "type")
+    return tuple(got)
+
+
+# --- 1. layer_norm_backward --------------------------------------------------------------------------
+
+layer_norm_backward = exercise(
+    "ch06.layer_norm_backward", name="layer_norm_backward",
+    description="The backward pass of y = (x - mean) / sqrt(var + eps) * weight + bias over the last dimension "
+                "(biased variance), by hand: given dL/dy (..., C), x (..., C), weight (C,) and eps, return "
+                "(dL/dx, dL/dweight, dL/dbias).",
+    args=("grad_out", "x", "weight", "eps"), points=2, timeout=10, no_autograd=True, hints={
+        "The size of tensor a": "check the shapes: dL/dx has x's shape; dL/dweight and dL/dbias have one entry "
+                                "per feature, so they add up every position's share (every dimension but the "
+                                "last).",
+        "must match the size": "the mean and the variance are one number per position: keep the last dimension "
+                               "(keepdim=True) so they broadcast against x.",
+    },
+)
+_LN_NAMES = ("dL/dx", "dL/dweight", "dL/dbias")
+
+
+def _ln_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, mistake: str = "") -> Any:
+    """Layer norm, or one known mistake of its forward pass (whose gradients autograd then gives)."""
+    dims: Any = -1
+    if mistake == "batch":
+        if x.dim() < 2:
+            raise ValueError("one vector has no batch to normalise over")
+        dims = tuple(range(x.dim() - 1))  # every dimension but the features: batch norm's statistics
+    mean = x.mean(dims, keepdim=True)
+    var = x.var(dims, keepdim=True, unbiased=mistake == "unbiased")
+    std = var.sqrt() + eps if mistake == "eps_outside" else (var + eps).sqrt()
+    return (x - mean) / std * weight + bias
+
+
+def ln_reference(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, ...]:
+    """Autograd through F.layer_norm for the upstream gradient grad_out: (dx, dweight, dbias)."""
+    leaves = [x.detach().clone().requires_grad_(True), weight.detach().clone().requires_grad_(True),
+              torch.zeros_like(weight, requires_grad=True)]
+    y = F.layer_norm(leaves[0], (x.shape[-1],), leaves[1], leaves[2], eps)
+    return tuple(g.detach() for g in torch.autograd.grad(y, leaves, grad_out))
+
+
+def ln_mistakes(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float) -> dict[str, tuple]:
+    """What each known mistake gives for the three gradients (those that cannot run here are left out)."""
+
+    def through(mistake: str) -> tuple[torch.Tensor, ...]:
+        leaves = [x.detach().clone().requires_grad_(True), weight.detach().clone().requires_grad_(True),
+                  torch.zeros_like(weight, requires_grad=True)]
+        y = _ln_forward(*leaves, eps, mistake)
+        return tuple(g.detach() for g in torch.autograd.grad(y, leaves, grad_out))
+
+    def per_feature(t: torch.Tensor, reduce: str = "sum") -> torch.Tensor:
+        flat = t.reshape(-1, t.shape[-1])  # (positions, C)
+        return flat.sum(0) if reduce == "sum" else flat.mean(0)
+
+    x_hat = _ln_forward(x, torch.ones_like(weight), torch.zeros_like(weight), eps)
+    std = (x.var(-1, keepdim=True, unbiased=False) + eps).sqrt()
+    g_hat = grad_out * weight  # dL/dx_hat
+    right = ln_reference(grad_out, x, weight, eps)
+    return _try({
+        "treated the mean and the variance as constants (dL/dx = dL/dy * weight / std): both depend on every x_i "
+        "of the position, so their derivatives add two terms": lambda: (g_hat / std, *right[1:]),
+        "left out the variance's dependence on x: besides subtracting the mean of dL/dx_hat, subtract x_hat times "
+        "the mean of dL/dx_hat * x_hat": lambda: ((g_hat - g_hat.mean(-1, keepdim=True)) / std, *right[1:]),
+        "used the unbiased variance (divided by C - 1): layer norm divides by C": lambda: through("unbiased"),
+        "put eps outside the square root: it is sqrt(var + eps)": lambda: through("eps_outside"),
+        "normalised over the batch (every dimension but the last) instead of over each position's features":
+            lambda: through("batch"),
+        "averaged dL/dweight and dL/dbias over the positions: every position adds its share, so sum them":
+            lambda: (right[0], per_feature(grad_out * x_hat, "mean"), per_feature(grad_out, "mean")),
+        "forgot x_hat in dL/dweight: y = weight * x_hat + bias, so dL/dweight sums dL/dy * x_hat":
+            lambda: (right[0], per_feature(grad_out), right[2]),
+        "left dL/dweight and dL/dbias with one row per position: sum over every dimension but the last":
+            lambda: (right[0], grad_out * x_hat, grad_out),
+    })
+
+
+def check_ln_backward(t: Trial, shape: tuple[int, ...], eps: float, scale: float = 1.0) -> None:
+    """layer_norm_backward against autograd through F.layer_norm, each of the three gradients on its own."""
+    x = t.randn(*shape, scale=scale) + t.py.uniform(-1.0, 1.0)  # (..., C), not centred
+    weight = t.randn(shape[-1]) + 1.0  # (C,): far from the default ones, so a missing weight shows
+    grad_out = t.randn(*shape)  # (..., C): dL/dy
+    got = _tuple_of(t.call(grad_out, x, weight, eps).value, 3, "layer_norm_backward",
+                    "three tensors (dL/dx, dL/dweight, dL/dbias)")
+    expected = ln_reference(grad_out, x, weight, eps)
+    mistakes = ln_mistakes(grad_out, x, weight, eps)
+    for k, name in enumerate(_LN_NAMES):
+        t.expect(got[k], expected[k], name, mistakes={text: values[k] for text, values in mistakes.items()},
+                 atol=1e-5, rtol=1e-4)
+
+
+@layer_norm_backward.case("all three gradients match autograd on a batch of sequences (B, T, C)")
+def _(t: Trial) -> None:
+    check_ln_backward(t, (t.py.randint(2, 4), t.py.randint(3, 6), t.py.randint(5, 9)), 1e-5)
+
+
+@layer_norm_backward.case("the same on a 2-d batch (N, C) with few features and a large eps")
+def _(t: Trial) -> None:
+    check_ln_backward(t, (t.py.randint(3, 7), t.py.randint(3, 5)), t.py.uniform(0.05, 0.3), scale=0.3)
+
+
+@layer_norm_backward.case("the same on a single sequence (1, T, C), more positions than features")
+def _(t: Trial) -> None:
+    features = t.py.randint(4, 6)
+    check_ln_backward(t, (1, features + t.py.randint(2, 5), features), t.py.choice((1e-5, 1e-3)))
+
+
+@layer_norm_backward.case("the same on one vector (C,) of many features")
+def _(t: Trial) -> None:
+    check_ln_backward(t, (t.py.randint(30, 64),), 1e-5, scale=2.0)
+
+
+# --- 2. swiglu_ffn -------------------------------------------------------------------------------------
+
+swiglu_ffn = exercise(
+    "ch06.swiglu_ffn", name="swiglu_ffn",
+    description="LLaMA's feed-forward network without biases: (SiLU(x w_gate^T) * (x w_up^T)) w_down^T, with "
+                "x (..., C), w_gate and w_up (F, C), w_down (C, F) stored as nn.Linear weights.",
+    args=("x", "w_gate", "w_up", "w_down"), points=1, timeout=10, grad=True, hints={
+        "cannot be multiplied": "check the shapes: the weights are stored as nn.Linear stores them, (out, in), so "
+                                "multiply x by their transposes.",
+        "must match the size": "check the shapes: the gate and the up projection are both (F, C) and give (..., F), "
+                               "multiplied element by element.",
+    },
+)
+
+
+def swiglu_reference(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
+    return (F.silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T  # (..., C)
+
+
+def swiglu_mistakes(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor,
+                    w_down: torch.Tensor) -> dict[str, torch.Tensor]:
+    gate, up = x @ w_gate.T, x @ w_up.T  # (..., F) each
+    return _try({
+        "applied SiLU to the up branch instead of the gate: SiLU(x w_gate^T) * (x w_up^T)":
+            lambda: (gate * F.silu(up)) @ w_down.T,
+        "used GELU, the chapter's activation: SwiGLU's gate is SiLU (Swish), x * sigmoid(x)":
+            lambda: (F.gelu(gate) * up) @ w_down.T,
+        "used a plain sigmoid as the gate (that is the original GLU): SiLU is x * sigmoid(x)":
+            lambda: (torch.sigmoid(gate) * up) @ w_down.T,
+        "left out the up branch: SwiGLU multiplies the activated gate by a second projection":
+            lambda: F.silu(gate) @ w_down.T,
+        "used ReLU instead of SiLU": lambda: (torch.relu(gate) * up) @ w_down.T,
+        "applied SiLU to the product of both branches: only the gate's branch is activated":
+            lambda: F.silu(gate * up) @ w_down.T,
+    })
+
+
+def check_swiglu(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int) -> None:
+    x = t.randn(*lead, n_embd)  # (..., C)
+    w_gate = t.randn(d_ff, n_embd, scale=1.5 / math.sqrt(n_embd))  # (F, C): pre-activations of order 1-2
+    w_up = t.randn(d_ff, n_embd, scale=1 / math.sqrt(n_embd))  # (F, C)
+    w_down = t.randn(n_embd, d_ff, scale=1 / math.sqrt(d_ff))  # (C, F)
+    t.check_call(x, w_gate, w_up, w_down, reference=swiglu_reference, what="the FFN's output",
+                 mistakes=swiglu_mistakes)
+
+
+@swiglu_ffn.case("values and gradients on a batch of sequences (B, T, C), F wider than C")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(4, 8)
+    check_swiglu(t, (t.py.randint(2, 3), t.py.randint(3, 5)), n_embd, int(8 * n_embd / 3) + t.py.randint(0, 2))
+
+
+@swiglu_ffn.case("values and gradients on one row (1, C), F narrower than C")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(6, 9)
+    check_swiglu(t, (1,), n_embd, n_embd - t.py.randint(2, 4))
+
+
+@swiglu_ffn.case("values and gradients with F = C (square weights) and extra leading dimensions")
+def _(t: Trial) -> None:
+    size = t.py.randint(3, 6)
+    check_swiglu(t, (2, t.py.randint(2, 3), t.py.randint(2, 4)), size, size)
+
+
+# --- 3. encoder_decoder_params -------------------------------------------------------------------------
+
+encoder_decoder_params = exercise(
+    "ch06.encoder_decoder_params", name="encoder_decoder_params",
+    description="The number of parameters of llmcourse.transformer.Seq2SeqTransformer(vocab_size, n_embd, n_head, "
+                "n_enc_layer, n_dec_layer, block_size, d_ff=d_ff, norm_first=norm_first, "
+                "tie_embeddings=tie_embeddings), as a Python int, by formula.",
+    args=("vocab_size", "n_embd", "n_head", "n_enc_layer", "n_dec_layer", "block_size", "d_ff", "norm_first",
+          "tie_embeddings"), points=1, timeout=10,
+)
+
+
+def _pieces(vocab_size: int, n_embd: int, n_head: int, n_enc_layer: int, n_dec_layer: int, block_size: int,
+            d_ff: int, norm_first: bool, tie_embeddings: bool) -> dict[str, int]:
+    c = n_embd
+    attn, ffn, norm = 4 * c * c + 4 * c, 2 * c * d_ff + d_ff + c, 2 * c
+    return dict(c=c, attn=attn, ffn=ffn, norm=norm, table=vocab_size * c, pos=block_size * c,
+                enc=attn + ffn + 2 * norm, dec=2 * attn + ffn + 3 * norm, final=2 * norm if norm_first else 0,
+                head=0 if tie_embeddings else vocab_size * c, biases_enc=4 * c + d_ff + c,
+                biases_dec=8 * c + d_ff + c)
+
+
+def count_reference(vocab_size: int, n_embd: int, n_head: int, n_enc_layer: int, n_dec_layer: int, block_size: int,
+                    d_ff: int, norm_first: bool, tie_embeddings: bool) -> int:
+    """The package's model itself, built on the meta device (shapes only, no memory) and counted."""
+    from llmcourse.transformer import Seq2SeqTransformer
+
+    with torch.device("meta"):
+        model = Seq2SeqTransformer(vocab_size, n_embd, n_head, n_enc_layer, n_dec_layer, block_size, d_ff=d_ff,
+                                   norm_first=norm_first, tie_embeddings=tie_embeddings)
+    return sum(p.numel() for p in model.parameters())  # a tied weight is yielded once
+
+
+def count_mistakes(*args: Any) -> dict[str, int]:
+    _, _, n_head, n_enc, n_dec, _, d_ff, norm_first, tie = args
+    p = _pieces(*args)
+    right = count_reference(*args)
+    return {
+        "left out the decoder's cross-attention (and its norm): each decoder block has three sublayers":
+            right - n_dec * (p["attn"] + p["norm"]),
+        "forgot the norm of the cross-attention sublayer: every sublayer has its own": right - n_dec * p["norm"],
+        "counted one position table: the encoder and the decoder each have their own": right - p["pos"],
+        "left out the position tables: they are learned (nn.Embedding), block_size x n_embd each":
+            right - 2 * p["pos"],
+        "counted the token table twice: with tie_embeddings the output head is the same tensor":
+            right + (p["table"] if tie else 0),
+        "left out the output head: without tie_embeddings it is a weight of its own, vocab_size x n_embd":
+            right - (0 if tie else p["table"]),
+        "gave the encoder and the decoder a token table each: the model shares one": right + p["table"],
+        "added the final norms to a post-LN model: only pre-LN (norm_first) ends each side with a norm":
+            right + (0 if norm_first else 2 * p["norm"]),
+        "left out the final norms: pre-LN (norm_first) ends the encoder and the decoder with one each":
+            right - (2 * p["norm"] if norm_first else 0),
+        "left out the biases: every nn.Linear in the blocks has one (the output head does not)":
+            right - n_enc * p["biases_enc"] - n_dec * p["biases_dec"],
+        "multiplied the attention weights by the number of heads: the heads split n_embd, they add nothing":
+            right + (n_head - 1) * (n_enc + 2 * n_dec) * p["attn"],
+        "counted LayerNorm with one vector: it has a gain and a shift, 2 * n_embd":
+            right - (n_enc * 2 + n_dec * 3 + (2 if norm_first else 0)) * p["c"],
+        "counted each FFN without its biases": right - (n_enc + n_dec) * (p["ffn"] - 2 * p["c"] * d_ff),
+        "counted the FFN's two weights as square n_embd x n_embd matrices: they are n_embd x d_ff":
+            right - (n_enc + n_dec) * 2 * p["c"] * (d_ff - p["c"]),
+    }
+
+
+def check_count(t: Trial, *args: Any) -> None:
+    got = t.call(*args).value
+    if isinstance(got, float) and got.is_integer():
+        raise CheckFailure("the count should be a Python int (the number of parameters), but it is a float: use "
+                           "integer arithmetic (// instead of /, no math.pow).", "type")
+    t.expect(got, count_reference(*args), "the number of parameters", mistakes=count_mistakes(*args))
+
+
+@encoder_decoder_params.case("a small pre-LN model with a tied head, encoder and decoder of different depths")
+def _(t: Trial) -> None:
+    n_embd = t.py.choice((16, 24, 32))
+    check_count(t, t.py.randint(10, 40), n_embd, t.py.choice((2, 4)), t.py.randint(1, 3), t.py.randint(2, 4),
+                t.py.randint(8, 20), 4 * n_embd, True, True)
+
+
+@encoder_decoder_params.case("a post-LN model (Vaswani et al.'s placement) with an untied head and a narrow FFN")
+def _(t: Trial) -> None:
+    n_embd = t.py.choice((12, 20, 48))
+    check_count(t, t.py.randint(50, 300), n_embd, t.py.choice((1, 3, 4)), t.py.randint(2, 4), t.py.randint(1, 3),
+                t.py.randint(16, 64), n_embd + t.py.randint(1, 9), False, False)
+
+
+@encoder_decoder_params.case("the original transformer's base size (Vaswani et al. 2017) in every combination")
+def _(t: Trial) -> None:
+    norm_first, tie = t.py.choice(((True, False), (False, True)))
+    check_count(t, t.py.choice((32000, 37000)), 512, 8, 6, 6, t.py.choice((256, 512)), 2048, norm_first, tie)
+
+
+@encoder_decoder_params.case("a model far too large to build in memory: GPT-3's width and depth on both sides")
+def _(t: Trial) -> None:
+    check_count(t, 50257, 12288, 96, t.py.randint(40, 48), t.py.randint(48, 96), 2048, 4 * 12288, True,
+                t.py.choice((True, False)))
+
+
+# --- 4. moe_feedforward --------------------------------------------------------------------------------
+
+moe_feedforward = exercise(
+    "ch06.moe_feedforward", name="moe_feedforward",
+    description="A mixture-of-experts feed-forward (Mixtral's routing): for each position of x (..., C), "
+                "router logits x router_weight^T (E experts), keep the k largest, gates = softmax over those k, "
+                "output = sum of gate_e * expert_e(x), expert e = the chapter's GELU FFN with weights "
+                "w_fc[e] (F, C), b_fc[e] (F,), w_proj[e] (C, F), b_proj[e] (C,).",
+    args=("x", "router_weight", "w_fc", "b_fc", "w_proj", "b_proj", "k"), points=2, timeout=15, grad=True, hints={
+        "selected index k out of range": "k counts experts: take the top k along the last dimension of the router "
+                                         "logits (one score per expert), not along the positions.",
+        "cannot be multiplied": "check the shapes: expert e's weights are w_fc[e] (F, C) and w_proj[e] (C, F), "
+                                "stored as nn.Linear stores them, (out, in).",
+        "must match the size": "check the shapes: the router gives (..., E) logits; the gates and the experts' "
+                               "outputs must line up per position.",
+    },
+)
+
+
+def _experts(x: torch.Tensor, w_fc: torch.Tensor, b_fc: torch.Tensor, w_proj: torch.Tensor, b_proj: torch.Tensor,
+             act: Callable[[torch.Tensor], torch.Tensor] = F.gelu) -> torch.Tensor:
+    """Every expert on every position: (..., E, C)."""
+    h = act(torch.einsum("...c,efc->...ef", x, w_fc) + b_fc)  # (..., E, F)
+    return torch.einsum("...ef,ecf->...ec", h, w_proj) + b_proj  # (..., E, C)
+
+
+def moe_variant(x: torch.Tensor, router_weight: torch.Tensor, w_fc: torch.Tensor, b_fc: torch.Tensor,
+                w_proj: torch.Tensor, b_proj: torch.Tensor, k: int, mistake: str = "") -> torch.Tensor:
+    """The right mixture, or one known mistake of it: (..., C)."""
+    logits = x @ router_weight.T  # (..., E)
+    top, index = logits.topk(k, dim=-1, largest=mistake != "smallest")  # (..., k)
+    if mistake == "softmax_all":
+        gates = torch.softmax(logits, -1).gather(-1, index)  # not renormalised over the k kept
+    elif mistake == "uniform":
+        gates = torch.full_like(top, 1.0 / k)
+    elif mistake == "raw":
+        gates = top
+    else:
+        gates = torch.softmax(top, dim=-1)  # (..., k)
+    outs = _experts(x, w_fc, b_fc, w_proj, b_proj, torch.relu if mistake == "relu" else F.gelu)  # (..., E, C)
+    if mistake == "all_experts":
+        return (torch.softmax(logits, -1)[..., None] * outs).sum(-2)
+    chosen = outs.gather(-2, index[..., None].expand(*index.shape, outs.size(-1)))  # (..., k, C)
+    return (gates[..., None] * chosen).sum(-2)  # (..., C)
+
+
+def moe_reference(*args: Any) -> torch.Tensor:
+    return moe_variant(*args)
+
+
+MOE_MISTAKES = {
+    "softmax_all": "took the softmax over all experts and kept the top k without renormalising: the gates are a "
+                   "softmax over the k kept logits only, so they add up to 1",
+    "uniform": "averaged the k chosen experts equally: weight each by its gate",
+    "raw": "used the raw router logits as gates: take the softmax over the k kept ones",
+    "smallest": "kept the k smallest router logits: route each position to its k highest-scoring experts",
+    "all_experts": "mixed every expert with softmax gates (a dense mixture): only the top k take part",
+    "relu": "used ReLU in the experts: each expert is the chapter's GELU feed-forward network",
+}
+
+
+def moe_mistakes(*args: Any) -> dict[str, torch.Tensor]:
+    return _try({text: (lambda m=m: moe_variant(*args, mistake=m)) for m, text in MOE_MISTAKES.items()})
+
+
+def check_moe(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int, n_expert: int, k: int) -> None:
+    x = t.randn(*lead, n_embd)  # (..., C)
+    router = t.randn(n_expert, n_embd, scale=2 / math.sqrt(n_embd))  # (E, C): clear winners per position
+    w_fc = t.randn(n_expert, d_ff, n_embd, scale=1.5 / math.sqrt(n_embd))  # (E, F, C)
+    b_fc = t.randn(n_expert, d_ff, scale=0.3)  # (E, F)
+    w_proj = t.randn(n_expert, n_embd, d_ff, scale=1 / math.sqrt(d_ff))  # (E, C, F)
+    b_proj = t.randn(n_expert, n_embd, scale=0.3)  # (E, C)
+    t.check_call(x, router, w_fc, b_fc, w_proj, b_proj, k, reference=moe_reference, what="the mixture's output",
+                 mistakes=moe_mistakes)
+
+
+@moe_feedforward.case("top-2 of several experts on a batch of sequences (B, T, C): values and gradients")
+def _(t: Trial) -> None:
+    check_moe(t, (t.py.randint(2, 3), t.py.randint(3, 5)), t.py.randint(4, 6), t.py.randint(6, 10),
+              t.py.randint(4, 6), 2)
+
+
+@moe_feedforward.case("top-1 routing (Switch style) on one position (1, C), F narrower than C")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(6, 8)
+    check_moe(t, (1,), n_embd, n_embd - t.py.randint(1, 3), t.py.randint(3, 4), 1)
+
+
+@moe_feedforward.case("top-3 of eight experts on many positions (N, C), F = C")
+def _(t: Trial) -> None:
+    size = t.py.randint(3, 5)
+    check_moe(t, (t.py.randint(12, 20),), size, size, 8, 3)

@@ -1,0 +1,296 @@
+"""Plausible wrong answers to chapter 5's exercises, each with a phrase the grader's message must contain."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import WrongAnswer
+
+
+def _softmax_attend(scores, mask, v, dim=-1):
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=dim)
+    return torch.nan_to_num(weights) @ v
+
+
+# --- grouped_query_attention -----------------------------------------------------------------------
+
+
+def _gqa(x, w_q, w_k, w_v, w_o, n_head, n_kv_head, *, repeat="interleave", scale=None, diagonal=0, masked=True,
+         split="view", dim=-1):
+    B, T, C = x.shape
+    hd = C // n_head
+
+    def heads(y, n):
+        if split == "reshape":
+            return y.reshape(B, n, T, hd)
+        return y.view(B, T, n, hd).transpose(1, 2)
+
+    q, k, v = heads(x @ w_q.T, n_head), heads(x @ w_k.T, n_kv_head), heads(x @ w_v.T, n_kv_head)
+    g = n_head // n_kv_head
+    if repeat == "interleave":
+        k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)
+    elif repeat == "tile":
+        k, v = k.repeat(1, g, 1, 1), v.repeat(1, g, 1, 1)
+    scores = q @ k.transpose(-2, -1) * (1 / math.sqrt(hd) if scale is None else scale)
+    mask = torch.ones(T, T, dtype=torch.bool).tril(diagonal) if masked else torch.ones(T, T, dtype=torch.bool)
+    out = _softmax_attend(scores, mask, v, dim=dim)
+    merged = out.reshape(B, T, C) if split == "reshape" else out.transpose(1, 2).reshape(B, T, C)
+    return merged @ w_o.T
+
+
+def gqa_tiles_heads(*args):
+    return _gqa(*args, repeat="tile")
+
+
+def gqa_no_scale(*args):
+    return _gqa(*args, scale=1.0)
+
+
+def gqa_scale_by_c(x, *rest):
+    return _gqa(x, *rest, scale=1 / math.sqrt(x.shape[-1]))
+
+
+def gqa_sees_next(*args):
+    return _gqa(*args, diagonal=1)
+
+
+def gqa_no_mask(*args):
+    return _gqa(*args, masked=False)
+
+
+def gqa_softmax_over_queries(*args):
+    return _gqa(*args, dim=-2)
+
+
+def gqa_reshape_heads(*args):
+    return _gqa(*args, split="reshape")
+
+
+def gqa_no_repeat(*args):
+    return _gqa(*args, repeat="none")  # runs only when n_kv_head == n_head
+
+
+def gqa_detached(*args):
+    return _gqa(*args).detach()
+
+
+# --- sliding_window_attention ----------------------------------------------------------------------
+
+
+def _window(q, k, v, lengths, window, *, lower=0, upper=0, keys=True, two_sided=False, after=False, dim=-1,
+            scale=True, float_mask=False):
+    T = q.size(-2)
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    band = (i - j).abs() < window if two_sided else (j <= i + upper) & (j > i - window - lower)
+    mask = band & (j < lengths[:, None, None, None]) if keys else band[None, None] & (i < lengths[:, None, None, None])
+    scores = q @ k.transpose(-2, -1) / (math.sqrt(q.size(-1)) if scale else 1.0)
+    if float_mask:
+        return torch.softmax(scores.double() + mask.double().log(), dim=-1).nan_to_num() @ v.double()
+    if after:
+        return torch.softmax(scores, dim=-1) * mask @ v
+    return _softmax_attend(scores, mask, v, dim=dim)
+
+
+def window_too_wide(*args):
+    return _window(*args, lower=1)
+
+
+def window_sees_next(*args):
+    return _window(*args, upper=1)
+
+
+def window_two_sided(*args):
+    return _window(*args, two_sided=True)
+
+
+def window_ignores_padding(q, k, v, lengths, window):
+    return _window(q, k, v, torch.full_like(lengths, q.size(-2)), window)
+
+
+def window_masks_queries(*args):
+    return _window(*args, keys=False)
+
+
+def window_mask_after_softmax(*args):
+    return _window(*args, after=True)
+
+
+def window_softmax_over_queries(*args):
+    return _window(*args, dim=-2)
+
+
+def window_no_scale(*args):
+    return _window(*args, scale=False)
+
+
+def window_nan_rows(q, k, v, lengths, window):
+    T = q.size(-2)
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    mask = (j <= i) & (j > i - window) & (j < lengths[:, None, None, None])
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v  # rows with no key are NaN
+
+
+def window_float64_mask(*args):
+    return _window(*args, float_mask=True)  # a float64 log-mask promotes the result to float64
+
+
+# --- attention_backward ----------------------------------------------------------------------------
+
+
+def _backward(q, k, v, grad_out, *, jacobian="full", scale_power=1, dv="transposed"):
+    scale = 1 / math.sqrt(q.size(-1))
+    p = torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1)
+    d_v = p.transpose(-2, -1) @ grad_out if dv == "transposed" else p @ grad_out
+    d_p = grad_out @ v.transpose(-2, -1)
+    if jacobian == "none":
+        d_s = d_p
+    elif jacobian == "diagonal":
+        d_s = p * d_p
+    elif jacobian == "columns":
+        d_s = p * (d_p - (p * d_p).sum(-2, keepdim=True))
+    else:
+        d_s = p * (d_p - (p * d_p).sum(-1, keepdim=True))
+    s = scale**scale_power
+    return d_s @ k * s, d_s.transpose(-2, -1) @ q * s, d_v
+
+
+def backward_no_softmax_jacobian(*args):
+    return _backward(*args, jacobian="none")
+
+
+def backward_diagonal_only(*args):
+    return _backward(*args, jacobian="diagonal")
+
+
+def backward_rowsum_over_queries(*args):
+    return _backward(*args, jacobian="columns")
+
+
+def backward_no_scale(*args):
+    return _backward(*args, scale_power=0)
+
+
+def backward_scale_twice(*args):
+    return _backward(*args, scale_power=2)
+
+
+def backward_dv_untransposed(*args):
+    return _backward(*args, dv="plain")
+
+
+def backward_by_autograd(q, k, v, grad_out):
+    leaves = [x.detach().clone().requires_grad_(True) for x in (q, k, v)]
+    out = torch.softmax(leaves[0] @ leaves[1].transpose(-2, -1) / math.sqrt(q.size(-1)), -1) @ leaves[2]
+    return torch.autograd.grad(out, leaves, grad_out)
+
+
+def backward_dot_T(q, k, v, grad_out):
+    scale = 1 / math.sqrt(q.size(-1))
+    p = torch.softmax(q @ k.T * scale, dim=-1)  # .T reverses every dimension of a batched tensor
+    d_p = grad_out @ v.T
+    d_s = p * (d_p - (p * d_p).sum(-1, keepdim=True))
+    return d_s @ k * scale, d_s.T @ q * scale, p.T @ grad_out
+
+
+# --- alibi_attention -------------------------------------------------------------------------------
+
+
+def _alibi(q, k, v, *, sign=-1.0, reverse=False, start=1, after=False, masked=True, scale=True, bias=True):
+    B, H, T, d = q.shape
+    slopes = 2.0 ** (-8 * torch.arange(start, start + H) / H)
+    if reverse:
+        slopes = slopes.flip(0)
+    distance = torch.arange(T)[:, None] - torch.arange(T)[None, :]
+    b = sign * slopes[:, None, None] * distance if bias else torch.zeros(H, T, T)
+    scores = q @ k.transpose(-2, -1) / (math.sqrt(d) if scale else 1.0)
+    if not after:
+        scores = scores + b
+    if masked:
+        scores = scores.masked_fill(distance < 0, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if after:
+        weights = weights + b
+    return weights @ v
+
+
+def alibi_positive_bias(*args):
+    return _alibi(*args, sign=1.0)
+
+
+def alibi_reversed_slopes(*args):
+    return _alibi(*args, reverse=True)
+
+
+def alibi_slopes_from_zero(*args):
+    return _alibi(*args, start=0)
+
+
+def alibi_bias_after_softmax(*args):
+    return _alibi(*args, after=True)
+
+
+def alibi_no_causal_mask(*args):
+    return _alibi(*args, masked=False)
+
+
+def alibi_no_scale(*args):
+    return _alibi(*args, scale=False)
+
+
+def alibi_no_bias(*args):
+    return _alibi(*args, bias=False)
+
+
+def alibi_in_place(q, k, v):
+    q /= math.sqrt(q.size(-1))  # scales the caller's queries
+    return _alibi(q, k, v, scale=False)
+
+
+WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
+    "ch05.grouped_query_attention": [
+        WrongAnswer("kv heads tiled instead of interleaved", gqa_tiles_heads, "as a block"),
+        WrongAnswer("no 1/sqrt(head_dim)", gqa_no_scale, "1/sqrt(head_dim)"),
+        WrongAnswer("scaled by 1/sqrt(C)", gqa_scale_by_c, "instead of 1/sqrt(head_dim)"),
+        WrongAnswer("mask lets a token see the next one", gqa_sees_next, "see the next one"),
+        WrongAnswer("no causal mask", gqa_no_mask, "left out the causal mask"),
+        WrongAnswer("softmax over the queries", gqa_softmax_over_queries, "over the queries"),
+        WrongAnswer("heads split by a plain reshape", gqa_reshape_heads, "plain reshape"),
+        WrongAnswer("k and v not repeated", gqa_no_repeat, "repeating each of their heads"),
+        WrongAnswer("output detached from autograd", gqa_detached, "autograd"),
+    ],
+    "ch05.sliding_window_attention": [
+        WrongAnswer("window one key too wide", window_too_wide, "window + 1 keys"),
+        WrongAnswer("mask lets a token see the next one", window_sees_next, "see the next one"),
+        WrongAnswer("two-sided window", window_two_sided, "two-sided"),
+        WrongAnswer("padding ignored", window_ignores_padding, "ignored the padding"),
+        WrongAnswer("padded queries masked instead of keys", window_masks_queries, "instead of the padded keys"),
+        WrongAnswer("mask applied after the softmax", window_mask_after_softmax, "after the softmax"),
+        WrongAnswer("softmax over the queries", window_softmax_over_queries, "over the queries"),
+        WrongAnswer("no 1/sqrt(d)", window_no_scale, "1/sqrt(d)"),
+        WrongAnswer("NaN for queries without keys", window_nan_rows, "NaN"),
+        WrongAnswer("float64 log-mask", window_float64_mask, "float64"),
+    ],
+    "ch05.attention_backward": [
+        WrongAnswer("no softmax Jacobian", backward_no_softmax_jacobian, "straight through the softmax"),
+        WrongAnswer("only the diagonal of the Jacobian", backward_diagonal_only, "second term"),
+        WrongAnswer("row sum over the queries", backward_rowsum_over_queries, "summed P * dP over the queries"),
+        WrongAnswer("no 1/sqrt(d) in dq, dk", backward_no_scale, "forgot the 1/sqrt(d)"),
+        WrongAnswer("1/d instead of 1/sqrt(d)", backward_scale_twice, "instead of sqrt(d)"),
+        WrongAnswer("dv = P @ grad_out", backward_dv_untransposed, "P^T @ grad_out"),
+        WrongAnswer("autograd instead of by hand", backward_by_autograd, "called autograd"),
+        WrongAnswer(".T on batched tensors", backward_dot_T, "transpose"),
+    ],
+    "ch05.alibi_attention": [
+        WrongAnswer("bias with the wrong sign", alibi_positive_bias, "penalises distance"),
+        WrongAnswer("slopes reversed", alibi_reversed_slopes, "reverse order"),
+        WrongAnswer("slopes counted from h = 0", alibi_slopes_from_zero, "counted from 0"),
+        WrongAnswer("bias added after the softmax", alibi_bias_after_softmax, "after the softmax"),
+        WrongAnswer("no causal mask", alibi_no_causal_mask, "left out the causal mask"),
+        WrongAnswer("no 1/sqrt(d)", alibi_no_scale, "1/sqrt(d)"),
+        WrongAnswer("no bias at all", alibi_no_bias, "forgot the bias"),
+        WrongAnswer("scales q in place", alibi_in_place, "in place"),
+    ],
+}
