@@ -22,7 +22,7 @@ from torch.func import functional_call
 
 from . import wire
 from .core import CheckFailure, Step, Trial, exercise
-from .expect import kind_of
+from .expect import kind_of, mistake_values
 
 _WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -41,16 +41,6 @@ def cell_inputs(t: Trial, batch: int, n_in: int, hidden: int, *, blocks: int = 1
     b_hh = t.randn(blocks * hidden, scale=0.5)  # (blocks*H,)
     return x, h, w_ih, w_hh, b_ih, b_hh
 
-
-def _try(compute: dict[str, Any]) -> dict[str, Any]:
-    """Each mistake's value; a mistake that cannot run on these shapes is left out (the answer cannot be it)."""
-    values = {}
-    for description, fn in compute.items():
-        try:
-            values[description] = fn()
-        except RuntimeError:
-            pass
-    return values
 
 
 def _number(value: Any, what: str) -> torch.Tensor:
@@ -269,7 +259,7 @@ GRU_MISTAKES = {
 
 
 def gru_mistakes(*args: torch.Tensor) -> dict[str, torch.Tensor]:
-    return _try({text: (lambda m=m: gru_variant(*args, mistake=m)) for m, text in GRU_MISTAKES.items()})
+    return mistake_values({text: (lambda m=m: gru_variant(*args, mistake=m)) for m, text in GRU_MISTAKES.items()})
 
 
 def check_gru(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 1.0) -> None:
@@ -337,7 +327,7 @@ def backward_mistakes(grad_h_new: torch.Tensor, x: torch.Tensor, h: torch.Tensor
         return da @ dx_w, da @ dh_w, da.T @ x, da.T @ h, db, db
 
     right = grad_h_new * (1 - h_new**2)  # (B, H): through the tanh
-    return _try({
+    return mistake_values({
         "forgot the tanh's derivative: the gradient of the pre-activation is dL/dh_new * (1 - h_new^2)":
             lambda: grads(grad_h_new),
         "used the old state in the tanh's derivative: tanh'(a) = 1 - tanh(a)^2 = 1 - h_new^2":

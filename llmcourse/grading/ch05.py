@@ -21,18 +21,7 @@ import torch.nn.functional as F
 from llmcourse.attention import attention
 
 from .core import CheckFailure, Trial, exercise
-from .expect import kind_of
-
-
-def _try(compute: dict[str, Any]) -> dict[str, Any]:
-    """Each mistake's value; a mistake that cannot run on these shapes is left out (the answer cannot be it)."""
-    values = {}
-    for description, fn in compute.items():
-        try:
-            values[description] = fn()
-        except RuntimeError:
-            pass
-    return values
+from .expect import kind_of, mistake_values
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None = None, *,
@@ -136,7 +125,7 @@ GQA_MISTAKES = {
 
 
 def gqa_mistakes(*args: Any) -> dict[str, torch.Tensor]:
-    return _try({text: (lambda m=m: gqa_variant(*args, mistake=m)) for m, text in GQA_MISTAKES.items()})
+    return mistake_values({text: (lambda m=m: gqa_variant(*args, mistake=m)) for m, text in GQA_MISTAKES.items()})
 
 
 def check_gqa(t: Trial, batch: int, length: int, n_head: int, n_kv_head: int, head_dim: int) -> None:
@@ -213,7 +202,7 @@ def window_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: 
                     window: int) -> dict[str, torch.Tensor]:
     t = q.size(-2)
     right = window_mask(lengths, t, window)
-    return _try({
+    return mistake_values({
         "let each query see window + 1 keys (i - window <= j): with window w a query sees itself and the w - 1 "
         "keys before it": lambda: attend(q, k, v, window_mask(lengths, t, window, lower=1)),
         "let each query see only window - 1 keys: with window w a query sees itself and the w - 1 keys before it":
@@ -321,7 +310,8 @@ BACKWARD_MISTAKES = {
 
 
 def backward_mistakes(*args: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
-    return _try({text: (lambda m=m: backward_variant(*args, mistake=m)) for m, text in BACKWARD_MISTAKES.items()})
+    return mistake_values({text: (lambda m=m: backward_variant(*args, mistake=m))
+                           for m, text in BACKWARD_MISTAKES.items()})
 
 
 def check_backward(t: Trial, shape: tuple[int, ...], t_q: int, t_k: int, d: int, dv: int,
@@ -391,7 +381,7 @@ def alibi_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.
 def alibi_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
     n_head, t = q.size(1), q.size(-2)
     right = alibi_bias(n_head, t)
-    return _try({
+    return mistake_values({
         "added +m_h * (i - j): ALiBi penalises distance, so far keys get lower scores":
             lambda: attend(q, k, v, causal(t), bias=alibi_bias(n_head, t, sign=1.0)),
         "gave the slopes in reverse order: head 0 has the largest slope, 2^(-8/H)":

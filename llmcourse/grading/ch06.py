@@ -20,18 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import CheckFailure, Trial, exercise
-from .expect import kind_of
-
-
-def _try(compute: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-    """Each mistake's value; a mistake that cannot run on these shapes is left out (the answer cannot be it)."""
-    values = {}
-    for description, fn in compute.items():
-        try:
-            values[description] = fn()
-        except (RuntimeError, IndexError, ValueError):
-            pass
-    return values
+from .expect import kind_of, mistake_values
 
 
 def _tuple_of(got: Any, n: int, name: str, what: str) -> tuple[Any, ...]:
@@ -96,7 +85,7 @@ def ln_mistakes(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, e
     std = (x.var(-1, keepdim=True, unbiased=False) + eps).sqrt()
     g_hat = grad_out * weight  # dL/dx_hat
     right = ln_reference(grad_out, x, weight, eps)
-    return _try({
+    return mistake_values({
         "treated the mean and the variance as constants (dL/dx = dL/dy * weight / std): both depend on every x_i "
         "of the position, so their derivatives add two terms": lambda: (g_hat / std, *right[1:]),
         "left out the variance's dependence on x: besides subtracting the mean of dL/dx_hat, subtract x_hat times "
@@ -171,7 +160,7 @@ def swiglu_reference(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, 
 def swiglu_mistakes(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor,
                     w_down: torch.Tensor) -> dict[str, torch.Tensor]:
     gate, up = x @ w_gate.T, x @ w_up.T  # (..., F) each
-    return _try({
+    return mistake_values({
         "applied SiLU to the up branch instead of the gate: SiLU(x w_gate^T) * (x w_up^T)":
             lambda: (gate * F.silu(up)) @ w_down.T,
         "used GELU, the chapter's activation: SwiGLU's gate is SiLU (Swish), x * sigmoid(x)":
@@ -374,7 +363,7 @@ MOE_MISTAKES = {
 
 
 def moe_mistakes(*args: Any) -> dict[str, torch.Tensor]:
-    return _try({text: (lambda m=m: moe_variant(*args, mistake=m)) for m, text in MOE_MISTAKES.items()})
+    return mistake_values({text: (lambda m=m: moe_variant(*args, mistake=m)) for m, text in MOE_MISTAKES.items()})
 
 
 def check_moe(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int, n_expert: int, k: int) -> None:

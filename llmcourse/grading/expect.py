@@ -224,3 +224,15 @@ def matches(got: Any, value: Any, **tolerances: Any) -> bool:
         return difference(got, value, "", **tolerances) is None
     except TypeError:
         return False
+
+
+def mistake_values(compute: Mapping[str, Any]) -> dict[str, Any]:
+    """Each named mistake's value on a case's inputs (``{description: zero-argument function}``); a mistake that
+    cannot run on these shapes is left out, since an answer that ran cannot have made it."""
+    values = {}
+    for description, fn in compute.items():
+        try:
+            values[description] = fn()
+        except (RuntimeError, IndexError, ValueError):
+            pass
+    return values
