@@ -39,13 +39,20 @@ import torch.optim  # noqa: F401
 
 from . import wire
 
-# The first optimizer step in a process imports a good deal of torch (seconds): do it here, once, so forked
-# children inherit it and a learner's timed call never pays for it.
-_warm = torch.zeros(1, requires_grad=True)
-_warm.grad = torch.zeros(1)
-torch.optim.SGD([_warm], lr=0.1).step()
-torch.optim.Adam([_warm], lr=0.1).step()
-del _warm
+_warmed = False
+
+
+def _warm_up() -> None:
+    """The first optimizer step in a process imports a good deal of torch (seconds): take it once, before the
+    first run, so forked children inherit it and a learner's timed call never pays for it (and a process that
+    only imports the grader, such as the CLI checking its arguments, never does)."""
+    global _warmed
+    if not _warmed:
+        warm = torch.zeros(1, requires_grad=True)
+        warm.grad = torch.zeros(1)
+        torch.optim.SGD([warm], lr=0.1).step()
+        torch.optim.Adam([warm], lr=0.1).step()
+        _warmed = True
 
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_PRINTED = 4000  # characters of the learner's printed output kept per run
@@ -271,6 +278,7 @@ def run_request(student: Any, request: dict[str, Any], timeout: float) -> dict[s
     ``"died"`` (the child ended without answering: ``os._exit``, a crash, a kill) or ``"bad-output"``.
     """
     request = wire.loads(wire.dumps(request))  # what the child gets is exactly what the wire can carry
+    _warm_up()
     if not CAN_FORK:
         return _run_in_process(student, request, timeout)
     read_fd, write_fd = os.pipe()
