@@ -1,12 +1,12 @@
 """Chapter 4's graded exercises: the loss of padded batches (a warm-up), one GRU step, the backward pass of
-one vanilla RNN step by hand, and nucleus (top-p) sampling.
+one vanilla RNN step by hand, and eta sampling (Hewitt et al., 2022).
 
 The chapter builds the RNN and LSTM cells, the unmasked loss and plain temperature sampling; each exercise
 asks for a sibling or an extension of those. Every case draws its inputs from the run's trial, so they
 change from run to run. The references are PyTorch's own: ``nn.GRUCell`` called with the learner's very
 tensors as its weights (``torch.func.functional_call``), so values and gradients are compared with theirs;
 autograd through ``nn.RNNCell`` for the hand-written backward; ``F.cross_entropy`` over the real characters;
-and the renormalised nucleus of ``softmax(logits / T)`` for the frequencies of many draws. Known mistakes
+and the renormalised eta-truncation of ``softmax(logits / T)`` for the frequencies of many draws. Known mistakes
 are computed on the same inputs, so a message can name the one an answer makes.
 """
 
@@ -362,44 +362,58 @@ def check_backward(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 
 register_cell_sizes(rnn_step_backward, check_backward, "all six gradients match autograd")
 
 
-# --- 4. sample_top_p ---------------------------------------------------------------------------
+# --- 4. sample_eta ------------------------------------------------------------------------------
 
-sample_top_p = exercise(
-    "ch04.sample_top_p", name="sample_top_p",
-    description="Nucleus sampling: per row of logits (B, V), keep the most likely ids of softmax(logits / "
-                "temperature) until their probabilities add up to top_p (the id that crosses top_p is kept), "
-                "renormalise, and draw one id with the given generator; return a (B,) tensor of int64 ids.",
-    args=("logits", "temperature", "top_p", "generator"), points=1, timeout=15, random=True, hints={
+sample_eta = exercise(
+    "ch04.sample_eta", name="sample_eta",
+    description="Eta sampling: per row of logits (B, V), p = softmax(logits / temperature), H = the entropy of p "
+                "in nats, eta = min(epsilon, sqrt(epsilon) * exp(-H)); keep the ids with p > eta (the most likely "
+                "one if none is), renormalise, and draw one id with the given generator; return a (B,) tensor of "
+                "int64 ids.",
+    args=("logits", "temperature", "epsilon", "generator"), points=1, timeout=15, random=True, hints={
         "probability tensor contains": "torch.multinomial needs non-negative, finite probabilities: take the "
                                        "softmax of the scaled logits (it stays finite for large logits) and set "
-                                       "the probabilities outside the nucleus to 0.",
-        "invalid multinomial distribution": "torch.multinomial needs at least one id with a probability above 0 "
-                                            "in every row: the most likely id is always in the nucleus.",
-        "index": "sorting gives the ids in order of decreasing probability: map the kept positions back to "
-                 "those ids (scatter, or index with the sorting's indices) before drawing.",
+                                       "the probabilities at or below eta to 0.",
+        "invalid multinomial distribution": "no id was kept in some row. On a very confident row most "
+                                            "probabilities are exactly 0 in float32 and 0 * log(0) is nan, so the "
+                                            "entropy and eta become nan and nothing is above them: take the "
+                                            "log-probabilities from log_softmax (finite), and keep the most likely "
+                                            "id when nothing is above eta.",
     },
 )
 DRAWS_PER_ROW = 10_000
 _TOL = 6 * math.sqrt(0.25 / DRAWS_PER_ROW)  # six standard errors of a frequency at worst: a right answer passes
 
 
-def nucleus(rows: torch.Tensor, temperature: float, top_p: float, *, kept_by: torch.Tensor | None = None,
-            crossing: bool = True, by_rank: bool = True) -> torch.Tensor:
-    """softmax(rows / T) restricted to its nucleus and renormalised: (R, V) float64.
+def eta_threshold(probs: torch.Tensor, epsilon: float, *, entropy_of: torch.Tensor | None = None,
+                  bits: bool = False, use_max: bool = False) -> torch.Tensor:
+    """eta = min(epsilon, sqrt(epsilon) * exp(-H)) per row: (R, V) -> (R, 1). H is the entropy of ``entropy_of``
+    (default ``probs``), in nats (or bits, to name that mistake); ``use_max`` names another."""
+    dist = probs if entropy_of is None else entropy_of
+    entropy = -torch.special.xlogy(dist, dist).sum(-1, keepdim=True)  # (R, 1); 0 * log 0 counts as 0
+    if bits:
+        entropy = entropy / math.log(2)
+    scaled = math.sqrt(epsilon) * torch.exp(-entropy)
+    pick = torch.maximum if use_max else torch.minimum
+    return pick(torch.full_like(entropy, epsilon), scaled)
 
-    The nucleus is chosen on ``kept_by`` (default: the same probabilities), walking from the most likely id
-    (``by_rank``) or in vocabulary order, keeping the id that crosses top_p (``crossing``) or not.
-    """
-    probs = torch.softmax(rows.double() / temperature, dim=-1)  # (R, V)
-    chooser = probs if kept_by is None else kept_by
-    order = chooser.argsort(dim=-1, descending=True) if by_rank else torch.arange(rows.shape[-1]).expand_as(rows)
-    walked = chooser.gather(-1, order)  # (R, V): in the order the ids are considered
-    before = walked.cumsum(-1) - walked  # (R, V): the mass of the ids considered before this one
-    keep_sorted = before < top_p if crossing else walked.cumsum(-1) <= top_p
-    keep_sorted[:, 0] = True  # the first id considered is always kept
-    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)  # (R, V), back in vocabulary order
+
+def truncate(probs: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+    """Keep the ids with probs > eta (the most likely one where none is) and renormalise: (R, V) float64."""
+    keep = probs > eta  # (R, V)
+    keep |= F.one_hot(probs.argmax(-1), probs.shape[-1]).bool() & ~keep.any(-1, keepdim=True)
     kept = probs * keep
     return kept / kept.sum(-1, keepdim=True)
+
+
+def tempered(rows: torch.Tensor, temperature: float) -> torch.Tensor:
+    return torch.softmax(rows.double() / temperature, dim=-1)  # (R, V) float64
+
+
+def eta_sampling(rows: torch.Tensor, temperature: float, epsilon: float, **variant: Any) -> torch.Tensor:
+    """The distribution eta sampling draws from, per row: (R, V) float64 (``variant`` names a mistake)."""
+    probs = tempered(rows, temperature)
+    return truncate(probs, eta_threshold(probs, epsilon, **variant))
 
 
 def check_ids(got: Any, batch: int, vocab: int, what: str = "the sampled ids") -> torch.Tensor:
@@ -422,78 +436,121 @@ def check_ids(got: Any, batch: int, vocab: int, what: str = "the sampled ids") -
     return got
 
 
-def top_p_mistakes(rows: torch.Tensor, temperature: float, top_p: float) -> dict[str, torch.Tensor]:
+def eta_mistakes(rows: torch.Tensor, temperature: float, epsilon: float) -> dict[str, torch.Tensor]:
     """Each mistake's distribution of ids, per distinct row (R, V)."""
     z = rows.double()
+    probs = tempered(rows, temperature)
+    after = torch.softmax(z, -1) ** (1 / temperature)  # the temperature applied to probabilities, unnormalised
     return {
-        "dropped the id that crosses top_p: keep ids while the mass before them is below top_p, so the kept "
-        "mass reaches top_p": nucleus(rows, temperature, top_p, crossing=False),
-        "chose the nucleus before applying the temperature: divide the logits by T first, then pick the ids "
-        "whose probabilities add up to top_p": nucleus(rows, temperature, top_p, kept_by=torch.softmax(z, -1)),
-        "ignored top_p (sampled from the whole distribution)": torch.softmax(z / temperature, -1),
-        "ignored the temperature": nucleus(rows, 1.0, top_p),
-        "multiplied the logits by the temperature instead of dividing by it": nucleus(rows, 1 / temperature, top_p),
-        "added up the probabilities in vocabulary order: the nucleus starts from the most likely id":
-            nucleus(rows, temperature, top_p, by_rank=False),
-        "always take the most likely id (argmax) instead of sampling":
-            F.one_hot(z.argmax(-1), z.shape[-1]).double(),
+        "measured the entropy in bits (log2): eta uses the entropy in nats, exp(-H) with the natural log":
+            eta_sampling(rows, temperature, epsilon, bits=True),
+        "took the larger of epsilon and sqrt(epsilon) * exp(-H): eta is the smaller of the two":
+            eta_sampling(rows, temperature, epsilon, use_max=True),
+        "used epsilon itself as the threshold (that is epsilon sampling): eta also shrinks with the entropy, "
+        "min(epsilon, sqrt(epsilon) * exp(-H))": truncate(probs, torch.full_like(probs[:, :1], epsilon)),
+        "computed the entropy before applying the temperature: H is the entropy of softmax(logits / T), the "
+        "distribution you draw from": truncate(probs, eta_threshold(probs, epsilon, entropy_of=torch.softmax(z, -1))),
+        "raised the probabilities to the power 1/T instead of dividing the logits by T: they no longer add up "
+        "to 1, so their entropy and the threshold are off": truncate(after, eta_threshold(after, epsilon)),
+        "ignored eta (sampled from the whole distribution)": probs,
+        "ignored the temperature": eta_sampling(rows, 1.0, epsilon),
+        "multiplied the logits by the temperature instead of dividing by it":
+            eta_sampling(rows, 1 / temperature, epsilon),
+        "always take the most likely id (argmax) instead of sampling": F.one_hot(z.argmax(-1), z.shape[-1]).double(),
     }
 
 
-def check_distribution(t: Trial, rows: torch.Tensor, temperature: float, top_p: float) -> None:
-    """Draw many ids for each of the distinct rows (R, V), shuffled together; frequencies vs the nucleus."""
+def check_distribution(t: Trial, rows: torch.Tensor, temperature: float, epsilon: float) -> None:
+    """Draw many ids for each of the distinct rows (R, V), shuffled together; frequencies vs eta sampling's."""
     n_rows, vocab = rows.shape
     labels = torch.arange(n_rows).repeat(DRAWS_PER_ROW)[torch.randperm(n_rows * DRAWS_PER_ROW, generator=t.rng)]
     logits = rows[labels]  # (R * DRAWS_PER_ROW, V): every row appears DRAWS_PER_ROW times, in random places
-    got = t.call(logits, temperature, top_p, wire.GeneratorSpec(t.seed_for("draws"))).value
+    got = t.call(logits, temperature, epsilon, wire.GeneratorSpec(t.seed_for("draws"))).value
     ids = check_ids(got, logits.shape[0], vocab)
     freq = torch.zeros(n_rows, vocab, dtype=torch.float64)
     freq.index_put_((labels, ids), torch.ones(len(ids), dtype=torch.float64), accumulate=True)
     freq /= DRAWS_PER_ROW
-    t.expect(freq, nucleus(rows, temperature, top_p),
+    t.expect(freq, eta_sampling(rows, temperature, epsilon),
              f"how often each id is drawn for each of {n_rows} different rows ({DRAWS_PER_ROW} draws each)",
-             mistakes=top_p_mistakes(rows, temperature, top_p), atol=_TOL, rtol=0)
+             mistakes=eta_mistakes(rows, temperature, epsilon), atol=_TOL, rtol=0)
 
 
-def sample_rows(t: Trial, n_rows: int, vocab: int, scale: float = 1.5) -> torch.Tensor:
-    return t.randn(n_rows, vocab, scale=scale)  # (R, V), distinct rows
+def _gap(found: dict[str, torch.Tensor], one: str, other: str) -> float:
+    """The largest difference between the distributions whose descriptions contain ``one`` and ``other``."""
+    first, second = ([v for text, v in found.items() if phrase in text][0] for phrase in (one, other))
+    return float((first - second).abs().max())
 
 
-@sample_top_p.case("ids follow the renormalised nucleus row by row, at a temperature below 1")
+def sample_rows(t: Trial, n_rows: int, vocab: int, temperature: float, epsilon: float, scale: float = 1.5,
+                visible: tuple[str | tuple[str, str], ...] = ()) -> torch.Tensor:
+    """(R, V) distinct rows, none with a probability within 2% of its eta (so float32 and float64 keep the same
+    ids). Every other row is a few likely ids over a tail of unlikely ones (low entropy: eta is epsilon), the
+    rest are spread out (high entropy: eta is sqrt(epsilon) * exp(-H)), so both sides of the min are tested.
+    Rows are drawn again (up to 3000 times) until each mistake named (by a phrase) in ``visible`` moves some
+    frequency by 0.1 away
+    from the right one (or, for a pair of phrases, by 0.06 from the other mistake's), so each can be told apart."""
+    usable = None
+    for _ in range(3000):
+        rows = t.randn(n_rows, vocab, scale=scale)  # (R, V)
+        rows[::2, : max(2, vocab // 3)] += 2.0 * scale * temperature  # a head of likely ids (shuffled below)
+        rows = rows.gather(-1, torch.stack([torch.randperm(vocab, generator=t.rng) for _ in range(n_rows)]))
+        probs = tempered(rows, temperature)
+        eta = eta_threshold(probs, epsilon)
+        if not bool(((probs / eta - 1).abs() > 0.02).all()):
+            continue
+        usable = rows
+        found = {"right": truncate(probs, eta), **eta_mistakes(rows, temperature, epsilon)}
+        gaps = [_gap(found, v, "right") >= 0.1 if isinstance(v, str) else _gap(found, *v) >= 0.06 for v in visible]
+        if all(gaps):
+            return rows
+    if usable is None:
+        raise RuntimeError("no rows with a margin around eta")  # a grader bug, never the learner's
+    return usable  # rarely: rows that judge right, though a mistake may go unnamed
+
+
+@sample_eta.case("ids follow eta sampling row by row, at a temperature below 1")
 def _(t: Trial) -> None:
-    check_distribution(t, sample_rows(t, 4, t.py.randint(6, 8)), t.py.uniform(0.6, 0.8), t.py.uniform(0.6, 0.8))
+    temperature, epsilon = t.py.uniform(0.4, 0.6), t.py.uniform(0.03, 0.08)
+    rows = sample_rows(t, 4, t.py.randint(10, 14), temperature, epsilon,
+                       visible=("before applying", "power 1/T", "ignored eta"))
+    check_distribution(t, rows, temperature, epsilon)
 
 
-@sample_top_p.case("ids follow the renormalised nucleus row by row, at a temperature above 1 and a wide nucleus")
+@sample_eta.case("ids follow eta sampling row by row, at a temperature above 1 and a larger epsilon")
 def _(t: Trial) -> None:
-    check_distribution(t, sample_rows(t, 3, t.py.randint(7, 9)), t.py.uniform(1.5, 2.0), t.py.uniform(0.85, 0.92))
+    temperature, epsilon = t.py.uniform(1.5, 2.0), t.py.uniform(0.08, 0.15)
+    rows = sample_rows(t, 3, t.py.randint(9, 12), temperature, epsilon,
+                       visible=("in bits", "the larger", "epsilon itself", ("the larger", "epsilon itself")))
+    check_distribution(t, rows, temperature, epsilon)
 
 
-@sample_top_p.case("ids follow the nucleus for logits far from 0 (beyond ±100), row by row")
+@sample_eta.case("ids follow eta sampling for logits far from 0 (beyond ±100), one row nearly certain")
 def _(t: Trial) -> None:
-    rows = sample_rows(t, 4, t.py.randint(5, 7))
+    temperature, epsilon = t.py.uniform(0.8, 1.3), t.py.uniform(0.03, 0.08)
+    rows = sample_rows(t, 4, t.py.randint(6, 8), temperature, epsilon)
     signs = [1, -1, t.py.choice((-1, 1)), t.py.choice((-1, 1))]  # exp(logits / T) overflows float32 on some rows
     t.py.shuffle(signs)
     offsets = torch.tensor([sign * t.py.uniform(130.0, 200.0) for sign in signs])
-    check_distribution(t, rows + offsets[:, None], t.py.uniform(0.8, 1.3), t.py.uniform(0.5, 0.75))
+    rows = rows + offsets[:, None]
+    sure = t.py.randrange(4)  # one id ahead by far: the row's other probabilities are exactly 0 in float32
+    rows[sure, rows[sure].argmax()] += t.py.uniform(160.0, 200.0)
+    check_distribution(t, rows, temperature, epsilon)
 
 
-@sample_top_p.case("a batch of one row whose most likely id alone holds more than top_p: (1,) int64, that id")
+@sample_eta.case("a batch of one row: (1,) int64 ids, drawn with the given generator")
 def _(t: Trial) -> None:
-    vocab, temperature, n_calls = t.py.randint(4, 6), t.py.uniform(0.9, 1.2), 40
-    logits = t.randn(1, vocab, scale=0.5)  # (1, V)
-    logits[0, t.py.randrange(vocab)] += 3.0 * temperature  # the top id holds well over half the mass
-    top = float(torch.softmax(logits[0].double() / temperature, -1).max())
-    top_p = t.py.uniform(0.3, top - 0.05)
+    vocab, temperature, epsilon, n_calls = t.py.randint(5, 7), t.py.uniform(0.9, 1.2), t.py.uniform(0.05, 0.1), 40
+    logits = sample_rows(t, 1, vocab, temperature, epsilon)  # (1, V)
     gen = wire.GeneratorSpec(t.seed_for("one-row"))
-    outcomes = t.run([Step((logits, temperature, top_p, gen)) for _ in range(n_calls)], grad=False)
+    outcomes = t.run([Step((logits, temperature, epsilon, gen)) for _ in range(n_calls)], grad=False)
     ids = torch.cat([check_ids(o.value, 1, vocab) for o in outcomes])
-    freq = torch.bincount(ids, minlength=vocab).double() / n_calls
-    t.expect(freq, nucleus(logits, temperature, top_p)[0], f"how often each id is drawn in {n_calls} calls",
-             atol=1e-9, rtol=0)
+    kept = eta_sampling(logits, temperature, epsilon)[0] > 0
+    if not bool(kept[ids].all()):
+        raise CheckFailure(f"in {n_calls} calls on one row, some draws were ids whose probability is at or below "
+                           "eta: those should never be drawn.", "wrong")
 
 
-@sample_top_p.generator_probe
+@sample_eta.generator_probe
 def _(t: Trial, seed: int) -> tuple[Any, ...]:
     logits = torch.randn(16, 6, generator=torch.Generator().manual_seed(t.seed_for("probe")))  # same on every call
-    return logits, 1.0, 0.9, wire.GeneratorSpec(seed)
+    return logits, 1.0, 0.1, wire.GeneratorSpec(seed)

@@ -1,5 +1,5 @@
 """Chapter 4's hidden cases: sizes and values the public cases leave out (one hidden unit, saturated gates,
-a single character per row, extreme temperatures, a nucleus of one id or of nearly all). Same checks as the
+a single character per row, extreme temperatures, a tiny and a large epsilon). Same checks as the
 public cases, new inputs."""
 
 from __future__ import annotations
@@ -52,12 +52,14 @@ def _(t: Trial) -> None:
     check_backward(t, t.py.randint(2, 4), t.py.randint(3, 5), 1, scale=3.0)
 
 
-@hidden_case("ch04.sample_top_p", "top_p = 1 keeps every id: plain temperature sampling, far below 1")
+@hidden_case("ch04.sample_eta", "a temperature far below 1 and a tiny epsilon, as in the paper")
 def _(t: Trial) -> None:
-    check_distribution(t, sample_rows(t, 3, t.py.randint(4, 6)), t.py.uniform(0.3, 0.5), 1.0)
+    temperature, epsilon = t.py.uniform(0.3, 0.5), t.py.uniform(0.005, 0.01)
+    check_distribution(t, sample_rows(t, 3, t.py.randint(4, 6), temperature, epsilon), temperature, epsilon)
 
 
-@hidden_case("ch04.sample_top_p", "a temperature far above 1 (a nearly flat row), float64 logits, a tight nucleus")
+@hidden_case("ch04.sample_eta", "a temperature far above 1 (a nearly flat row), float64 logits, a large epsilon")
 def _(t: Trial) -> None:
-    rows = sample_rows(t, 3, t.py.randint(8, 10)).to(torch.float64)
-    check_distribution(t, rows, t.py.uniform(4.0, 6.0), t.py.uniform(0.3, 0.45))
+    temperature, epsilon = t.py.uniform(4.0, 6.0), t.py.uniform(0.3, 0.5)
+    rows = sample_rows(t, 3, t.py.randint(8, 10), temperature, epsilon).to(torch.float64)
+    check_distribution(t, rows, temperature, epsilon)

@@ -270,94 +270,109 @@ def backward_squeezed(*args):
     return tuple(g.squeeze() for g in _backward(*args))  # (I,) and (H,) for a batch of 1
 
 
-# --- sample_top_p ------------------------------------------------------------------------------
+# --- sample_eta --------------------------------------------------------------------------------
 
 
-def _top_p(logits, temperature, top_p, generator, *, crossing=True, temper_first=True, by_rank=True, use_p=True):
-    scaled = logits / temperature
-    probs = torch.softmax(scaled, -1)
-    chooser = probs if temper_first else torch.softmax(logits, -1)
-    if by_rank:
-        walked, order = chooser.sort(dim=-1, descending=True)
+def _eta(logits, temperature, epsilon, generator, *, bits=False, use_max=False, untempered_entropy=False,
+         threshold=None, nan_entropy=False, fallback=True):
+    log_probs = torch.log_softmax(logits / temperature, -1)  # (B, V)
+    probs = log_probs.exp()
+    if untempered_entropy:
+        log_probs = torch.log_softmax(logits, -1)
+    if nan_entropy:
+        entropy = -(probs * probs.log()).sum(-1, keepdim=True)  # 0 * log 0 = nan where a probability is 0
     else:
-        order = torch.arange(logits.shape[-1]).expand_as(logits)
-        walked = chooser
-    before = walked.cumsum(-1) - walked
-    keep = before < top_p if crossing else walked.cumsum(-1) <= top_p
-    keep[:, 0] = True
-    if not use_p:
-        keep[:] = True
-    mask = torch.zeros_like(keep).scatter(-1, order, keep)
-    return torch.multinomial(probs * mask, 1, generator=generator).squeeze(-1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1, keepdim=True)  # (B, 1)
+    if bits:
+        entropy = entropy / math.log(2)
+    scaled = math.sqrt(epsilon) * torch.exp(-entropy)
+    eps = torch.full_like(scaled, epsilon)
+    eta = torch.maximum(eps, scaled) if use_max else torch.minimum(eps, scaled)
+    if threshold is not None:
+        eta = torch.full_like(eta, threshold)
+    keep = probs > eta
+    if fallback:
+        keep |= F.one_hot(probs.argmax(-1), probs.shape[-1]).bool() & ~keep.any(-1, keepdim=True)
+    return torch.multinomial(probs * keep, 1, generator=generator).squeeze(-1)
 
 
-def top_p_drops_crossing_id(*args):
-    return _top_p(*args, crossing=False)
+def eta_entropy_in_bits(*args):
+    return _eta(*args, bits=True)
 
 
-def top_p_nucleus_before_temperature(*args):
-    return _top_p(*args, temper_first=False)
+def eta_max_not_min(*args):
+    return _eta(*args, use_max=True)
 
 
-def top_p_vocabulary_order(*args):
-    return _top_p(*args, by_rank=False)
+def eta_untempered_entropy(*args):
+    return _eta(*args, untempered_entropy=True)
 
 
-def top_p_ignores_top_p(*args):
-    return _top_p(*args, use_p=False)
+def eta_epsilon_sampling(logits, temperature, epsilon, generator):
+    return _eta(logits, temperature, epsilon, generator, threshold=epsilon)
 
 
-def top_p_ignores_temperature(logits, temperature, top_p, generator):
-    return _top_p(logits, 1.0, top_p, generator)
+def eta_nan_entropy(*args):
+    return _eta(*args, nan_entropy=True, fallback=False)
 
 
-def top_p_times_temperature(logits, temperature, top_p, generator):
-    return _top_p(logits, 1 / temperature, top_p, generator)
+def eta_power_after_softmax(logits, temperature, epsilon, generator):
+    probs = torch.softmax(logits, -1) ** (1 / temperature)  # not a distribution any more
+    entropy = -torch.special.xlogy(probs, probs).sum(-1, keepdim=True)
+    eta = torch.minimum(torch.full_like(entropy, epsilon), math.sqrt(epsilon) * torch.exp(-entropy))
+    keep = probs > eta
+    keep |= F.one_hot(probs.argmax(-1), probs.shape[-1]).bool() & ~keep.any(-1, keepdim=True)
+    return torch.multinomial(probs * keep, 1, generator=generator).squeeze(-1)
 
 
-def top_p_sorted_position(logits, temperature, top_p, generator):
-    sorted_probs, _ = torch.softmax(logits / temperature, -1).sort(dim=-1, descending=True)
-    keep = (sorted_probs.cumsum(-1) - sorted_probs) < top_p
-    return torch.multinomial(sorted_probs * keep, 1, generator=generator).squeeze(-1)  # a rank, not an id
+def eta_no_truncation(logits, temperature, epsilon, generator):
+    return torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator).squeeze(-1)
 
 
-def top_p_argmax(logits, temperature, top_p, generator):
+def eta_ignores_temperature(logits, temperature, epsilon, generator):
+    return _eta(logits, 1.0, epsilon, generator)
+
+
+def eta_times_temperature(logits, temperature, epsilon, generator):
+    return _eta(logits, 1 / temperature, epsilon, generator)
+
+
+def eta_argmax(logits, temperature, epsilon, generator):
     return logits.argmax(-1)
 
 
-def top_p_global_rng(logits, temperature, top_p, generator):
-    return _top_p(logits, temperature, top_p, None)
+def eta_global_rng(logits, temperature, epsilon, generator):
+    return _eta(logits, temperature, epsilon, None)
 
 
-def top_p_reseeds(logits, temperature, top_p, generator):
+def eta_reseeds(logits, temperature, epsilon, generator):
     generator.manual_seed(0)
-    return _top_p(logits, temperature, top_p, generator)
+    return _eta(logits, temperature, epsilon, generator)
 
 
-def top_p_keeps_dim(logits, temperature, top_p, generator):
-    return _top_p(logits, temperature, top_p, generator)[:, None]
+def eta_keeps_dim(*args):
+    return _eta(*args)[:, None]
 
 
-def top_p_squeezed(logits, temperature, top_p, generator):
-    return _top_p(logits, temperature, top_p, generator)[:, None].squeeze()  # () for a batch of 1
+def eta_squeezed(*args):
+    return _eta(*args)[:, None].squeeze()  # () for a batch of 1
 
 
-def top_p_int32(*args):
-    return _top_p(*args).int()
+def eta_int32(*args):
+    return _eta(*args).int()
 
 
-def top_p_divides_in_place(logits, temperature, top_p, generator):
+def eta_divides_in_place(logits, temperature, epsilon, generator):
     logits /= temperature  # changes the caller's logits
-    return _top_p(logits, 1.0, top_p, generator)
+    return _eta(logits, 1.0, epsilon, generator)
 
 
-def top_p_raw_exp(logits, temperature, top_p, generator):
+def eta_raw_exp(logits, temperature, epsilon, generator):
     weights = (logits / temperature).exp()  # overflows to inf for large logits
-    walked, order = weights.sort(dim=-1, descending=True)
-    total = weights.sum(-1, keepdim=True)
-    keep = (walked.cumsum(-1) - walked) / total < top_p
-    mask = torch.zeros_like(keep).scatter(-1, order, keep)
-    return torch.multinomial(weights * mask, 1, generator=generator).squeeze(-1)
+    probs = weights / weights.sum(-1, keepdim=True)
+    entropy = -torch.special.xlogy(probs, probs).sum(-1, keepdim=True)
+    eta = torch.minimum(torch.full_like(entropy, epsilon), math.sqrt(epsilon) * torch.exp(-entropy))
+    return torch.multinomial(probs * (probs > eta), 1, generator=generator).squeeze(-1)
 
 
 WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
@@ -408,22 +423,24 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("returns float64", backward_float64, "float64"),
         WrongAnswer("squeezes the batch of 1 away", backward_squeezed, "shape"),
     ],
-    "ch04.sample_top_p": [
-        WrongAnswer("drops the id that crosses top_p", top_p_drops_crossing_id, "dropped the id that crosses"),
-        WrongAnswer("nucleus chosen before the temperature", top_p_nucleus_before_temperature,
-                    "before applying the temperature"),
-        WrongAnswer("adds up in vocabulary order", top_p_vocabulary_order, "vocabulary order"),
-        WrongAnswer("ignores top_p", top_p_ignores_top_p, "ignored top_p"),
-        WrongAnswer("ignores the temperature", top_p_ignores_temperature, "ignored the temperature"),
-        WrongAnswer("multiplies by the temperature", top_p_times_temperature, "multiplied the logits"),
-        WrongAnswer("returns the sorted position, not the id", top_p_sorted_position, "how often each id"),
-        WrongAnswer("argmax", top_p_argmax, "argmax"),
-        WrongAnswer("uses the global RNG", top_p_global_rng, "global random generator"),
-        WrongAnswer("reseeds the given generator", top_p_reseeds, "generator"),
-        WrongAnswer("returns (B, 1)", top_p_keeps_dim, "squeeze"),
-        WrongAnswer("squeezes the batch of 1 away", top_p_squeezed, "shape"),
-        WrongAnswer("returns int32 ids", top_p_int32, "int64"),
-        WrongAnswer("divides the caller's logits in place", top_p_divides_in_place, "in place"),
-        WrongAnswer("exp without the softmax's shift", top_p_raw_exp, "softmax"),
+    "ch04.sample_eta": [
+        WrongAnswer("entropy in bits", eta_entropy_in_bits, "in bits"),
+        WrongAnswer("max instead of min", eta_max_not_min, "the larger of epsilon"),
+        WrongAnswer("entropy of the un-tempered distribution", eta_untempered_entropy,
+                    "entropy before applying the temperature"),
+        WrongAnswer("epsilon itself as the threshold (epsilon sampling)", eta_epsilon_sampling, "epsilon sampling"),
+        WrongAnswer("p * log(p): nan entropy on a confident row, nothing kept", eta_nan_entropy, "log_softmax"),
+        WrongAnswer("softmax(logits) ** (1/T), not renormalised", eta_power_after_softmax, "power 1/T"),
+        WrongAnswer("no truncation", eta_no_truncation, "ignored eta"),
+        WrongAnswer("ignores the temperature", eta_ignores_temperature, "ignored the temperature"),
+        WrongAnswer("multiplies by the temperature", eta_times_temperature, "multiplied the logits"),
+        WrongAnswer("argmax", eta_argmax, "argmax"),
+        WrongAnswer("uses the global RNG", eta_global_rng, "global random generator"),
+        WrongAnswer("reseeds the given generator", eta_reseeds, "generator"),
+        WrongAnswer("returns (B, 1)", eta_keeps_dim, "squeeze"),
+        WrongAnswer("squeezes the batch of 1 away", eta_squeezed, "shape"),
+        WrongAnswer("returns int32 ids", eta_int32, "int64"),
+        WrongAnswer("divides the caller's logits in place", eta_divides_in_place, "in place"),
+        WrongAnswer("exp without the softmax's shift", eta_raw_exp, "softmax"),
     ],
 }
