@@ -110,11 +110,16 @@ def check_ln_backward(t: Trial, shape: tuple[int, ...], eps: float, scale: float
     grad_out = t.randn(*shape)  # (..., C): dL/dy
     got = _tuple_of(t.call(grad_out, x, weight, eps).value, 3, "layer_norm_backward",
                     "three tensors (dL/dx, dL/dweight, dL/dbias)")
-    expected = ln_reference(grad_out, x, weight, eps)
+    # The reference in float64: with few features dL/dx is a small difference of large terms, and float32 autograd
+    # itself is off by ~1e-4 there. An answer in x's dtype is allowed the rounding of those terms (|dL/dy w| / std).
+    expected = tuple(e.to(x.dtype) for e in ln_reference(grad_out.double(), x.double(), weight.double(), eps))
+    std = (x.double().var(-1, keepdim=True, unbiased=False) + eps).sqrt()
+    terms = (grad_out.double() * weight.double() / std).abs().max().item()
+    atols = (1e-5 * max(1.0, terms), 1e-5, 1e-5)
     mistakes = ln_mistakes(grad_out, x, weight, eps)
     for k, name in enumerate(_LN_NAMES):
         t.expect(got[k], expected[k], name, mistakes={text: values[k] for text, values in mistakes.items()},
-                 atol=1e-5, rtol=1e-4)
+                 atol=atols[k], rtol=1e-4)
 
 
 @layer_norm_backward.case("all three gradients match autograd on a batch of sequences (B, T, C)")
