@@ -289,8 +289,8 @@ def _(t: Trial) -> None:
 
 @encoder_decoder_params.case("a post-LN model (Vaswani et al.'s placement) with an untied head and a narrow FFN")
 def _(t: Trial) -> None:
-    n_embd = t.py.choice((12, 20, 48))
-    check_count(t, t.py.randint(50, 300), n_embd, t.py.choice((1, 3, 4)), t.py.randint(2, 4), t.py.randint(1, 3),
+    n_embd, n_head = t.py.choice(((12, 1), (12, 3), (12, 4), (20, 4), (48, 3), (48, 4)))  # heads divide the width
+    check_count(t, t.py.randint(50, 300), n_embd, n_head, t.py.randint(2, 4), t.py.randint(1, 3),
                 t.py.randint(16, 64), n_embd + t.py.randint(1, 9), False, False)
 
 
