@@ -31,33 +31,19 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from llmcourse.charlm import DATASET, TRAIN_FRACTION, load_char_data
+from llmcourse.charlm import DATASET, TRAIN_FRACTION, CharData, load_char_data
 from llmcourse.data import read_text
 from llmcourse.tokenizers import BPETokenizer, Tokenizer
 
 
 @dataclass
-class TokenData:
-    """A corpus as train and validation token streams on one device, and how many characters each token spells."""
+class TokenData(CharData):
+    """A corpus as train and validation token streams on one device (chapter 4's :class:`CharData`, for any
+    tokenizer), its name, and how many characters each token spells."""
 
-    name: str
     tokenizer: Tokenizer
-    train: torch.Tensor  # (N_train,) int64
-    val: torch.Tensor  # (N_val,) int64
+    name: str
     chars_per_token: torch.Tensor  # (vocab_size,) int64: characters (UTF-8 bytes) each id decodes to
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.vocab_size
-
-    @property
-    def device(self) -> torch.device:
-        return self.train.device
-
-    def split(self, name: str) -> torch.Tensor:
-        if name not in ("train", "val"):
-            raise ValueError(f"split must be 'train' or 'val', got {name!r}")
-        return self.train if name == "train" else self.val
 
     def chars(self, ids: torch.Tensor) -> int:
         """Characters the tokens ``ids`` spell."""
@@ -81,7 +67,8 @@ def _token_lengths(tokenizer: Tokenizer, device: torch.device | str) -> torch.Te
 def char_data(text: str | None = None, device: torch.device | str = "cpu") -> TokenData:
     """Tiny shakespeare (or ``text``) one character per token, with chapter 4's tokenizer and split."""
     data = load_char_data(text, device=device)
-    return TokenData("characters", data.tokenizer, data.train, data.val, _token_lengths(data.tokenizer, device))
+    return TokenData(data.tokenizer, data.train, data.val, name="characters",
+                     chars_per_token=_token_lengths(data.tokenizer, device))
 
 
 def bpe_data(vocab_size: int = 512, text: str | None = None, device: torch.device | str = "cpu") -> TokenData:
@@ -101,7 +88,7 @@ def bpe_data(vocab_size: int = 512, text: str | None = None, device: torch.devic
     tokenizer = BPETokenizer().train(train_text, vocab_size)
     train = torch.tensor(tokenizer.encode_ordinary(train_text), dtype=torch.long, device=device)
     val = torch.tensor(tokenizer.encode_ordinary(val_text), dtype=torch.long, device=device)
-    return TokenData(f"BPE {vocab_size}", tokenizer, train, val, _token_lengths(tokenizer, device))
+    return TokenData(tokenizer, train, val, name=f"BPE {vocab_size}", chars_per_token=_token_lengths(tokenizer, device))
 
 
 def get_batch(ids: torch.Tensor, batch_size: int, block_size: int,
