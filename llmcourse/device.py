@@ -13,6 +13,7 @@ import copy
 import os
 import platform
 import random
+import shutil
 import sys
 from collections.abc import Iterator
 
@@ -79,9 +80,17 @@ def autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
 
 
 def can_compile(device: torch.device | str) -> bool:
-    """Whether ``torch.compile`` is worth trying: CUDA on Linux, where its Triton backend works."""
+    """Whether ``torch.compile`` can work here: CUDA on Linux (its Triton backend), or a Linux or macOS CPU with a
+    C++ compiler on the PATH (Inductor writes C++ for the CPU and needs one to build it)."""
     device = torch.device(device)
-    return device.type == "cuda" and sys.platform.startswith("linux") and hasattr(torch, "compile")
+    if not hasattr(torch, "compile"):
+        return False
+    if device.type == "cuda":
+        return sys.platform.startswith("linux")
+    if device.type == "cpu":
+        compilers = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+        return sys.platform.startswith(("linux", "darwin")) and any(c and shutil.which(c) for c in compilers)
+    return False
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -162,19 +162,15 @@ def _recorded_sha256(sidecar: Path) -> str | None:
     return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    step: int, history: History, extra_state: Stateful | None = None) -> None:
-    """Write a checkpoint and its sha256 so that a crash at any moment leaves a usable pair.
+def save_verified(path: str | Path, state: dict[str, Any]) -> None:
+    """``torch.save`` ``state`` to ``path`` with its sha256 beside it; a crash at any moment leaves a usable pair.
 
-    Both files are written to temporary names first; then the checkpoint is renamed into place, then
-    its sha256. A crash between the two renames leaves the new checkpoint beside the old sha256 and
-    the new one still under ``NAME.sha256.tmp``: :func:`read_checkpoint` finishes that rename.
+    Both files are written to temporary names first; then the file is renamed into place, then its sha256. A
+    crash between the two renames leaves the new file beside the old sha256 and the new one still under
+    ``NAME.sha256.tmp``: :func:`read_verified` finishes that rename.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "history": history.state_dict(), "rng": rng_state(),
-             "extra": extra_state.state_dict() if extra_state is not None else {}}
     buffer = io.BytesIO()
     torch.save(state, buffer)
     data = buffer.getvalue()
@@ -183,6 +179,14 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
     sidecar_tmp = _write_temp(sidecar, f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode("ascii"))
     os.replace(checkpoint_tmp, path)
     os.replace(sidecar_tmp, sidecar)
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    step: int, history: History, extra_state: Stateful | None = None) -> None:
+    """Write a checkpoint of a run (:data:`CHECKPOINT_KEYS`) with :func:`save_verified`."""
+    save_verified(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                         "history": history.state_dict(), "rng": rng_state(),
+                         "extra": extra_state.state_dict() if extra_state is not None else {}})
 
 
 def _read_verified(path: Path) -> bytes:
@@ -213,19 +217,29 @@ def _read_verified(path: Path) -> bytes:
     return data
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The contents of a checkpoint whose sha256 matches, loaded on the CPU with ``weights_only=True``."""
+def read_verified(path: str | Path) -> Any:
+    """What :func:`save_verified` wrote to ``path``, once its sha256 matches; on the CPU, ``weights_only=True``."""
     path = Path(path)
     data = _read_verified(path)
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for files that are not its zip format
         raise CheckpointError(f"{path} matches its sha256 but is not a readable checkpoint: {error}") from error
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The contents of a checkpoint whose sha256 matches, loaded on the CPU with ``weights_only=True``."""
+    state = read_verified(path)
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(f"{path} is not an llmcourse checkpoint of this version: it lacks {missing} "
                               "(an older llmcourse saved no random-generator state); delete it to start over")
     return state
+
+
+def copy_checkpoint(source: str | Path, target: str | Path) -> None:
+    """Copy a verified checkpoint (and a new sha256) to ``target`` atomically: a run published where others read."""
+    save_verified(target, read_checkpoint(source))
 
 
 def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -22,6 +22,7 @@ from llmcourse.training import (
     CheckpointError,
     History,
     checksum_path,
+    copy_checkpoint,
     load_checkpoint,
     read_checkpoint,
     rng_state,
@@ -149,6 +150,18 @@ def test_the_sha256_is_written_beside_in_sha256sum_format_and_the_file_loads_wei
     state = torch.load(path, weights_only=True)
     assert set(state) == {"model", "optimizer", "step", "history", "rng", "extra"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt", "run.pt.sha256"]  # no temporary left
+
+
+def test_a_copied_checkpoint_is_verified_on_the_way_and_gets_its_own_sha256(tmp_path):
+    path, published = tmp_path / "run.pt", tmp_path / "cache" / "ch07" / "gpt.pt"
+    _run(3, path=path)
+    copy_checkpoint(path, published)
+    assert read_checkpoint(published)["step"] == 3
+    assert checksum_path(published).read_text().endswith("  gpt.pt\n")
+    path.write_bytes(path.read_bytes()[:100])  # damaged: the copy refuses it and leaves the published one alone
+    with pytest.raises(CheckpointError, match="damaged"):
+        copy_checkpoint(path, published)
+    assert read_checkpoint(published)["step"] == 3
 
 
 def _flip_a_byte_inside_a_weight(data: bytes, weight: torch.Tensor) -> bytes:

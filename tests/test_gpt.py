@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from llmcourse.device import can_compile
 from llmcourse.gpt import (
     GPT,
     GPTConfig,
@@ -276,6 +277,41 @@ def test_training_lowers_the_loss():
     assert h.val[-1] < h.val[0] < math.log(data.vocab_size)
     assert result.val_per_char == pytest.approx(h.val)  # one character per token
     assert result.tokens_per_second > 0
+
+
+def test_compile_is_off_by_default_on_the_cpu_and_a_request_without_a_compiler_trains_eager(monkeypatch):
+    from llmcourse import device as device_module
+    from llmcourse.gpt import train as train_module
+
+    assert not train_module.compile_wanted(None, "cpu") and not train_module.compile_wanted(False, "cpu")
+    monkeypatch.setattr(device_module.shutil, "which", lambda name: None)  # no C++ compiler on the PATH
+    monkeypatch.delenv("CXX", raising=False)
+    with pytest.warns(UserWarning, match="C\\+\\+ compiler"):
+        assert not train_module.compile_wanted(True, "cpu")
+    data = char_data(TEXT)
+    config = TrainConfig(max_steps=3, batch_size=4, warmup_steps=1, eval_every=0, eval_windows=4, compile=True)
+    with pytest.warns(UserWarning, match="training eager"):
+        compiled = train_gpt(tiny(seed=0, vocab_size=data.vocab_size), data, config, progress=False)
+    eager = train_gpt(tiny(seed=0, vocab_size=data.vocab_size), data, TrainConfig(**{**config.__dict__,
+                                                                                     "compile": False}),
+                      progress=False)
+    assert compiled.history.train == eager.history.train
+
+
+@pytest.mark.skipif(not can_compile("cpu"), reason="no C++ compiler here: torch.compile cannot run on this CPU")
+def test_a_compiled_run_trains_the_same_model_as_an_eager_one():
+    data = char_data(TEXT)
+    config = TrainConfig(max_steps=4, batch_size=4, warmup_steps=1, eval_every=2, eval_windows=4, log_every=1)
+    runs = {}
+    for compiled in (False, True):
+        model = tiny(seed=0, vocab_size=data.vocab_size)
+        runs[compiled] = (train_gpt(model, data, TrainConfig(**{**config.__dict__, "compile": compiled}),
+                                    progress=False), model)
+    (eager, eager_model), (fast, fast_model) = runs[False], runs[True]
+    assert fast.history.train == pytest.approx(eager.history.train, abs=1e-4)
+    assert fast.history.val == pytest.approx(eager.history.val, abs=1e-4)
+    for a, b in zip(eager_model.parameters(), fast_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
 
 
 def test_a_resumed_run_repeats_the_unbroken_one_exactly(tmp_path):

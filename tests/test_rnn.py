@@ -403,3 +403,48 @@ def test_compare_with_torch_times_both_with_the_same_weights(kind):
         compare_with_torch("gru", 2, 5, 6)
     with pytest.raises(ValueError, match="repeats"):
         compare_with_torch(kind, 2, 5, 6, repeats=0)
+
+
+_TINY_CH04 = dict(n_embd=8, mlp_context=3, mlp_n_embd=4, mlp_hidden=16, rnn_hidden=12, lstm_hidden=6, num_layers=1,
+                  dropout=0.0, steps=6, batch_size=4, block_size=8, lr=1e-2, grad_clip=1.0)
+
+
+def test_baselines_train_as_chapter_4_does_and_survive_a_round_trip(tmp_path):
+    from llmcourse.rnn.baselines import baseline_factories, load_baselines, save_baselines, train_baselines
+
+    data = load_char_data(TEXT)
+    trained = train_baselines(data, _TINY_CH04, progress=False)
+    assert [b.name for b in trained] == ["MLP (3 chars)", "RNN (1x12)", "LSTM (1x6)"]
+    assert all(b.tokens == 6 * 4 * 8 and b.seconds > 0 and not b.model.training for b in trained)
+    # Chapter 4's recipe by hand for the LSTM: seed 0, build, Adam, train_tbptt. The same weights.
+    seed_everything(0)
+    by_hand = baseline_factories(data.vocab_size, _TINY_CH04)["LSTM (1x6)"]()
+    train_tbptt(by_hand, data, torch.optim.Adam(by_hand.parameters(), lr=1e-2), 6, batch_size=4, block_size=8,
+                grad_clip=1.0, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(by_hand.state_dict().values(),
+                                                trained[2].model.state_dict().values(), strict=True))
+
+    path = tmp_path / "ch04" / "baselines_ci.pt"
+    save_baselines(path, trained, _TINY_CH04)
+    assert checksum_path(path).exists()
+    loaded = load_baselines(path, data.vocab_size, _TINY_CH04)
+    x = data.val[:16].view(2, 8)
+    for a, b in zip(trained, loaded, strict=True):
+        assert (a.name, a.tokens, a.seconds) == (b.name, b.tokens, b.seconds) and not b.model.training
+        assert torch.equal(a.model(x)[0], b.model(x)[0])
+
+
+def test_stored_baselines_that_are_missing_stale_or_damaged_are_not_used(tmp_path):
+    from llmcourse.rnn.baselines import load_baselines, save_baselines, train_baselines
+
+    data = load_char_data(TEXT)
+    path = tmp_path / "baselines.pt"
+    assert load_baselines(path, data.vocab_size, _TINY_CH04) is None  # never stored: no warning, just None
+    save_baselines(path, train_baselines(data, _TINY_CH04, progress=False), _TINY_CH04)
+    with pytest.warns(UserWarning, match="other settings"):
+        assert load_baselines(path, data.vocab_size, {**_TINY_CH04, "steps": 7}) is None
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match="damaged"):
+        assert load_baselines(path, data.vocab_size, _TINY_CH04) is None

@@ -18,8 +18,11 @@ One optimizer step:
 - Mixed precision: bf16 autocast on CUDA GPUs that have it; float32 everywhere else. bf16 keeps float32's
   range, so no loss scaling is needed. Attention runs through ``F.scaled_dot_product_attention`` (chapter 5's
   ``MultiHeadAttention``), which picks FlashAttention-style kernels on a GPU.
-- ``torch.compile`` is optional: on by default only where :func:`llmcourse.device.can_compile` says it works
-  (CUDA on Linux), off on the CPU, where compiling a small model costs more than it saves.
+- ``torch.compile`` is optional. By default (``compile=None``) it is on for CUDA on Linux and off on the CPU,
+  where compiling takes tens of seconds that short runs (the tests, the ci profile) never win back;
+  ``compile=True`` asks for it wherever :func:`llmcourse.device.can_compile` says it can work (a CPU with a C++
+  compiler included: chapter 7's laptop run trains about 1.3x faster compiled, benchmarks/results/gpt_train_cpu.txt)
+  and warns and runs eager elsewhere.
 - The token streams stay on the device; batches are gathered there with a seeded ``torch.Generator``; losses
   cross to the host every ``log_every`` steps, not every step, so the GPU is not stopped to report each one.
 - Validation every ``eval_every`` steps on a FIXED set of windows (:func:`llmcourse.gpt.data.val_windows`), per
@@ -39,8 +42,10 @@ Karpathy's nanoGPT ``train.py``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +81,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # save every this many steps (and always at the end, with a checkpoint_path)
     log_every: int = 10  # bring losses to the host (and update the bar) every this many steps
     seed: int = 0  # of the batch generator (the model's initialisation is the caller's)
-    compile: bool | None = None  # torch.compile the model; None: only where can_compile(device)
+    compile: bool | None = None  # torch.compile the model; None: on CUDA only; True: wherever can_compile(device)
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
@@ -117,6 +122,31 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     params = [p for p in model.parameters() if p.requires_grad]
     return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+
+
+def compile_wanted(setting: bool | None, device: torch.device | str) -> bool:
+    """Whether to ``torch.compile``: ``None`` on CUDA only, ``True`` wherever it can work (else a warning), ``False``
+    never."""
+    device = torch.device(device)
+    if setting is None:
+        return device.type == "cuda" and can_compile(device)
+    if setting and not (can_compile(device) and (device.type != "cpu" or _compiles_on_cpu())):
+        warnings.warn(f"torch.compile does not work on {device.type} here (no working C++ compiler, or an "
+                      "unsupported system): training eager, which computes the same model a little slower",
+                      stacklevel=3)
+        return False
+    return setting
+
+
+@functools.cache
+def _compiles_on_cpu() -> bool:
+    """Compile and run a tiny forward and backward once: a C++ compiler on the PATH may still fail to build."""
+    try:
+        x = torch.ones(4, requires_grad=True)
+        torch.compile(lambda t: (t.sin() * 2).sum())(x).backward()
+        return bool(torch.isfinite(x.grad).all())
+    except Exception:  # noqa: BLE001 — any failure means: do not compile here
+        return False
 
 
 def configure_optimizer(model: nn.Module, config: TrainConfig, device: torch.device | str) -> torch.optim.AdamW:
@@ -211,7 +241,7 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
         start, history = load_checkpoint(checkpoint_path, model, optimizer, run, max_step=config.max_steps)
         if start > stop:
             raise ValueError(f"the checkpoint is at step {start}, past until={stop}")
-    use_compile = can_compile(device) if config.compile is None else config.compile
+    use_compile = compile_wanted(config.compile, device)
     forward = torch.compile(model) if use_compile else model  # same parameters; the checkpoint saves `model`
 
     def validate(step: int) -> None:
