@@ -8,8 +8,8 @@ Two parts, both on tiny shakespeare characters (chapter 4's split) with the mode
    Tokens per second (median over timed steps after warm-up), peak memory (CUDA only: ``max_memory_allocated``)
    and, on a GPU whose bf16 peak is known, MFU: the FLOPs of one step, counted by ``FlopCounterMode`` over a real
    pass, times steps per second, over the device's peak.
-2. Time to a validation loss: ``train_gpt`` with the profile's settings (compiled where the profile asks for it),
-   cut into slices between evaluations so each validation loss gets its wall time. With ``--nanogpt PATH`` (a
+2. Time to a validation loss: one ``train_gpt`` run with the profile's settings (compiled where the profile asks
+   for it), each validation loss with the wall time at which it was measured. With ``--nanogpt PATH`` (a
    checkout of karpathy/nanoGPT you provide; none of its code is part of this project), its ``train.py`` runs next,
    as a subprocess, on the same data (written from our token streams as its ``train.bin`` / ``val.bin``) and
    threads, stopped at the wall time our run took, in up to three settings (``--nanogpt-runs``): ours (model,
@@ -101,17 +101,20 @@ def time_variant(config: GPTConfig, data, device: torch.device, *, batch_size: i
     return {"tokens/s": batch_size * config.block_size / step, "ms/step": 1000 * step, "peak MiB": peak}
 
 
-def timed_run(config: GPTConfig, data, train: TrainConfig, workdir: Path) -> list[tuple[float, int, float]]:
-    """Our run, validated every eval_every steps: (seconds since the start, step, validation loss) at each."""
+def timed_run(config: GPTConfig, data, train: TrainConfig) -> list[tuple[float, int, float]]:
+    """Our run, validated every eval_every steps: (seconds since the start, step, validation loss) at each.
+
+    The clock starts before the model is built, as nanoGPT's does before its own set-up; the compilation (if any)
+    happens inside the run, at its first steps."""
     began = time.perf_counter()
     torch.manual_seed(0)
     model = GPT(config).to(data.device)
-    path = workdir / "ours.pt"
-    points = []
-    for until in range(train.eval_every, train.max_steps + 1, train.eval_every):
-        result = train_gpt(model, data, train, checkpoint_path=path, until=until, progress=False)
-        points.append((time.perf_counter() - began, until, result.history.val[-1]))
-        print(f"#   ours     {points[-1][0]:7.1f} s  step {until:5d}  val {points[-1][2]:.4f}", flush=True)
+    offset = time.perf_counter() - began
+    result = train_gpt(model, data, train, progress=False)
+    points = [(offset + t, step, val) for t, step, val in zip(result.val_seconds, result.history.val_steps,
+                                                               result.history.val, strict=True)]
+    for seconds, step, val in points:
+        print(f"#   ours     {seconds:7.1f} s  step {step:5d}  val {val:.4f}", flush=True)
     return points
 
 
@@ -208,6 +211,8 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     parser.add_argument("--no-throughput", action="store_true", help="skip part 1")
     parser.add_argument("--train-steps", type=int, default=None, help="steps of part 2 (default: the profile's)")
+    parser.add_argument("--eval-every", type=int, default=None,
+                        help="validate every this many steps in part 2 (default: the profile's eval_every)")
     parser.add_argument("--nanogpt", type=Path, default=None, help="a karpathy/nanoGPT checkout to compare with")
     parser.add_argument("--nanogpt-runs", nargs="+", choices=NANOGPT_RUNS, default=list(NANOGPT_RUNS),
                         help="which nanoGPT settings to run: ours (same), its README's CPU command, or that widened")
@@ -265,15 +270,15 @@ def main() -> None:
     steps = args.train_steps or cfg.steps
     train = TrainConfig(max_steps=steps, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                         learning_rate=cfg.lr, min_lr=cfg.min_lr, warmup_steps=min(cfg.warmup, steps),
-                        weight_decay=cfg.weight_decay, eval_every=cfg.eval_every, eval_windows=cfg.eval_windows,
-                        compile=cfg.compile)
+                        weight_decay=cfg.weight_decay, eval_every=args.eval_every or cfg.eval_every,
+                        eval_windows=cfg.eval_windows, compile=cfg.compile)
     how = "compiled" if compile_wanted(cfg.compile, device) else "eager"
     print(f"# part 2: time to a validation loss; {how}, {threads or torch.get_num_threads()} threads; {steps} steps, "
           f"lr {cfg.lr} (warm-up {train.warmup_steps}, cosine to "
           f"{cfg.min_lr}), AdamW betas ({train.beta1}, {train.beta2}), weight decay {cfg.weight_decay}, clip "
-          f"{train.grad_clip}; validated every {cfg.eval_every} steps")
+          f"{train.grad_clip}; validated every {train.eval_every} steps")
     with tempfile.TemporaryDirectory() as tmp:
-        ours = timed_run(config, data, train, Path(tmp))
+        ours = timed_run(config, data, train)
         budget = ours[-1][0]
         for target in (2.0, 1.8, 1.7, 1.6, 1.5):
             hit = next((p for p in ours if p[2] <= target), None)

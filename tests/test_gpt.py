@@ -277,6 +277,7 @@ def test_training_lowers_the_loss():
     assert h.val[-1] < h.val[0] < math.log(data.vocab_size)
     assert result.val_per_char == pytest.approx(h.val)  # one character per token
     assert result.tokens_per_second > 0
+    assert len(result.val_seconds) == 2 and 0 < result.val_seconds[0] < result.val_seconds[1]  # wall time of each
 
 
 def test_compile_is_off_by_default_on_the_cpu_and_a_request_without_a_compiler_trains_eager(monkeypatch):

@@ -211,6 +211,7 @@ class TrainResult:
     history: History  # train loss every step, validation loss (per token) at every evaluation
     val_per_char: list[float] = field(default_factory=list)  # validation nats per character, at history.val_steps
     tokens_per_second: float = 0.0  # training tokens processed per second of this call (0 if it ran no step)
+    val_seconds: list[float] = field(default_factory=list)  # wall time into this call of each validation it ran
     step: int = 0  # the step this call stopped at
 
 
@@ -252,8 +253,10 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
         history.val_steps.append(step)
         history.val.append(result.loss)
         run.val_per_char.append(result.loss_per_char)
+        val_seconds.append(time.perf_counter() - began)
 
     pending: list[torch.Tensor] = []  # this interval's losses, still on the device
+    val_seconds: list[float] = []
 
     def flush(done: int) -> None:
         losses = torch.stack(pending).tolist() if pending else []  # the one host sync of the interval
@@ -301,4 +304,4 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
     elapsed = time.perf_counter() - began
     steps_run = stop - start
     speed = steps_run * tokens_per_step / elapsed if steps_run else 0.0
-    return TrainResult(history, list(run.val_per_char), speed, stop)
+    return TrainResult(history, list(run.val_per_char), speed, stop, val_seconds)
