@@ -304,4 +304,4 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
     elapsed = time.perf_counter() - began
     steps_run = stop - start
     speed = steps_run * tokens_per_step / elapsed if steps_run else 0.0
-    return TrainResult(history, list(run.val_per_char), speed, stop, val_seconds)
+    return TrainResult(history, list(run.val_per_char), tokens_per_second=speed, step=stop, val_seconds=val_seconds)
