@@ -18,7 +18,7 @@ Two parts, both on tiny shakespeare characters (chapter 4's split) with the mode
    estimates its validation loss on ``eval_iters`` random batches, we on fixed windows: the same text, other
    windows.
 
-    python benchmarks/gpt_train.py --nanogpt /tmp/nanogpt > benchmarks/results/gpt_train_cpu.txt
+    python benchmarks/gpt_train.py --nanogpt /tmp/nanogpt --eval-every 250 > benchmarks/results/gpt_train_cpu.txt
 
 References: Karpathy's nanoGPT (``train.py``, ``bench.py``); Chowdhery et al. (2022), PaLM, appendix B (MFU).
 """

@@ -21,8 +21,8 @@ One optimizer step:
 - ``torch.compile`` is optional. By default (``compile=None``) it is on for CUDA on Linux and off on the CPU,
   where compiling takes tens of seconds that short runs (the tests, the ci profile) never win back;
   ``compile=True`` asks for it wherever :func:`llmcourse.device.can_compile` says it can work (a CPU with a C++
-  compiler included: chapter 7's laptop run trains about 1.3x faster compiled, benchmarks/results/gpt_train_cpu.txt)
-  and warns and runs eager elsewhere.
+  compiler included; benchmarks/results/gpt_train_cpu.txt times both on chapter 7's laptop model) and warns and
+  runs eager elsewhere.
 - The token streams stay on the device; batches are gathered there with a seeded ``torch.Generator``; losses
   cross to the host every ``log_every`` steps, not every step, so the GPU is not stopped to report each one.
 - Validation every ``eval_every`` steps on a FIXED set of windows (:func:`llmcourse.gpt.data.val_windows`), per
