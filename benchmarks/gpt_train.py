@@ -145,18 +145,26 @@ def nanogpt_arguments(which: str, config: GPTConfig, train: TrainConfig) -> list
             "--log_interval=100"]
 
 
-def nanogpt_run(path: Path, arguments: list[str], data, budget: float, threads: int | None, device: torch.device,
-                workdir: Path, label: str) -> list[tuple[float, int, float]]:
-    """nanoGPT's train.py on our token streams, stopped after ``budget`` seconds: (seconds, step, val loss)."""
-    dataset = "llmcourse_shakespeare_char"
-    folder = path / "data" / dataset
+NANOGPT_DATASET = "llmcourse_shakespeare_char"
+
+
+def write_nanogpt_data(path: Path, data) -> None:
+    """Our token streams as nanoGPT's dataset files (``train.bin``, ``val.bin``, ``meta.pkl``) in checkout ``path``."""
+    folder = path / "data" / NANOGPT_DATASET
     folder.mkdir(parents=True, exist_ok=True)
     data.train.cpu().numpy().astype(np.uint16).tofile(folder / "train.bin")
     data.val.cpu().numpy().astype(np.uint16).tofile(folder / "val.bin")
     with open(folder / "meta.pkl", "wb") as f:
         pickle.dump({"vocab_size": data.vocab_size}, f)
-    command = [sys.executable, "train.py", *arguments, f"--dataset={dataset}", f"--out_dir={workdir / 'nanogpt'}",
-               f"--device={device.type}", "--always_save_checkpoint=False", "--wandb_log=False"]
+
+
+def nanogpt_run(path: Path, arguments: list[str], budget: float, threads: int | None, device: torch.device,
+                workdir: Path, label: str) -> list[tuple[float, int, float]]:
+    """nanoGPT's train.py on the dataset :func:`write_nanogpt_data` wrote, stopped after ``budget`` seconds:
+    (seconds, step, val loss) at each of its evaluations."""
+    command = [sys.executable, "train.py", *arguments, f"--dataset={NANOGPT_DATASET}",
+               f"--out_dir={workdir / 'nanogpt'}", f"--device={device.type}", "--always_save_checkpoint=False",
+               "--wandb_log=False"]
     if device.type == "cpu":
         command.append("--dtype=float32")
     env = dict(os.environ)
@@ -288,8 +296,9 @@ def main() -> None:
         if args.nanogpt is not None:
             print(f"# nanoGPT estimates its validation loss on eval_iters random batches, we on "
                   f"{train.eval_windows} fixed windows: the same text, other windows; each run gets our wall time")
+            write_nanogpt_data(args.nanogpt.resolve(), data)
             for which in args.nanogpt_runs:
-                theirs = nanogpt_run(args.nanogpt.resolve(), nanogpt_arguments(which, config, train), data, budget,
+                theirs = nanogpt_run(args.nanogpt.resolve(), nanogpt_arguments(which, config, train), budget,
                                      threads, device, Path(tmp) / which, which)
                 print(f"# at equal wall time, nanoGPT ({which}) against our lowest validation loss evaluated by then")
                 for line in at_equal_time(ours, theirs) or ["  no nanoGPT evaluation within the budget"]:

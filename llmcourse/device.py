@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import platform
 import random
@@ -91,6 +92,17 @@ def can_compile(device: torch.device | str) -> bool:
         compilers = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
         return sys.platform.startswith(("linux", "darwin")) and any(c and shutil.which(c) for c in compilers)
     return False
+
+
+@functools.cache
+def compiles_on_cpu() -> bool:
+    """Compile and run a tiny forward and backward once: a C++ compiler on the PATH may still fail to build."""
+    try:
+        x = torch.ones(4, requires_grad=True)
+        torch.compile(lambda t: (t.sin() * 2).sum())(x).backward()
+        return bool(torch.isfinite(x.grad).all())
+    except Exception:  # noqa: BLE001 — any failure means: do not compile here
+        return False
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -42,7 +42,6 @@ Karpathy's nanoGPT ``train.py``.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import time
 import warnings
@@ -55,7 +54,7 @@ from torch import nn
 from tqdm import tqdm
 
 from llmcourse.charlm import lm_loss
-from llmcourse.device import autocast_dtype, can_compile
+from llmcourse.device import autocast_dtype, can_compile, compiles_on_cpu
 from llmcourse.training import History, load_checkpoint, save_checkpoint
 
 from .data import TokenData, evaluate, get_batch, val_windows
@@ -130,23 +129,12 @@ def compile_wanted(setting: bool | None, device: torch.device | str) -> bool:
     device = torch.device(device)
     if setting is None:
         return device.type == "cuda" and can_compile(device)
-    if setting and not (can_compile(device) and (device.type != "cpu" or _compiles_on_cpu())):
+    if setting and not (can_compile(device) and (device.type != "cpu" or compiles_on_cpu())):
         warnings.warn(f"torch.compile does not work on {device.type} here (no working C++ compiler, or an "
                       "unsupported system): training eager, which computes the same model a little slower",
                       stacklevel=3)
         return False
     return setting
-
-
-@functools.cache
-def _compiles_on_cpu() -> bool:
-    """Compile and run a tiny forward and backward once: a C++ compiler on the PATH may still fail to build."""
-    try:
-        x = torch.ones(4, requires_grad=True)
-        torch.compile(lambda t: (t.sin() * 2).sum())(x).backward()
-        return bool(torch.isfinite(x.grad).all())
-    except Exception:  # noqa: BLE001 — any failure means: do not compile here
-        return False
 
 
 def configure_optimizer(model: nn.Module, config: TrainConfig, device: torch.device | str) -> torch.optim.AdamW:
