@@ -255,12 +255,16 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
     if max_step is not None and step > max_step:
         raise CheckpointError(f"checkpoint {path} is at step {step}, past the {max_step} steps asked for: ask for "
                               f"at least {step} steps to go on from it, or use another checkpoint_path to start anew")
+    # The caller's model and optimizer are left as they were when the checkpoint does not fit: the settings
+    # (extra_state) are checked first, and the weights are put back if loading them fails half way.
+    backup = {key: value.detach().clone() for key, value in model.state_dict().items()}
     try:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
         if extra_state is not None:
             extra_state.load_state_dict(state["extra"])
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
     except (KeyError, RuntimeError, TypeError, ValueError) as error:
+        model.load_state_dict(backup)
         raise CheckpointError(f"checkpoint {path} does not fit this run (another model, optimizer or "
                               f"settings): {error}") from error
     set_rng_state(state["rng"])

@@ -80,7 +80,7 @@ def test_gpt2_initialisation():
     model = GPT(config)
     residual = 0.02 / math.sqrt(2 * config.n_layer)
     for name, p in model.named_parameters():
-        if name.endswith(("attn.out_proj.weight", "mlp.proj.weight")):
+        if name.endswith(("attn.out_proj.weight", "ffn.proj.weight")):
             assert p.std().item() == pytest.approx(residual, rel=0.05), name
         elif name.endswith("bias"):
             assert torch.all(p == 0), name
@@ -150,6 +150,41 @@ def test_same_weights_same_logits_as_hugging_face_both_ways():
         if key in again:
             torch.testing.assert_close(again[key], value, atol=0, rtol=0)
     assert set(from_hf_state_dict(hf_random.state_dict(), TINY)) == set(ours.state_dict())
+
+
+def test_hugging_face_weights_that_do_not_fit_the_config_are_refused_by_name():
+    transformers = pytest.importorskip("transformers")
+    from llmcourse.gpt.hf import from_hf_state_dict, to_hf_config
+
+    torch.manual_seed(0)
+    hf_state = transformers.GPT2LMHeadModel(to_hf_config(TINY)).state_dict()
+    fewer = GPTConfig(**{**TINY.to_dict(), "n_layer": TINY.n_layer - 1})
+    with pytest.raises(ValueError, match=rf"{TINY.n_layer} blocks.*n_layer={TINY.n_layer - 1}"):
+        from_hf_state_dict(hf_state, fewer)  # a layer would have been dropped silently
+    more = GPTConfig(**{**TINY.to_dict(), "n_layer": TINY.n_layer + 1})
+    with pytest.raises(ValueError, match="n_layer"):
+        from_hf_state_dict(hf_state, more)
+    wider = GPTConfig(**{**TINY.to_dict(), "n_embd": 2 * TINY.n_embd})
+    with pytest.raises(ValueError, match=r"transformer\.wte\.weight has shape"):
+        from_hf_state_dict(hf_state, wider)
+    longer = GPTConfig(**{**TINY.to_dict(), "block_size": 2 * TINY.block_size})
+    with pytest.raises(ValueError, match=r"transformer\.wpe\.weight has shape"):
+        from_hf_state_dict(hf_state, longer)
+    hf_state["transformer.h.0.mlp.c_fc.weight"] = hf_state["transformer.h.0.mlp.c_fc.weight"][:, :-1]
+    with pytest.raises(ValueError, match=r"transformer\.h\.0\.mlp\.c_fc\.weight has shape"):
+        from_hf_state_dict(hf_state, TINY)
+
+
+def test_the_model_refuses_a_batch_of_zero_rows_and_ids_outside_the_vocabulary():
+    model = tiny(seed=0)
+    with pytest.raises(ValueError, match="no rows"):
+        model(torch.zeros(0, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="no positions"):
+        model(torch.zeros(2, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"in \[0, 37\)"):
+        model(torch.full((1, 3), 37))
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, 17, dtype=torch.long))
 
 
 def test_hugging_face_refuses_what_gpt2_lacks():
@@ -338,8 +373,17 @@ def test_a_resumed_run_repeats_the_unbroken_one_exactly(tmp_path):
         assert torch.equal(a, b), name
 
     other = TrainConfig(**{**config.__dict__, "learning_rate": 1e-3})
-    with pytest.raises(CheckpointError, match="other settings"):
+    with pytest.raises(CheckpointError, match="other training settings"):
         train_gpt(tiny(vocab_size=data.vocab_size), data, other, checkpoint_path=path, progress=False)
+    # the model's own settings are saved too: same shapes, other n_head or dropout, is another model; a refused
+    # resume leaves the caller's model as it was
+    for change in ({"n_head": 2}, {"dropout": 0.1}):
+        fresh = tiny(seed=5, vocab_size=data.vocab_size, **{"dropout": 0.2, **change})
+        before = {key: value.clone() for key, value in fresh.state_dict().items()}
+        with pytest.raises(CheckpointError, match="other model settings"):
+            train_gpt(fresh, data, config, checkpoint_path=path, progress=False)
+        for key, value in fresh.state_dict().items():
+            assert torch.equal(value, before[key]), key
     with pytest.raises(ValueError, match="checkpoint_path"):
         train_gpt(resumed, data, config, until=2, progress=False)
 

@@ -9,7 +9,7 @@
     out = generate(model, prompt_ids, max_new_tokens=200, temperature=0.8, top_k=50, generator=g)
 
 Modules: :mod:`.config` (the sizes, GPT-2's names, the parameter-count formula), :mod:`.model` (the network and
-its KV cache), :mod:`.generate` (samplers, stop conditions, beam search, perplexity; chapter 8), :mod:`.hf`
+its KV cache), :mod:`.sampling` (samplers, stop conditions, beam search, perplexity; chapter 8), :mod:`.hf`
 (weights to and from Hugging Face's ``GPT2LMHeadModel``; needs ``transformers``), :mod:`.data` (character and
 BPE token streams, fixed validation windows, loss per character) and :mod:`.train` (AdamW, warm-up + cosine,
 accumulation, bf16, checkpoints that resume exactly).
@@ -19,7 +19,7 @@ References: Radford et al. (2019), "Language Models are Unsupervised Multitask L
 
 from .config import GPTConfig, gpt_param_count, parameter_breakdown
 from .data import EvalResult, TokenData, bpe_data, char_data, evaluate, get_batch, val_windows
-from .model import GPT, Block, KVCache
+from .model import GPT, KVCache
 from .sampling import beam_search, generate, generate_text, perplexity
 from .train import (
     TrainConfig,
@@ -34,7 +34,6 @@ from .train import (
 
 __all__ = [
     "GPT",
-    "Block",
     "EvalResult",
     "KVCache",
     "GPTConfig",

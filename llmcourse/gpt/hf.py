@@ -8,9 +8,9 @@ weights either way:
     embed.pos_emb.weight (T, C)                        transformer.wpe.weight (T, C)
     blocks.i.attn.{q,k,v}_proj.weight (C, C) x 3       transformer.h.i.attn.c_attn.weight (C, 3C): [q|k|v], transposed
     blocks.i.attn.out_proj.weight (C, C)               transformer.h.i.attn.c_proj.weight, transposed
-    blocks.i.mlp.fc.weight (4C, C)                     transformer.h.i.mlp.c_fc.weight (C, 4C), transposed
-    blocks.i.mlp.proj.weight (C, 4C)                   transformer.h.i.mlp.c_proj.weight (4C, C), transposed
-    blocks.i.ln_1 / ln_2, ln_f                         transformer.h.i.ln_1 / ln_2, transformer.ln_f
+    blocks.i.ffn.fc.weight (4C, C)                     transformer.h.i.mlp.c_fc.weight (C, 4C), transposed
+    blocks.i.ffn.proj.weight (C, 4C)                   transformer.h.i.mlp.c_proj.weight (4C, C), transposed
+    blocks.i.ln_attn / ln_ffn, ln_f                    transformer.h.i.ln_1 / ln_2, transformer.ln_f
 
 GPT-2's activation is ``"gelu_new"``, the tanh approximation of GELU, which our MLP uses too; with dropout off,
 chapter 7's tests find the two models' logits equal to 1e-4 in float32 both ways round. :func:`to_hf` builds a
@@ -75,6 +75,10 @@ def from_hf_config(hf_config: GPT2Config) -> GPTConfig:
                      bias=True, tie_embeddings=True)
 
 
+_LINEARS = (("attn.out_proj", "attn.c_proj"), ("ffn.fc", "mlp.c_fc"), ("ffn.proj", "mlp.c_proj"))  # ours, HF's
+_NORMS = (("ln_attn", "ln_1"), ("ln_ffn", "ln_2"))
+
+
 def to_hf_state_dict(model: GPT) -> dict[str, torch.Tensor]:
     """Our weights under Hugging Face's names and layout (Conv1D weights transposed, q, k, v fused)."""
     sd = model.state_dict()
@@ -84,36 +88,64 @@ def to_hf_state_dict(model: GPT) -> dict[str, torch.Tensor]:
         q, k, v = (sd[f"{ours}attn.{name}_proj.weight"] for name in "qkv")  # (C, C) each, (out, in)
         out[theirs + "attn.c_attn.weight"] = torch.cat((q, k, v), dim=0).t().contiguous()  # (C, 3C), (in, out)
         out[theirs + "attn.c_attn.bias"] = torch.cat([sd[f"{ours}attn.{name}_proj.bias"] for name in "qkv"])  # (3C,)
-        for mine, hf in (("attn.out_proj", "attn.c_proj"), ("mlp.fc", "mlp.c_fc"), ("mlp.proj", "mlp.c_proj")):
+        for mine, hf in _LINEARS:
             out[f"{theirs}{hf}.weight"] = sd[f"{ours}{mine}.weight"].t().contiguous()
             out[f"{theirs}{hf}.bias"] = sd[f"{ours}{mine}.bias"]
-        for name in ("ln_1", "ln_2"):
-            out[f"{theirs}{name}.weight"], out[f"{theirs}{name}.bias"] = sd[f"{ours}{name}.weight"], sd[
-                f"{ours}{name}.bias"]
+        for mine, hf in _NORMS:
+            for kind in ("weight", "bias"):
+                out[f"{theirs}{hf}.{kind}"] = sd[f"{ours}{mine}.{kind}"]
     out["transformer.ln_f.weight"], out["transformer.ln_f.bias"] = sd["ln_f.weight"], sd["ln_f.bias"]
     out["lm_head.weight"] = sd["lm_head.weight"]  # the same tensor as wte: tied on both sides
     return out
 
 
+def _hf_layers(sd: dict[str, Any]) -> int:
+    """How many blocks a GPT-2 state dict holds (its ``transformer.h.i.`` prefixes)."""
+    found = {int(key.split(".")[2]) for key in sd if key.startswith("transformer.h.")}
+    return max(found) + 1 if found else 0
+
+
 def from_hf_state_dict(hf_state: dict[str, Any], config: GPTConfig) -> dict[str, torch.Tensor]:
-    """A ``GPT2LMHeadModel`` state dict under our names and layout (the inverse of :func:`to_hf_state_dict`)."""
+    """A ``GPT2LMHeadModel`` state dict under our names and layout (the inverse of :func:`to_hf_state_dict`).
+
+    Weights that do not fit ``config`` are refused with a ValueError naming the tensor and both shapes, and a
+    state dict with more or fewer blocks than ``config.n_layer`` is refused instead of silently dropping some.
+    """
     sd = {key: value for key, value in hf_state.items() if not key.endswith(_BUFFERS)}
-    c = config.n_embd
-    out = {"embed.tok_emb.weight": sd["transformer.wte.weight"], "embed.pos_emb.weight": sd["transformer.wpe.weight"]}
+    c, n_layer = config.n_embd, _hf_layers(sd)
+    if n_layer != config.n_layer:
+        raise ValueError(f"the weights hold {n_layer} blocks (transformer.h.0 .. h.{n_layer - 1}) but the config "
+                         f"says n_layer={config.n_layer}")
+    with torch.device("meta"):  # the shapes our GPT expects, without allocating or initialising anything
+        want = {key: tuple(t.shape) for key, t in GPT(config).state_dict().items()}
+
+    def take(key: str, shape: tuple[int, ...]) -> torch.Tensor:
+        if key not in sd:
+            raise ValueError(f"the weights have no {key}")
+        if tuple(sd[key].shape) != shape:
+            raise ValueError(f"{key} has shape {tuple(sd[key].shape)}, but the config (n_embd={c}, "
+                             f"vocab_size={config.vocab_size}, block_size={config.block_size}) needs {shape}")
+        return sd[key]
+
+    out = {"embed.tok_emb.weight": take("transformer.wte.weight", want["embed.tok_emb.weight"]),
+           "embed.pos_emb.weight": take("transformer.wpe.weight", want["embed.pos_emb.weight"])}
     for i in range(config.n_layer):
         ours, theirs = f"blocks.{i}.", f"transformer.h.{i}."
-        weights = sd[theirs + "attn.c_attn.weight"].t().split(c, dim=0)  # 3 x (C, C), (out, in)
-        biases = sd[theirs + "attn.c_attn.bias"].split(c)  # 3 x (C,)
+        weights = take(theirs + "attn.c_attn.weight", (c, 3 * c)).t().split(c, dim=0)  # 3 x (C, C), (out, in)
+        biases = take(theirs + "attn.c_attn.bias", (3 * c,)).split(c)  # 3 x (C,)
         for name, w, b in zip("qkv", weights, biases, strict=True):
             out[f"{ours}attn.{name}_proj.weight"], out[f"{ours}attn.{name}_proj.bias"] = w.contiguous(), b
-        for mine, hf in (("attn.out_proj", "attn.c_proj"), ("mlp.fc", "mlp.c_fc"), ("mlp.proj", "mlp.c_proj")):
-            out[f"{ours}{mine}.weight"] = sd[f"{theirs}{hf}.weight"].t().contiguous()
-            out[f"{ours}{mine}.bias"] = sd[f"{theirs}{hf}.bias"]
-        for name in ("ln_1", "ln_2"):
-            out[f"{ours}{name}.weight"], out[f"{ours}{name}.bias"] = sd[f"{theirs}{name}.weight"], sd[
-                f"{theirs}{name}.bias"]
-    out["ln_f.weight"], out["ln_f.bias"] = sd["transformer.ln_f.weight"], sd["transformer.ln_f.bias"]
-    out["lm_head.weight"] = sd.get("lm_head.weight", sd["transformer.wte.weight"])  # tied: HF may leave it out
+        for mine, hf in _LINEARS:
+            conv1d = take(f"{theirs}{hf}.weight", want[f"{ours}{mine}.weight"][::-1])  # (in, out)
+            out[f"{ours}{mine}.weight"] = conv1d.t().contiguous()  # (out, in)
+            out[f"{ours}{mine}.bias"] = take(f"{theirs}{hf}.bias", want[f"{ours}{mine}.bias"])
+        for mine, hf in _NORMS:
+            for kind in ("weight", "bias"):
+                out[f"{ours}{mine}.{kind}"] = take(f"{theirs}{hf}.{kind}", want[f"{ours}{mine}.{kind}"])
+    out["ln_f.weight"] = take("transformer.ln_f.weight", want["ln_f.weight"])
+    out["ln_f.bias"] = take("transformer.ln_f.bias", want["ln_f.bias"])
+    head = "lm_head.weight" if "lm_head.weight" in sd else "transformer.wte.weight"  # tied: HF may leave it out
+    out["lm_head.weight"] = take(head, want["lm_head.weight"])
     return out
 
 

@@ -5,16 +5,17 @@
     x = x + mlp(ln_2(x))                           # pre-LN MLP, tanh-GELU         } stream is never normalised
     logits = ln_f(x) @ wte.T                       # (B, T, V): final LayerNorm, output head tied to the embedding
 
-The embeddings are chapter 5's :class:`~llmcourse.attention.TokenAndPositionEmbedding`, attention its
-:class:`~llmcourse.attention.MultiHeadAttention` (``F.scaled_dot_product_attention`` underneath), the norms and
-the MLP chapter 6's :class:`~llmcourse.transformer.LayerNorm` and :class:`~llmcourse.transformer.FeedForward`.
-The block is written here rather than taken from chapter 6's ``DecoderBlock`` for one reason: GPT-2's MLP uses
-the tanh approximation of GELU (Hugging Face's ``"gelu_new"``), which ``DecoderBlock`` does not pass on to its
-``FeedForward``; the submodules are named as GPT-2's (``ln_1``, ``attn``, ``ln_2``, ``mlp``). Dropout sits where
-GPT-2 and nanoGPT put it: after the embeddings, on the attention weights, and at the end of each residual branch.
+:class:`GPT` is chapter 6's :class:`~llmcourse.transformer.DecoderOnlyTransformer`, not a second model: chapter
+5's :class:`~llmcourse.attention.TokenAndPositionEmbedding` and :class:`~llmcourse.attention.MultiHeadAttention`
+(``F.scaled_dot_product_attention`` underneath), chapter 6's pre-LN :class:`~llmcourse.transformer.DecoderBlock`
+with the tanh approximation of GELU that GPT-2 uses (Hugging Face's ``"gelu_new"``), a final LayerNorm and a head
+tied to the token embedding. What this file adds is GPT-2's configuration and initialisation, and the KV cache.
+A block's submodules are ``ln_attn``, ``attn``, ``ln_ffn``, ``ffn`` (GPT-2's ``ln_1``, ``attn``, ``ln_2``,
+``mlp``; :mod:`llmcourse.gpt.hf` maps the names). Dropout sits where GPT-2 and nanoGPT put it: after the
+embeddings, on the attention weights, and at the end of each residual branch.
 
 Initialisation is GPT-2's: every weight N(0, 0.02^2), biases zero, LayerNorms (1, 0), and the two projections that
-write into the residual stream (``attn.out_proj``, ``mlp.proj``) N(0, (0.02 / sqrt(2 n_layer))^2), so the
+write into the residual stream (``attn.out_proj``, ``ffn.proj``) N(0, (0.02 / sqrt(2 n_layer))^2), so the
 stream's variance does not grow with depth (Radford et al. 2019, section 2.3). :mod:`llmcourse.gpt.hf` checks
 the model against Hugging Face's ``GPT2LMHeadModel`` weight for weight, logit for logit.
 
@@ -39,50 +40,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from llmcourse.attention import MultiHeadAttention, TokenAndPositionEmbedding, causal_mask, merge_heads, split_heads
-from llmcourse.transformer import FeedForward, LayerNorm
+from llmcourse.transformer import DecoderOnlyTransformer, LayerNorm
 
 from .config import GPTConfig, gpt_param_count
-
-
-def _compiling() -> bool:
-    """Whether torch.compile is tracing this call (torch.compiler.is_compiling needs torch >= 2.3)."""
-    is_compiling = getattr(torch.compiler, "is_compiling", None)
-    return bool(is_compiling is not None and is_compiling())
-
-
-class Block(nn.Module):
-    """One GPT-2 block: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``, causal, (B, T, C) -> (B, T, C)."""
-
-    def __init__(self, config: GPTConfig) -> None:
-        super().__init__()
-        c = config.n_embd
-        self.ln_1 = LayerNorm(c, bias=config.bias)
-        self.attn = MultiHeadAttention(c, config.n_head, dropout=config.dropout, bias=config.bias)
-        self.ln_2 = LayerNorm(c, bias=config.bias)
-        self.mlp = FeedForward(c, 4 * c, dropout=config.dropout, bias=config.bias, approximate="tanh")
-
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        """(B, T, C) -> (B, T, C); with ``cache``, x holds the positions after the cached ones (layer ``layer``)."""
-        h = self.ln_1(x)
-        x = x + (self.attn(h, causal=True) if cache is None else self._attend_cached(h, cache, layer))  # (B, T, C)
-        return x + self.mlp(self.ln_2(x))  # (B, T, C)
-
-    def _attend_cached(self, x: torch.Tensor, cache: KVCache, layer: int) -> torch.Tensor:
-        """Causal self-attention of the new positions over the cached ones and themselves: (B, t, C) -> (B, t, C)."""
-        attn = self.attn
-        q = split_heads(attn.q_proj(x), attn.n_head)  # (B, nh, t, hd)
-        k = split_heads(attn.k_proj(x), attn.n_head)  # (B, nh, t, hd)
-        v = split_heads(attn.v_proj(x), attn.n_head)  # (B, nh, t, hd)
-        k, v = cache.update(layer, k, v)  # (B, nh, S, hd): append first, then attend (a query sees itself)
-        t, s = q.size(-2), k.size(-2)
-        mask = None if t == 1 else causal_mask(t, s, device=x.device, offset=s - t)  # (t, S): new query i sees 0..S-t+i
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                             dropout_p=attn.dropout if self.training else 0.0)  # (B, nh, t, hd)
-        return attn.resid_dropout(attn.out_proj(merge_heads(out)))  # (B, t, C)
 
 
 class KVCache:
@@ -134,24 +96,15 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, nh, S, hd) views, S = end
 
 
-class GPT(nn.Module):
-    """ids (B, T) -> logits (B, T, vocab_size); position t sees ids 0..t only."""
+class GPT(DecoderOnlyTransformer):
+    """ids (B, T) -> logits (B, T, vocab_size); position t sees ids 0..t only. GPT-2's sizes, init and GELU."""
 
     def __init__(self, config: GPTConfig) -> None:
-        super().__init__()
+        super().__init__(config.vocab_size, config.n_embd, config.n_head, config.n_layer, config.block_size,
+                         dropout=config.dropout, bias=config.bias, tie_embeddings=config.tie_embeddings,
+                         approximate="tanh")
         self.config = config
-        self.embed = TokenAndPositionEmbedding(config.vocab_size, config.block_size, config.n_embd)
-        self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = LayerNorm(config.n_embd, bias=config.bias)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        if config.tie_embeddings:
-            self.lm_head.weight = self.embed.tok_emb.weight  # one (V, C) matrix reads tokens in and scores them out
         self.reset_parameters()
-
-    @property
-    def block_size(self) -> int:
-        return self.config.block_size
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -159,7 +112,7 @@ class GPT(nn.Module):
         residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear):
-                std = residual_std if name.endswith(("attn.out_proj", "mlp.proj")) else 0.02
+                std = residual_std if name.endswith(("attn.out_proj", "ffn.proj")) else 0.02
                 nn.init.normal_(module.weight, mean=0.0, std=std)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
@@ -180,19 +133,6 @@ class GPT(nn.Module):
         """:func:`~llmcourse.gpt.config.gpt_param_count` for this model's config."""
         return gpt_param_count(self.config, non_embedding=non_embedding)
 
-    def _check(self, ids: torch.Tensor) -> None:
-        if ids.dim() != 2 or ids.dtype not in (torch.long, torch.int32):
-            raise ValueError(f"ids must be integer token ids of shape (B, T), got {ids.dtype} {tuple(ids.shape)}")
-        if ids.size(1) > self.config.block_size:
-            raise ValueError(f"a sequence of {ids.size(1)} tokens is longer than block_size="
-                             f"{self.config.block_size}: crop it to the last {self.config.block_size} tokens")
-        if ids.size(1) == 0:
-            raise ValueError("ids has no positions (T = 0): give the model at least one token")
-        if not _compiling():  # one sync on a GPU; a compiled graph skips it
-            low, high = int(ids.min()), int(ids.max())
-            if low < 0 or high >= self.config.vocab_size:
-                raise ValueError(f"token ids must be in [0, {self.config.vocab_size}), got ids from {low} to {high}")
-
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
         """An empty :class:`KVCache` for ``batch_size`` sequences of up to ``max_len`` (block_size) positions."""
         return KVCache(self.config, batch_size, max_len)
@@ -203,18 +143,10 @@ class GPT(nn.Module):
         With ``cache``, ``ids`` are the positions that follow the cached ones (their keys and values are added
         to the cache), and the logits are the ones a full pass over all the positions would give for them.
         """
-        self._check(ids)
-        start = 0
         if cache is not None:
-            start = cache.length
-            if ids.size(0) != cache.batch_size:
+            if ids.dim() == 2 and ids.size(0) != cache.batch_size:
                 raise ValueError(f"the cache is for {cache.batch_size} sequences, ids has {ids.size(0)} rows")
-            if start + ids.size(1) > cache.max_len:
-                raise ValueError(f"{start} cached positions + {ids.size(1)} new ones exceed the cache's "
+            if ids.dim() == 2 and cache.length + ids.size(1) > cache.max_len:
+                raise ValueError(f"{cache.length} cached positions + {ids.size(1)} new ones exceed the cache's "
                                  f"{cache.max_len} (block_size={self.config.block_size}): start a new cache")
-        x = self.drop(self.embed(ids, start))  # (B, T, C): positions start .. start + T - 1
-        for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer)  # (B, T, C)
-        if cache is not None:
-            cache.length += ids.size(1)
-        return self.lm_head(self.ln_f(x))  # (B, T, V)
+        return super().forward(ids, cache)

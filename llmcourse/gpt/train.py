@@ -45,7 +45,7 @@ import contextlib
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -173,21 +173,26 @@ def backward_micro_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, g
 
 class _RunState:
     """What a checkpoint must carry beyond :mod:`llmcourse.training`'s: the batch generator, the per-character
-    validation losses, and the settings (a resume with other settings would not repeat the run)."""
+    validation losses, and the settings, the model's included (a resume with other settings would not repeat
+    the run, and a model with the same shapes but another ``n_head`` or ``dropout`` is another model)."""
 
-    def __init__(self, generator: torch.Generator, config: TrainConfig) -> None:
-        self.generator, self.config = generator, config
+    def __init__(self, generator: torch.Generator, config: TrainConfig, model_config: dict[str, Any]) -> None:
+        self.generator, self.config, self.model_config = generator, config, model_config
         self.val_per_char: list[float] = []
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state(), "val_per_char": list(self.val_per_char),
-                "config": {k: v for k, v in asdict(self.config).items() if k not in ("compile", "log_every")}}
+                "config": {k: v for k, v in asdict(self.config).items() if k not in ("compile", "log_every")},
+                "model_config": dict(self.model_config)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        mine = self.state_dict()["config"]
-        changed = {k: (state["config"].get(k), v) for k, v in mine.items() if state["config"].get(k) != v}
-        if changed:
-            raise ValueError(f"the checkpoint was trained with other settings (saved, now): {changed}")
+        """Refuse a checkpoint made with other settings before changing anything."""
+        mine = self.state_dict()
+        for key, what in (("config", "training settings"), ("model_config", "model settings")):
+            saved = state.get(key) or {}
+            changed = {k: (saved.get(k), v) for k, v in mine[key].items() if saved.get(k) != v}
+            if changed:
+                raise ValueError(f"the checkpoint was made with other {what} (saved, now): {changed}")
         self.generator.set_state(state["generator"])
         self.val_per_char = list(state["val_per_char"])
 
@@ -224,7 +229,8 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
 
     generator = torch.Generator(device=device).manual_seed(config.seed)
     optimizer = configure_optimizer(model, config, device)
-    run = _RunState(generator, config)
+    model_config = asdict(model.config) if is_dataclass(getattr(model, "config", None)) else {}
+    run = _RunState(generator, config, model_config)
     history, start = History(), 0
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         start, history = load_checkpoint(checkpoint_path, model, optimizer, run, max_step=config.max_steps)

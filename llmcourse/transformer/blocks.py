@@ -6,14 +6,17 @@
 An :class:`EncoderBlock` is bidirectional self-attention then the FFN: every position sees every other (minus
 padding). A :class:`DecoderBlock` is causal self-attention (position i sees 0..i), optionally cross-attention to
 an encoder's output (the "memory"; queries from the decoder, keys and values from the encoder), then the FFN.
-``residual=False`` removes the skip connections, for chapter 6's gradient-flow experiment only.
+``residual=False`` removes the skip connections, for chapter 6's gradient-flow experiment only;
+``approximate="tanh"`` gives the FFN GPT-2's tanh form of GELU (chapter 7's GPT is a stack of these blocks).
+With a KV cache (chapter 8) a :class:`DecoderBlock` reads only the new positions and attends over the cached
+keys and values of the earlier ones as well as its own.
 
 :meth:`EncoderBlock.load_torch` copies ``nn.TransformerEncoderLayer(batch_first=True, activation="gelu")``'s
 weights, pre- or post-LN, and the tests check the outputs agree to float32 rounding. Attention is chapter 5's
 :class:`llmcourse.attention.MultiHeadAttention`.
 
-What it leaves out: a KV cache (chapter 8), parallel attention + FFN (GPT-J), and dropout on the residual
-beyond what the sublayers apply.
+What it leaves out: parallel attention + FFN (GPT-J), and dropout on the residual beyond what the sublayers
+apply (each sublayer's output passes through its own dropout before it is added to the stream).
 
 References: Vaswani et al. (2017), section 3.1; Xiong et al. (2020), "On Layer Normalization in the
 Transformer Architecture" (pre- vs post-LN); nanoGPT's ``Block``.
@@ -22,14 +25,24 @@ Transformer Architecture" (pre- vs post-LN); nanoGPT's ``Block``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from llmcourse.attention import MultiHeadAttention
+from llmcourse.attention import MultiHeadAttention, causal_mask, merge_heads, split_heads
 
 from .feedforward import FeedForward
 from .norms import make_norm
+
+
+class KVCacheLike(Protocol):
+    """What a block needs of a KV cache (:class:`llmcourse.gpt.KVCache`, chapter 8): positions stored, and an update."""
+
+    length: int
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def _check_input(x: torch.Tensor, n_embd: int, who: str) -> None:
@@ -41,13 +54,13 @@ class _Block(nn.Module):
     """What both blocks share: sizes, the norm placement and the residual wiring of one sublayer."""
 
     def __init__(self, n_embd: int, n_head: int, d_ff: int | None, dropout: float, norm_first: bool,
-                 residual: bool, norm: str, bias: bool) -> None:
+                 residual: bool, norm: str, bias: bool, approximate: str) -> None:
         super().__init__()
         self.n_embd, self.n_head = n_embd, n_head
         self.norm_first, self.residual = norm_first, residual
         self.attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias)
         self.ln_attn = make_norm(norm, n_embd, bias)
-        self.ffn = FeedForward(n_embd, d_ff, dropout=dropout, bias=bias)
+        self.ffn = FeedForward(n_embd, d_ff, dropout=dropout, bias=bias, approximate=approximate)
         self.ln_ffn = make_norm(norm, n_embd, bias)
 
     def _sublayer(self, x: torch.Tensor, norm: nn.Module, f: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -62,8 +75,9 @@ class EncoderBlock(_Block):
     """Bidirectional self-attention + FFN. ``padding_mask`` (B, T): True at padding positions (ignored keys)."""
 
     def __init__(self, n_embd: int, n_head: int, *, d_ff: int | None = None, dropout: float = 0.0,
-                 norm_first: bool = True, residual: bool = True, norm: str = "layer", bias: bool = True) -> None:
-        super().__init__(n_embd, n_head, d_ff, dropout, norm_first, residual, norm, bias)
+                 norm_first: bool = True, residual: bool = True, norm: str = "layer", bias: bool = True,
+                 approximate: str = "none") -> None:
+        super().__init__(n_embd, n_head, d_ff, dropout, norm_first, residual, norm, bias, approximate)
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         _check_input(x, self.n_embd, "EncoderBlock")
@@ -89,13 +103,15 @@ class DecoderBlock(_Block):
     """Causal self-attention (+ cross-attention to ``memory`` when ``cross=True``) + FFN.
 
     ``memory`` (B, S, kdim): the encoder's output; ``memory_padding_mask`` (B, S): True at its padding.
-    With ``need_weights`` the cross-attention weights (B, n_head, T, S) come back too.
+    With ``need_weights`` the cross-attention weights (B, n_head, T, S) come back too. With ``cache`` (a
+    :class:`llmcourse.gpt.KVCache`, chapter 8) x holds only the positions after the cached ones, and ``layer``
+    says which of the cache's layers is this block's.
     """
 
     def __init__(self, n_embd: int, n_head: int, *, cross: bool = False, kdim: int | None = None,
                  d_ff: int | None = None, dropout: float = 0.0, norm_first: bool = True, residual: bool = True,
-                 norm: str = "layer", bias: bool = True) -> None:
-        super().__init__(n_embd, n_head, d_ff, dropout, norm_first, residual, norm, bias)
+                 norm: str = "layer", bias: bool = True, approximate: str = "none") -> None:
+        super().__init__(n_embd, n_head, d_ff, dropout, norm_first, residual, norm, bias, approximate)
         self.cross = cross
         if cross:
             self.cross_attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias, kdim=kdim)
@@ -103,13 +119,17 @@ class DecoderBlock(_Block):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, *,
                 memory_padding_mask: torch.Tensor | None = None,
-                need_weights: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                need_weights: bool = False, cache: KVCacheLike | None = None,
+                layer: int = 0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         _check_input(x, self.n_embd, "DecoderBlock")
         if self.cross and memory is None:
             raise ValueError("this DecoderBlock has cross-attention: pass the encoder's output as memory (B, S, C)")
         if not self.cross and (memory is not None or need_weights):
             raise ValueError("this DecoderBlock has no cross-attention (cross=False): it takes no memory")
-        x = self._sublayer(x, self.ln_attn, lambda h: self.attn(h, causal=True))  # (B, T, C)
+        if cache is None:
+            x = self._sublayer(x, self.ln_attn, lambda h: self.attn(h, causal=True))  # (B, T, C)
+        else:
+            x = self._sublayer(x, self.ln_attn, lambda h: self._attend_cached(h, cache, layer))  # (B, t, C)
         weights = None
         if self.cross:
             def cross(h: torch.Tensor) -> torch.Tensor:
@@ -122,6 +142,19 @@ class DecoderBlock(_Block):
             x = self._sublayer(x, self.ln_cross, cross)  # (B, T, C): queries from x, keys/values from memory
         x = self._sublayer(x, self.ln_ffn, self.ffn)  # (B, T, C)
         return (x, weights) if need_weights else x
+
+    def _attend_cached(self, x: torch.Tensor, cache: KVCacheLike, layer: int) -> torch.Tensor:
+        """Causal self-attention of t new positions over the cached ones and themselves: (B, t, C) -> (B, t, C)."""
+        attn = self.attn
+        q = split_heads(attn.q_proj(x), attn.n_head)  # (B, nh, t, hd)
+        k = split_heads(attn.k_proj(x), attn.n_head)  # (B, nh, t, hd)
+        v = split_heads(attn.v_proj(x), attn.n_head)  # (B, nh, t, hd)
+        k, v = cache.update(layer, k, v)  # (B, nh, S, hd): append first, then attend (a query sees itself)
+        t, s = q.size(-2), k.size(-2)
+        mask = None if t == 1 else causal_mask(t, s, device=x.device, offset=s - t)  # (t, S): new query i sees 0..S-t+i
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                             dropout_p=attn.dropout if self.training else 0.0)  # (B, nh, t, hd)
+        return attn.resid_dropout(attn.out_proj(merge_heads(out)))  # (B, t, C)
 
 
 class BlockStack(nn.Module):

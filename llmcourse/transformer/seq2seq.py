@@ -13,7 +13,8 @@ token at a time, feeding back the most likely token; :func:`exact_match` scores 
 Token ids: 0 PAD, 1 BOS (start of the decoder's input), 2 EOS (end of an answer), 3 SEP (between question
 and answer for the decoder-only model), then the digits 0-9 as ids 4-13.
 
-What it leaves out: a KV cache for decoding (chapter 8), beam search, label smoothing.
+What it leaves out: beam search and label smoothing; the decoder-only model reads a KV cache (chapter 8), the
+encoder-decoder does not.
 
 References: Vaswani et al. (2017) for the encoder-decoder; Radford et al. (2018) for decoder-only models;
 Bahdanau, Cho & Bengio (2015) for attention maps as alignments.
@@ -27,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import DecoderBlock, EncoderBlock
+from llmcourse.attention import TokenAndPositionEmbedding
+
+from .blocks import DecoderBlock, EncoderBlock, KVCacheLike
 from .norms import make_norm
 
 PAD, BOS, EOS, SEP, DIGIT0 = 0, 1, 2, 3, 4
@@ -93,30 +96,62 @@ class Seq2SeqTransformer(nn.Module):
 
 
 class DecoderOnlyTransformer(nn.Module):
-    """GPT-style: token + position embeddings, causal blocks, a final norm and a (tied) head."""
+    """GPT-style: token + position embeddings, causal blocks, a final norm and a (tied) head.
+
+    The one decoder-only model of the package: chapter 7's :class:`llmcourse.gpt.GPT` is this model with GPT-2's
+    sizes, initialisation and tanh GELU (``approximate="tanh"``), and chapter 8 reads it with a KV cache.
+    """
 
     def __init__(self, vocab_size: int, n_embd: int, n_head: int, n_layer: int, block_size: int, *,
                  d_ff: int | None = None, dropout: float = 0.0, norm_first: bool = True,
-                 tie_embeddings: bool = True) -> None:
+                 tie_embeddings: bool = True, bias: bool = True, approximate: str = "none") -> None:
         super().__init__()
-        self.block_size = block_size
-        self.tok_emb = nn.Embedding(vocab_size, n_embd)
-        self.pos_emb = nn.Embedding(block_size, n_embd)
-        self.blocks = nn.ModuleList(DecoderBlock(n_embd, n_head, d_ff=d_ff, dropout=dropout, norm_first=norm_first)
-                                    for _ in range(n_layer))
-        self.ln_f = make_norm("layer", n_embd) if norm_first else nn.Identity()
+        self.vocab_size, self.block_size = vocab_size, block_size
+        self.embed = TokenAndPositionEmbedding(vocab_size, block_size, n_embd)  # chapter 5's, learned positions
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(DecoderBlock(n_embd, n_head, d_ff=d_ff, dropout=dropout, norm_first=norm_first,
+                                                 bias=bias, approximate=approximate) for _ in range(n_layer))
+        self.ln_f = make_norm("layer", n_embd, bias) if norm_first else nn.Identity()
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         if tie_embeddings:
-            self.lm_head.weight = self.tok_emb.weight
-        self.drop = nn.Dropout(dropout)
+            self.lm_head.weight = self.embed.tok_emb.weight  # one (V, C) matrix reads tokens in and scores them out
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (B, T) -> logits (B, T, V); position t sees ids 0..t only."""
-        _embed_check(ids, self.block_size, "ids")
-        x = self.drop(self.tok_emb(ids) + self.pos_emb(torch.arange(ids.size(1), device=ids.device)))  # (B, T, C)
-        for block in self.blocks:
-            x = block(x)
+    def check_ids(self, ids: torch.Tensor, start: int = 0) -> None:
+        """Refuse ids the model cannot read, naming what is wrong (shape, dtype, length, range)."""
+        if ids.dim() != 2 or ids.dtype not in (torch.long, torch.int32):
+            raise ValueError(f"ids must be integer token ids of shape (B, T), got {ids.dtype} {tuple(ids.shape)}")
+        if ids.size(0) == 0:
+            raise ValueError("ids has no rows (B = 0): give the model at least one sequence")
+        if ids.size(1) == 0:
+            raise ValueError("ids has no positions (T = 0): give the model at least one token")
+        if start + ids.size(1) > self.block_size:
+            raise ValueError(f"a sequence of {start + ids.size(1)} tokens is longer than block_size="
+                             f"{self.block_size}: crop it to the last {self.block_size} tokens")
+        if not _compiling():  # one sync on a GPU; a compiled graph skips it
+            low, high = int(ids.min()), int(ids.max())
+            if low < 0 or high >= self.vocab_size:
+                raise ValueError(f"token ids must be in [0, {self.vocab_size}), got ids from {low} to {high}")
+
+    def forward(self, ids: torch.Tensor, cache: KVCacheLike | None = None) -> torch.Tensor:
+        """ids (B, T) -> logits (B, T, V); position t sees ids 0..t only.
+
+        With ``cache`` (chapter 8), ``ids`` are the positions that follow the cached ones (their keys and values
+        are added to the cache), and the logits are the ones a full pass over all the positions would give.
+        """
+        start = 0 if cache is None else cache.length
+        self.check_ids(ids, start)
+        x = self.drop(self.embed(ids, start))  # (B, T, C): positions start .. start + T - 1
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache=cache, layer=layer)  # (B, T, C)
+        if cache is not None:
+            cache.length += ids.size(1)
         return self.lm_head(self.ln_f(x))  # (B, T, V)
+
+
+def _compiling() -> bool:
+    """Whether torch.compile is tracing this call (torch.compiler.is_compiling needs torch >= 2.3)."""
+    is_compiling = getattr(torch.compiler, "is_compiling", None)
+    return bool(is_compiling is not None and is_compiling())
 
 
 # --- the toy task -----------------------------------------------------------------------------------------
