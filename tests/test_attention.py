@@ -59,16 +59,64 @@ def test_attention_equals_sdpa_with_padding_mask_and_gradients_agree():
             torch.testing.assert_close(a, b, **TOL)
 
 
-def test_fully_masked_rows_give_zeros_not_nan_like_sdpa():
+TORCH_SAFE_SOFTMAX = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 5)
+
+
+def test_fully_masked_rows_give_zeros_not_nan():
     gen = torch.Generator().manual_seed(1)
     q, k, v = (t.requires_grad_() for t in _qkv(gen, b=1, h=1, tq=3, tk=4))
     mask = torch.ones(3, 4, dtype=torch.bool)
     mask[1] = False
     out, weights = attention(q, k, v, mask=mask)
     assert out[0, 0, 1].abs().max() == 0 and weights[0, 0, 1].abs().max() == 0
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), **TOL)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    torch.testing.assert_close(out[:, :, [0, 2]], ref[:, :, [0, 2]], **TOL)  # the rows that see a key
     out.sum().backward()
     assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
+
+
+@pytest.mark.skipif(not TORCH_SAFE_SOFTMAX, reason="SDPA gives NaN for a fully masked row before PyTorch 2.5")
+def test_sdpa_itself_gives_zeros_for_fully_masked_rows_since_torch_2_5():
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = _qkv(gen, b=1, h=1, tq=3, tk=4)
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    mask[1] = False
+    ours, _ = attention(q, k, v, mask=mask)
+    torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+
+
+def _sdpa_before_2_5(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
+    """SDPA as PyTorch < 2.5 computes it: a plain softmax, so a row with no key gives NaN."""
+    scores = q @ k.transpose(-2, -1) / q.size(-1) ** 0.5
+    if is_causal:
+        scores = scores.masked_fill(~causal_mask(q.size(-2), k.size(-2)), float("-inf"))
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+@pytest.mark.parametrize("old_torch", [False, True])
+def test_multihead_sdpa_path_gives_zeros_for_a_sequence_of_padding_only(monkeypatch, old_torch):
+    """A sequence whose every key is padding: zeros and finite gradients on both paths, on any PyTorch version."""
+    if old_torch:
+        monkeypatch.setattr(F, "scaled_dot_product_attention", _sdpa_before_2_5)
+    gen = torch.Generator().manual_seed(4)
+    mha = MultiHeadAttention(8, 2).eval()
+    x = torch.randn(3, 5, 8, generator=gen, requires_grad=True)
+    pad = torch.zeros(3, 5, dtype=torch.bool)
+    pad[1] = True  # sequence 1: padding only
+    pad[2, :2] = True  # sequence 2: padded on the left, so its first two queries see no key under the causal mask
+    for causal in (False, True):
+        y = mha(x, causal=causal, key_padding_mask=pad)  # the SDPA path
+        y_weights, w = mha(x, causal=causal, key_padding_mask=pad, need_weights=True)  # our attention
+        torch.testing.assert_close(y, y_weights, **TOL)
+        blind = (pad[:, None, :] | ~causal_mask(5)).all(-1) if causal else pad.all(-1, keepdim=True).expand(3, 5)
+        assert blind[2, :2].all() == causal and blind[1].all()
+        bias_only = mha.out_proj.bias.expand(3, 5, 8)  # a zero attention output leaves the output projection's bias
+        torch.testing.assert_close(y[blind], bias_only[blind])
+        assert w.sum(-1)[blind[:, None].expand_as(w.sum(-1))].abs().max() == 0
+        (grad,) = torch.autograd.grad(y.square().sum(), x)
+        assert torch.isfinite(grad).all()
 
 
 def test_masks_shapes_and_offsets():

@@ -10,7 +10,8 @@ without the causal mask and with a padding mask. The conventions are SDPA's, so 
 - a boolean ``mask`` broadcastable to ``(..., Tq, Tk)``, ``True`` = this query may attend to this key;
 - ``causal=True`` lets query ``i`` see keys ``0..i`` (aligned top-left, as SDPA's ``is_causal``; when
   ``Tk > Tq``, e.g. with a KV cache, build the mask yourself with :func:`causal_mask` and ``offset``);
-- a query row whose keys are all masked gets zero weights and a zero output (SDPA gives the same), not NaN.
+- a query row whose keys are all masked gets zero weights and a zero output, not NaN: what SDPA gives since
+  PyTorch 2.5 (pytorch/pytorch#133882; earlier versions give NaN there, which :mod:`.multihead` guards against).
 
 What it leaves out: dropout on the weights (see :mod:`.multihead`), float (additive) masks, and speed —
 :mod:`.tiled` shows why fused kernels never build the (Tq, Tk) matrix.

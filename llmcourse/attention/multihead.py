@@ -12,7 +12,8 @@ Self-attention takes keys and values from ``x`` itself; cross-attention from ano
 weights to 1e-5 in float32, for self- and cross-attention, causal and with a key padding mask.
 
 The forward pass calls ``F.scaled_dot_product_attention`` (PyTorch's fused kernels) unless the weights are
-asked for; then it runs :func:`.core.attention`, which builds them. Both paths give the same numbers.
+asked for; then it runs :func:`.core.attention`, which builds them. Both paths give the same numbers, also for a
+query that may see no key at all (a sequence of padding only): zeros, on every PyTorch version (see :func:`_sdpa`).
 What it leaves out: a KV cache (chapter 8), grouped-query attention (an exercise of chapter 5), and
 ``nn.MultiheadAttention``'s ``add_bias_kv`` / ``add_zero_attn``. Unlike it, this module also has a dropout on its
 output (``resid_dropout``, as GPT-2), and returns per-head weights (its ``average_attn_weights=False``).
@@ -41,6 +42,22 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """(B, n_head, T, head_dim) -> (B, T, n_head * head_dim): the inverse of :func:`split_heads`."""
     b, nh, t, hd = x.shape
     return x.transpose(1, 2).reshape(b, t, nh * hd)  # (B, T, C)
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, *, causal: bool,
+          dropout_p: float) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` with a query that may attend to no key at all giving zeros, on any PyTorch.
+
+    SDPA itself returns zeros for such a row only since PyTorch 2.5 (pytorch/pytorch#133882, which made it use a
+    "safe" softmax); before, the row's softmax is 0/0 and its output and gradients NaN. Here such a row attends to
+    every key instead (any finite choice would do) and its output is then set to zero, so the result, the gradients
+    (zero for those rows) and :func:`.core.attention`'s answer agree on every version. Costs one ``any`` over the mask.
+    """
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout_p)
+    blind = ~mask.any(dim=-1, keepdim=True)  # (..., Tq, 1): True where a query may see no key
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | blind, dropout_p=dropout_p)  # (..., Tq, dv)
+    return out.masked_fill(blind, 0.0)
 
 
 class MultiHeadAttention(nn.Module):
@@ -105,10 +122,8 @@ class MultiHeadAttention(nn.Module):
             out, weights = attention(q, k, v, mask=mask, causal=causal and mask is None)
             out = self.attn_dropout(weights) @ v if self.training and self.dropout > 0 else out
         else:
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, is_causal=causal and mask is None,
-                dropout_p=self.dropout if self.training else 0.0,
-            )  # (B, nh, T, hd)
+            out = _sdpa(q, k, v, mask, causal=causal and mask is None,
+                        dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hd)
         y = self.resid_dropout(self.out_proj(merge_heads(out)))  # (B, T, C)
         return (y, weights) if need_weights else y
 

@@ -1,8 +1,9 @@
 """From token ids to a model's input: (input, target) windows and token + position embeddings (chapter 5).
 
-The chapters before give a stream of token ids (chapter 2's BPE on tiny shakespeare). A language model reads
-``block_size`` of them and, at every position, predicts the next one; so a training example is a window
-``ids[i : i+block_size]`` and its target, the same window shifted by one, ``ids[i+1 : i+block_size+1]``.
+The chapters before give a stream of token ids (chapter 5 uses chapter 4's characters of tiny shakespeare; chapter
+2's BPE ids work the same way). A language model reads ``block_size`` of them and, at every position, predicts the
+next one; so a training example is a window ``ids[i : i+block_size]`` and its target, the same window shifted by one,
+``ids[i+1 : i+block_size+1]``.
 :class:`TokenWindows` serves those windows as a ``torch.utils.data.Dataset``, for a ``DataLoader``;
 :class:`TokenAndPositionEmbedding` turns a (B, T) batch of ids into the (B, T, C) vectors attention reads.
 
