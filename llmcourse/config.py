@@ -159,7 +159,10 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # BPE tokens; bpe_chars: characters of the text used (None: all); loop_steps: steps on which the notebook's
         # own loop is compared with train_gpt; resume_steps: the checkpoint-and-resume run (stopped halfway);
         # ch04_profile: the profile of chapter 4's baselines (loaded from its cache, else retrained);
-        # sample_chars: generated characters per sample; max_val: the validation loss (nats/char) the notebook
+        # sample_chars: generated characters per sample; sample_every: steps between the samples drawn during the
+        # character run; time_steps: timed steps of each chapter-4 baseline (their time at this run's load);
+        # lstm_more: whether chapter 4's LSTM is trained on to the GPT's number of tokens (fresh Adam, same lr);
+        # max_val: the validation loss (nats/char) the notebook
         # asserts for the character GPT. laptop: the target is <= 1.60 within 10 minutes on 2 CPU cores; compiled,
         # on 2 threads of a 2-core CPU at a load near 1, 6000 steps reached 1.528 in 389 s, below 1.60 from step
         # 4500 (an eager run of 3600 steps on 1 thread reached 1.603 in 554 s at load 2-4); 1.56 is asserted.
@@ -169,15 +172,17 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "ci": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0, steps=60, batch_size=16, grad_accum=2,
                    lr=3e-3, min_lr=3e-4, warmup=10, weight_decay=0.1, eval_every=20, eval_windows=8, threads=1,
                    compile=False, bpe_vocab=300, bpe_steps=30, bpe_chars=200_000, loop_steps=6, resume_steps=8,
-                   ch04_profile="ci", sample_chars=80, max_val=3.5),
+                   ch04_profile="ci", sample_chars=80, sample_every=20, time_steps=3, lstm_more=True, max_val=3.5),
         "laptop": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.0, steps=6000, batch_size=8,
-                       grad_accum=1, lr=3e-3, min_lr=3e-4, warmup=100, weight_decay=0.1, eval_every=500,
+                       grad_accum=1, lr=3e-3, min_lr=3e-4, warmup=100, weight_decay=0.1, eval_every=250,
                        eval_windows=64, threads=2, compile=True, bpe_vocab=512, bpe_steps=2000, bpe_chars=None,
-                       loop_steps=20, resume_steps=40, ch04_profile="laptop", sample_chars=400, max_val=1.56),
+                       loop_steps=20, resume_steps=40, ch04_profile="laptop", sample_chars=400, sample_every=1000,
+                       time_steps=20, lstm_more=True, max_val=1.56),
         "gpu": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, steps=5000, batch_size=64,
                     grad_accum=1, lr=1e-3, min_lr=1e-4, warmup=100, weight_decay=0.1, eval_every=250,
                     eval_windows=200, threads=None, compile=None, bpe_vocab=1024, bpe_steps=3000, bpe_chars=None,
-                    loop_steps=50, resume_steps=200, ch04_profile="gpu", sample_chars=600, max_val=1.47),
+                    loop_steps=50, resume_steps=200, ch04_profile="gpu", sample_chars=600, sample_every=1000,
+                    time_steps=20, lstm_more=True, max_val=1.47),
     },
     "ch08": {
         # Generation. n_layer / n_head / n_embd / block_size: the character GPT the chapter samples from (chapter

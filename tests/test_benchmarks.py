@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
 
 from llmcourse.gpt import GPTConfig, TrainConfig
 
@@ -17,15 +18,46 @@ def _load(name: str):
     return module
 
 
-def test_equal_wall_time_compares_with_our_best_loss_evaluated_by_then():
+def test_runs_are_compared_point_for_point_at_equal_steps_and_at_equal_time():
     gpt_train = _load("gpt_train")
-    ours = [(50.0, 500, 2.3), (100.0, 1000, 2.0), (150.0, 1500, 2.1)]  # the last one rose: the best counts
-    theirs = [(40.0, 250, 2.5), (120.0, 750, 1.9), (160.0, 1000, 2.05)]
-    lines = gpt_train.at_equal_time(ours, theirs)
-    assert len(lines) == 3
-    assert "no evaluation yet" in lines[0]  # at 40 s we had not evaluated
-    assert "ours step  1000  2.0000" in lines[1] and lines[1].endswith("nanoGPT lower")
-    assert "ours step  1000  2.0000" in lines[2] and lines[2].endswith("ours lower or equal")
+    ours = [(50.0, 500, 2.3), (100.0, 1000, 2.0), (150.0, 1500, 2.1)]  # (seconds, step, val on our windows)
+    theirs = [(40.0, 500, 2.6, 2.5), (120.0, 1000, 1.95, 1.9), (160.0, 1500, 2.2, 2.05)]  # + its own estimate
+    at_steps, at_times = gpt_train.compare_runs(ours, theirs)
+    assert [line.split()[0] for line in at_steps] == ["500", "1000", "1500"]  # every step both evaluated
+    assert at_steps[0].endswith("ours lower") and at_steps[1].endswith("nanoGPT lower")
+    assert at_steps[2].endswith("nanoGPT lower")  # 2.05 < 2.1: the same step, not our best so far
+    assert "no evaluation then" in at_times[0]  # at 40 s we had not evaluated
+    assert " 2.0400 " in at_times[1] and at_times[1].endswith("nanoGPT lower")  # ours 2.0 + 0.1 * 20 / 50
+    assert "no evaluation then" in at_times[2]  # after our last evaluation: nothing to read
+    assert gpt_train.read_curve(75.0, [(50.0, 2.3), (100.0, 2.0)]) == pytest.approx(2.15)
+    assert gpt_train.read_curve(101.0, [(50.0, 2.3), (100.0, 2.0)]) is None
+
+
+def test_a_nanogpt_checkpoint_maps_into_our_model_with_its_exact_gelu():
+    pytest.importorskip("transformers")
+    gpt_train = _load("gpt_train")
+    from llmcourse.gpt import GPT
+    from llmcourse.gpt.hf import to_hf_state_dict
+
+    config = GPTConfig(vocab_size=29, block_size=12, n_layer=2, n_head=2, n_embd=16)
+    torch.manual_seed(0)
+    ours = GPT(config).eval()
+    # nanoGPT's layout: Hugging Face's names with nn.Linear (out, in) weights, saved from a compiled model
+    nanogpt = {"_orig_mod." + key: (value.t() if key.endswith(gpt_train._NANOGPT_LINEARS) else value)
+               for key, value in to_hf_state_dict(ours).items()}
+    assert nanogpt["_orig_mod.transformer.h.0.attn.c_attn.weight"].shape == (48, 16)  # (3C, C), as nn.Linear
+    mapped = gpt_train.nanogpt_model(config, nanogpt)
+    for key, value in ours.state_dict().items():
+        assert torch.equal(mapped.state_dict()[key], value), key
+    assert all(block.ffn.act.approximate == "none" for block in mapped.blocks)  # nanoGPT's nn.GELU()
+    ids = torch.randint(0, 29, (2, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(mapped(ids), ours(ids), atol=5e-3, rtol=0)  # only the GELU differs
+        assert not torch.equal(mapped(ids), ours(ids))
+    with pytest.raises(ValueError, match="n_layer"):
+        gpt_train.nanogpt_model(GPTConfig(**{**config.to_dict(), "n_layer": 3}), nanogpt)
+    with pytest.raises(ValueError, match="biases"):
+        gpt_train.nanogpt_model(GPTConfig(**{**config.to_dict(), "bias": False}), nanogpt)
 
 
 @pytest.mark.parametrize("which", ["same", "readme", "wide"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 
 import pytest
 import torch
@@ -416,3 +417,75 @@ def test_generate_is_seeded_greedy_at_zero_and_crops_to_block_size():
             generate(model, prompt, 1, **bad)
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         generate(model, prompt[0], 1)
+
+
+# --- chapter 7: the training windows, the evaluation callback, scoring on the same characters ----------------
+
+
+def test_fixed_training_windows_are_scored_at_every_evaluation_and_resume_exactly(tmp_path):
+    data = char_data(TEXT)
+    config = TrainConfig(max_steps=8, batch_size=4, learning_rate=3e-3, min_lr=3e-4, warmup_steps=2, eval_every=4,
+                         eval_windows=5, log_every=2)
+    model = tiny(seed=0, vocab_size=data.vocab_size)
+    whole = train_gpt(model, data, config, progress=False)
+    assert len(whole.train_eval) == len(whole.train_eval_per_char) == len(whole.history.val_steps) == 2
+    assert whole.train_eval_per_char == pytest.approx(whole.train_eval)  # one character per token
+    model.eval()
+    final = evaluate(model, data.train, val_windows(data.train, 5, TINY.block_size), TINY.block_size,
+                     data.chars_per_token)
+    assert whole.train_eval[-1] == pytest.approx(final.loss, abs=1e-6)  # the same windows, the final weights
+
+    path = tmp_path / "run.pt"
+    train_gpt(tiny(seed=0, vocab_size=data.vocab_size), data, config, checkpoint_path=path, until=5, progress=False)
+    rest = train_gpt(tiny(seed=3, vocab_size=data.vocab_size), data, config, checkpoint_path=path, progress=False)
+    assert rest.train_eval == whole.train_eval and rest.train_eval_per_char == whole.train_eval_per_char
+
+
+def test_on_eval_runs_after_each_evaluation_in_eval_mode_off_the_clock():
+    data = char_data(TEXT)
+    config = TrainConfig(max_steps=6, batch_size=4, warmup_steps=1, eval_every=3, eval_windows=4)
+    model = tiny(seed=0, vocab_size=data.vocab_size)
+    calls = []
+
+    def on_eval(step):
+        calls.append((step, model.training))
+        time.sleep(1.0)
+
+    began = time.perf_counter()
+    result = train_gpt(model, data, config, progress=False, on_eval=on_eval)
+    wall = time.perf_counter() - began
+    assert calls == [(3, False), (6, False)] and model.training
+    assert wall - result.val_seconds[-1] >= 1.9  # both sleeps are outside the run's clock
+    with pytest.raises(ValueError, match="on_eval"):
+        train_gpt(model, data, config, progress=False, on_eval="sample")
+
+
+def test_a_model_of_any_tokenizer_is_scored_on_the_character_models_characters():
+    from llmcourse.gpt.data import evaluate_on_characters
+
+    chars = char_data(TEXT)
+    val_text = chars.tokenizer.decode(chars.val.tolist())
+    model = tiny(seed=1, vocab_size=chars.vocab_size).eval()
+    starts = val_windows(chars.val, 6, 12)
+    plain = evaluate(model, chars.val, starts, 12, chars.chars_per_token)
+    same = evaluate_on_characters(model, chars.tokenizer, val_text, starts, 12, TINY.block_size, batch_size=4)
+    assert (same.tokens, same.chars) == (plain.tokens, plain.chars) == (72, 72)
+    assert same.loss_per_char == pytest.approx(plain.loss_per_char, abs=1e-6)  # a character model: the same thing
+
+    bpe = bpe_data(300, TEXT)
+    logits = torch.randn(bpe.vocab_size, generator=torch.Generator().manual_seed(0))
+    unigram = lambda x: logits.expand(*x.shape, -1)  # the same scores at every position
+    result = evaluate_on_characters(unigram, bpe.tokenizer, val_text, starts, 12, TINY.block_size, batch_size=4)
+    targets = [bpe.tokenizer.encode(val_text[s + 1:s + 13]) for s in starts.tolist()]  # each stretch on its own
+    nats = -sum(torch.log_softmax(logits, -1)[t].sum().item() for t in targets)
+    assert result.chars == 6 * 12 and result.tokens == sum(map(len, targets)) < 72  # fewer, longer tokens
+    assert result.loss_per_char == pytest.approx(nats / 72) and result.loss == pytest.approx(nats / result.tokens)
+
+    with pytest.raises(ValueError, match="n_chars"):
+        evaluate_on_characters(model, chars.tokenizer, val_text, starts, 20, TINY.block_size)  # 20 > block_size
+    with pytest.raises(ValueError, match="starts"):
+        evaluate_on_characters(model, chars.tokenizer, val_text, [len(val_text) - 5], 12, TINY.block_size)
+    with pytest.raises(ValueError, match="starts"):
+        evaluate_on_characters(model, chars.tokenizer, val_text, [], 12, TINY.block_size)
+    with pytest.raises(ValueError, match="n_chars"):
+        evaluate_on_characters(model, chars.tokenizer, val_text, starts, 0, TINY.block_size)

@@ -18,8 +18,14 @@ the predicted tokens divided by the characters those tokens spell (each token's 
 ``TokenData.chars_per_token``). Tiny shakespeare is ASCII, where a character is a byte; for other text the count
 is of UTF-8 bytes, which is what byte-level BPE tokens are made of.
 
+A loss per character still depends on WHICH characters are scored and with how much context before them.
+:func:`evaluate_on_characters` scores a model of any tokenizer on exactly the characters a character model's
+windows score, with the same one character of context at the start of each window: the window's text is
+tokenized on its own, so the two models are compared on the same text, character for character.
+
 References: nanoGPT ``data/shakespeare_char`` and ``data/shakespeare`` (the same text, characters and GPT-2 BPE);
-Radford et al. (2019), section 2.1 (comparing models with different tokenizations by bits per byte/character).
+Radford et al. (2019): byte-level BPE in section 2.2 (Input Representation), and reporting the loss per
+character or byte so that models with different tokenizations compare, in section 3.1 (Language Modeling).
 """
 
 from __future__ import annotations
@@ -115,7 +121,10 @@ def get_batch(ids: torch.Tensor, batch_size: int, block_size: int,
 
 
 def val_windows(ids: torch.Tensor, n_windows: int, block_size: int) -> torch.Tensor:
-    """(n_windows,) start positions spread evenly over ``ids``: the same windows every evaluation, no generator."""
+    """(n_windows,) start positions spread evenly over ``ids``: the same windows every evaluation, no generator.
+
+    Any stream will do: :func:`~llmcourse.gpt.train_gpt` also scores the training stream on windows placed this way.
+    """
     if n_windows < 1:
         raise ValueError(f"n_windows must be >= 1, got {n_windows}")
     last = len(ids) - block_size - 1  # the last start whose window and target fit
@@ -161,4 +170,56 @@ def evaluate(logits_fn: Callable[[torch.Tensor], torch.Tensor], ids: torch.Tenso
     return EvalResult(loss=nats / tokens, loss_per_char=nats / chars, tokens=tokens, chars=chars)
 
 
-__all__ = ["EvalResult", "TokenData", "bpe_data", "char_data", "evaluate", "get_batch", "val_windows"]
+@torch.no_grad()
+def evaluate_on_characters(logits_fn: Callable[[torch.Tensor], torch.Tensor], tokenizer: Tokenizer, text: str,
+                           starts: torch.Tensor | list[int], n_chars: int, block_size: int,
+                           device: torch.device | str = "cpu", batch_size: int = 32) -> EvalResult:
+    """The loss of a model of ANY tokenizer on the characters a character model's windows score.
+
+    A character model's window at ``s`` reads ``text[s]`` first and predicts ``text[s + 1 : s + 1 + n_chars]``.
+    Here the model reads the tokens of ``text[s]`` and predicts the tokens of ``text[s + 1 : s + 1 + n_chars]``,
+    that stretch tokenized on its own; the loss per character is the nats of those tokens over the characters
+    (UTF-8 bytes) they spell, ``n_chars`` per window on ASCII text. For a character tokenizer this is exactly
+    :func:`evaluate` on the character stream's windows at ``starts``. ``block_size`` is the model's context in its
+    own tokens; a window whose tokens do not fit is refused (lower ``n_chars``).
+    """
+    starts = [int(s) for s in (starts.tolist() if isinstance(starts, torch.Tensor) else starts)]
+    if n_chars < 1:
+        raise ValueError(f"n_chars must be >= 1, got {n_chars}")
+    if not starts:
+        raise ValueError("starts is empty: give at least one window")
+    if min(starts) < 0 or max(starts) + 1 + n_chars > len(text):
+        raise ValueError(f"starts must be in [0, {len(text) - n_chars - 1}] so that text[s + 1 : s + 1 + n_chars] "
+                         f"fits in the {len(text)} characters of text, got {min(starts)} .. {max(starts)}")
+    rows, scored, chars = [], [], 0
+    for s in starts:
+        context = tokenizer.encode(text[s])
+        target = tokenizer.encode(text[s + 1:s + 1 + n_chars])
+        ids = context + target
+        if len(ids) - 1 > block_size:
+            raise ValueError(f"the window at {s} is {len(ids) - 1} tokens, more than block_size={block_size}: "
+                             f"lower n_chars")
+        rows.append(ids)
+        scored.append((len(context) - 1, len(target)))  # the first predicting position, how many predictions
+        chars += len(text[s + 1:s + 1 + n_chars].encode("utf-8"))
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    tokens = 0
+    for first in range(0, len(rows), batch_size):
+        batch = rows[first:first + batch_size]
+        width = max(len(r) for r in batch)
+        padded = torch.zeros(len(batch), width, dtype=torch.long, device=device)  # (b, W): the end padded, unread
+        mask = torch.zeros(len(batch), width - 1, dtype=torch.bool, device=device)  # (b, W-1): scored positions
+        for i, (row, (begin, count)) in enumerate(zip(batch, scored[first:first + batch_size], strict=True)):
+            padded[i, :len(row)] = torch.tensor(row, device=device)
+            mask[i, begin:begin + count] = True
+        logits = logits_fn(padded[:, :-1])  # (b, W-1, V): a causal model, so the padding changes nothing before it
+        nats = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), padded[:, 1:].reshape(-1),
+                               reduction="none").view_as(mask)  # (b, W-1)
+        total += nats[mask].double().sum()
+        tokens += int(mask.sum())
+    nats = float(total)
+    return EvalResult(loss=nats / tokens, loss_per_char=nats / chars, tokens=tokens, chars=chars)
+
+
+__all__ = ["EvalResult", "TokenData", "bpe_data", "char_data", "evaluate", "evaluate_on_characters", "get_batch",
+           "val_windows"]

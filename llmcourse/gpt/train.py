@@ -26,7 +26,11 @@ One optimizer step:
 - The token streams stay on the device; batches are gathered there with a seeded ``torch.Generator``; losses
   cross to the host every ``log_every`` steps, not every step, so the GPU is not stopped to report each one.
 - Validation every ``eval_every`` steps on a FIXED set of windows (:func:`llmcourse.gpt.data.val_windows`), per
-  token and per character, so the curve moves only because the model does.
+  token and per character, so the curve moves only because the model does; the same number of fixed windows of
+  the TRAINING stream are scored at the same steps (nanoGPT's ``estimate_loss`` reports both splits too), so the
+  gap between the two is measured on equal footing rather than read off noisy per-batch training losses.
+- ``on_eval(step)``, if given, runs after each evaluation with the model in eval mode (chapter 7 draws a sample
+  and scores other windows there); its time is left out of ``val_seconds`` and ``tokens_per_second``.
 - Checkpoints are :mod:`llmcourse.training`'s (weights, AdamW's moments, step, history, every global RNG, sha256
   sidecar, atomic writes, ``weights_only`` loading); the batch generator and the per-character validation losses
   ride along as its ``extra_state``. A run stopped at any step and resumed repeats the unbroken run exactly on the
@@ -34,6 +38,10 @@ One optimizer step:
 
 What it leaves out: data-parallel training over several GPUs (DDP/FSDP), fp16 with a gradient scaler, and
 streaming corpora larger than memory.
+
+Why a second loop beside :func:`llmcourse.training.train` (chapters 1-6): that loop takes one batch per step and
+syncs every loss, with no schedule, micro-batches, bf16, compile or per-character validation, and those are what
+this one is for; both share the checkpoint format, and ``train_gpt`` passes its extra state through it.
 
 References: Radford et al. (2019), GPT-2; Brown et al. (2020), GPT-3, appendix B (the optimizer settings);
 Karpathy's nanoGPT ``train.py``.
@@ -45,6 +53,7 @@ import contextlib
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -173,15 +182,19 @@ def backward_micro_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, g
 
 class _RunState:
     """What a checkpoint must carry beyond :mod:`llmcourse.training`'s: the batch generator, the per-character
-    validation losses, and the settings, the model's included (a resume with other settings would not repeat
-    the run, and a model with the same shapes but another ``n_head`` or ``dropout`` is another model)."""
+    validation losses, the losses on the fixed training windows, and the settings, the model's included (a resume
+    with other settings would not repeat the run, and a model with the same shapes but another ``n_head`` or
+    ``dropout`` is another model)."""
 
     def __init__(self, generator: torch.Generator, config: TrainConfig, model_config: dict[str, Any]) -> None:
         self.generator, self.config, self.model_config = generator, config, model_config
         self.val_per_char: list[float] = []
+        self.train_eval: list[float] = []  # nats per token on the fixed training windows, at each evaluation
+        self.train_eval_per_char: list[float] = []
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state(), "val_per_char": list(self.val_per_char),
+                "train_eval": list(self.train_eval), "train_eval_per_char": list(self.train_eval_per_char),
                 "config": {k: v for k, v in asdict(self.config).items() if k not in ("compile", "log_every")},
                 "model_config": dict(self.model_config)}
 
@@ -195,6 +208,9 @@ class _RunState:
                 raise ValueError(f"the checkpoint was made with other {what} (saved, now): {changed}")
         self.generator.set_state(state["generator"])
         self.val_per_char = list(state["val_per_char"])
+        unknown = [math.nan] * len(self.val_per_char)  # a checkpoint from before the training windows were scored
+        self.train_eval = list(state.get("train_eval", unknown))
+        self.train_eval_per_char = list(state.get("train_eval_per_char", unknown))
 
 
 @dataclass
@@ -206,15 +222,21 @@ class TrainResult:
     tokens_per_second: float = 0.0  # training tokens processed per second of this call (0 if it ran no step)
     val_seconds: list[float] = field(default_factory=list)  # wall time into this call of each validation it ran
     step: int = 0  # the step this call stopped at
+    train_eval: list[float] = field(default_factory=list)  # nats per token on fixed TRAINING windows, at val_steps
+    train_eval_per_char: list[float] = field(default_factory=list)  # the same, per character
 
 
 def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpoint_path: str | Path | None = None,
-              until: int | None = None, progress: bool = True) -> TrainResult:
+              until: int | None = None, progress: bool = True,
+              on_eval: Callable[[int], None] | None = None) -> TrainResult:
     """Train ``model`` (a :class:`~llmcourse.gpt.GPT`) on ``data.train`` for ``config.max_steps`` steps.
 
     With ``checkpoint_path``, an existing checkpoint there is resumed first, and one is written every
     ``checkpoint_every`` steps and when the call ends. ``until`` stops early, at that step (the schedule still
     runs to ``max_steps``): run a long job in sessions, calling again with the same arguments to go on.
+    ``on_eval(step)`` runs after each evaluation, ``model`` in eval mode; the clock stops while it runs. It must
+    leave the model's weights and torch's global generator alone (draw with a generator of its own), or a
+    resumed run stops repeating the unbroken one.
     """
     device = next(model.parameters()).device
     block_size = model.config.block_size
@@ -223,9 +245,12 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
         raise ValueError(f"until must be in [0, max_steps={config.max_steps}], got {until}")
     if stop < config.max_steps and checkpoint_path is None:
         raise ValueError("stopping before max_steps without a checkpoint_path would lose the run: give one")
+    if on_eval is not None and not callable(on_eval):
+        raise ValueError(f"on_eval must be a function of the step, got {type(on_eval).__name__}")
     train_ids, val_ids = data.train.to(device), data.val.to(device)  # the streams live on the device from here
     chars_per_token = data.chars_per_token.to(device)
     starts = val_windows(val_ids, config.eval_windows, block_size)  # (eval_windows,), fixed for the whole run
+    train_starts = val_windows(train_ids, config.eval_windows, block_size)  # as many fixed windows of the train text
 
     generator = torch.Generator(device=device).manual_seed(config.seed)
     optimizer = configure_optimizer(model, config, device)
@@ -240,14 +265,23 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
     forward = torch.compile(model) if use_compile else model  # same parameters; the checkpoint saves `model`
 
     def validate(step: int) -> None:
+        nonlocal began
         model.eval()
         with autocast_context(device):
             result = evaluate(forward, val_ids, starts, block_size, chars_per_token, config.eval_batch_size)
-        model.train()
+            on_train = evaluate(forward, train_ids, train_starts, block_size, chars_per_token,
+                                config.eval_batch_size)
         history.val_steps.append(step)
         history.val.append(result.loss)
         run.val_per_char.append(result.loss_per_char)
+        run.train_eval.append(on_train.loss)
+        run.train_eval_per_char.append(on_train.loss_per_char)
         val_seconds.append(time.perf_counter() - began)
+        if on_eval is not None:
+            paused = time.perf_counter()
+            on_eval(step)
+            began += time.perf_counter() - paused  # the callback's time is not training time
+        model.train()
 
     pending: list[torch.Tensor] = []  # this interval's losses, still on the device
     val_seconds: list[float] = []
@@ -298,4 +332,5 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
     elapsed = time.perf_counter() - began
     steps_run = stop - start
     speed = steps_run * tokens_per_step / elapsed if steps_run else 0.0
-    return TrainResult(history, list(run.val_per_char), tokens_per_second=speed, step=stop, val_seconds=val_seconds)
+    return TrainResult(history, list(run.val_per_char), tokens_per_second=speed, step=stop, val_seconds=val_seconds,
+                       train_eval=list(run.train_eval), train_eval_per_char=list(run.train_eval_per_char))
