@@ -186,23 +186,31 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "ch08": {
         # Generation. n_layer / n_head / n_embd / block_size: the character GPT the chapter samples from (chapter
-        # 7's checkpoint of this profile when it exists, else trained here with train_gpt for steps AdamW steps of
-        # batch_size windows at lr, cached in LLMCOURSE_CACHE_DIR/ch08); sample_tokens: length of each shown sample;
-        # draws: samples per setting for the distinct-n / repetition statistics; beam_width / beam_tokens: beam
-        # search; bench_lengths / bench_repeats: the in-notebook KV-cache timing (greedy from one token, 1 thread);
-        # bench_n_layer / bench_n_embd: the model timed (random weights, block_size = the longest length);
-        # ppl_tokens: held-out characters whose perplexity is measured; max_val_ppl: what the notebook asserts
-        # for it (ci asserts only a sanity bound: below the 65-character uniform model's).
+        # 7's checkpoint of this profile when it exists and fits, else trained here with train_gpt for steps AdamW
+        # steps of batch_size windows at lr, cached in LLMCOURSE_CACHE_DIR/ch08); sample_tokens: length of each shown
+        # sample; check_tokens: length of the samples on which the notebook's loops are shown equal to the
+        # package's; draws: samples per setting for the distinct-n and log-likelihood figures; beam_width /
+        # beam_tokens: beam search; beam_prompts: prompts on which widths 1..beam_width are compared; ngram: the
+        # no_repeat_ngram_size of the beam in the table of samples (characters); bench_lengths / bench_repeats: the
+        # in-notebook KV-cache timing (greedy from one token, 1 thread); bench_n_layer / bench_n_embd: the model
+        # timed (random weights, block_size = the longest length); ppl_tokens: held-out characters whose perplexity
+        # is measured; ppl_stride: the sliding window's step for perplexity with more context and for scoring
+        # samples; sweep_temperatures: the temperature sweep of section 13; max_val_ppl: what the notebook asserts
+        # for the held-out perplexity (ci asserts only a sanity bound: below the 65-character uniform model's).
         "ci": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, steps=40, batch_size=16, lr=3e-3, sample_tokens=60,
-                   draws=4, beam_width=3, beam_tokens=20, bench_lengths=[16, 32, 64], bench_repeats=1,
-                   bench_n_layer=2, bench_n_embd=32, ppl_tokens=2_000, max_val_ppl=65.0),
+                   check_tokens=20, draws=4, beam_width=3, beam_tokens=20, beam_prompts=2, ngram=4,
+                   bench_lengths=[16, 32, 64], bench_repeats=1, bench_n_layer=2, bench_n_embd=32, ppl_tokens=2_000,
+                   ppl_stride=8, sweep_temperatures=[0.0, 0.5, 1.0, 1.5], max_val_ppl=65.0),
         "laptop": dict(n_layer=3, n_head=3, n_embd=96, block_size=96, steps=1000, batch_size=32, lr=3e-3,
-                       sample_tokens=300, draws=8, beam_width=5, beam_tokens=80, bench_lengths=[32, 64, 128, 256, 512],
-                       bench_repeats=3, bench_n_layer=4, bench_n_embd=128, ppl_tokens=50_000, max_val_ppl=7.5),
+                       sample_tokens=300, check_tokens=100, draws=8, beam_width=5, beam_tokens=80, beam_prompts=4,
+                       ngram=8, bench_lengths=[32, 64, 128, 256], bench_repeats=3, bench_n_layer=4,
+                       bench_n_embd=128, ppl_tokens=50_000, ppl_stride=32,
+                       sweep_temperatures=[0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0], max_val_ppl=7.5),
         "gpu": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, steps=5000, batch_size=64, lr=1e-3,
-                    sample_tokens=500, draws=16, beam_width=5, beam_tokens=120,
-                    bench_lengths=[64, 128, 256, 512, 1024], bench_repeats=5, bench_n_layer=6, bench_n_embd=384,
-                    ppl_tokens=100_000, max_val_ppl=5.0),
+                    sample_tokens=500, check_tokens=200, draws=16, beam_width=5, beam_tokens=120, beam_prompts=6,
+                    ngram=8, bench_lengths=[64, 128, 256, 512, 1024], bench_repeats=5, bench_n_layer=6,
+                    bench_n_embd=384, ppl_tokens=100_000, ppl_stride=64,
+                    sweep_temperatures=[0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0], max_val_ppl=5.0),
     },
 }
 

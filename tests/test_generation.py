@@ -332,7 +332,8 @@ def test_distinct_n():
     assert distinct_n("a b a b", 2) == 2 / 3 and distinct_n("a b c", 1) == 1.0
     assert distinct_n(["a b", "a b"], 2) == 0.5  # pooled: the second text repeats the first
     assert distinct_n("the  cat\nthe cat", 1) == 0.5  # words split at any whitespace
-    for bad, words in (((["a"], 2), "no n-gram"), (("a b", 0), "n must be"), (([], 1), "texts"),
+    assert distinct_n(["a", " "], 2) == 0.0  # no 2-gram at all: nothing varied
+    for bad, words in ((("a b", 0), "n must be"), (([], 1), "texts"),
                        (([1, 2], 1), "texts")):
         with pytest.raises(ValueError, match=words):
             distinct_n(*bad)

@@ -546,16 +546,15 @@ def distinct_n(texts: str | Sequence[str], n: int) -> float:
     """Distinct word n-grams / all word n-grams, pooled over ``texts`` (Li et al. 2016's distinct-n).
 
     Words are split at whitespace; 1.0 means no n-gram occurs twice. ``"a b a b"`` has the 2-grams ``a b``,
-    ``b a``, ``a b``: distinct-2 = 2/3. Pooled over several texts it also falls when they repeat each other.
+    ``b a``, ``a b``: distinct-2 = 2/3. Pooled over several texts it also falls when they repeat each other. Texts
+    with no n-gram at all (only whitespace, or fewer than n words: what a barely trained model may write) score 0.0.
     """
     n = _int_at_least(n, "n", 1)
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ValueError(f"texts must be a string or a non-empty list of strings, got {texts!r:.80}")
     grams = [tuple(words[i:i + n]) for words in (t.split() for t in texts) for i in range(len(words) - n + 1)]
-    if not grams:
-        raise ValueError(f"texts hold no n-gram of n={n} words: distinct-n is undefined")
-    return len(set(grams)) / len(grams)
+    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 # --- timing the cache -------------------------------------------------------------------------------------------

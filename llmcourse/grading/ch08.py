@@ -1,13 +1,13 @@
 """Chapter 8's graded exercises: OpenAI's frequency and presence penalties (a warm-up), locally typical
 sampling, one decoding step of a rolling (sliding-window) KV cache, and stop strings in a token stream.
 
-The chapter builds greedy, temperature, top-k, top-p and min-p sampling, CTRL's repetition penalty, beam
-search, stop conditions and a KV cache that grows to block_size; each exercise asks for a sibling or an
-extension of those that it explains but does not write. Every case draws its inputs from the run's trial, so
-they change from run to run. The references: the penalty's and the typical set's formulas in float64; for the
-rolling cache ``F.scaled_dot_product_attention`` over the last ``window`` keys and values (autograd through it
-for the gradients); for the stop string a search of the whole text so far, character by character. Known
-mistakes are computed on the same inputs, so a message can name the one an answer makes.
+The chapter builds greedy, temperature, top-k, top-p and min-p sampling, a repetition penalty (Hugging Face's
+sign-aware form of CTRL's), beam search, stop conditions and a KV cache that grows to block_size; each exercise
+asks for a sibling or an extension of those that it explains but does not write. Every case draws its inputs from
+the run's trial, so they change from run to run. The references: the penalty's and the typical set's formulas in
+float64; for the rolling cache ``F.scaled_dot_product_attention`` over the last ``window`` keys and values
+(autograd through it for the gradients); for the stop string a search of the whole text so far, character by
+character. Known mistakes are computed on the same inputs, so a message can name the one an answer makes.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def penalty_mistakes(logits: torch.Tensor, ids: torch.Tensor, frequency: float, 
     z, counts = logits.double(), counts_of(ids, logits.size(-1))
     seen = (counts > 0).double()
     batch_counts = counts.sum(0, keepdim=True).expand_as(counts)
-    ctrl = torch.where(counts > 0, torch.where(z > 0, z / (1 + frequency), z * (1 + frequency)), z)
+    sign_aware = torch.where(counts > 0, torch.where(z > 0, z / (1 + frequency), z * (1 + frequency)), z)
     values = {
         "swapped the two penalties: the frequency penalty scales with the count, the presence penalty is paid once":
             z - presence * counts - frequency * seen,
@@ -67,7 +67,8 @@ def penalty_mistakes(logits: torch.Tensor, ids: torch.Tensor, frequency: float, 
             z + frequency * counts + presence * seen,
         "left out the presence penalty": z - frequency * counts,
         "left out the frequency penalty": z - presence * seen,
-        "divided and multiplied as CTRL's repetition penalty does: OpenAI's penalties are subtracted": ctrl,
+        "divided and multiplied as the chapter's repetition penalty (Hugging Face's rule) does: OpenAI's "
+        "penalties are subtracted": sign_aware,
     }
     return {text: value.to(logits.dtype) for text, value in values.items()}
 

@@ -35,7 +35,7 @@ def penalty_added(logits, ids, frequency_penalty, presence_penalty):
     return logits + frequency_penalty * counts + presence_penalty * (counts > 0).to(logits.dtype)
 
 
-def penalty_ctrl(logits, ids, frequency_penalty, presence_penalty):
+def penalty_sign_aware(logits, ids, frequency_penalty, presence_penalty):
     factor = 1 + frequency_penalty
     seen = _counts(logits, ids) > 0
     changed = torch.where(logits > 0, logits / factor, logits * factor)
@@ -217,7 +217,7 @@ WRONG_ANSWERS = {
         WrongAnswer("counted once", penalty_once, "counted each id once"),
         WrongAnswer("whole batch", penalty_whole_batch, "over the whole batch"),
         WrongAnswer("added", penalty_added, "added the penalties"),
-        WrongAnswer("CTRL's formula", penalty_ctrl, "CTRL"),
+        WrongAnswer("the chapter's sign-aware penalty", penalty_sign_aware, "Hugging Face's rule"),
         WrongAnswer("in place", penalty_in_place, "in place"),
         WrongAnswer("float64 result", penalty_float64, "float64"),
     ],
