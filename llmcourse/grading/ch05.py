@@ -7,7 +7,8 @@ Every case draws its inputs from the run's trial, so they change from run to run
 own: ``F.scaled_dot_product_attention`` (with repeated key/value heads for grouped-query attention, with a
 float bias for ALiBi) and autograd through it for the hand-written backward; only the sliding window's reference
 is :func:`llmcourse.attention.attention` with the window's boolean mask, because it defines the all-masked rows
-as SDPA does. Known mistakes are computed on the same inputs, so a message can name the one an answer makes.
+as SDPA does since PyTorch 2.5 (zeros), on every PyTorch version (SDPA before 2.5 gives NaN there). Known mistakes
+are computed on the same inputs, so a message can name the one an answer makes.
 """
 
 from __future__ import annotations
