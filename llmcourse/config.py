@@ -135,21 +135,47 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # initialisation, no residual vs post-LN vs pre-LN; geometric mean over seeds); toy_kind / min_len /
         # max_len: the digit-string task (lengths drawn in [min_len, max_len]); n_embd / n_head: both toy
         # models' width; n_enc_layer + n_dec_layer: the encoder-decoder, dec_only_layer: the decoder-only model
-        # (about as many parameters); toy_steps / batch_size / lr: AdamW steps for each; eval_every /
-        # eval_questions: exact-match accuracy of greedy answers on the same fresh questions; min_seq2seq_acc:
-        # what the notebook asserts for the encoder-decoder at the end (seen, laptop CPU: 1.0 after 400 steps;
-        # ci only checks that the loss fell).
+        # (its FFN width chosen by formula so that both have the same count); toy_steps / batch_size / lr: AdamW
+        # steps for each; eval_every / eval_questions: exact-match accuracy of greedy answers on the same fresh
+        # questions; min_seq2seq_acc: what the notebook asserts for the encoder-decoder at the end (seen, laptop
+        # CPU: 1.0 after 400 steps; ci only checks that the loss fell).
+        # climb_*: the staged climb on tiny shakespeare's characters (llmcourse.transformer.climb; block_size and
+        # eval_windows are chapter 7's of the same profile): sizes of the full stage (n_layer x n_embd, n_head),
+        # the "+ dropout" stage's dropout, and the one recipe of every trained row (steps of batch_size windows,
+        # AdamW at lr with warmup steps then cosine to min_lr, weight_decay), validation every eval_every steps,
+        # sample_chars characters sampled at temperature; overfit_chars / overfit_steps: the dropout experiment
+        # on the first overfit_chars training characters. xiong_depths / xiong_seeds: the last block's FFN
+        # gradient at initialisation against depth (Xiong et al. 2020), post- vs pre-LN; warm_*: the warm-up
+        # experiment (warm_n_layer x warm_n_embd, context warm_block_size, warm_steps of warm_batch_size at peak
+        # warm_lr, post-LN without and with warm_warmup steps of warm-up, pre-LN without). The notebook asserts of
+        # the climb only that every row is finite and, outside ci, that the full stage beats the bigram.
+        # gpu: never run.
         "ci": dict(depths=[2, 4, 8], depth_seeds=1, depth_n_embd=32, toy_kind="reverse", min_len=3, max_len=6,
                    n_embd=32, n_head=4, n_enc_layer=2, n_dec_layer=2, dec_only_layer=4, toy_steps=40,
-                   batch_size=64, lr=3e-3, eval_every=20, eval_questions=100, min_seq2seq_acc=0.0),
+                   batch_size=64, lr=3e-3, eval_every=20, eval_questions=100, min_seq2seq_acc=0.0,
+                   climb_n_layer=2, climb_n_head=2, climb_n_embd=16, climb_dropout=0.2, climb_steps=6,
+                   climb_batch_size=4, climb_lr=1e-2, climb_min_lr=1e-3, climb_warmup=2, climb_weight_decay=0.1,
+                   climb_eval_every=3, climb_sample_chars=40, climb_temperature=0.8, overfit_chars=2_000,
+                   overfit_steps=6, xiong_depths=[1, 2], xiong_seeds=1, warm_n_layer=3, warm_n_embd=16,
+                   warm_block_size=16, warm_steps=6, warm_batch_size=4, warm_lr=3e-3, warm_warmup=3),
         "laptop": dict(depths=[2, 4, 8, 12, 16, 20, 24], depth_seeds=3, depth_n_embd=64, toy_kind="reverse",
                        min_len=3, max_len=8, n_embd=32, n_head=4, n_enc_layer=2, n_dec_layer=2, dec_only_layer=4,
                        toy_steps=400, batch_size=64, lr=3e-3, eval_every=50, eval_questions=300,
-                       min_seq2seq_acc=0.9),
+                       min_seq2seq_acc=0.9, climb_n_layer=4, climb_n_head=4, climb_n_embd=64, climb_dropout=0.2,
+                       climb_steps=400, climb_batch_size=16, climb_lr=1e-2, climb_min_lr=1e-3, climb_warmup=40,
+                       climb_weight_decay=0.1, climb_eval_every=50, climb_sample_chars=400, climb_temperature=0.8,
+                       overfit_chars=5_000, overfit_steps=200, xiong_depths=[1, 2, 4, 8, 16], xiong_seeds=10,
+                       warm_n_layer=8, warm_n_embd=64, warm_block_size=64, warm_steps=200, warm_batch_size=16,
+                       warm_lr=3e-3, warm_warmup=100),
         "gpu": dict(depths=[2, 4, 8, 12, 16, 24, 32, 48], depth_seeds=5, depth_n_embd=256, toy_kind="reverse",
                     min_len=4, max_len=16, n_embd=128, n_head=8, n_enc_layer=3, n_dec_layer=3, dec_only_layer=6,
                     toy_steps=2000, batch_size=256, lr=1e-3, eval_every=200, eval_questions=1000,
-                    min_seq2seq_acc=0.95),
+                    min_seq2seq_acc=0.95, climb_n_layer=6, climb_n_head=6, climb_n_embd=192, climb_dropout=0.2,
+                    climb_steps=2000, climb_batch_size=64, climb_lr=1e-3, climb_min_lr=1e-4, climb_warmup=100,
+                    climb_weight_decay=0.1, climb_eval_every=200, climb_sample_chars=600, climb_temperature=0.8,
+                    overfit_chars=20_000, overfit_steps=1000, xiong_depths=[1, 2, 4, 8, 16, 32], xiong_seeds=10,
+                    warm_n_layer=12, warm_n_embd=128, warm_block_size=128, warm_steps=1000, warm_batch_size=32,
+                    warm_lr=3e-3, warm_warmup=400),
     },
     "ch07": {
         # The GPT on tiny shakespeare (llmcourse.gpt; chapter 4's 90/10 split and loss). n_layer / n_head / n_embd /

@@ -179,6 +179,28 @@ def test_decoder_only_count_equals_its_formula(tie, norm_first):
                                                           tie_embeddings=tie)
 
 
+@pytest.mark.parametrize("residual", [True, False])
+@pytest.mark.parametrize("norm", ["layer", "none"])
+@pytest.mark.parametrize("ffn", [True, False])
+def test_parts_switched_off_one_at_a_time(residual, norm, ffn):
+    """Chapter 6's climb and ablations: a block without its residuals, norms or FFN, counted and wired as said."""
+    torch.manual_seed(0)
+    block = DecoderBlock(16, 4, residual=residual, norm=norm, ffn=ffn).eval()
+    assert count_parameters(block) == decoder_block_params(16, norm=norm, ffn=ffn)
+    x = torch.randn(2, 5, 16)
+    h = block.attn(x if norm == "none" else block.ln_attn(x), causal=True)
+    h = x + h if residual else h
+    if ffn:
+        f = block.ffn(h if norm == "none" else block.ln_ffn(h))
+        h = h + f if residual else f
+    else:
+        assert block.ffn is None and block.ln_ffn is None
+    torch.testing.assert_close(block(x), h)
+    model = DecoderOnlyTransformer(30, 16, 4, 2, 8, residual=residual, norm=norm, ffn=ffn)
+    assert count_parameters(model) == decoder_only_params(30, 16, 2, 8, norm=norm, ffn=ffn)
+    assert isinstance(model.ln_f, nn.Identity) == (norm == "none")
+
+
 def test_the_heads_do_not_change_the_count():
     assert count_parameters(DecoderBlock(32, 1)) == count_parameters(DecoderBlock(32, 8))
 

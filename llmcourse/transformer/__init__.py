@@ -12,6 +12,10 @@ Modules, small to large: :mod:`.norms` (LayerNorm, RMSNorm), :mod:`.feedforward`
 :mod:`.blocks` (encoder and decoder blocks, pre- or post-LN), :mod:`.depth` (gradient flow against depth),
 :mod:`.seq2seq` (encoder-decoder and decoder-only models, the toy task, greedy decoding), :mod:`.counting`
 (parameter counts by formula). Attention itself is chapter 5's :mod:`llmcourse.attention`.
+
+:mod:`.climb` (the staged climb from a bigram to a GPT on tiny shakespeare, and its ablations) is imported on its
+own, ``from llmcourse.transformer.climb import climb_results``: it trains with chapter 7's :mod:`llmcourse.gpt`,
+which is itself built on this package.
 """
 
 from .blocks import BlockStack, DecoderBlock, EncoderBlock
@@ -24,7 +28,7 @@ from .counting import (
     feedforward_params,
     norm_params,
 )
-from .depth import gradient_norms_vs_depth, layer_gradient_norms
+from .depth import ffn_gradient_norms, gradient_norms_vs_depth, layer_gradient_norms, xavier_init_
 from .feedforward import FeedForward
 from .norms import LayerNorm, RMSNorm, make_norm
 from .seq2seq import (
@@ -66,6 +70,7 @@ __all__ = [
     "encoder_block_params",
     "exact_match",
     "feedforward_params",
+    "ffn_gradient_norms",
     "gradient_norms_vs_depth",
     "greedy_decode",
     "layer_gradient_norms",
@@ -73,4 +78,5 @@ __all__ = [
     "norm_params",
     "seq2seq_loss",
     "to_text",
+    "xavier_init_",
 ]

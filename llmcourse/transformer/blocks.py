@@ -6,8 +6,10 @@
 An :class:`EncoderBlock` is bidirectional self-attention then the FFN: every position sees every other (minus
 padding). A :class:`DecoderBlock` is causal self-attention (position i sees 0..i), optionally cross-attention to
 an encoder's output (the "memory"; queries from the decoder, keys and values from the encoder), then the FFN.
-``residual=False`` removes the skip connections, for chapter 6's gradient-flow experiment only;
-``approximate="tanh"`` gives the FFN GPT-2's tanh form of GELU (chapter 7's GPT is a stack of these blocks).
+``residual=False`` removes the skip connections, ``norm="none"`` the norms and ``ffn=False`` the feed-forward
+sublayer: chapter 6's gradient-flow experiment, its staged climb from one attention head to a GPT and its
+ablations (:mod:`.climb`) switch the parts off one at a time. ``approximate="tanh"`` gives the FFN GPT-2's tanh
+form of GELU (chapter 7's GPT is a stack of these blocks).
 With a KV cache (chapter 8) a :class:`DecoderBlock` reads only the new positions and attends over the cached
 keys and values of the earlier ones as well as its own.
 
@@ -54,14 +56,15 @@ class _Block(nn.Module):
     """What both blocks share: sizes, the norm placement and the residual wiring of one sublayer."""
 
     def __init__(self, n_embd: int, n_head: int, d_ff: int | None, dropout: float, norm_first: bool,
-                 residual: bool, norm: str, bias: bool, approximate: str) -> None:
+                 residual: bool, norm: str, bias: bool, approximate: str, ffn: bool = True) -> None:
         super().__init__()
         self.n_embd, self.n_head = n_embd, n_head
         self.norm_first, self.residual = norm_first, residual
         self.attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias)
         self.ln_attn = make_norm(norm, n_embd, bias)
-        self.ffn = FeedForward(n_embd, d_ff, dropout=dropout, bias=bias, approximate=approximate)
-        self.ln_ffn = make_norm(norm, n_embd, bias)
+        # ffn=False: attention only (an ablation); the attributes stay, as None, so the names never move
+        self.ffn = FeedForward(n_embd, d_ff, dropout=dropout, bias=bias, approximate=approximate) if ffn else None
+        self.ln_ffn = make_norm(norm, n_embd, bias) if ffn else None
 
     def _sublayer(self, x: torch.Tensor, norm: nn.Module, f: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """One sublayer f with its norm and (unless residual=False) its skip connection: (B, T, C)."""
@@ -103,6 +106,7 @@ class DecoderBlock(_Block):
     """Causal self-attention (+ cross-attention to ``memory`` when ``cross=True``) + FFN.
 
     ``memory`` (B, S, kdim): the encoder's output; ``memory_padding_mask`` (B, S): True at its padding.
+    ``ffn=False`` leaves out the feed-forward sublayer (chapter 6's ablation).
     With ``need_weights`` the cross-attention weights (B, n_head, T, S) come back too. With ``cache`` (a
     :class:`llmcourse.gpt.KVCache`, chapter 8) x holds only the positions after the cached ones, and ``layer``
     says which of the cache's layers is this block's.
@@ -110,8 +114,8 @@ class DecoderBlock(_Block):
 
     def __init__(self, n_embd: int, n_head: int, *, cross: bool = False, kdim: int | None = None,
                  d_ff: int | None = None, dropout: float = 0.0, norm_first: bool = True, residual: bool = True,
-                 norm: str = "layer", bias: bool = True, approximate: str = "none") -> None:
-        super().__init__(n_embd, n_head, d_ff, dropout, norm_first, residual, norm, bias, approximate)
+                 norm: str = "layer", bias: bool = True, approximate: str = "none", ffn: bool = True) -> None:
+        super().__init__(n_embd, n_head, d_ff, dropout, norm_first, residual, norm, bias, approximate, ffn)
         self.cross = cross
         if cross:
             self.cross_attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias, kdim=kdim)
@@ -140,7 +144,8 @@ class DecoderBlock(_Block):
                 return out
 
             x = self._sublayer(x, self.ln_cross, cross)  # (B, T, C): queries from x, keys/values from memory
-        x = self._sublayer(x, self.ln_ffn, self.ffn)  # (B, T, C)
+        if self.ffn is not None:
+            x = self._sublayer(x, self.ln_ffn, self.ffn)  # (B, T, C)
         return (x, weights) if need_weights else x
 
     def _attend_cached(self, x: torch.Tensor, cache: KVCacheLike, layer: int) -> torch.Tensor:

@@ -27,6 +27,8 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def norm_params(n_embd: int, norm: str = "layer", bias: bool = True) -> int:
+    if norm == "none":
+        return 0
     return n_embd * (2 if norm == "layer" and bias else 1)
 
 
@@ -47,15 +49,18 @@ def encoder_block_params(n_embd: int, d_ff: int | None = None, *, norm: str = "l
 
 
 def decoder_block_params(n_embd: int, d_ff: int | None = None, *, cross: bool = False, norm: str = "layer",
-                         bias: bool = True) -> int:
+                         bias: bool = True, ffn: bool = True) -> int:
+    """A decoder block's count; ``ffn=False``: attention only (its FFN and the FFN's norm left out)."""
     extra = attention_params(n_embd, bias=bias) + norm_params(n_embd, norm, bias) if cross else 0
-    return encoder_block_params(n_embd, d_ff, norm=norm, bias=bias) + extra
+    without_ffn = 0 if ffn else feedforward_params(n_embd, d_ff, bias) + norm_params(n_embd, norm, bias)
+    return encoder_block_params(n_embd, d_ff, norm=norm, bias=bias) + extra - without_ffn
 
 
 def decoder_only_params(vocab_size: int, n_embd: int, n_layer: int, block_size: int, d_ff: int | None = None, *,
-                        norm_first: bool = True, tie_embeddings: bool = True) -> int:
-    """:class:`llmcourse.transformer.DecoderOnlyTransformer`'s count."""
+                        norm_first: bool = True, tie_embeddings: bool = True, norm: str = "layer",
+                        ffn: bool = True) -> int:
+    """:class:`llmcourse.transformer.DecoderOnlyTransformer`'s count (biases on; residuals add no parameters)."""
     embeddings = vocab_size * n_embd + block_size * n_embd
     head = 0 if tie_embeddings else vocab_size * n_embd
-    final_norm = norm_params(n_embd) if norm_first else 0
-    return embeddings + n_layer * decoder_block_params(n_embd, d_ff) + final_norm + head
+    final_norm = norm_params(n_embd, norm) if norm_first else 0
+    return embeddings + n_layer * decoder_block_params(n_embd, d_ff, norm=norm, ffn=ffn) + final_norm + head

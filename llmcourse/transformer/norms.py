@@ -64,9 +64,12 @@ class RMSNorm(nn.Module):
 
 
 def make_norm(kind: str, n_embd: int, bias: bool = True) -> nn.Module:
-    """``"layer"`` -> :class:`LayerNorm`, ``"rms"`` -> :class:`RMSNorm` (which has no bias)."""
+    """``"layer"`` -> :class:`LayerNorm`, ``"rms"`` -> :class:`RMSNorm` (which has no bias), ``"none"`` -> the
+    identity (chapter 6's ablation: a block with its norms taken out)."""
     if kind == "layer":
         return LayerNorm(n_embd, bias=bias)
     if kind == "rms":
         return RMSNorm(n_embd)
-    raise ValueError(f"norm must be 'layer' or 'rms', got {kind!r}")
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be 'layer', 'rms' or 'none', got {kind!r}")

@@ -100,18 +100,22 @@ class DecoderOnlyTransformer(nn.Module):
 
     The one decoder-only model of the package: chapter 7's :class:`llmcourse.gpt.GPT` is this model with GPT-2's
     sizes, initialisation and tanh GELU (``approximate="tanh"``), and chapter 8 reads it with a KV cache.
+    ``residual=False``, ``norm="none"`` and ``ffn=False`` take a part out of every block (and ``norm="none"`` the
+    final norm too): chapter 6's staged climb and ablations (:mod:`.climb`).
     """
 
     def __init__(self, vocab_size: int, n_embd: int, n_head: int, n_layer: int, block_size: int, *,
                  d_ff: int | None = None, dropout: float = 0.0, norm_first: bool = True,
-                 tie_embeddings: bool = True, bias: bool = True, approximate: str = "none") -> None:
+                 tie_embeddings: bool = True, bias: bool = True, approximate: str = "none",
+                 residual: bool = True, norm: str = "layer", ffn: bool = True) -> None:
         super().__init__()
         self.vocab_size, self.block_size = vocab_size, block_size
         self.embed = TokenAndPositionEmbedding(vocab_size, block_size, n_embd)  # chapter 5's, learned positions
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(DecoderBlock(n_embd, n_head, d_ff=d_ff, dropout=dropout, norm_first=norm_first,
-                                                 bias=bias, approximate=approximate) for _ in range(n_layer))
-        self.ln_f = make_norm("layer", n_embd, bias) if norm_first else nn.Identity()
+                                                 residual=residual, norm=norm, bias=bias, approximate=approximate,
+                                                 ffn=ffn) for _ in range(n_layer))
+        self.ln_f = make_norm(norm, n_embd, bias) if norm_first else nn.Identity()
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         if tie_embeddings:
             self.lm_head.weight = self.embed.tok_emb.weight  # one (V, C) matrix reads tokens in and scores them out
