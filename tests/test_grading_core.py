@@ -193,6 +193,55 @@ class LyingTensor(torch.Tensor):
         return torch.ones(1)
 
 
+def test_a_forbidden_library_call_fails_by_any_name_and_only_with_the_values_it_names(toys):
+    """ch99.causal: causal attention where the mask is the exercise, so SDPA's is_causal=True is ruled out.
+
+    The right answer by hand passes, and so does SDPA given the mask the learner built (the rule names
+    is_causal=True, not SDPA); SDPA with is_causal=True fails with the rule's words however it is reached."""
+    rule = core.Forbidden("torch.nn.functional.scaled_dot_product_attention", when={"is_causal": True},
+                          why="is_causal=True builds the causal mask for you; build it yourself.")
+    ex = toys("ch99.causal", args=("q", "k", "v"), grad=True, forbidden=[rule])
+
+    def reference(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    @ex.case("(B, H, T, d) with T = 5")
+    def _(t):
+        t.check_call(t.randn(2, 3, 5, 4), t.randn(2, 3, 5, 4), t.randn(2, 3, 5, 4), reference=reference)
+
+    def by_hand(q, k, v):
+        t = q.size(-2)
+        scores = (q @ k.transpose(-2, -1) / q.size(-1) ** 0.5).masked_fill(~torch.ones(t, t).tril().bool(), -torch.inf)
+        return torch.softmax(scores, dim=-1) @ v
+
+    def own_mask(q, k, v):
+        t = q.size(-2)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(t, t, dtype=torch.bool).tril())
+
+    from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+    flagged = {
+        "F.": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        "an imported alias": lambda q, k, v: sdpa(q, k, v, is_causal=True),
+        "torch._C._nn": lambda q, k, v: torch._C._nn.scaled_dot_product_attention(q, k, v, is_causal=True),
+        "torch.ops.aten": lambda q, k, v: torch.ops.aten.scaled_dot_product_attention(q, k, v, is_causal=True),
+        "inside a helper": lambda q, k, v: [reference(q, k, v)][0],
+    }
+    assert run_check("ch99.causal", by_hand).passed
+    assert run_check("ch99.causal", own_mask).passed
+    for how, answer in flagged.items():
+        result = run_check("ch99.causal", answer)
+        assert not result.passed and result.points == 0, how
+        assert "called `torch.nn.functional.scaled_dot_product_attention(..., is_causal=True)`" in messages(result), how
+        assert "build it yourself" in messages(result), how
+    hidden = run_check("ch99.causal", by_hand, hidden=[core.Case("hidden", ex.cases[0].fn)])
+    assert hidden.passed
+    with_hidden = run_check("ch99.causal", flagged["F."], hidden=[core.Case("hidden", ex.cases[0].fn)])
+    assert "rules out on a hidden case" in messages(with_hidden)
+    with pytest.raises(ValueError, match="forbidden"):
+        core.exercise("ch99.bad", "bad", "toy", forbidden=["torch.softmax"])
+
+
 def test_objects_that_lie_about_equality_cannot_pass(toys):
     ex = toys("ch99.half", args=("x",))
 

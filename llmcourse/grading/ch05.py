@@ -2,7 +2,18 @@
 backward pass of attention by hand, and ALiBi's linear biases.
 
 The chapter builds scaled dot-product attention, the causal and padding masks, multi-head attention and RoPE;
-each exercise asks for a sibling, an extension or a derivation of those that it explains but does not write.
+each exercise asks for a sibling, an extension or a derivation of those. The chapter does not teach what they add
+(grouped-query attention, the sliding window, the softmax's backward pass written out, ALiBi): each exercise's own
+text explains its idea before asking for it. ALiBi's slopes here are 2^(-8 (h + 1) / H) for every H, the
+exercise's own simplification: Press et al. (2022) use that geometric sequence when H is a power of two and
+interleave two such sequences otherwise, so for the 3-head case the slopes differ from the paper's.
+
+Grouped-query attention is the sharing of key/value heads between query heads, so its grader refuses an answer
+that has PyTorch do the sharing (:class:`~llmcourse.grading.core.Forbidden`): SDPA with ``enable_gqa=True``, and
+PyTorch's internal CPU flash kernel, which shares the heads by itself when the key/value heads are fewer.
+``nn.MultiheadAttention`` and ``F.multi_head_attention_forward`` are not refused: they give every head its own
+keys and values and cannot share them. (``flex_attention``'s ``enable_gqa`` cannot pass either: on the CPU it
+refuses inputs that require grad.)
 Every case draws its inputs from the run's trial, so they change from run to run. The references are PyTorch's
 own: ``F.scaled_dot_product_attention`` (with repeated key/value heads for grouped-query attention, with a
 float bias for ALiBi) and autograd through it for the hand-written backward; only the sliding window's reference
@@ -21,7 +32,7 @@ import torch.nn.functional as F
 
 from llmcourse.attention import attention
 
-from .core import CheckFailure, Trial, exercise
+from .core import CheckFailure, Forbidden, Trial, exercise
 from .expect import kind_of, mistake_values
 
 
@@ -56,13 +67,27 @@ def qkv(t: Trial, shape: tuple[int, ...], t_q: int, t_k: int, d: int, dv: int,
 
 # --- 1. grouped_query_attention -------------------------------------------------------------------
 
+_SHARE_YOURSELF = ("and that sharing is this exercise: match each query head with its group's key/value head "
+                   "yourself, then attend as in the chapter (SDPA without enable_gqa is fine for that step).")
+GQA_FORBIDDEN = (
+    Forbidden("torch.nn.functional.scaled_dot_product_attention", when={"enable_gqa": True},
+              why="enable_gqa=True has PyTorch share the key/value heads between the query heads, " + _SHARE_YOURSELF),
+    Forbidden("torch.ops.aten._scaled_dot_product_attention_math", when={"enable_gqa": True},
+              why="enable_gqa=True has PyTorch share the key/value heads between the query heads, " + _SHARE_YOURSELF),
+    Forbidden("torch.ops.aten._scaled_dot_product_flash_attention_for_cpu",
+              why="this internal PyTorch kernel shares the key/value heads between the query heads by itself when "
+                  "they are fewer, " + _SHARE_YOURSELF),
+)
+
+
 grouped_query_attention = exercise(
     "ch05.grouped_query_attention", name="grouped_query_attention",
     description="Causal grouped-query self-attention without biases: x (B, T, C), w_q (C, C), w_k and w_v "
                 "(n_kv_head * C // n_head, C), w_o (C, C) as nn.Linear weights; query head h uses key/value head "
                 "h // (n_head // n_kv_head); returns y (B, T, C). With n_kv_head == n_head it is multi-head "
                 "attention.",
-    args=("x", "w_q", "w_k", "w_v", "w_o", "n_head", "n_kv_head"), points=2, timeout=10, grad=True, hints={
+    args=("x", "w_q", "w_k", "w_v", "w_o", "n_head", "n_kv_head"), points=2, timeout=10, grad=True,
+    forbidden=GQA_FORBIDDEN, hints={
         "shape '[": "each projection has its own number of heads: q splits into n_head heads, k and v into "
                     "n_kv_head, all of width C // n_head; read B, T and C from x.",
         "must match the size": "before the scores, every query head needs its key/value head: give k and v "
@@ -353,8 +378,9 @@ def _(t: Trial) -> None:
 alibi_attention = exercise(
     "ch05.alibi_attention", name="alibi_attention",
     description="Causal attention with ALiBi: q, k (B, H, T, d), v (B, H, T, dv); head h (0-based) adds "
-                "-m_h * (i - j) to the score of query i and key j <= i, with slopes m_h = 2 ** (-8 * (h + 1) / H); "
-                "scale 1/sqrt(d); no position embeddings. Returns (B, H, T, dv).",
+                "-m_h * (i - j) to the score of query i and key j <= i, with slopes m_h = 2 ** (-8 * (h + 1) / H) "
+                "for every H (the exercise's simplification: the paper interleaves two such sequences when H is not "
+                "a power of two); scale 1/sqrt(d); no position embeddings. Returns (B, H, T, dv).",
     args=("q", "k", "v"), points=1, timeout=10, grad=True, hints={
         "The size of tensor a": "the bias is (H, T, T): one (T, T) matrix of distances i - j per head, times that "
                                 "head's slope as an (H, 1, 1) tensor, broadcast over the batch.",

@@ -15,7 +15,10 @@ Every call enforces, unless the exercise opts out in its declaration:
 - PyTorch's and Python's global random generators are left alone (``global_rng=True`` to allow);
 - with ``grad=True``, gradients reach every input and parameter as the reference's do, equal to them;
 - with ``random=True``, an extra case proves the randomness comes from the generator it is given;
-- with ``no_autograd=True`` (a gradient derived by hand), no call into autograd.
+- with ``no_autograd=True`` (a gradient derived by hand), no call into autograd;
+- with ``forbidden=`` (a list of :class:`Forbidden`), none of the library calls that would do the exercise's
+  work for the learner (``F.scaled_dot_product_attention(..., enable_gqa=True)`` where the exercise is the
+  sharing of key/value heads).
 
 A known mistake is named only when the answer equals that mistake on every call where the mistake
 differs from the right answer, so a near miss is never told a mistake it did not make. Messages say
@@ -39,7 +42,7 @@ from . import wire
 from .expect import CheckFailure, difference, kind_of, matches
 from .runner import input_gradients, run_request
 
-__all__ = ["CheckFailure", "CheckResult", "Exercise", "Step", "Trial", "exercise", "run_check"]
+__all__ = ["CheckFailure", "CheckResult", "Exercise", "Forbidden", "Step", "Trial", "exercise", "run_check"]
 
 Executor = Callable[[dict[str, Any], float], dict[str, Any]]  # (request, timeout) -> response
 
@@ -99,6 +102,33 @@ class Step:
 
 
 @dataclass
+class Forbidden:
+    """A library call an exercise rules out, because it would do the exercise's work: "by hand means by hand".
+
+    ``function`` is the dotted path of a PyTorch function or operator (``"torch.nn.functional.
+    scaled_dot_product_attention"``, ``"torch.ops.aten._scaled_dot_product_flash_attention_for_cpu"``);
+    ``when`` narrows the ban to calls that pass these argument values (``{"enable_gqa": True}``; empty: every
+    call); ``why`` says in plain words what the call would do for the learner and what to write instead.
+
+    The learner's side watches the call through a ``torch.overrides.TorchFunctionMode``, so every name it is
+    reached by counts (``F.``, an imported alias, ``torch._C._nn``, ``torch.ops.aten``). Like the autograd
+    counter, it keeps an honest answer honest; it is not a sandbox against code written to dodge it, and a
+    plain-Python function outside PyTorch's ``__torch_function__`` protocol is not seen.
+    """
+
+    function: str
+    why: str
+    when: dict[str, Any] = field(default_factory=dict)
+
+    def shown(self) -> str:
+        """The call as a message names it, e.g. ``torch.nn.functional.scaled_dot_product_attention(...,
+        enable_gqa=True)``."""
+        if not self.when:
+            return f"`{self.function}`"
+        return f"`{self.function}(..., {', '.join(f'{k}={v!r}' for k, v in self.when.items())})`"
+
+
+@dataclass
 class Exercise:
     """One graded exercise: an id like ``ch01.linear_forward``, the notebook name it grades, its cases."""
 
@@ -120,6 +150,7 @@ class Exercise:
     # {"batch of 1": "an analogy needs at least four words"}.
     exempt: dict[str, str] = field(default_factory=dict)
     no_autograd: bool = False  # a by-hand exercise: any call of .backward() or torch.autograd.grad fails
+    forbidden: tuple[Forbidden, ...] = ()  # library calls that would do the exercise's work: any such call fails
 
     @property
     def chapter(self) -> str:
@@ -146,16 +177,20 @@ REGISTRY: dict[str, Exercise] = {}
 def exercise(check_id: str, name: str, description: str, *, args: Sequence[str] = (), points: float = 1.0,
              timeout: float = 10.0, kind: str = "function", mutates: Sequence[str] = (), global_rng: bool | None = None,
              grad: bool = False, random: bool = False, hints: dict[str, str] | None = None,
-             exempt: dict[str, str] | None = None, no_autograd: bool = False) -> Exercise:
+             exempt: dict[str, str] | None = None, no_autograd: bool = False,
+             forbidden: Sequence[Forbidden] = ()) -> Exercise:
     """Create and register an exercise; add cases to it with ``@ex.case("...")``."""
     if check_id in REGISTRY:
         raise ValueError(f"exercise {check_id!r} is registered twice")
+    for rule in forbidden:
+        if not isinstance(rule, Forbidden) or rule.function.count(".") < 1:
+            raise ValueError(f"{check_id}: forbidden takes Forbidden(function='module.name', why=...), got {rule!r}")
     unknown = set(mutates) - set(args)
     if unknown:
         raise ValueError(f"{check_id}: mutates names arguments it does not have: {sorted(unknown)}")
     ex = Exercise(check_id, name, description, tuple(args), points, timeout, kind, frozenset(mutates),
                   kind == "class" if global_rng is None else global_rng, grad, random, dict(hints or {}),
-                  exempt=dict(exempt or {}), no_autograd=no_autograd)
+                  exempt=dict(exempt or {}), no_autograd=no_autograd, forbidden=tuple(forbidden))
     REGISTRY[check_id] = ex
     return ex
 
@@ -276,7 +311,9 @@ class Trial:
             if grad and upstream is not None and upstream[i] is not None:
                 record["backward"] = {"upstream": upstream[i]}
             request_steps.append(record)
-        response = self._executor({"steps": request_steps, "count_autograd": self.ex.no_autograd}, self.ex.timeout)
+        request = {"steps": request_steps, "count_autograd": self.ex.no_autograd,
+                   "forbidden": [{"function": rule.function, "when": dict(rule.when)} for rule in self.ex.forbidden]}
+        response = self._executor(request, self.ex.timeout)
         self.printed = str(response.get("printed", ""))[:2000]
         status = response.get("status")
         if status == "timeout":
@@ -306,6 +343,10 @@ class Trial:
             raise CheckFailure(
                 f"`{self.ex.name}` called autograd (.backward() or torch.autograd.grad), which this exercise asks you "
                 "to do by hand: write each gradient as a formula, from the loss back to the inputs.", "wrong")
+        for rule in self.ex.forbidden:
+            if rule.function in record.get("forbidden_calls", ()):
+                raise CheckFailure(f"`{self.ex.name}` called {rule.shown()}, which this exercise rules out: "
+                                   f"{rule.why}", "forbidden")
         if record.get("global_rng_touched") and not self.ex.global_rng:
             raise CheckFailure(
                 f"`{self.ex.name}` used or reset PyTorch's (or Python's) global random generator "
@@ -568,6 +609,7 @@ _HIDDEN_WORDS = {
     "mutation": "changed its input in place on a hidden case",
     "rng": "used the global random generator on a hidden case",
     "grad": "gave wrong gradients on a hidden case",
+    "forbidden": "made a library call this exercise rules out on a hidden case",
     "wrong": "gave a wrong answer on a hidden case",
 }
 

@@ -18,6 +18,7 @@ in the caller's process under a signal or trace deadline, and the result says so
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import random
@@ -27,15 +28,18 @@ import sys
 import threading
 import time
 import traceback
+import types
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
+import torch._ops
 import torch.autograd  # noqa: F401  (imported here, once, so the learner's timed call does not pay for it)
 import torch.nn.functional  # noqa: F401
 import torch.optim  # noqa: F401
+from torch.overrides import TorchFunctionMode
 
 from . import wire
 
@@ -165,6 +169,87 @@ def _counting_autograd(counter: list[int]) -> Iterator[None]:
         torch.autograd.backward, torch.autograd.grad, torch.Tensor.backward = originals
 
 
+def _resolve(path: str) -> Any:
+    """The object a dotted path names, looked up in modules already imported (the child imports nothing new,
+    so watching costs the learner's time limit nothing); None where there is none."""
+    module_name, _, attr = path.rpartition(".")
+    parts = module_name.split(".")
+    for cut in range(len(parts), 0, -1):  # the longest imported module, then attributes: torch.ops.aten.x
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is None:
+            continue
+        obj: Any = module
+        for name in [*parts[cut:], attr]:
+            obj = getattr(obj, name, None)
+            if obj is None:
+                return None
+        return obj
+    return None
+
+
+def _same_function(func: Any, target: Any) -> bool:
+    """Whether the ``func`` a TorchFunctionMode sees is ``target``: the object itself, or one of its operator's
+    forms (``torch.ops.aten.x``, ``torch.ops.aten.x.default`` for the builtin ``x`` of ``F.x``)."""
+    if func is target:
+        return True
+    packet = getattr(func, "overloadpacket", func)  # an OpOverload belongs to an OpOverloadPacket
+    if not isinstance(packet, torch._ops.OpOverloadPacket):
+        return False
+    if isinstance(target, torch._ops.OpOverloadPacket):
+        return packet is target
+    return (isinstance(target, types.BuiltinFunctionType)
+            and packet._qualified_op_name == f"aten::{target.__name__}")
+
+
+def _passes(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], when: dict[str, Any]) -> bool:
+    """Whether a call passes every value of ``when`` (by keyword, or by position where a signature says so)."""
+    given = dict(kwargs)
+    if when and any(name not in given for name in when) and args:
+        try:
+            given = dict(inspect.signature(func).bind_partial(*args, **kwargs).arguments)
+        except (TypeError, ValueError):  # builtins without a signature: their flags are keyword-only anyway
+            pass
+    for name, wanted in when.items():
+        if name not in given:
+            return False
+        value = given[name]
+        try:
+            if not (value == wanted or (isinstance(wanted, bool) and bool(value) == wanted)):
+                return False
+        except Exception:  # noqa: BLE001 — a value that cannot be compared is not the forbidden one
+            return False
+    return True
+
+
+class _ForbiddenCallWatch(TorchFunctionMode):
+    """Notes every call of a forbidden function (see ``core.Forbidden``) and lets it run: the grader, not the
+    learner's code, turns the note into a verdict."""
+
+    def __init__(self, rules: list[dict[str, Any]], seen: set[str]) -> None:
+        super().__init__()
+        self.targets = [(rule["function"], target, dict(rule.get("when") or {})) for rule in rules
+                        if (target := _resolve(rule["function"])) is not None]
+        self.seen = seen
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        for path, target, when in self.targets:
+            if _same_function(func, target) and _passes(func, args, kwargs, when):
+                self.seen.add(path)
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def _watching_calls(rules: list[dict[str, Any]], seen: set[str]) -> Iterator[None]:
+    """Watch the learner's call for the forbidden functions of ``rules`` (none: watch nothing, cost nothing)."""
+    if not rules:
+        yield
+        return
+    with _ForbiddenCallWatch(rules, seen):
+        yield
+
+
 def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
     """Make every call of the request (in this process) and describe the results as plain data."""
     objects: dict[str, Any] = {}
@@ -180,13 +265,15 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
         random.seed(seed)
         before = _global_rng_state()
         autograd_calls = [0]
+        forbidden_calls: set[str] = set()
         started = time.perf_counter()
         try:
-            if request.get("count_autograd"):
-                with _counting_autograd(autograd_calls):
+            with _watching_calls(list(request.get("forbidden") or []), forbidden_calls):
+                if request.get("count_autograd"):
+                    with _counting_autograd(autograd_calls):
+                        output = target(*args, **kwargs)
+                else:
                     output = target(*args, **kwargs)
-            else:
-                output = target(*args, **kwargs)
         except CheckTimeout:
             raise
         except BaseException as exc:  # everything the learner's code can raise ends as data
@@ -196,7 +283,7 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
         after = _global_rng_state()
         untouched = torch.equal(before[0], after[0]) and before[1] == after[1]
         record: dict[str, Any] = {"ok": True, "elapsed": elapsed, "global_rng_touched": not untouched,
-                                  "autograd_calls": autograd_calls[0]}
+                                  "autograd_calls": autograd_calls[0], "forbidden_calls": sorted(forbidden_calls)}
         try:
             if step.get("backward") is not None:
                 record["grads"] = _gradients(output, step["backward"], args)

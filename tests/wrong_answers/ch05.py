@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from . import WrongAnswer
 
@@ -74,6 +75,27 @@ def gqa_no_repeat(*args):
 
 def gqa_detached(*args):
     return _gqa(*args).detach()
+
+
+def _gqa_library(x, w_q, w_k, w_v, w_o, n_head, n_kv_head, attend):
+    B, T, C = x.shape
+    hd = C // n_head
+    q = (x @ w_q.T).view(B, T, n_head, hd).transpose(1, 2)  # (B, n_head, T, hd)
+    k = (x @ w_k.T).view(B, T, n_kv_head, hd).transpose(1, 2)  # (B, n_kv_head, T, hd): not shared out by hand
+    v = (x @ w_v.T).view(B, T, n_kv_head, hd).transpose(1, 2)
+    return attend(q, k, v).transpose(1, 2).reshape(B, T, C) @ w_o.T
+
+
+def gqa_sdpa_enable_gqa(*args):
+    # right values and gradients, but PyTorch does the sharing of the key/value heads: the whole exercise
+    return _gqa_library(*args, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                                              enable_gqa=True))
+
+
+def gqa_cpu_flash_kernel(*args):
+    # PyTorch's internal CPU kernel, which shares fewer key/value heads by itself (no flag at all)
+    return _gqa_library(*args, lambda q, k, v: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        q, k, v, is_causal=True)[0])
 
 
 # --- sliding_window_attention ----------------------------------------------------------------------
@@ -260,6 +282,8 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("heads split by a plain reshape", gqa_reshape_heads, "plain reshape"),
         WrongAnswer("k and v not repeated", gqa_no_repeat, "repeating each of their heads"),
         WrongAnswer("output detached from autograd", gqa_detached, "autograd"),
+        WrongAnswer("SDPA with enable_gqa=True does the sharing", gqa_sdpa_enable_gqa, "enable_gqa=True"),
+        WrongAnswer("PyTorch's CPU flash kernel does the sharing", gqa_cpu_flash_kernel, "internal PyTorch kernel"),
     ],
     "ch05.sliding_window_attention": [
         WrongAnswer("window one key too wide", window_too_wide, "window + 1 keys"),
