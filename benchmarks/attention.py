@@ -13,8 +13,10 @@ kernel; on a CPU its flash-attention kernel). For each sequence length T this pr
   and with more (--threads);
 - the largest |difference| of each output from the naive one.
 
-The measuring is llmcourse.attention.tiled.compare_attention, the function chapter 5 calls. No GPU result is
-committed: none was available. The results are committed with the command that made them:
+The measuring is llmcourse.attention.tiled.compare_attention, the function chapter 5 calls. It is CPU-only,
+whatever the machine: the tensors are made on the CPU and the memory is the CPU allocator's. A GPU measurement
+(CUDA tensors, times taken after torch.cuda.synchronize, memory from torch.cuda.max_memory_allocated) is not
+written, so no GPU result exists. The results are committed with the command that made them:
 
     python benchmarks/attention.py --threads 1 2 --plot benchmarks/results/attention_cpu.png \
         > benchmarks/results/attention_cpu.txt

@@ -114,10 +114,11 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # tested shifted by toy_shift positions and at length toy_long_T; scale_dims: head widths of the 1/sqrt(d)
         # experiment; bench_lengths / bench_repeats: the naive / tiled / SDPA sweep (forward, CPU); min_toy_acc:
         # the accuracy every positional model must reach at the trained length; max_lm_val: the LM's validation loss
-        # the notebook asserts (nats/char); ci asserts only sanity bounds. Seen (CPU, one thread, on a 2-core
-        # machine shared with other work): laptop toy accuracy 1.00 for each kind of position (RoPE 1.00 shifted,
-        # learned 0.20); LM 2.1005 nats/char on chapter 7's 64 windows after 3000 steps (158 s of training), the
-        # bigram 2.4749; the chapter in about 4 minutes. ci: LM 3.03, the chapter in about 35 s. gpu was not run.
+        # the notebook asserts (nats/char); ci asserts only sanity bounds. The LM and its data go to best_device()
+        # (bf16 autocast on CUDA); the rest stays on the CPU. Seen (CPU, one thread, on a 2-core machine shared with
+        # other work): laptop toy accuracy 1.00 for each kind of position (RoPE 1.00 shifted, learned 0.20); LM
+        # 2.1005 nats/char on chapter 7's 64 windows after 3000 steps (139 to 158 s of training in two runs), the
+        # bigram 2.4749; the chapter in 3 to 4 minutes. ci: LM 3.03, the chapter in about 35 s. gpu was not run.
         "ci": dict(batch_size=16, n_embd=32, n_head=2, lm_steps=60, lm_lr=3e-3, sample_chars=80, toy_steps=250,
                    toy_T=16, toy_vocab=12, toy_shift=48, toy_long_T=64, scale_dims=[4, 16, 64, 256],
                    bench_lengths=[64, 128, 256], bench_repeats=2, min_toy_acc=0.5, max_lm_val=4.6),

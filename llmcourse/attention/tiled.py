@@ -163,7 +163,9 @@ def compare_attention(t: int, *, batch: int = 1, n_head: int = 4, head_dim: int 
     head_dim), forward only under ``torch.no_grad()``: one function for chapter 5 and ``benchmarks/attention.py``.
 
     Peak memory from :func:`peak_cpu_memory` (one extra call); time the median of ``repeats`` calls after one
-    warm-up, the versions in turns so that a busy machine slows all alike.
+    warm-up, the versions in turns so that a busy machine slows all alike. CPU only, on any machine: the tensors are
+    made on the CPU and the memory is the CPU allocator's (a GPU would need CUDA tensors, synchronised timing and
+    ``torch.cuda.max_memory_allocated``, which this function does not do).
     """
     gen = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(batch, n_head, t, head_dim, generator=gen) for _ in range(3))
