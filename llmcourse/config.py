@@ -231,7 +231,7 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                    bench_lengths=[16, 32, 64], bench_repeats=1, bench_n_layer=2, bench_n_embd=32, ppl_tokens=2_000,
                    ppl_stride=8, sweep_temperatures=[0.0, 0.5, 1.0, 1.5], max_val_ppl=65.0),
         "laptop": dict(n_layer=3, n_head=3, n_embd=96, block_size=96, steps=1000, batch_size=32, lr=3e-3,
-                       sample_tokens=300, check_tokens=100, draws=8, beam_width=5, beam_tokens=80, beam_prompts=4,
+                       sample_tokens=300, check_tokens=60, draws=8, beam_width=5, beam_tokens=80, beam_prompts=4,
                        ngram=8, bench_lengths=[32, 64, 128, 256], bench_repeats=3, bench_n_layer=4,
                        bench_n_embd=128, ppl_tokens=50_000, ppl_stride=32,
                        sweep_temperatures=[0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0], max_val_ppl=7.5),

@@ -543,7 +543,8 @@ def perplexity(model: nn.Module, ids: torch.Tensor, batch_size: int = 32,
 
 
 def distinct_n(texts: str | Sequence[str], n: int) -> float:
-    """Distinct word n-grams / all word n-grams, pooled over ``texts`` (Li et al. 2016's distinct-n).
+    """Distinct word n-grams / all word n-grams, pooled over ``texts``: distinct-n (Li et al. 2016, who divided by
+    the number of words instead; by the n-grams, 1.0 means no repeat for every n).
 
     Words are split at whitespace; 1.0 means no n-gram occurs twice. ``"a b a b"`` has the 2-grams ``a b``,
     ``b a``, ``a b``: distinct-2 = 2/3. Pooled over several texts it also falls when they repeat each other. Texts
