@@ -242,6 +242,114 @@ def test_a_forbidden_library_call_fails_by_any_name_and_only_with_the_values_it_
         core.exercise("ch99.bad", "bad", "toy", forbidden=["torch.softmax"])
 
 
+FAKE_LIBRARY = {  # a stand-in for a library with a ready-made answer (transformers' logits processors, say)
+    "__init__.py": "from .warpers import RowSoftmax, row_softmax\n",
+    "warpers.py": ("import torch\n\n\ndef row_softmax(x):\n    return torch.softmax(x, dim=-1)\n\n\n"
+                   "class RowSoftmax:\n    def __call__(self, x):\n        return row_softmax(x)\n"),
+    "extra.py": "import torch\n\nrow_softmax = torch.softmax\n",
+}
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_a_library_ruled_out_whole_is_refused_however_it_is_reached(toys, tmp_path, monkeypatch, in_process):
+    """ch99.rows: a softmax per row, with a library that has it ready-made ruled out (Forbidden(module=...)).
+
+    By hand passes; every way of running the library's code fails with the rule's words: a function or a class
+    imported before the call (as a notebook cell would), an import inside the call (refused, so a large library is
+    not loaded against the time limit), importlib, a submodule; a hidden case says only that it was ruled out.
+    Afterwards the grader's own imports and profiler are as they were, in a forked child or in process."""
+    import builtins
+    import importlib
+    import sys
+
+    from llmcourse.grading import runner
+
+    package = tmp_path / "fakelib_ch99"
+    package.mkdir()
+    for name, text in FAKE_LIBRARY.items():
+        (package / name).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(runner, "CAN_FORK", runner.CAN_FORK and not in_process)
+    fakelib = importlib.import_module("fakelib_ch99")  # the learner imported it in an earlier cell
+    rule = core.Forbidden(module="fakelib_ch99", why="it does the whole softmax; write exp and the sum yourself.")
+    ex = toys("ch99.rows", args=("x",), forbidden=[rule])
+
+    @ex.case("(B, V) = (3, 5)")
+    def _(t):
+        t.check_call(t.randn(3, 5), reference=lambda x: torch.softmax(x, dim=-1))
+
+    def by_hand(x):
+        e = (x - x.max(-1, keepdim=True).values).exp()
+        return e / e.sum(-1, keepdim=True)
+
+    def imports_inside(x):
+        import fakelib_ch99
+
+        return fakelib_ch99.row_softmax(x)
+
+    def imports_a_new_submodule(x):
+        from fakelib_ch99.extra import row_softmax
+
+        return row_softmax(x, dim=-1)
+
+    flagged = {
+        "a function imported before": (lambda x: fakelib.row_softmax(x), "fakelib_ch99.warpers.row_softmax"),
+        "a class imported before": (lambda x: fakelib.RowSoftmax()(x), "RowSoftmax.__call__"),
+        "an import inside the call": (imports_inside, "imported `fakelib_ch99`"),
+        "importlib": (lambda x: importlib.import_module("fakelib_ch99").row_softmax(x), "imported"),
+        "a submodule not yet imported": (imports_a_new_submodule, "imported `fakelib_ch99.extra`"),
+    }
+    hooks = (builtins.__import__, importlib.import_module, sys.getprofile())
+    assert run_check("ch99.rows", by_hand).passed
+    for how, (answer, where) in flagged.items():
+        result = run_check("ch99.rows", answer)
+        assert not result.passed and result.points == 0, how
+        assert "used the `fakelib_ch99` library" in messages(result), (how, messages(result))
+        assert where in messages(result) and "write exp and the sum yourself" in messages(result), how
+        assert (builtins.__import__, importlib.import_module, sys.getprofile()) == hooks, how
+    assert "fakelib_ch99.extra" not in sys.modules  # refused, so never loaded
+    inside = flagged["an import inside the call"][0]
+    hidden = run_check("ch99.rows", inside, hidden=[core.Case("hidden", ex.cases[0].fn)])
+    assert "rules out on a hidden case" in messages(hidden)
+    for bad in (core.Forbidden(why="no rule"), core.Forbidden("torch.softmax", why="both", module="fakelib_ch99"),
+                core.Forbidden(module="fakelib_ch99", why="narrowed", when={"dim": -1}),
+                core.Forbidden(module="not a module", why="spaces"), core.Forbidden(module="fakelib_ch99")):
+        with pytest.raises(ValueError, match="forbidden"):
+            core.exercise("ch99.bad", "bad", "toy", forbidden=[bad])
+
+
+def test_a_shared_buffer_is_one_object_through_the_calls_of_a_run(toys):
+    """ch99.tally: state kept in a buffer the learner writes in place (a KV cache, say), over consecutive calls.
+
+    wire.SharedSpec hands every step of one run the same tensor as the earlier steps left it; its state after each
+    call comes back like any input's. An answer that writes into a copy leaves the buffer as it was."""
+    ex = toys("ch99.tally", args=("x", "total"), mutates=("total",))
+
+    @ex.case("three calls sharing one buffer")
+    def _(t):
+        start = t.randn(4)
+        xs = [t.randn(4) for _ in range(3)]
+        outcomes = t.run([core.Step((x, wire.SharedSpec(start, "total"))) for x in xs])
+        running = start.clone()
+        for x, outcome in zip(xs, outcomes, strict=True):
+            running += x
+            t.expect(wire.strip_meta(outcome.args_after[1]), running, "the buffer after the call")
+            t.expect(outcome.value, running.sum(), "the returned sum")
+
+    def in_place(x, total):
+        total += x
+        return total.sum()
+
+    def into_a_copy(x, total):
+        total = total + x
+        return total.sum()
+
+    assert run_check("ch99.tally", in_place).passed
+    result = run_check("ch99.tally", into_a_copy)
+    assert not result.passed and "the buffer after the call is wrong" in messages(result)
+    assert run_check("ch99.tally", in_place).passed  # each run starts again from the case's value
+
+
 def test_objects_that_lie_about_equality_cannot_pass(toys):
     ex = toys("ch99.half", args=("x",))
 

@@ -18,7 +18,8 @@ Every call enforces, unless the exercise opts out in its declaration:
 - with ``no_autograd=True`` (a gradient derived by hand), no call into autograd;
 - with ``forbidden=`` (a list of :class:`Forbidden`), none of the library calls that would do the exercise's
   work for the learner (``F.scaled_dot_product_attention(..., enable_gqa=True)`` where the exercise is the
-  sharing of key/value heads).
+  sharing of key/value heads), and no use at all of a library ruled out whole (``transformers``, whose logits
+  processors do a sampling exercise in one line).
 
 A known mistake is named only when the answer equals that mistake on every call where the mistake
 differs from the right answer, so a near miss is never told a mistake it did not make. Messages say
@@ -105,24 +106,58 @@ class Step:
 class Forbidden:
     """A library call an exercise rules out, because it would do the exercise's work: "by hand means by hand".
 
-    ``function`` is the dotted path of a PyTorch function or operator (``"torch.nn.functional.
-    scaled_dot_product_attention"``, ``"torch.ops.aten._scaled_dot_product_flash_attention_for_cpu"``);
-    ``when`` narrows the ban to calls that pass these argument values (``{"enable_gqa": True}``; empty: every
-    call); ``why`` says in plain words what the call would do for the learner and what to write instead.
+    Either one function or a whole library:
 
-    The learner's side watches the call through a ``torch.overrides.TorchFunctionMode``, so every name it is
-    reached by counts (``F.``, an imported alias, ``torch._C._nn``, ``torch.ops.aten``). Like the autograd
-    counter, it keeps an honest answer honest; it is not a sandbox against code written to dodge it, and a
-    plain-Python function outside PyTorch's ``__torch_function__`` protocol is not seen.
+    - ``function`` is the dotted path of a PyTorch function or operator (``"torch.nn.functional.
+      scaled_dot_product_attention"``, ``"torch.ops.aten._scaled_dot_product_flash_attention_for_cpu"``);
+      ``when`` narrows the ban to calls that pass these argument values (``{"enable_gqa": True}``; empty: every
+      call). The learner's side watches the call through a ``torch.overrides.TorchFunctionMode``, so every name
+      it is reached by counts (``F.``, an imported alias, ``torch._C._nn``, ``torch.ops.aten``); a plain-Python
+      function outside PyTorch's ``__torch_function__`` protocol is not seen.
+    - ``module`` names a library (``"transformers"``) none of whose code may run during the learner's call: a
+      profiler hook notes any function or class of it that runs (imported before the call or not, by any name),
+      and importing it inside the call is refused, so a heavy library is not loaded against the time limit.
+
+    ``why`` says in plain words what the call would do for the learner and what to write instead. Like the
+    autograd counter, the watch keeps an honest answer honest; it is not a sandbox against code written to dodge
+    it (a library's code copied into the notebook is the learner's code).
     """
 
-    function: str
-    why: str
+    function: str = ""
+    why: str = ""
     when: dict[str, Any] = field(default_factory=dict)
+    module: str = ""
+
+    @property
+    def key(self) -> str:
+        """How the learner's side names this rule in its notes."""
+        return f"module:{self.module}" if self.module else self.function
+
+    def problem(self) -> str:
+        """What is wrong with this declaration ("" when nothing is)."""
+        if not self.why:
+            return "says no why"
+        if bool(self.function) == bool(self.module):
+            return "names neither or both of function= and module="
+        if self.function and self.function.count(".") < 1:
+            return "needs a dotted function path ('module.name')"
+        if self.module and not all(part.isidentifier() for part in self.module.split(".")):
+            return "needs a module name such as 'transformers'"
+        if self.module and self.when:
+            return "cannot narrow a whole library with when="
+        return ""
+
+    def to_wire(self) -> dict[str, Any]:
+        """The rule as the learner's side gets it (plain data)."""
+        if self.module:
+            return {"module": self.module}
+        return {"function": self.function, "when": dict(self.when)}
 
     def shown(self) -> str:
         """The call as a message names it, e.g. ``torch.nn.functional.scaled_dot_product_attention(...,
-        enable_gqa=True)``."""
+        enable_gqa=True)``, or ``the `transformers` library``."""
+        if self.module:
+            return f"the `{self.module}` library"
         if not self.when:
             return f"`{self.function}`"
         return f"`{self.function}(..., {', '.join(f'{k}={v!r}' for k, v in self.when.items())})`"
@@ -183,8 +218,10 @@ def exercise(check_id: str, name: str, description: str, *, args: Sequence[str] 
     if check_id in REGISTRY:
         raise ValueError(f"exercise {check_id!r} is registered twice")
     for rule in forbidden:
-        if not isinstance(rule, Forbidden) or rule.function.count(".") < 1:
-            raise ValueError(f"{check_id}: forbidden takes Forbidden(function='module.name', why=...), got {rule!r}")
+        problem = rule.problem() if isinstance(rule, Forbidden) else "is not a Forbidden"
+        if problem:
+            raise ValueError(f"{check_id}: forbidden takes Forbidden(function='module.name', why=...) or "
+                             f"Forbidden(module='library', why=...); {rule!r} {problem}")
     unknown = set(mutates) - set(args)
     if unknown:
         raise ValueError(f"{check_id}: mutates names arguments it does not have: {sorted(unknown)}")
@@ -312,7 +349,7 @@ class Trial:
                 record["backward"] = {"upstream": upstream[i]}
             request_steps.append(record)
         request = {"steps": request_steps, "count_autograd": self.ex.no_autograd,
-                   "forbidden": [{"function": rule.function, "when": dict(rule.when)} for rule in self.ex.forbidden]}
+                   "forbidden": [rule.to_wire() for rule in self.ex.forbidden]}
         response = self._executor(request, self.ex.timeout)
         self.printed = str(response.get("printed", ""))[:2000]
         status = response.get("status")
@@ -334,6 +371,13 @@ class Trial:
         return outcomes
 
     def _interpret(self, record: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
+        # A ruled-out library is named even when the call then failed (its import inside the call is refused).
+        for rule in self.ex.forbidden:
+            if rule.key in record.get("forbidden_calls", ()):
+                seen = str(record.get("forbidden_where", {}).get(rule.key, ""))[:200]
+                verb = "used" if rule.module else "called"
+                raise CheckFailure(f"`{self.ex.name}` {verb} {rule.shown()}{f' ({seen})' if seen else ''}, which this "
+                                   f"exercise rules out: {rule.why}", "forbidden")
         if not record.get("ok"):
             error = record.get("error", {})
             if error.get("stub"):
@@ -343,10 +387,6 @@ class Trial:
             raise CheckFailure(
                 f"`{self.ex.name}` called autograd (.backward() or torch.autograd.grad), which this exercise asks you "
                 "to do by hand: write each gradient as a formula, from the loss back to the inputs.", "wrong")
-        for rule in self.ex.forbidden:
-            if rule.function in record.get("forbidden_calls", ()):
-                raise CheckFailure(f"`{self.ex.name}` called {rule.shown()}, which this exercise rules out: "
-                                   f"{rule.why}", "forbidden")
         if record.get("global_rng_touched") and not self.ex.global_rng:
             raise CheckFailure(
                 f"`{self.ex.name}` used or reset PyTorch's (or Python's) global random generator "
@@ -498,7 +538,7 @@ def _plain(value: Any) -> Any:
 
 
 def _plain_one(value: Any) -> Any:
-    if isinstance(value, wire.LeafSpec):
+    if isinstance(value, (wire.LeafSpec, wire.SharedSpec)):
         return value.value
     if isinstance(value, wire.IterSpec):
         return [_plain(v) for v in value.items]
@@ -522,7 +562,7 @@ def _upstream_like(expected: Any, rng: torch.Generator) -> Any:
 
 def _signature(value: Any) -> Any:
     """How an argument looked, for the coverage tests: shapes and dtypes of tensors, values of scalars."""
-    if isinstance(value, wire.LeafSpec):
+    if isinstance(value, (wire.LeafSpec, wire.SharedSpec)):
         value = value.value
     if isinstance(value, torch.Tensor):
         return ("tensor", tuple(value.shape), str(value.dtype))

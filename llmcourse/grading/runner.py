@@ -18,6 +18,8 @@ in the caller's process under a signal or trace deadline, and the result says so
 
 from __future__ import annotations
 
+import builtins
+import importlib
 import inspect
 import io
 import os
@@ -240,14 +242,104 @@ class _ForbiddenCallWatch(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+class _LibraryWatch:
+    """Notes any use of a ruled-out library (see ``core.Forbidden(module=...)``) during the learner's call.
+
+    A profiler hook (``sys.setprofile``, and ``threading.setprofile`` for threads the call starts) sees every
+    Python frame that starts and every C function called: a frame whose module is the library or one of its
+    submodules, or a C function that belongs to it, is noted, however the learner reached it (an import before the
+    call, an alias, an object of one of its classes). An import of the library inside the call is noted and
+    refused with ImportError: the verdict names the library either way, and a large library is not loaded against
+    the time limit. The hook costs one Python call per call the learner makes, so only exercises that declare a
+    library pay it.
+    """
+
+    def __init__(self, names: list[str], seen: set[str], where: dict[str, str]) -> None:
+        self.names = names
+        self.seen = seen
+        self.where = where
+
+    def owner(self, module_name: object) -> str | None:
+        """The ruled-out library ``module_name`` belongs to (itself or a submodule), else None."""
+        if not isinstance(module_name, str):
+            return None
+        for name in self.names:
+            if module_name == name or module_name.startswith(name + "."):
+                return name
+        return None
+
+    def note(self, name: str, what: str) -> None:
+        key = f"module:{name}"
+        self.seen.add(key)
+        self.where.setdefault(key, what)  # the first use is the one a message shows
+
+    def profile(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            module_name = frame.f_globals.get("__name__")
+            name = self.owner(module_name)
+            if name:
+                code = frame.f_code
+                self.note(name, f"ran `{module_name}.{getattr(code, 'co_qualname', code.co_name)}`")
+        elif event == "c_call":
+            module_name = getattr(arg, "__module__", None)
+            owner_object = getattr(arg, "__self__", None)
+            if not module_name and owner_object is not None:  # a method of an object a C extension made
+                module_name = (owner_object.__name__ if isinstance(owner_object, types.ModuleType)
+                               else type(owner_object).__module__)
+            name = self.owner(module_name)
+            if name:
+                self.note(name, f"called `{module_name}.{getattr(arg, '__qualname__', getattr(arg, '__name__', '?'))}`")
+
+    def refused(self, name: str) -> ImportError:
+        library = self.owner(name)
+        assert library is not None
+        self.note(library, f"imported `{name}`")
+        return ImportError(f"importing {name} is ruled out in this exercise")
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        real_import, real_import_module = builtins.__import__, importlib.import_module
+        watch = self
+
+        def guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (),
+                           level: int = 0) -> Any:
+            if level == 0 and watch.owner(name):
+                raise watch.refused(name)
+            return real_import(name, globals, locals, fromlist, level)
+
+        def guarded_import_module(name: str, package: str | None = None) -> Any:
+            if not name.startswith(".") and watch.owner(name):
+                raise watch.refused(name)
+            return real_import_module(name, package)
+
+        previous, previous_threads = sys.getprofile(), threading.getprofile()
+        builtins.__import__, importlib.import_module = guarded_import, guarded_import_module
+        threading.setprofile(self.profile)
+        sys.setprofile(self.profile)
+        try:
+            yield
+        finally:
+            sys.setprofile(previous)
+            threading.setprofile(previous_threads)
+            builtins.__import__, importlib.import_module = real_import, real_import_module
+
+
 @contextmanager
-def _watching_calls(rules: list[dict[str, Any]], seen: set[str]) -> Iterator[None]:
-    """Watch the learner's call for the forbidden functions of ``rules`` (none: watch nothing, cost nothing)."""
-    if not rules:
+def _watching_calls(rules: list[dict[str, Any]], seen: set[str], where: dict[str, str] | None = None
+                    ) -> Iterator[None]:
+    """Watch the learner's call for the forbidden functions and libraries of ``rules`` (none: watch nothing, cost
+    nothing); ``seen`` gets the rules' keys (a function's path, ``module:<name>`` for a library), ``where`` the first
+    use of each library in words."""
+    functions = [rule for rule in rules if rule.get("function")]
+    libraries = [str(rule["module"]) for rule in rules if rule.get("module")]
+    with _ForbiddenCallWatch(functions, seen) if functions else _nothing(), \
+            _LibraryWatch(libraries, seen, {} if where is None else where).watching() if libraries else _nothing():
         yield
-        return
-    with _ForbiddenCallWatch(rules, seen):
-        yield
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -266,9 +358,10 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
         before = _global_rng_state()
         autograd_calls = [0]
         forbidden_calls: set[str] = set()
+        forbidden_where: dict[str, str] = {}
         started = time.perf_counter()
         try:
-            with _watching_calls(list(request.get("forbidden") or []), forbidden_calls):
+            with _watching_calls(list(request.get("forbidden") or []), forbidden_calls, forbidden_where):
                 if request.get("count_autograd"):
                     with _counting_autograd(autograd_calls):
                         output = target(*args, **kwargs)
@@ -277,13 +370,15 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
         except CheckTimeout:
             raise
         except BaseException as exc:  # everything the learner's code can raise ends as data
-            steps_out.append({"ok": False, "error": describe_exception(exc)})
+            steps_out.append({"ok": False, "error": describe_exception(exc), "forbidden_calls": sorted(forbidden_calls),
+                              "forbidden_where": forbidden_where})
             break
         elapsed = time.perf_counter() - started
         after = _global_rng_state()
         untouched = torch.equal(before[0], after[0]) and before[1] == after[1]
         record: dict[str, Any] = {"ok": True, "elapsed": elapsed, "global_rng_touched": not untouched,
-                                  "autograd_calls": autograd_calls[0], "forbidden_calls": sorted(forbidden_calls)}
+                                  "autograd_calls": autograd_calls[0], "forbidden_calls": sorted(forbidden_calls),
+                                  "forbidden_where": forbidden_where}
         try:
             if step.get("backward") is not None:
                 record["grads"] = _gradients(output, step["backward"], args)

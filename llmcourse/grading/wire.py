@@ -9,7 +9,8 @@ the learner's kernel cannot reach a verdict: the grader compares data it decoded
 
 Inputs travel the other way as the same plain data plus a few *specs* the learner's side knows how to
 build: a seeded ``torch.Generator``, a leaf tensor that requires grad (optionally with a ``.grad``), an
-iterator over parameters, and a small ``nn.Sequential`` with given weights.
+iterator over parameters, a small ``nn.Sequential`` with given weights, and a tensor shared by the calls of one
+run (a buffer the learner's code keeps state in, written in place from call to call).
 """
 
 from __future__ import annotations
@@ -78,6 +79,17 @@ class IterSpec:
     """A one-shot iterator over the items (as ``model.parameters()`` gives), not a list."""
 
     items: list[Any]
+
+
+@dataclass
+class SharedSpec:
+    """A tensor that is one object for all the calls of one run: built from ``value`` the first time a call is
+    given a ``SharedSpec`` of this ``name``, and that same tensor, as the earlier calls left it, for every later call
+    (``value`` is then not read). For state a learner's function keeps in a buffer it is given and writes in place,
+    such as a KV cache: its state after each call comes back like any input's."""
+
+    value: torch.Tensor
+    name: str
 
 
 @dataclass
@@ -257,6 +269,11 @@ def _build_one(value: Any, objects: dict[str, Any]) -> Any:
         if data.get("grad") is not None:
             leaf.grad = data["grad"].clone()
         return leaf
+    if kind == "shared":
+        key = f"shared:{data['name']}"
+        if key not in objects:
+            objects[key] = data["value"].clone()
+        return objects[key]
     if kind == "iter":
         items = [build(v, objects) for v in data["items"]]
         iterator = iter(items)
@@ -280,6 +297,8 @@ def _spec_to_wire_one(value: Any) -> Any:
         return {TAG: "spec", "kind": "generator", "data": {"seed": value.seed, "name": value.name}}
     if isinstance(value, LeafSpec):
         return {TAG: "spec", "kind": "leaf", "data": {"value": value.value, "grad": value.grad}}
+    if isinstance(value, SharedSpec):
+        return {TAG: "spec", "kind": "shared", "data": {"value": value.value, "name": value.name}}
     if isinstance(value, IterSpec):
         return {TAG: "spec", "kind": "iter", "data": {"items": [spec_to_wire(v) for v in value.items]}}
     if isinstance(value, SequentialSpec):

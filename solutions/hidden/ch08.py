@@ -1,10 +1,10 @@
-"""Chapter 8's hidden cases: sizes and values the public cases leave out (an empty cache, a window larger than
-the text, penalties on a row that repeats one id, a typical set of nearly everything, a stop string at the very
-start). Same checks as the public cases, new inputs."""
+"""Chapter 8's hidden cases: sizes and values the public cases leave out (a wide window that fills over many
+steps, a buffer joined far into a text with a batch of one, penalties on a row that repeats one id, a typical set of
+nearly everything, a stop string at the very start). Same checks as the public cases, new inputs."""
 
 from __future__ import annotations
 
-from llmcourse.grading.ch08 import check_penalty, check_rolling, check_stream, check_typical, peaked_rows
+from llmcourse.grading.ch08 import check_penalty, check_ring, check_stream, check_typical, peaked_rows
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 
@@ -24,14 +24,16 @@ def _(t: Trial) -> None:
     check_typical(t, peaked_rows(t, 2, t.py.randint(15, 20)), 0.98)
 
 
-@hidden_case("ch08.rolling_kv_step", "an empty cache: the first token attends to itself alone")
+@hidden_case("ch08.rolling_kv_step", "a wide window (W = 16..24), many heads, a wide head: filling, then wrapping")
 def _(t: Trial) -> None:
-    check_rolling(t, t.py.randint(1, 3), t.py.randint(2, 3), 0, t.py.randint(3, 5), t.py.randint(2, 4))
+    window = t.py.randint(16, 24)
+    check_ring(t, 2, t.py.randint(4, 6), window, 16, window + t.py.randint(3, 6))
 
 
-@hidden_case("ch08.rolling_kv_step", "a window much larger than the cache, many heads, a wide head")
+@hidden_case("ch08.rolling_kv_step", "a batch of one joining a text at a position that is a multiple of the window")
 def _(t: Trial) -> None:
-    check_rolling(t, 2, t.py.randint(4, 6), t.py.randint(2, 4), 16, 64)
+    window = t.py.randint(2, 4)
+    check_ring(t, 1, t.py.randint(2, 3), window, t.py.randint(2, 4), 3 * window, start=window * t.py.randint(5, 9))
 
 
 @hidden_case("ch08.stream_with_stop", "the stop string is the very first text")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from transformers import TypicalLogitsWarper  # imported before the check, as a learner's earlier cell would
 
 from . import WrongAnswer
 
@@ -102,54 +103,110 @@ def typical_keeps_shape(logits, typical_mass, generator):
     return _nucleus_in((-logp - entropy).abs().argsort(-1), probs, typical_mass, generator)[:, None]
 
 
+def typical_hf_warper(logits, typical_mass, generator):
+    # right draws (it passed every public case): Hugging Face's processor does the whole task
+    warped = TypicalLogitsWarper(mass=typical_mass)(None, logits)
+    return torch.multinomial(torch.softmax(warped, dim=-1), 1, generator=generator).squeeze(-1)
+
+
+def typical_hf_imported_inside(logits, typical_mass, generator):
+    from transformers.generation.logits_process import TypicalLogitsWarper as Warper
+
+    warped = Warper(mass=typical_mass)(None, logits)
+    return torch.multinomial(torch.softmax(warped, dim=-1), 1, generator=generator).squeeze(-1)
+
+
 # --- rolling_kv_step -------------------------------------------------------------------------------------------
 
 
-def _attend(q, k, v, scale=None):
+def _slots_attend(q, k_buf, v_buf, valid, scale=None):
     scale = 1 / math.sqrt(q.size(-1)) if scale is None else scale
-    return torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1) @ v
+    scores = (q @ k_buf.transpose(-2, -1) * scale).masked_fill(~valid, float("-inf"))  # (B, nh, 1, W)
+    return torch.softmax(scores, dim=-1) @ v_buf
 
 
-def rolling_attends_before_appending(q, k_new, v_new, k_cache, v_cache, window):
-    out = _attend(q, k_cache[..., -window:, :], v_cache[..., -window:, :])  # the old positions only
-    k = torch.cat((k_cache, k_new), dim=-2)[..., -window:, :]
-    v = torch.cat((v_cache, v_new), dim=-2)[..., -window:, :]
-    return out, k, v
+def _write(k_buf, v_buf, k_new, v_new, slot):
+    k_buf[..., slot, :] = k_new[..., 0, :]
+    v_buf[..., slot, :] = v_new[..., 0, :]
 
 
-def rolling_trims_after(q, k_new, v_new, k_cache, v_cache, window):
-    k, v = torch.cat((k_cache, k_new), dim=-2), torch.cat((v_cache, v_new), dim=-2)
-    return _attend(q, k, v), k[..., -window:, :], v[..., -window:, :]
+def rolling_concat_and_slice(q, k_new, v_new, k_buf, v_buf, pos):
+    # the chapter's growing cache, trimmed to the window: a new (W + 1)-position tensor every token
+    window = k_buf.size(-2)
+    k = torch.cat((k_buf, k_new), dim=-2)[..., -window:, :]
+    v = torch.cat((v_buf, v_new), dim=-2)[..., -window:, :]
+    return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)), dim=-1) @ v
 
 
-def rolling_keeps_oldest(q, k_new, v_new, k_cache, v_cache, window):
-    k = torch.cat((k_cache, k_new), dim=-2)[..., :window, :]
-    v = torch.cat((v_cache, v_new), dim=-2)[..., :window, :]
-    return _attend(q, k, v), k, v
+def rolling_roll_into_time_order(q, k_new, v_new, k_buf, v_buf, pos):
+    # right values, but it copies the whole buffer back into time order every token
+    window = k_buf.size(-2)
+    _write(k_buf, v_buf, k_new, v_new, pos % window)
+    shift = -(pos % window + 1) if pos >= window - 1 else 0
+    k, v = torch.roll(k_buf, shift, dims=-2), torch.roll(v_buf, shift, dims=-2)
+    valid = torch.arange(window) <= pos
+    return _slots_attend(q, k, v, valid)
 
 
-def rolling_no_scale(q, k_new, v_new, k_cache, v_cache, window):
-    k = torch.cat((k_cache, k_new), dim=-2)[..., -window:, :]
-    v = torch.cat((v_cache, v_new), dim=-2)[..., -window:, :]
-    return _attend(q, k, v, scale=1.0), k, v
+def rolling_shifts_every_slot(q, k_new, v_new, k_buf, v_buf, pos):
+    # a shift register: every slot moves one to the left and the newest goes last (W - 1 copies per token)
+    window = k_buf.size(-2)
+    k_buf[..., :-1, :] = k_buf[..., 1:, :].clone()
+    v_buf[..., :-1, :] = v_buf[..., 1:, :].clone()
+    _write(k_buf, v_buf, k_new, v_new, window - 1)
+    return _slots_attend(q, k_buf, v_buf, torch.arange(window) >= window - 1 - pos)
 
 
-def rolling_ring_buffer_in_place(q, k_new, v_new, k_cache, v_cache, window):
-    if k_cache.size(-2) < window:
-        k, v = torch.cat((k_cache, k_new), dim=-2), torch.cat((v_cache, v_new), dim=-2)
-    else:  # shift left and write the newest at the end, in the caller's tensors
-        k_cache[..., :-1, :] = k_cache[..., 1:, :].clone()
-        v_cache[..., :-1, :] = v_cache[..., 1:, :].clone()
-        k_cache[..., -1:, :] = k_new
-        v_cache[..., -1:, :] = v_new
-        k, v = k_cache, v_cache
-    return _attend(q, k, v), k, v
+def rolling_unmasked(q, k_new, v_new, k_buf, v_buf, pos):
+    window = k_buf.size(-2)
+    _write(k_buf, v_buf, k_new, v_new, pos % window)
+    return _slots_attend(q, k_buf, v_buf, torch.ones(window, dtype=torch.bool))
 
 
-def rolling_detached(q, k_new, v_new, k_cache, v_cache, window):
-    k = torch.cat((k_cache, k_new), dim=-2)[..., -window:, :].detach()
-    v = torch.cat((v_cache, v_new), dim=-2)[..., -window:, :].detach()
-    return _attend(q, k, v), k, v
+def rolling_attends_before_writing(q, k_new, v_new, k_buf, v_buf, pos):
+    window = k_buf.size(-2)
+    out = _slots_attend(q, k_buf, v_buf, torch.arange(window) <= pos)  # slot pos % W still holds pos - W
+    _write(k_buf, v_buf, k_new, v_new, pos % window)
+    return out
+
+
+def rolling_masks_itself(q, k_new, v_new, k_buf, v_buf, pos):
+    window = k_buf.size(-2)
+    _write(k_buf, v_buf, k_new, v_new, pos % window)
+    return _slots_attend(q, k_buf, v_buf, torch.arange(window) < min(pos, window))
+
+
+def rolling_writes_at_pos(q, k_new, v_new, k_buf, v_buf, pos):
+    window = k_buf.size(-2)
+    _write(k_buf, v_buf, k_new, v_new, pos)  # no % W: past the first W positions there is no such slot
+    return _slots_attend(q, k_buf, v_buf, torch.arange(window) <= pos)
+
+
+def rolling_writes_a_copy(q, k_new, v_new, k_buf, v_buf, pos):
+    window = k_buf.size(-2)
+    k_buf, v_buf = k_buf.clone(), v_buf.clone()  # the caller's buffers never see the new position
+    _write(k_buf, v_buf, k_new, v_new, pos % window)
+    return _slots_attend(q, k_buf, v_buf, torch.arange(window) <= pos)
+
+
+def _counting_steps():
+    steps = [0]
+
+    def rolling_counts_its_own_steps(q, k_new, v_new, k_buf, v_buf, pos):
+        # its own count of the calls instead of pos: right only for a text that starts with the buffer
+        window = k_buf.size(-2)
+        _write(k_buf, v_buf, k_new, v_new, steps[0] % window)
+        valid = torch.arange(window) <= steps[0]
+        steps[0] += 1
+        return _slots_attend(q, k_buf, v_buf, valid)
+
+    return rolling_counts_its_own_steps
+
+
+def rolling_no_scale(q, k_new, v_new, k_buf, v_buf, pos):
+    window = k_buf.size(-2)
+    _write(k_buf, v_buf, k_new, v_new, pos % window)
+    return _slots_attend(q, k_buf, v_buf, torch.arange(window) <= pos, scale=1.0)
 
 
 # --- stream_with_stop ------------------------------------------------------------------------------------------
@@ -228,14 +285,23 @@ WRONG_ANSWERS = {
         WrongAnswer("entropy in bits", typical_entropy_in_bits, "same logarithm"),
         WrongAnswer("global generator", typical_global_rng, "global random generator"),
         WrongAnswer("(B, 1) ids", typical_keeps_shape, "squeeze"),
+        WrongAnswer("Hugging Face's TypicalLogitsWarper", typical_hf_warper, "used the `transformers` library"),
+        WrongAnswer("TypicalLogitsWarper imported inside the call", typical_hf_imported_inside,
+                    "imported `transformers.generation.logits_process`"),
     ],
     "ch08.rolling_kv_step": [
-        WrongAnswer("attends before appending", rolling_attends_before_appending, "attended before appending"),
-        WrongAnswer("trims after attending", rolling_trims_after, "window plus one"),
-        WrongAnswer("keeps the oldest", rolling_keeps_oldest, "dropped the newest"),
+        WrongAnswer("concatenate and slice", rolling_concat_and_slice, "called `torch.cat`"),
+        WrongAnswer("rolled back into time order", rolling_roll_into_time_order, "copies all W positions"),
+        WrongAnswer("shifts every slot", rolling_shifts_every_slot, "moved every slot one place"),
+        WrongAnswer("empty slots not masked", rolling_unmasked,
+                    "attended over every slot while the buffer was filling"),
+        WrongAnswer("attends before writing (a window one step old)", rolling_attends_before_writing,
+                    "a window one step too old"),
+        WrongAnswer("masks its own slot while filling", rolling_masks_itself, "masked the newest slot"),
+        WrongAnswer("writes at pos, not pos % W", rolling_writes_at_pos, "the buffer has W slots"),
+        WrongAnswer("writes into a copy of the buffers", rolling_writes_a_copy, "left `k_buf` as it was"),
+        WrongAnswer("counts its own steps instead of reading pos", _counting_steps(), "after the step at pos="),
         WrongAnswer("no scale", rolling_no_scale, "did not scale"),
-        WrongAnswer("ring buffer in place", rolling_ring_buffer_in_place, "in place"),
-        WrongAnswer("detached cache", rolling_detached, "gradient"),
     ],
     "ch08.stream_with_stop": [
         WrongAnswer("each piece alone", stream_each_piece_alone, "each piece alone"),
