@@ -25,8 +25,9 @@ References: Holtzman et al. (2020), nucleus sampling; Fan et al. (2018), top-k; 
 Keskar et al. (2019), CTRL, whose repetition penalty divides the logits of the ids already used; Hugging Face's
 ``RepetitionPenaltyLogitsProcessor`` (``generation/logits_process.py``), which divides positive logits and
 multiplies negative ones (the rule used here), and the order of the processors; Wu et al. (2016), GNMT, the length
-penalty ((5 + n) / 6)^alpha; Hugging Face's ``NoRepeatNGramLogitsProcessor`` and ``BeamSearchScorer`` (n-gram
-blocking after Paulus et al. 2017; finished beams kept apart from the running ones); Li et al. (2016), distinct-n;
+penalty ((5 + n) / 6)^alpha; Hugging Face's ``NoRepeatNGramLogitsProcessor`` (n-gram blocking after Paulus et al.
+2017) and transformers 4's ``BeamSearchScorer`` (finished beams kept apart from the running ones; transformers 5
+removed the class and does the same inside ``GenerationMixin._beam_search``); Li et al. (2016), distinct-n;
 Pope et al. (2022), "Efficiently Scaling Transformer Inference" (the KV cache's memory).
 """
 
@@ -403,8 +404,8 @@ def beam_search(model: nn.Module, ids: torch.Tensor, max_new_tokens: int, beam_w
 
     Each step extends each of the ``beam_width`` running beams by every id and keeps the ``beam_width`` best sums
     of log-probabilities. A candidate that ends with ``eos_id`` among the step's ``beam_width`` best is finished:
-    it leaves the running beams (which are refilled from the next best candidates, as Hugging Face's
-    ``BeamSearchScorer``) and is scored by its total log-probability divided by GNMT's length penalty
+    it leaves the running beams (which are refilled from the next best candidates, as transformers 4's
+    ``BeamSearchScorer`` did) and is scored by its total log-probability divided by GNMT's length penalty
     ``((5 + n) / 6) ** length_penalty`` (Wu et al. 2016), n its new tokens with the end token; the beams still
     running after ``max_new_tokens`` steps are finished at that length. The best finished continuation wins.
     Without an end token all beams have the same length and the penalty changes nothing; with one, 0 favours
@@ -563,7 +564,8 @@ def distinct_n(texts: str | Sequence[str], n: int) -> float:
 
 @dataclass
 class DecodeTiming:
-    """Greedy decoding of ``length`` tokens from one, with and without the KV cache (seconds: a median)."""
+    """Greedy decoding to a text of ``length`` tokens (a 1-token prompt and ``length - 1`` generated), with and
+    without the KV cache (seconds: a median). ``T`` in the table is ``length``."""
 
     length: int
     cached_s: float
@@ -582,7 +584,8 @@ class DecodeTiming:
 
 
 def time_decoding(model: nn.Module, length: int, batch_size: int = 1, repeats: int = 3) -> DecodeTiming:
-    """Time :func:`generate` (greedy) from a 1-token prompt to ``length`` tokens, cached and recomputing.
+    """Time :func:`generate` (greedy) from a 1-token prompt to a text of ``length`` tokens (``length - 1``
+    generated), cached and recomputing.
 
     The two runs alternate, after one warm-up each; ``length`` <= block_size, so the cache is used all the way.
     """
