@@ -28,10 +28,17 @@ References: Karpathy's nanoGPT (``train.py``, ``bench.py``); Chowdhery et al. (2
 
 from __future__ import annotations
 
+import os
+
+# Passive OpenMP waiting, set before torch starts its threads (export OMP_WAIT_POLICY to choose another): on a
+# 2-core machine shared with other work, threads that spin while they wait made each step several times slower;
+# passive threads do not, at the price of part of a second thread's gain on a quiet machine. nanoGPT's subprocess
+# inherits the setting, so both runs wait alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import contextlib
 import itertools
-import os
 import pickle
 import shutil
 import statistics
@@ -333,7 +340,8 @@ def main() -> None:
                        n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout)
     print(f"# command: python benchmarks/gpt_train.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"# {environment_report(device)}")
-    print(f"# load average at the start (other work on this machine): {os.getloadavg()[0]:.2f}")
+    print(f"# load average at the start (other work on this machine): {os.getloadavg()[0]:.2f} on {os.cpu_count()} "
+          f"cores; OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
     print(f"# model: chapter 7's {args.profile} profile, {cfg.n_layer} layers x {cfg.n_embd}, {cfg.n_head} heads, "
           f"context {cfg.block_size}, {GPT(config).num_parameters():,} parameters; batch {cfg.batch_size}")
 
