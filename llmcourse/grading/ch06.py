@@ -1,12 +1,15 @@
-"""Chapter 6's graded exercises: the backward pass of layer norm by hand, the SwiGLU feed-forward network,
-the parameter count of a whole encoder-decoder, and a mixture-of-experts feed-forward with top-k routing.
+"""Chapter 6's graded exercises: the backward pass of layer norm by hand, LLaMA's SwiGLU width and network,
+the parameter count of a LLaMA-style encoder-decoder, and a mixture-of-experts feed-forward with top-k routing.
 
 The chapter builds layer norm (autograd differentiates it), the GELU feed-forward network, the blocks and
 the models, and counts the parameters of blocks and of a decoder-only model; each exercise asks for a
 sibling or an extension. The references are PyTorch's own or the package's: autograd through
 ``F.layer_norm`` for the gradients; the SwiGLU and mixture-of-experts formulas written with ``F.silu`` /
-``F.gelu`` on the learner's very tensors (so gradients are compared too); and for the count, the package's
-``Seq2SeqTransformer`` built on the ``meta`` device and counted with ``sum(p.numel())``. Every case draws its
+``F.gelu`` on the learner's very tensors (so gradients are compared too); Meta's LLaMA code for the width; and for
+the count, the layout built from PyTorch's own layers on the ``meta`` device and counted with ``sum(p.numel())``
+(a layout the package does not build -- RMSNorm, no biases, grouped-query attention, SwiGLU, a token table per side,
+an untied head -- so neither its models nor its formulas answer it). Exercise 1 rules out PyTorch's normalisation
+kernels, whose own backward would hand back the answer. Every case draws its
 inputs from the run's trial, and each known mistake is computed on the same inputs, so a message can name it.
 """
 
@@ -19,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .core import CheckFailure, Trial, exercise
+from .core import CheckFailure, Forbidden, Trial, exercise
 from .expect import kind_of, mistake_values
 
 
@@ -31,12 +34,30 @@ def _tuple_of(got: Any, n: int, name: str, what: str) -> tuple[Any, ...]:
 
 # --- 1. layer_norm_backward --------------------------------------------------------------------------
 
+_OWN_STATISTICS = ("compute the mean, the variance and x_hat yourself with tensor operations, then write each "
+                   "gradient as a formula.")
+# PyTorch's normalisation kernels carry their own backward: called directly (torch.ops.aten.*_backward), or through
+# the grad_fn of their output, they would hand back the answer. Layer norm's kernel, and the ones that compute
+# layer norm when the tensor is laid out for them (group norm with one group, instance norm on (N, 1, C), batch
+# norm on the transpose), are ruled out by every name the TorchFunctionMode sees (F., torch., torch.ops.aten).
+LN_FORBIDDEN = (
+    *(Forbidden(f"torch.ops.aten.{name}_backward",
+                why=f"`{name}_backward` is PyTorch's own backward of its normalisation kernel: " + _OWN_STATISTICS)
+      for name in ("native_layer_norm", "native_group_norm", "native_batch_norm")),
+    *(Forbidden(path, why="PyTorch's normalisation kernels come with their own backward (its grad_fn would hand "
+                          "back the gradients): " + _OWN_STATISTICS)
+      for path in ("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm",
+                   "torch.nn.functional.group_norm", "torch.group_norm", "torch.native_group_norm",
+                   "torch.nn.functional.instance_norm", "torch.instance_norm",
+                   "torch.nn.functional.batch_norm", "torch.batch_norm", "torch.native_batch_norm")),
+)
+
 layer_norm_backward = exercise(
     "ch06.layer_norm_backward", name="layer_norm_backward",
     description="The backward pass of y = (x - mean) / sqrt(var + eps) * weight + bias over the last dimension "
                 "(biased variance), by hand: given dL/dy (..., C), x (..., C), weight (C,) and eps, return "
                 "(dL/dx, dL/dweight, dL/dbias).",
-    args=("grad_out", "x", "weight", "eps"), points=2, timeout=10, no_autograd=True, hints={
+    args=("grad_out", "x", "weight", "eps"), points=2, timeout=10, no_autograd=True, forbidden=LN_FORBIDDEN, hints={
         "The size of tensor a": "check the shapes: dL/dx has x's shape; dL/dweight and dL/dbias have one entry "
                                 "per feature, so they add up every position's share (every dimension but the "
                                 "last).",
@@ -143,12 +164,73 @@ def _(t: Trial) -> None:
     check_ln_backward(t, (t.py.randint(30, 64),), 1e-5, scale=2.0)
 
 
-# --- 2. swiglu_ffn -------------------------------------------------------------------------------------
+# --- 2. swiglu_width and swiglu_ffn ------------------------------------------------------------------
+
+swiglu_width = exercise(
+    "ch06.swiglu_width", name="swiglu_width",
+    description="LLaMA's hidden width F for a SwiGLU feed-forward network of width n_embd: the F at which its three "
+                "bias-free weight matrices hold as many weights as a bias-free GELU network of width 4 * n_embd, "
+                "its whole-number part rounded up to a multiple of multiple_of; a Python int.",
+    args=("n_embd", "multiple_of"), points=1, timeout=10,
+)
+
+
+def width_reference(n_embd: int, multiple_of: int) -> int:
+    """Meta's LLaMA code: 3 C F = 2 C (4C) gives F = 2/3 of 4C; int() of it, then up to a multiple."""
+    hidden = int(2 * (4 * n_embd) / 3)
+    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
+
+
+def width_mistakes(n_embd: int, multiple_of: int) -> dict[str, int]:
+    def up(value: int) -> int:
+        return multiple_of * -(-value // multiple_of)
+
+    exact = 8 * n_embd / 3
+    return {
+        "kept the GELU network's width 4 * n_embd: SwiGLU has three matrices, not two, so at the same count its "
+        "hidden layer is narrower": 4 * n_embd,
+        "rounded down to a multiple: LLaMA rounds up, so the network is never smaller than the GELU one":
+            multiple_of * (int(exact) // multiple_of),
+        "rounded to the nearest multiple: LLaMA rounds up": multiple_of * round(int(exact) / multiple_of),
+        "rounded the exact width up before taking the multiple: LLaMA takes its whole-number part (int) first":
+            up(math.ceil(exact)),
+        "matched the chapter's GELU network with its biases: compare the bias-free networks (LLaMA has none)":
+            up(int((8 * n_embd * n_embd + 5 * n_embd) / (3 * n_embd))),
+        "divided 4 * n_embd by 3: the three matrices share the two matrices' weights, so F is 2/3 of 4 * n_embd":
+            up(int(4 * n_embd / 3)),
+    }
+
+
+def check_width(t: Trial, n_embd: int, multiple_of: int) -> None:
+    got = t.call(n_embd, multiple_of).value
+    if isinstance(got, float) or not isinstance(got, int) or isinstance(got, bool):
+        raise CheckFailure(f"the width should be a Python int, but `swiglu_width` returned {kind_of(got)}: use "
+                           "int() and // (integer division).", "type")
+    t.expect(got, width_reference(n_embd, multiple_of), "the hidden width", mistakes=width_mistakes(n_embd,
+                                                                                                 multiple_of))
+
+
+@swiglu_width.case("LLaMA's own sizes: 7B (4096 wide, multiple 256), and 13B (5120) or 65B (8192)")
+def _(t: Trial) -> None:
+    check_width(t, 4096, 256)
+    check_width(t, t.py.choice((5120, 8192)), 256)
+
+
+@swiglu_width.case("small widths rounded up to multiples of 8, 32 or 64")
+def _(t: Trial) -> None:
+    check_width(t, t.py.choice((16, 20, 48, 100, 130, 200)), t.py.choice((8, 32, 64)))
+
+
+@swiglu_width.case("multiple_of = 1: the whole-number part itself, for widths not divisible by 3")
+def _(t: Trial) -> None:
+    check_width(t, t.py.choice((4, 7, 10, 13, 22, 25)), 1)
+
 
 swiglu_ffn = exercise(
     "ch06.swiglu_ffn", name="swiglu_ffn",
-    description="LLaMA's feed-forward network without biases: (SiLU(x w_gate^T) * (x w_up^T)) w_down^T, with "
-                "x (..., C), w_gate and w_up (F, C), w_down (C, F) stored as nn.Linear weights.",
+    description="LLaMA's feed-forward network without biases (SwiGLU): x (..., C), w_gate and w_up (F, C), w_down "
+                "(C, F) stored as nn.Linear weights; the SiLU of x's gate projection gates its up projection element "
+                "by element, and w_down projects the product back to (..., C).",
     args=("x", "w_gate", "w_up", "w_down"), points=1, timeout=10, grad=True, hints={
         "cannot be multiplied": "check the shapes: the weights are stored as nn.Linear stores them, (out, in), so "
                                 "multiply x by their transposes.",
@@ -166,7 +248,7 @@ def swiglu_mistakes(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor,
                     w_down: torch.Tensor) -> dict[str, torch.Tensor]:
     gate, up = x @ w_gate.T, x @ w_up.T  # (..., F) each
     return mistake_values({
-        "applied SiLU to the up branch instead of the gate: SiLU(x w_gate^T) * (x w_up^T)":
+        "applied SiLU to the up branch instead of the gate: the gate's projection is the one activated":
             lambda: (gate * F.silu(up)) @ w_down.T,
         "used GELU, the chapter's activation: SwiGLU's gate is SiLU (Swish), x * sigmoid(x)":
             lambda: (F.gelu(gate) * up) @ w_down.T,
@@ -177,6 +259,8 @@ def swiglu_mistakes(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor,
         "used ReLU instead of SiLU": lambda: (torch.relu(gate) * up) @ w_down.T,
         "applied SiLU to the product of both branches: only the gate's branch is activated":
             lambda: F.silu(gate * up) @ w_down.T,
+        "added the two branches: the gate multiplies the up projection element by element":
+            lambda: (F.silu(gate) + up) @ w_down.T,
     })
 
 
@@ -189,10 +273,10 @@ def check_swiglu(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int) -> Non
                  mistakes=swiglu_mistakes)
 
 
-@swiglu_ffn.case("values and gradients on a batch of sequences (B, T, C), F wider than C")
+@swiglu_ffn.case("values and gradients on a batch of sequences (B, T, C), F = LLaMA's width for multiple_of 1")
 def _(t: Trial) -> None:
     n_embd = t.py.randint(4, 8)
-    check_swiglu(t, (t.py.randint(2, 3), t.py.randint(3, 5)), n_embd, int(8 * n_embd / 3) + t.py.randint(0, 2))
+    check_swiglu(t, (t.py.randint(2, 3), t.py.randint(3, 5)), n_embd, width_reference(n_embd, 1))
 
 
 @swiglu_ffn.case("values and gradients on one row (1, C), F narrower than C")
@@ -211,68 +295,88 @@ def _(t: Trial) -> None:
 
 encoder_decoder_params = exercise(
     "ch06.encoder_decoder_params", name="encoder_decoder_params",
-    description="The number of parameters of llmcourse.transformer.Seq2SeqTransformer(vocab_size, n_embd, n_head, "
-                "n_enc_layer, n_dec_layer, block_size, d_ff=d_ff, norm_first=norm_first, "
-                "tie_embeddings=tie_embeddings), as a Python int, by formula.",
-    args=("vocab_size", "n_embd", "n_head", "n_enc_layer", "n_dec_layer", "block_size", "d_ff", "norm_first",
-          "tie_embeddings"), points=1, timeout=10,
+    description="The number of parameters of a LLaMA-style encoder-decoder, by formula, as a Python int: a token "
+                "table per side (src_vocab_size and tgt_vocab_size rows), rotary positions (no parameters), "
+                "n_enc_layer encoder blocks (RMSNorm, grouped-query self-attention, RMSNorm, SwiGLU FFN of hidden "
+                "width d_ff) and n_dec_layer decoder blocks (the same with a grouped-query cross-attention and its "
+                "RMSNorm in between), a final RMSNorm per side, an untied output head; no biases anywhere; "
+                "n_kv_head key/value heads of n_embd // n_head features each.",
+    args=("src_vocab_size", "tgt_vocab_size", "n_embd", "n_head", "n_kv_head", "n_enc_layer", "n_dec_layer",
+          "d_ff"), points=1, timeout=10,
 )
 
 
-def _pieces(vocab_size: int, n_embd: int, n_head: int, n_enc_layer: int, n_dec_layer: int, block_size: int,
-            d_ff: int, norm_first: bool, tie_embeddings: bool) -> dict[str, int]:
-    c = n_embd
-    attn, ffn, norm = 4 * c * c + 4 * c, 2 * c * d_ff + d_ff + c, 2 * c
-    return dict(c=c, attn=attn, ffn=ffn, norm=norm, table=vocab_size * c, pos=block_size * c,
-                enc=attn + ffn + 2 * norm, dec=2 * attn + ffn + 3 * norm, final=2 * norm if norm_first else 0,
-                head=0 if tie_embeddings else vocab_size * c, biases_enc=4 * c + d_ff + c,
-                biases_dec=8 * c + d_ff + c)
+def _reference_model(src_vocab_size: int, tgt_vocab_size: int, n_embd: int, n_head: int, n_kv_head: int,
+                     n_enc_layer: int, n_dec_layer: int, d_ff: int) -> torch.nn.Module:
+    """The layout built from PyTorch's own layers (call it on the meta device): what the formula must count."""
+    nn = torch.nn
+    c, kv = n_embd, n_kv_head * (n_embd // n_head)  # keys and values: n_kv_head heads of n_embd // n_head
+
+    def attention() -> nn.Module:
+        return nn.ModuleDict(dict(q=nn.Linear(c, c, bias=False), k=nn.Linear(c, kv, bias=False),
+                                  v=nn.Linear(c, kv, bias=False), o=nn.Linear(c, c, bias=False)))
+
+    def ffn() -> nn.Module:
+        return nn.ModuleDict(dict(gate=nn.Linear(c, d_ff, bias=False), up=nn.Linear(c, d_ff, bias=False),
+                                  down=nn.Linear(d_ff, c, bias=False)))
+
+    def block(cross: bool) -> nn.Module:
+        parts = dict(norm_self=nn.RMSNorm(c), self_attn=attention(), norm_ffn=nn.RMSNorm(c), ffn=ffn())
+        if cross:
+            parts.update(norm_cross=nn.RMSNorm(c), cross_attn=attention())
+        return nn.ModuleDict(parts)
+
+    return nn.ModuleDict(dict(
+        src_table=nn.Embedding(src_vocab_size, c), tgt_table=nn.Embedding(tgt_vocab_size, c),
+        encoder=nn.ModuleList(block(False) for _ in range(n_enc_layer)),
+        decoder=nn.ModuleList(block(True) for _ in range(n_dec_layer)),
+        enc_norm=nn.RMSNorm(c), dec_norm=nn.RMSNorm(c), head=nn.Linear(c, tgt_vocab_size, bias=False)))
 
 
-def count_reference(vocab_size: int, n_embd: int, n_head: int, n_enc_layer: int, n_dec_layer: int, block_size: int,
-                    d_ff: int, norm_first: bool, tie_embeddings: bool) -> int:
-    """The package's model itself, built on the meta device (shapes only, no memory) and counted."""
-    from llmcourse.transformer import Seq2SeqTransformer
-
+def count_reference(*args: int) -> int:
+    """The layout built on the meta device (shapes only, no memory) and counted parameter by parameter."""
     with torch.device("meta"):
-        model = Seq2SeqTransformer(vocab_size, n_embd, n_head, n_enc_layer, n_dec_layer, block_size, d_ff=d_ff,
-                                   norm_first=norm_first, tie_embeddings=tie_embeddings)
-    return sum(p.numel() for p in model.parameters())  # a tied weight is yielded once
+        model = _reference_model(*args)
+    return sum(p.numel() for p in model.parameters())
 
 
-def count_mistakes(*args: Any) -> dict[str, int]:
-    _, _, n_head, n_enc, n_dec, _, d_ff, norm_first, tie = args
-    p = _pieces(*args)
-    right = count_reference(*args)
+def count_mistakes(src_vocab_size: int, tgt_vocab_size: int, n_embd: int, n_head: int, n_kv_head: int,
+                   n_enc_layer: int, n_dec_layer: int, d_ff: int) -> dict[str, int]:
+    c, kv = n_embd, n_kv_head * (n_embd // n_head)
+    right = count_reference(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_head, n_enc_layer, n_dec_layer,
+                            d_ff)
+    attn = 2 * c * c + 2 * c * kv  # one attention's weights
+    n_attn, n_norms = n_enc_layer + 2 * n_dec_layer, 2 * n_enc_layer + 3 * n_dec_layer + 2
     return {
-        "left out the decoder's cross-attention (and its norm): each decoder block has three sublayers":
-            right - n_dec * (p["attn"] + p["norm"]),
-        "forgot the norm of the cross-attention sublayer: every sublayer has its own": right - n_dec * p["norm"],
-        "counted one position table: the encoder and the decoder each have their own": right - p["pos"],
-        "left out the position tables: they are learned (nn.Embedding), block_size x n_embd each":
-            right - 2 * p["pos"],
-        "counted the token table twice: with tie_embeddings the output head is the same tensor":
-            right + (p["table"] if tie else 0),
-        "left out the output head: without tie_embeddings it is a weight of its own, vocab_size x n_embd":
-            right - (0 if tie else p["table"]),
-        "gave the encoder and the decoder a token table each: the model shares one": right + p["table"],
-        "added the final norms to a post-LN model: only pre-LN (norm_first) ends each side with a norm":
-            right + (0 if norm_first else 2 * p["norm"]),
-        "left out the final norms: pre-LN (norm_first) ends the encoder and the decoder with one each":
-            right - (2 * p["norm"] if norm_first else 0),
-        "left out the biases: every nn.Linear in the blocks has one (the output head does not)":
-            right - n_enc * p["biases_enc"] - n_dec * p["biases_dec"],
+        "counted a shift in every norm: RMSNorm has a gain only, n_embd numbers": right + n_norms * c,
+        "counted biases: this model's linear layers have none":
+            right + n_attn * (2 * c + 2 * kv) + (n_enc_layer + n_dec_layer) * (2 * d_ff + c),
+        "counted the chapter's two-matrix FFN: SwiGLU has three matrices of n_embd x d_ff (gate, up, down)":
+            right - (n_enc_layer + n_dec_layer) * c * d_ff,
+        "counted the chapter's layers (its two-matrix FFN, keys and values as wide as the queries): SwiGLU has three "
+        "matrices of n_embd x d_ff, and n_kv_head key/value heads of n_embd // n_head features are "
+        "n_kv_head * (n_embd // n_head) wide":
+            right - (n_enc_layer + n_dec_layer) * c * d_ff + n_attn * 2 * c * (c - kv),
+        "gave the keys and the values n_embd features: with n_kv_head heads of n_embd // n_head features they are "
+        "n_kv_head * (n_embd // n_head) wide": right + n_attn * 2 * c * (c - kv),
         "multiplied the attention weights by the number of heads: the heads split n_embd, they add nothing":
-            right + (n_head - 1) * (n_enc + 2 * n_dec) * p["attn"],
-        "counted LayerNorm with one vector: it has a gain and a shift, 2 * n_embd":
-            right - (n_enc * 2 + n_dec * 3 + (2 if norm_first else 0)) * p["c"],
-        "counted each FFN without its biases": right - (n_enc + n_dec) * (p["ffn"] - 2 * p["c"] * d_ff),
-        "counted the FFN's two weights as square n_embd x n_embd matrices: they are n_embd x d_ff":
-            right - (n_enc + n_dec) * 2 * p["c"] * (d_ff - p["c"]),
+            right + (n_head - 1) * n_attn * attn,
+        "counted only the source's token table: this model has one per side (tgt_vocab_size rows for the target)":
+            right - tgt_vocab_size * c,
+        "counted only the target's token table: this model has one per side (src_vocab_size rows for the source)":
+            right - src_vocab_size * c,
+        "tied the output head to a token table: this head is a weight of its own, tgt_vocab_size x n_embd":
+            right - tgt_vocab_size * c,
+        "sized the output head by the source vocabulary: it scores target tokens":
+            right + (src_vocab_size - tgt_vocab_size) * c,
+        "left out the decoder's cross-attention (and its norm): each decoder block has three sublayers":
+            right - n_dec_layer * (attn + c),
+        "forgot the norm of the cross-attention sublayer: every sublayer has its own": right - n_dec_layer * c,
+        "left out the final norms: each side ends with one RMSNorm": right - 2 * c,
     }
 
 
-def check_count(t: Trial, *args: Any) -> None:
+def check_count(t: Trial, *args: int) -> None:
     got = t.call(*args).value
     if isinstance(got, float) and got.is_integer():
         raise CheckFailure("the count should be a Python int (the number of parameters), but it is a float: use "
@@ -280,30 +384,25 @@ def check_count(t: Trial, *args: Any) -> None:
     t.expect(got, count_reference(*args), "the number of parameters", mistakes=count_mistakes(*args))
 
 
-@encoder_decoder_params.case("a small pre-LN model with a tied head, encoder and decoder of different depths")
+@encoder_decoder_params.case("a small model with as many key/value heads as query heads, deeper decoder")
 def _(t: Trial) -> None:
     n_embd = t.py.choice((16, 24, 32))
-    check_count(t, t.py.randint(10, 40), n_embd, t.py.choice((2, 4)), t.py.randint(1, 3), t.py.randint(2, 4),
-                t.py.randint(8, 20), 4 * n_embd, True, True)
+    n_head = t.py.choice((2, 4))
+    check_count(t, t.py.randint(10, 40), t.py.randint(41, 80), n_embd, n_head, n_head, t.py.randint(1, 3),
+                t.py.randint(4, 5), t.py.choice((40, 48, 64)))
 
 
-@encoder_decoder_params.case("a post-LN model (Vaswani et al.'s placement) with an untied head and a narrow FFN")
+@encoder_decoder_params.case("grouped-query attention (fewer key/value heads), a narrow FFN, deeper encoder")
 def _(t: Trial) -> None:
-    n_embd, n_head = t.py.choice(((12, 1), (12, 3), (12, 4), (20, 4), (48, 3), (48, 4)))  # heads divide the width
-    check_count(t, t.py.randint(50, 300), n_embd, n_head, t.py.randint(2, 4), t.py.randint(1, 3),
-                t.py.randint(16, 64), n_embd + t.py.randint(1, 9), False, False)
+    n_embd, n_head, n_kv_head = t.py.choice(((12, 4, 1), (12, 4, 2), (24, 6, 2), (48, 8, 2), (48, 12, 3)))
+    check_count(t, t.py.randint(200, 300), t.py.randint(50, 150), n_embd, n_head, n_kv_head, t.py.randint(3, 5),
+                t.py.randint(1, 2), n_embd + t.py.randint(1, 9))
 
 
-@encoder_decoder_params.case("the original transformer's base size (Vaswani et al. 2017) in every combination")
+@encoder_decoder_params.case("a model far too large to build in memory: LLaMA-65B's width on both sides")
 def _(t: Trial) -> None:
-    norm_first, tie = t.py.choice(((True, False), (False, True)))
-    check_count(t, t.py.choice((32000, 37000)), 512, 8, 6, 6, t.py.choice((256, 512)), 2048, norm_first, tie)
-
-
-@encoder_decoder_params.case("a model far too large to build in memory: GPT-3's width and depth on both sides")
-def _(t: Trial) -> None:
-    check_count(t, 50257, 12288, 96, t.py.randint(40, 48), t.py.randint(48, 96), 2048, 4 * 12288, True,
-                t.py.choice((True, False)))
+    check_count(t, 32000, t.py.choice((32000, 128256)), 8192, 64, t.py.choice((8, 64)), t.py.randint(40, 48),
+                t.py.randint(60, 80), 22016)
 
 
 # --- 4. moe_feedforward --------------------------------------------------------------------------------
@@ -388,7 +487,7 @@ def _(t: Trial) -> None:
               t.py.randint(4, 6), 2)
 
 
-@moe_feedforward.case("top-1 routing (Switch style) on one position (1, C), F narrower than C")
+@moe_feedforward.case("top-1 under this rule (the one gate is always 1) on one position (1, C), F narrower than C")
 def _(t: Trial) -> None:
     n_embd = t.py.randint(6, 8)
     check_moe(t, (1,), n_embd, n_embd - t.py.randint(1, 3), t.py.randint(3, 4), 1)

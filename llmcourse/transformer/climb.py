@@ -33,8 +33,9 @@ file is absent, damaged or stale, and stores them:
 What it leaves out: learning-rate tuning per stage (one recipe for all is the point), several seeds per row,
 and the full-size GPT (chapter 7's row).
 
-References: Karpathy (2023), "Let's build GPT"; Radford et al. (2019) for GPT-2's initialisation and dropout
-placement; Srivastava et al. (2014) for dropout.
+References: Karpathy (2023), "Let's build GPT"; Radford et al. (2019) for GPT-2's initialisation; for dropout's
+placement, Vaswani et al. (2017, section 5.4: on each sublayer's output and on the embeddings' sum) and GPT
+(Radford et al., 2018: residual, embedding and attention dropout); Srivastava et al. (2014) for dropout.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Chapter 6's hidden cases: sizes and values the public cases leave out (two features, a huge eps, one expert
-chosen of two, a model with one block on each side). Same checks as the public cases, new inputs."""
+"""Chapter 6's hidden cases: sizes and values the public cases leave out (two features, a huge eps, widths of
+other models, one expert chosen of two, a model with one block on each side, one far beyond any memory). Same
+checks as the public cases, new inputs."""
 
 from __future__ import annotations
 
-from llmcourse.grading.ch06 import check_count, check_ln_backward, check_moe, check_swiglu
+from llmcourse.grading.ch06 import check_count, check_ln_backward, check_moe, check_swiglu, check_width
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 
@@ -28,15 +29,20 @@ def _(t: Trial) -> None:
     check_swiglu(t, (1, t.py.randint(10, 20)), t.py.randint(3, 5), 1)
 
 
-@hidden_case("ch06.encoder_decoder_params", "one block per side, one head, a vocabulary of one token")
+@hidden_case("ch06.swiglu_width", "other widths and multiples: a width below its multiple, an odd multiple")
 def _(t: Trial) -> None:
-    check_count(t, 1, t.py.randint(2, 6), 1, 1, 1, t.py.randint(1, 4), t.py.randint(1, 8), t.py.choice((True, False)),
-                t.py.choice((True, False)))
+    check_width(t, t.py.choice((3, 5, 11, 2048, 3200, 6656)), t.py.choice((1, 3, 128, 256, 1024)))
 
 
-@hidden_case("ch06.encoder_decoder_params", "an encoder without decoder depth to spare: 12 + 1 blocks, untied")
+@hidden_case("ch06.encoder_decoder_params", "one block per side, one head, a vocabulary of one token per side")
 def _(t: Trial) -> None:
-    check_count(t, 30522, 768, 12, 12, 1, 512, 3072, False, False)
+    check_count(t, 1, 1, t.py.randint(2, 6), 1, 1, 1, 1, t.py.randint(1, 8))
+
+
+@hidden_case("ch06.encoder_decoder_params", "multi-query attention (one key/value head) at a size no laptop could "
+                                            "build: 12288 wide, 96 + 96 blocks")
+def _(t: Trial) -> None:
+    check_count(t, 250000, 50257, 12288, 96, 1, 96, 96, 32768)
 
 
 @hidden_case("ch06.moe_feedforward", "one of two experts for every position")

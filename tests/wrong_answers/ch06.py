@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -79,11 +81,13 @@ def ln_sums_over_empty_dims(grad_out, x, weight, eps):
     return dx, (grad_out * x_hat).sum(rows), grad_out.sum(rows)
 
 
-def ln_uses_autograd(grad_out, x, weight, eps):
+def ln_uses_autograd(grad_out, x, weight, eps):  # the forward by hand, the backward by autograd
     x, weight = x.detach().requires_grad_(True), weight.detach().requires_grad_(True)
     bias = torch.zeros_like(weight, requires_grad=True)
-    y = F.layer_norm(x, (x.shape[-1],), weight, bias, eps)
-    return torch.autograd.grad(y, (x, weight, bias), grad_out)
+    with torch.enable_grad():
+        x_hat, _ = _stats(x, eps)
+        y = x_hat * weight + bias
+        return torch.autograd.grad(y, (x, weight, bias), grad_out)
 
 
 def ln_scales_grad_out_in_place(grad_out, x, weight, eps):
@@ -103,6 +107,57 @@ def ln_over_batch(grad_out, x, weight, eps):
     g = grad_out * weight
     dx = (g - g.mean(rows, keepdim=True) - x_hat * (g * x_hat).mean(rows, keepdim=True)) / std
     return dx, _per_feature(grad_out * x_hat), _per_feature(grad_out)
+
+
+def ln_native_backward(grad_out, x, weight, eps):  # PyTorch's own backward kernel, called directly
+    c = x.shape[-1]
+    mean = x.mean(-1, keepdim=True)
+    rstd = 1 / (x.var(-1, keepdim=True, unbiased=False) + eps).sqrt()
+    return torch.ops.aten.native_layer_norm_backward(grad_out, x, [c], mean, rstd, weight, torch.zeros_like(weight),
+                                                     [True, True, True])
+
+
+def ln_grad_fn_of_layer_norm(grad_out, x, weight, eps):  # the backward node of F.layer_norm, called by hand
+    with torch.enable_grad():
+        leaves = [x.detach().requires_grad_(), weight.detach().requires_grad_(),
+                  torch.zeros_like(weight, requires_grad=True)]
+        y = F.layer_norm(leaves[0], (x.shape[-1],), leaves[1], leaves[2], eps)
+        return y.grad_fn(grad_out)
+
+
+def ln_group_norm_grad_fn(grad_out, x, weight, eps):  # group norm with one group is layer norm on (N, C)
+    c = x.shape[-1]
+    with torch.enable_grad():
+        flat = x.detach().reshape(-1, c).requires_grad_()
+        y = F.group_norm(flat, 1, eps=eps)
+        dx = y.grad_fn((grad_out * weight).reshape(-1, c))[0]
+    x_hat = y.detach().reshape(x.shape)
+    return dx.reshape(x.shape), _per_feature(grad_out * x_hat), _per_feature(grad_out)
+
+
+# --- swiglu_width ------------------------------------------------------------------------------
+
+
+def width_gelu(n_embd, multiple_of):
+    return 4 * n_embd
+
+
+def width_round_down(n_embd, multiple_of):
+    return multiple_of * (int(8 * n_embd / 3) // multiple_of)
+
+
+def width_nearest(n_embd, multiple_of):
+    return multiple_of * round(int(8 * n_embd / 3) / multiple_of)
+
+
+def width_ceil_first(n_embd, multiple_of):
+    hidden = math.ceil(8 * n_embd / 3)
+    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
+
+
+def width_float(n_embd, multiple_of):
+    hidden = int(2 * 4 * n_embd / 3)
+    return float(multiple_of * math.ceil(hidden / multiple_of))
 
 
 # --- swiglu_ffn --------------------------------------------------------------------------------
@@ -137,53 +192,58 @@ def swiglu_float64(x, w_gate, w_up, w_down):
 # --- encoder_decoder_params --------------------------------------------------------------------
 
 
-def _blocks(n_embd, d_ff):
-    attention = 4 * n_embd * n_embd + 4 * n_embd
-    ffn = 2 * n_embd * d_ff + d_ff + n_embd
-    return attention, ffn, 2 * n_embd
+def _sizes(n_embd, n_head, n_kv_head):
+    return n_embd, n_kv_head * (n_embd // n_head)
 
 
-def count_no_cross(vocab_size, n_embd, n_head, n_enc_layer, n_dec_layer, block_size, d_ff, norm_first,
-                   tie_embeddings):
-    attention, ffn, norm = _blocks(n_embd, d_ff)
-    block = attention + ffn + 2 * norm  # the decoder's blocks counted like the encoder's
-    total = vocab_size * n_embd + 2 * block_size * n_embd + (n_enc_layer + n_dec_layer) * block
-    return total + (2 * norm if norm_first else 0) + (0 if tie_embeddings else vocab_size * n_embd)
+def count_package_model(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_head, n_enc_layer, n_dec_layer, d_ff):
+    """The package's Seq2SeqTransformer, the closest it builds, counted on the meta device."""
+    from llmcourse.transformer import Seq2SeqTransformer
+
+    with torch.device("meta"):
+        model = Seq2SeqTransformer(tgt_vocab_size, n_embd, n_head, n_enc_layer, n_dec_layer, 1, d_ff=d_ff,
+                                   tie_embeddings=False)
+    return sum(p.numel() for p in model.parameters())
 
 
-def count_tied_twice(vocab_size, n_embd, n_head, n_enc_layer, n_dec_layer, block_size, d_ff, norm_first,
-                     tie_embeddings):
-    attention, ffn, norm = _blocks(n_embd, d_ff)
-    total = vocab_size * n_embd + 2 * block_size * n_embd
-    total += n_enc_layer * (attention + ffn + 2 * norm) + n_dec_layer * (2 * attention + ffn + 3 * norm)
-    return total + (2 * norm if norm_first else 0) + vocab_size * n_embd  # the head, tied or not
+def count_package_formulas(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_head, n_enc_layer, n_dec_layer,
+                           d_ff):
+    """The package's formulas with RMSNorm and no biases: its FFN has two matrices, its keys and values full width."""
+    from llmcourse.transformer import decoder_block_params, encoder_block_params
+
+    blocks = n_enc_layer * encoder_block_params(n_embd, d_ff, norm="rms", bias=False)
+    blocks += n_dec_layer * decoder_block_params(n_embd, d_ff, cross=True, norm="rms", bias=False)
+    return (src_vocab_size + 2 * tgt_vocab_size) * n_embd + blocks + 2 * n_embd
 
 
-def count_per_head(vocab_size, n_embd, n_head, n_enc_layer, n_dec_layer, block_size, d_ff, norm_first,
-                   tie_embeddings):
-    attention, ffn, norm = _blocks(n_embd, d_ff)
-    attention *= n_head  # "every head has its own q, k, v, out"
-    total = vocab_size * n_embd + 2 * block_size * n_embd
-    total += n_enc_layer * (attention + ffn + 2 * norm) + n_dec_layer * (2 * attention + ffn + 3 * norm)
-    return total + (2 * norm if norm_first else 0) + (0 if tie_embeddings else vocab_size * n_embd)
+def count_full_width_kv(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_head, n_enc_layer, n_dec_layer, d_ff):
+    c = n_embd
+    attention = 4 * c * c  # "k and v are C x C like q"
+    blocks = n_enc_layer * (attention + 3 * c * d_ff + 2 * c) + n_dec_layer * (2 * attention + 3 * c * d_ff + 3 * c)
+    return (src_vocab_size + 2 * tgt_vocab_size) * c + blocks + 2 * c
 
 
-def count_always_final_norms(vocab_size, n_embd, n_head, n_enc_layer, n_dec_layer, block_size, d_ff, norm_first,
-                             tie_embeddings):
-    attention, ffn, norm = _blocks(n_embd, d_ff)
-    total = vocab_size * n_embd + 2 * block_size * n_embd
-    total += n_enc_layer * (attention + ffn + 2 * norm) + n_dec_layer * (2 * attention + ffn + 3 * norm)
-    return total + 2 * norm + (0 if tie_embeddings else vocab_size * n_embd)
+def count_layer_norm(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_head, n_enc_layer, n_dec_layer, d_ff):
+    c, kv = _sizes(n_embd, n_head, n_kv_head)
+    attention = 2 * c * c + 2 * c * kv
+    norm = 2 * c  # "a gain and a shift"
+    blocks = n_enc_layer * (attention + 3 * c * d_ff + 2 * norm)
+    blocks += n_dec_layer * (2 * attention + 3 * c * d_ff + 3 * norm)
+    return (src_vocab_size + 2 * tgt_vocab_size) * c + blocks + 2 * norm
 
 
-def count_as_float(vocab_size, n_embd, n_head, n_enc_layer, n_dec_layer, block_size, d_ff, norm_first,
-                   tie_embeddings):
-    attention = 4 * n_embd**2 + 4 * n_embd
-    per_block = attention + 2 * n_embd * d_ff + d_ff + n_embd + 4 * n_embd
-    total = vocab_size * n_embd + 2 * block_size * n_embd + n_enc_layer * per_block
-    total += n_dec_layer * (per_block + attention + 2 * n_embd)
-    total += (4 * n_embd if norm_first else 0) + (0 if tie_embeddings else vocab_size * n_embd)
-    return total / 1.0  # "a count is a number"
+def count_shared_table(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_head, n_enc_layer, n_dec_layer, d_ff):
+    c, kv = _sizes(n_embd, n_head, n_kv_head)
+    attention = 2 * c * c + 2 * c * kv
+    blocks = n_enc_layer * (attention + 3 * c * d_ff + 2 * c) + n_dec_layer * (2 * attention + 3 * c * d_ff + 3 * c)
+    return 2 * tgt_vocab_size * c + blocks + 2 * c  # one (target) table, and the head
+
+
+def count_as_float(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_head, n_enc_layer, n_dec_layer, d_ff):
+    c, kv = n_embd, n_kv_head * n_embd / n_head
+    attention = 2 * c * c + 2 * c * kv
+    blocks = n_enc_layer * (attention + 3 * c * d_ff + 2 * c) + n_dec_layer * (2 * attention + 3 * c * d_ff + 3 * c)
+    return (src_vocab_size + 2 * tgt_vocab_size) * c + blocks + 2 * c
 
 
 # --- moe_feedforward ---------------------------------------------------------------------------
@@ -239,6 +299,16 @@ WRONG_ANSWERS = {
         WrongAnswer("sums over () for one vector", ln_sums_over_empty_dims, "shape"),
         WrongAnswer("uses autograd", ln_uses_autograd, "called autograd"),
         WrongAnswer("scales grad_out in place", ln_scales_grad_out_in_place, "changed its input"),
+        WrongAnswer("PyTorch's native_layer_norm_backward", ln_native_backward, "native_layer_norm_backward"),
+        WrongAnswer("the grad_fn of F.layer_norm called by hand", ln_grad_fn_of_layer_norm, "rules out"),
+        WrongAnswer("the grad_fn of a one-group group norm", ln_group_norm_grad_fn, "group_norm"),
+    ],
+    "ch06.swiglu_width": [
+        WrongAnswer("the GELU network's width", width_gelu, "three matrices"),
+        WrongAnswer("rounded down", width_round_down, "rounds up"),
+        WrongAnswer("rounded to the nearest multiple", width_nearest, "rounds up"),
+        WrongAnswer("ceil before the multiple", width_ceil_first, "whole-number part"),
+        WrongAnswer("a float", width_float, "Python int"),
     ],
     "ch06.swiglu_ffn": [
         WrongAnswer("SiLU on the up branch", swiglu_silu_on_up, "up branch"),
@@ -249,10 +319,12 @@ WRONG_ANSWERS = {
         WrongAnswer("float64 result", swiglu_float64, "float64"),
     ],
     "ch06.encoder_decoder_params": [
-        WrongAnswer("no cross-attention", count_no_cross, "cross-attention"),
-        WrongAnswer("tied table counted twice", count_tied_twice, "token table twice"),
-        WrongAnswer("attention per head", count_per_head, "number of heads"),
-        WrongAnswer("final norms in post-LN too", count_always_final_norms, "post-LN model"),
+        WrongAnswer("the package's Seq2SeqTransformer counted on the meta device", count_package_model,
+                    "the number of parameters"),
+        WrongAnswer("the package's formulas (RMSNorm, no biases)", count_package_formulas, "three matrices"),
+        WrongAnswer("keys and values as wide as the queries", count_full_width_kv, "n_kv_head"),
+        WrongAnswer("LayerNorm's gain and shift", count_layer_norm, "gain only"),
+        WrongAnswer("one token table for both sides", count_shared_table, "only the target's token table"),
         WrongAnswer("a float", count_as_float, "Python int"),
     ],
     "ch06.moe_feedforward": [
