@@ -9,17 +9,23 @@ backward pass of the package's ``GPT`` built on the ``meta`` device (shapes only
 with attention run by PyTorch's math kernel so its matrix products are counted too; and the loss is PyTorch's
 ``F.cross_entropy`` with ``ignore_index`` and ``label_smoothing`` on the learner's own tensors (gradients compared).
 Every case draws its inputs from the run's trial, and each known mistake is computed on the same inputs.
+
+Those references would answer for the learner, so the learner's call may not use them: the FLOPs exercise refuses
+``torch.utils.flop_counter`` and the ``llmcourse`` package (its ``GPT`` counted on the meta device, or this module's
+own reference), and the loss exercise refuses PyTorch's cross-entropy and negative log-likelihood losses (their
+``ignore_index`` and ``label_smoothing`` are the exercise) (:class:`~llmcourse.grading.core.Forbidden`).
 """
 
 from __future__ import annotations
 
 import math
+import pkgutil
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .core import CheckFailure, Step, Trial, exercise
+from .core import CheckFailure, Forbidden, Step, Trial, exercise
 from .expect import kind_of, mistake_values
 
 # --- 1. wsd_lr ------------------------------------------------------------------------------------------
@@ -242,13 +248,39 @@ def _(t: Trial) -> None:
 
 # --- 3. training_flops_per_token -------------------------------------------------------------------------
 
+
+def _course_modules() -> list[str]:
+    """The ``llmcourse`` package's modules a learner could count with: all but the grading engine, whose own code
+    (``runner``, ``wire``, ...) runs around every call, so ruling out ``llmcourse`` whole would refuse every answer;
+    the chapters' graders (``llmcourse.grading.chNN``, this one's reference among them) are ruled out."""
+    import llmcourse
+
+    from . import __path__ as grading_path
+
+    names = [f"llmcourse.{info.name}" for info in pkgutil.iter_modules(llmcourse.__path__) if info.name != "grading"]
+    return names + [f"llmcourse.grading.{info.name}" for info in pkgutil.iter_modules(grading_path)
+                    if info.name.startswith("ch") and info.name[2:].isdigit()]
+
+
+FLOPS_FORBIDDEN = (
+    Forbidden(module="torch.utils.flop_counter",
+              why="FlopCounterMode counts the FLOPs of a pass it watches, so it would do the counting for you: derive "
+                  "the count from the sizes, product by product, with plain arithmetic."),
+    *(Forbidden(module=name, why="the course's package holds the finished GPT (a pass through it, even on the meta "
+                                 "device, is a measurement, not a formula) and the grader's own reference: write the "
+                                 "count from the sizes, with plain arithmetic.")
+      for name in _course_modules()),
+)
+
 training_flops_per_token = exercise(
     "ch07.training_flops_per_token", name="training_flops_per_token",
     description="The floating-point operations of the matrix products in one training step (forward and backward) "
                 "of llmcourse.gpt.GPT(GPTConfig(vocab_size, block_size, n_layer, n_head, n_embd)), per token of a "
-                "batch of full-length sequences, as a Python int, by formula. A product of (m, k) by (k, n) costs "
-                "2 m k n; attention's scores and weighted sum are counted over all T x T pairs.",
+                "batch of full-length sequences, as a Python int, by formula (FlopCounterMode and the llmcourse "
+                "package are refused). A product of (m, k) by (k, n) costs 2 m k n; attention's scores and weighted "
+                "sum are counted over all T x T pairs.",
     args=("vocab_size", "block_size", "n_layer", "n_head", "n_embd"), points=1, timeout=10,
+    forbidden=FLOPS_FORBIDDEN,
 )
 
 
@@ -321,13 +353,26 @@ def _(t: Trial) -> None:
 
 # --- 4. padded_lm_loss --------------------------------------------------------------------------------------
 
+_WRITE_THE_LOSS = ("write the loss from log-probabilities (log_softmax) yourself: pick each target's log-probability, "
+                   "mix in the smoothing's share, leave out the padding, and average over the targets that count.")
+LOSS_FORBIDDEN = (
+    *(Forbidden(path, why="PyTorch's cross-entropy skips the padding for you (ignore_index) and smooths the labels "
+                          "for you (label_smoothing), which is this exercise: " + _WRITE_THE_LOSS)
+      for path in ("torch.nn.functional.cross_entropy", "torch._C._nn.cross_entropy_loss")),
+    *(Forbidden(path, why="PyTorch's negative log-likelihood loss skips the padding for you (ignore_index) and "
+                          "averages over the rest, which is half of this exercise: " + _WRITE_THE_LOSS)
+      for path in ("torch.nn.functional.nll_loss", "torch._C._nn.nll_loss", "torch._C._nn.nll_loss_nd",
+                   "torch._C._nn.nll_loss2d")),
+)
+
 padded_lm_loss = exercise(
     "ch07.padded_lm_loss", name="padded_lm_loss",
     description="The next-token loss of a batch of right-padded sequences: logits (B, T, V) are the model's output "
                 "on ids (B, T); position t predicts ids[:, t + 1]; targets equal to pad_id are not scored; with label "
-                "smoothing eps the target distribution is (1 - eps) on the right token plus eps / V on every token; "
-                "the mean over the scored targets, a 0-d tensor.",
-    args=("logits", "ids", "pad_id", "smoothing"), points=2, timeout=10, grad=True,
+                "smoothing eps the target keeps 1 - eps of its probability on the right token and spreads eps evenly "
+                "over the whole vocabulary, the right token included; the mean over the scored targets, a 0-d "
+                "tensor, written from log_softmax (PyTorch's cross-entropy and NLL losses are refused).",
+    args=("logits", "ids", "pad_id", "smoothing"), points=2, timeout=10, grad=True, forbidden=LOSS_FORBIDDEN,
 )
 
 

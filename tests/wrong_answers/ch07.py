@@ -6,6 +6,11 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode  # imported before the check, as a learner's earlier cell would
+
+from llmcourse.gpt import GPT, GPTConfig
+from llmcourse.grading.ch07 import flops_reference
 
 from . import WrongAnswer
 
@@ -123,11 +128,34 @@ def flops_no_attention(vocab_size, block_size, n_layer, n_head, n_embd):
     return 6 * (blocks + head)
 
 
-def flops_six_n(vocab_size, block_size, n_layer, n_head, n_embd):
-    from llmcourse.gpt import GPTConfig, gpt_param_count
+def flops_six_n(vocab_size, block_size, n_layer, n_head, n_embd):  # the tied GPT's parameters, counted by hand
+    per_block = 12 * n_embd**2 + 13 * n_embd  # four projections and the MLP with their biases, two LayerNorms
+    return 6 * (vocab_size * n_embd + block_size * n_embd + n_layer * per_block + 2 * n_embd)
 
-    return 6 * gpt_param_count(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
-                                         n_embd=n_embd))
+
+def flops_counted_on_meta(vocab_size, block_size, n_layer, n_head, n_embd):  # the grader's own way, copied
+    with torch.device("meta"):
+        model = GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                              n_embd=n_embd))
+        ids = torch.zeros(1, block_size, dtype=torch.long)
+    counter = FlopCounterMode(display=False)
+    with counter, sdpa_kernel(SDPBackend.MATH):
+        x = model.drop(model.embed(ids))
+        for block in model.blocks:
+            x = block(x)
+        model.lm_head(model.ln_f(x)).sum().backward()
+    return int(counter.get_total_flops()) // block_size
+
+
+def flops_grader_reference(vocab_size, block_size, n_layer, n_head, n_embd):
+    return flops_reference(vocab_size, block_size, n_layer, n_head, n_embd)
+
+
+def flops_six_n_from_the_package(vocab_size, block_size, n_layer, n_head, n_embd):  # no counter, the package's GPT
+    with torch.device("meta"):
+        model = GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                              n_embd=n_embd))
+    return 6 * sum(p.numel() for p in model.parameters())
 
 
 def flops_causal_half(vocab_size, block_size, n_layer, n_head, n_embd):
@@ -183,7 +211,26 @@ def loss_mean_of_sequences(logits, ids, pad_id, smoothing):
 
 
 def loss_no_smoothing(logits, ids, pad_id, smoothing):
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), ignore_index=pad_id)
+    return _smoothed_loss(logits[:, :-1], ids[:, 1:], pad_id, 0.0)
+
+
+def loss_cross_entropy_does_it(logits, ids, pad_id, smoothing):  # the grader's own reference, in one call
+    v = logits.size(-1)
+    return F.cross_entropy(logits[:, :-1].reshape(-1, v), ids[:, 1:].reshape(-1), ignore_index=pad_id,
+                           label_smoothing=smoothing)
+
+
+def loss_module_does_it(logits, ids, pad_id, smoothing):
+    v = logits.size(-1)
+    loss = torch.nn.CrossEntropyLoss(ignore_index=pad_id, label_smoothing=smoothing)
+    return loss(logits[:, :-1].reshape(-1, v), ids[:, 1:].reshape(-1))
+
+
+def loss_nll_skips_padding(logits, ids, pad_id, smoothing):  # nll_loss's ignore_index, the smoothing added by hand
+    log_probs = F.log_softmax(logits[:, :-1], dim=-1)
+    targets = ids[:, 1:]
+    nll = F.nll_loss(log_probs.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=pad_id)
+    return (1 - smoothing) * nll - smoothing * log_probs.mean(-1)[targets != pad_id].mean()
 
 
 def loss_item(logits, ids, pad_id, smoothing):
@@ -215,6 +262,11 @@ WRONG_ANSWERS = {
         WrongAnswer("causal attention halved", flops_causal_half, "causal mask"),
         WrongAnswer("attention once per head", flops_per_head, "is wrong"),
         WrongAnswer("a float", flops_float, "Python int"),
+        WrongAnswer("FlopCounterMode over the package's GPT on the meta device", flops_counted_on_meta,
+                    "torch.utils.flop_counter"),
+        WrongAnswer("the grader's reference called", flops_grader_reference, "which this exercise rules out"),
+        WrongAnswer("6 x the package's GPT's parameters", flops_six_n_from_the_package,
+                    "the course's package holds the finished GPT"),
     ],
     "ch07.padded_lm_loss": [
         WrongAnswer("no shift", loss_no_shift, "no shift"),
@@ -224,5 +276,9 @@ WRONG_ANSWERS = {
         WrongAnswer("mean of per-sequence means", loss_mean_of_sequences, "each sequence first"),
         WrongAnswer("no label smoothing", loss_no_smoothing, "label smoothing"),
         WrongAnswer(".item() instead of a tensor", loss_item, "0-d tensor"),
+        WrongAnswer("F.cross_entropy with ignore_index and label_smoothing", loss_cross_entropy_does_it,
+                    "torch.nn.functional.cross_entropy"),
+        WrongAnswer("nn.CrossEntropyLoss does it", loss_module_does_it, "which this exercise rules out"),
+        WrongAnswer("nll_loss skips the padding", loss_nll_skips_padding, "torch.nn.functional.nll_loss"),
     ],
 }
