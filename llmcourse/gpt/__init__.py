@@ -18,7 +18,7 @@ References: Radford et al. (2019), "Language Models are Unsupervised Multitask L
 """
 
 from .config import GPTConfig, gpt_param_count, parameter_breakdown
-from .data import EvalResult, TokenData, bpe_data, char_data, evaluate, get_batch, val_windows
+from .data import EvalResult, TokenData, bpe_data, char_data, evaluate, evaluate_on_characters, get_batch, val_windows
 from .model import GPT, KVCache
 from .sampling import beam_search, generate, generate_text, perplexity
 from .train import (
@@ -47,6 +47,7 @@ __all__ = [
     "char_data",
     "configure_optimizer",
     "evaluate",
+    "evaluate_on_characters",
     "generate",
     "generate_text",
     "get_batch",
