@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmcourse.tokenizers import Tokenizer
+from llmcourse.transformer.seq2seq import check_token_ids
 
 from .model import GPT
 
@@ -98,18 +99,7 @@ def _block_size(model: nn.Module) -> int:
 
 def _check_ids(ids: object, vocab_size: int | None, name: str = "ids") -> None:
     """Integer ids of shape (B, T), B >= 1 and T >= 1, each in [0, vocab_size) when the size is known."""
-    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype not in (torch.long, torch.int32):
-        got = f"{ids.dtype} {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else type(ids).__name__
-        raise ValueError(f"{name} must be integer token ids of shape (B, T), got {got}")
-    if ids.size(0) == 0:
-        raise ValueError(f"{name} has no rows (B = 0, shape {tuple(ids.shape)}): give at least one sequence")
-    if ids.size(1) == 0:
-        raise ValueError(f"{name} must have shape (B, T) with T >= 1: a prompt of at least one token, "
-                         f"got {tuple(ids.shape)}")
-    if vocab_size is not None:
-        low, high = int(ids.min()), int(ids.max())
-        if low < 0 or high >= vocab_size:
-            raise ValueError(f"{name} must be token ids in [0, {vocab_size}), got ids from {low} to {high}")
+    check_token_ids(ids, vocab_size, name=name)
 
 
 def _check_eos(eos_id: object, vocab_size: int | None) -> int | None:

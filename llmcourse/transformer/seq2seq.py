@@ -122,19 +122,7 @@ class DecoderOnlyTransformer(nn.Module):
 
     def check_ids(self, ids: torch.Tensor, start: int = 0) -> None:
         """Refuse ids the model cannot read, naming what is wrong (shape, dtype, length, range)."""
-        if ids.dim() != 2 or ids.dtype not in (torch.long, torch.int32):
-            raise ValueError(f"ids must be integer token ids of shape (B, T), got {ids.dtype} {tuple(ids.shape)}")
-        if ids.size(0) == 0:
-            raise ValueError("ids has no rows (B = 0): give the model at least one sequence")
-        if ids.size(1) == 0:
-            raise ValueError("ids has no positions (T = 0): give the model at least one token")
-        if start + ids.size(1) > self.block_size:
-            raise ValueError(f"a sequence of {start + ids.size(1)} tokens is longer than block_size="
-                             f"{self.block_size}: crop it to the last {self.block_size} tokens")
-        if not _compiling():  # one sync on a GPU; a compiled graph skips it
-            low, high = int(ids.min()), int(ids.max())
-            if low < 0 or high >= self.vocab_size:
-                raise ValueError(f"token ids must be in [0, {self.vocab_size}), got ids from {low} to {high}")
+        check_token_ids(ids, self.vocab_size, block_size=self.block_size, start=start)
 
     def forward(self, ids: torch.Tensor, cache: KVCacheLike | None = None) -> torch.Tensor:
         """ids (B, T) -> logits (B, T, V); position t sees ids 0..t only.
@@ -156,6 +144,26 @@ def _compiling() -> bool:
     """Whether torch.compile is tracing this call (torch.compiler.is_compiling needs torch >= 2.3)."""
     is_compiling = getattr(torch.compiler, "is_compiling", None)
     return bool(is_compiling is not None and is_compiling())
+
+
+def check_token_ids(ids: object, vocab_size: int | None, *, name: str = "ids", block_size: int | None = None,
+                    start: int = 0) -> None:
+    """Integer ids (B, T) with B, T >= 1, ``start + T <= block_size`` and each id in [0, vocab_size), else a
+    ValueError naming ``name``. The one check of token ids: the decoder-only model and chapter 8's samplers use it."""
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype not in (torch.long, torch.int32):
+        got = f"{ids.dtype} {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else type(ids).__name__
+        raise ValueError(f"{name} must be integer token ids of shape (B, T), got {got}")
+    if ids.size(0) == 0:
+        raise ValueError(f"{name} has no rows (B = 0, shape {tuple(ids.shape)}): give at least one sequence")
+    if ids.size(1) == 0:
+        raise ValueError(f"{name} has no positions (shape {tuple(ids.shape)}): (B, T) needs T >= 1, at least one token")
+    if block_size is not None and start + ids.size(1) > block_size:
+        raise ValueError(f"a sequence of {start + ids.size(1)} tokens is longer than block_size={block_size}: "
+                         f"crop {name} to the last {block_size} tokens")
+    if vocab_size is not None and not _compiling():  # one sync on a GPU; a compiled graph skips it
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= vocab_size:
+            raise ValueError(f"{name} must be token ids in [0, {vocab_size}), got ids from {low} to {high}")
 
 
 # --- the toy task -----------------------------------------------------------------------------------------
