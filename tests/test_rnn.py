@@ -23,6 +23,7 @@ from llmcourse.rnn import (
     compare_with_torch,
     detach_state,
     input_gradient_norms,
+    safe_norm,
     sample,
     sample_next,
     train_recording_grad_norms,
@@ -258,6 +259,38 @@ def test_input_gradient_norms_rnn_decays_faster_than_lstm_shape():
         assert norms[-1] > norms[0]  # the last input matters more than the first
     with pytest.raises(ValueError, match="time"):
         input_gradient_norms(CharRNN(10, 16), torch.zeros(2, 1, dtype=torch.long))
+
+
+def test_safe_norm_does_not_underflow():
+    tiny = torch.full((4,), 1e-30)  # float32: each square (1e-60) underflows to 0
+    assert tiny.norm().item() == 0.0  # the artifact the chapter once plotted
+    assert safe_norm(tiny).item() == pytest.approx(2e-30, rel=1e-5)
+    x = torch.randn(3, 5, dtype=torch.float64)
+    torch.testing.assert_close(safe_norm(x, dim=-1), x.norm(dim=-1))
+    assert safe_norm(torch.zeros(2, 3)).tolist() == [0.0, 0.0]
+
+
+def test_input_gradient_norms_float64_no_zeros_far_back():
+    torch.manual_seed(3)
+    model = CharRNN(10, 16, kind="rnn")
+    with torch.no_grad():
+        model.core.weight_hh_l0.mul_(0.05)  # a strongly contracting recurrence: far-back gradients ~1e-60
+    ids = torch.randint(0, 10, (2, 61))
+    norms = input_gradient_norms(model, ids)
+    assert norms.dtype == torch.float64 and (norms > 0).all()  # tiny, never exactly zero
+    assert norms[0] < 1e-45  # below anything float32 holds
+    assert next(model.parameters()).dtype == torch.float32  # the model itself is not converted
+
+
+def test_train_tbptt_on_eval_called_at_each_evaluation():
+    data = load_char_data(TEXT)
+    torch.manual_seed(0)
+    model = CharRNN(data.vocab_size, 8, kind="rnn")
+    calls = []
+    history = train_tbptt(model, data, torch.optim.Adam(model.parameters(), 1e-2), 4, batch_size=2, block_size=8,
+                          eval_every=2, eval_batches=1, on_eval=lambda: calls.append(model.training),
+                          progress=False)
+    assert history.val_steps == [2, 4] and calls == [False, False]  # in eval mode, once per evaluation
 
 
 def test_train_recording_grad_norms_clips():

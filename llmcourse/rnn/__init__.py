@@ -20,7 +20,7 @@ The data, split and loss live in :mod:`llmcourse.charlm`, shared with chapter 7.
 
 from .bigram import BigramModel, bigram_counts
 from .cells import LSTMCell, Recurrent, RNNCell, lstm_step, rnn_step
-from .gradients import input_gradient_norms, train_recording_grad_norms
+from .gradients import input_gradient_norms, safe_norm, train_recording_grad_norms
 from .mlp import MLPLanguageModel
 from .models import CarriedState, CharRNN, Streams, detach_state, sample, sample_next, train_tbptt
 from .timing import Timing, compare_with_torch, forward_backward_seconds
@@ -42,6 +42,7 @@ __all__ = [
     "input_gradient_norms",
     "lstm_step",
     "rnn_step",
+    "safe_norm",
     "sample",
     "sample_next",
     "train_recording_grad_norms",

@@ -21,6 +21,7 @@ Recurrent Neural Networks" (2015) and char-rnn; Pascanu, Mikolov & Bengio (2013)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -135,7 +136,7 @@ def train_tbptt(model: nn.Module, data: CharData, optimizer: torch.optim.Optimiz
                 batch_size: int, block_size: int, grad_clip: float | None = 1.0, eval_every: int = 0,
                 eval_batches: int = 20, eval_block_size: int | None = None,
                 checkpoint_path: str | Path | None = None, checkpoint_every: int | None = None,
-                progress: bool = True) -> History:
+                on_eval: Callable[[], None] | None = None, progress: bool = True) -> History:
     """Train ``model`` with truncated BPTT on ``data.train``; validate with :func:`estimate_loss` on ``data.val``.
 
     ``model(ids, state)`` returns ``(logits, state)``, as :class:`CharRNN` and ``MLPLanguageModel`` do.
@@ -143,6 +144,8 @@ def train_tbptt(model: nn.Module, data: CharData, optimizer: torch.optim.Optimiz
     The state is carried between chunks and detached after every step; it is reset to zeros when the
     streams wrap round to the start of the text. Checkpoints (every ``checkpoint_every`` steps, by
     default at each evaluation, and at the end) store it too, so a resumed run repeats the unbroken one.
+    ``on_eval()``, if given, is called at each evaluation (eval mode, no gradients), after the validation
+    loss: e.g. to score the training text on windows read the same way, to see overfitting as it grows.
     """
     streams = Streams(data.train, batch_size, block_size)
     carried = CarriedState(batch_size, block_size, data.device)
@@ -158,8 +161,11 @@ def train_tbptt(model: nn.Module, data: CharData, optimizer: torch.optim.Optimiz
         return lm_loss(logits, y)
 
     def eval_fn() -> float:
-        return estimate_loss(lambda x: model(x)[0], data.val, batch_size=batch_size,
-                             block_size=eval_block_size or block_size, n_batches=eval_batches)
+        val = estimate_loss(lambda x: model(x)[0], data.val, batch_size=batch_size,
+                            block_size=eval_block_size or block_size, n_batches=eval_batches)
+        if on_eval is not None:
+            on_eval()
+        return val
 
     return train(model, get_batch, loss_fn, optimizer, steps, eval_fn=eval_fn, eval_every=eval_every,
                  grad_clip=grad_clip, checkpoint_path=checkpoint_path,
