@@ -149,6 +149,19 @@ def test_split_patterns():
         "Hello", " WORLD", "'S", " ", "123", "456", "7", "!!\n\n", " ", " x"
     ]
     assert pretokenize(f"a{ENDOFTEXT}b", GPT2_SPLIT_PATTERN, [ENDOFTEXT]) == ["a", "b"]
+    # Line breaks as chapter 2 describes them: GPT-4 keeps them with punctuation before them, ends a whitespace
+    # run at its last line break and gives the indentation's last space to the word; GPT-2 does neither.
+    script = "Exit.\n\nEnter ROMEO\n\n\n  Speak!  \n    indented\n"
+    assert pretokenize(script, GPT2_SPLIT_PATTERN) == [
+        "Exit", ".", "\n", "\n", "Enter", " ROMEO", "\n\n\n ", " Speak", "!", "  \n   ", " indented", "\n"
+    ]
+    assert pretokenize(script, GPT4_SPLIT_PATTERN) == [
+        "Exit", ".\n\n", "Enter", " ROMEO", "\n\n\n", " ", " Speak", "!", "  \n", "   ", " indented", "\n"
+    ]
+    # Digit groups are counted from the left: the units digit's group depends on the number's length.
+    assert [pretokenize(n, GPT4_SPLIT_PATTERN) for n in ("4567", "234567", "1,234,567")] == [
+        ["456", "7"], ["234", "567"], ["1", ",", "234", ",", "567"]
+    ]
 
 
 def test_special_tokens_are_single_ids_and_never_merged(bpe):
@@ -480,6 +493,34 @@ def test_matches_hf_bytelevel_bpe_on_a_small_corpus():
     in_order, anywhere = merges_like_hf(ours, theirs)
     assert len(hf_merges(theirs)) == len(ours.merges) and in_order >= 1
     assert anywhere >= 0.75 * len(ours.merges)  # seen: 51 of 63; on a text this small, ties decide the rest
+
+
+def test_hf_parts_from_our_merge_order_at_a_tie_each_breaks_by_its_own_ids():
+    """Chapter 2's explanation of the order difference: at the first merge where HF's list and ours part, the
+    top pairs tie, ours is the smallest pair in our ids and HF's the smallest in HF's ids (special token first,
+    bytes in the order of GPT-2's printable stand-ins)."""
+    pytest.importorskip("tokenizers")
+    from llmcourse.tokenizers.reference import byte_to_unicode, hf_merges, merges_like_hf, train_hf
+
+    text = CORPUS * 3 + HELD_OUT.lower()
+    ours = BPETokenizer(special_tokens=[ENDOFTEXT]).train(text, 320)
+    theirs = train_hf(text, 320, [ENDOFTEXT])
+    k, _ = merges_like_hf(ours, theirs)
+    assert k < len(ours.merges), "the lists should part on this text"
+    common = BPETokenizer.from_merges(ours.merges[:k])
+    counts: dict = {}
+    for chunk in pretokenize(text, GPT2_SPLIT_PATTERN, [ENDOFTEXT]):
+        get_stats(common.encode_ordinary(chunk), counts)
+    top = max(counts.values())
+    tied = sorted(pair for pair, n in counts.items() if n == top)
+    assert len(tied) >= 2 and ours.merges[k] == tied[0]
+    hf_vocab, stand_in = theirs.get_vocab(), {b: c for c, b in byte_to_unicode().items()}
+
+    def hf_id(i: int) -> int:
+        return hf_vocab["".join(stand_in[b] for b in ours.vocab[i])]
+
+    hf_choice = min(tied, key=lambda p: (hf_id(p[0]), hf_id(p[1])))
+    assert (ours.vocab[hf_choice[0]], ours.vocab[hf_choice[1]]) == hf_merges(theirs)[k]
 
 
 # --- the explorer (chapter 2's widget) --------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Hugging Face ``tokenizers`` configured like our byte-level BPE: the trusted peer chapter 2 checks against.
 
-HF's Rust BPE trainer is what most released models' tokenizers were trained with. Set up as ours —
+HF's Rust BPE trainer is a widely used, independent implementation of the same algorithm. Set up as ours —
 GPT-2's split pattern (its ``ByteLevel`` pre-tokenizer with ``add_prefix_space=False``), all 256 bytes
 in the starting alphabet, every pair counted (``min_frequency=0``) and the same special tokens — it
 must compress held-out text exactly as well as ours and learn the same merges up to tie order. The
