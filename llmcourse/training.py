@@ -5,6 +5,12 @@ on the model. The loop is deliberately plain â€” forward, loss, backward, step â
 real run needs: a tqdm bar, evaluation every ``eval_every`` steps, mixed precision where the device
 supports it, gradient clipping, and checkpoints from which an interrupted run resumes.
 
+Mixed precision follows :func:`~llmcourse.device.autocast_dtype`: bf16 on CUDA GPUs that have it, which keeps
+float32's exponent range and needs nothing more; fp16 on older CUDA GPUs, whose smallest normal number is about
+6e-5, so small gradients would round to zero: there the loss is scaled up before ``backward`` and the gradients
+scaled back down before the step, with ``torch.amp.GradScaler`` (Micikevicius et al. 2018, "Mixed Precision
+Training"), whose state is saved in the checkpoint too. On the CPU and MPS the loop is plain float32.
+
 A resumed run repeats the unbroken one bit for bit (on the CPU; see below for the GPU). A checkpoint
 therefore holds everything the next step depends on: the weights, the optimizer's state (Adam's moments),
 the step, the history, the state of every global random generator (Python's ``random``, NumPy's, torch's
@@ -36,7 +42,7 @@ import numpy as np
 import torch
 from tqdm import tqdm  # plain text: it shows in saved notebooks and the book, where a widget bar would not
 
-from .device import autocast
+from .device import autocast, autocast_dtype
 
 Batch = tuple[torch.Tensor, ...]
 CHECKPOINT_KEYS = ("model", "optimizer", "step", "history", "rng", "extra")
@@ -182,11 +188,16 @@ def save_verified(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    step: int, history: History, extra_state: Stateful | None = None) -> None:
-    """Write a checkpoint of a run (:data:`CHECKPOINT_KEYS`) with :func:`save_verified`."""
-    save_verified(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                         "history": history.state_dict(), "rng": rng_state(),
-                         "extra": extra_state.state_dict() if extra_state is not None else {}})
+                    step: int, history: History, extra_state: Stateful | None = None, *,
+                    scaler: torch.amp.GradScaler | None = None) -> None:
+    """Write a checkpoint of a run (:data:`CHECKPOINT_KEYS`, and ``scaler`` where a float16 run has one on)
+    with :func:`save_verified`."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+             "history": history.state_dict(), "rng": rng_state(),
+             "extra": extra_state.state_dict() if extra_state is not None else {}}
+    if scaler is not None and scaler.is_enabled():  # the loss scale a float16 run has reached
+        state["scaler"] = scaler.state_dict()
+    save_verified(path, state)
 
 
 def _read_verified(path: Path) -> bytes:
@@ -243,8 +254,10 @@ def copy_checkpoint(source: str | Path, target: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    extra_state: Stateful | None = None, *, max_step: int | None = None) -> tuple[int, History]:
-    """Restore model, optimizer, ``extra_state`` and the random generators; return the step and the history.
+                    extra_state: Stateful | None = None, *, max_step: int | None = None,
+                    scaler: torch.amp.GradScaler | None = None) -> tuple[int, History]:
+    """Restore model, optimizer, ``extra_state``, the fp16 loss ``scaler`` (where the checkpoint has its state)
+    and the random generators; return the step and the history.
 
     With ``max_step``, a checkpoint further along is refused before anything is changed: resuming it
     would hand back a longer history than the run asked for.
@@ -263,6 +276,8 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
             extra_state.load_state_dict(state["extra"])
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and state.get("scaler"):  # an enabled scaler's state; older checkpoints have none
+            scaler.load_state_dict(state["scaler"])
     except (KeyError, RuntimeError, TypeError, ValueError) as error:
         model.load_state_dict(backup)
         raise CheckpointError(f"checkpoint {path} does not fit this run (another model, optimizer or "
@@ -300,9 +315,12 @@ def train(
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     device = next(model.parameters()).device
+    # fp16 needs loss scaling, bf16 and float32 do not: a disabled scaler passes everything through unchanged.
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
     history, start = History(), 0
     if checkpoint_path is not None and Path(checkpoint_path).exists():
-        start, history = load_checkpoint(checkpoint_path, model, optimizer, extra_state, max_step=steps)
+        start, history = load_checkpoint(checkpoint_path, model, optimizer, extra_state, max_step=steps,
+                                         scaler=scaler)
 
     def evaluate(step: int) -> None:
         model.eval()
@@ -312,7 +330,7 @@ def train(
         model.train()
 
     def save(step: int) -> None:
-        save_checkpoint(checkpoint_path, model, optimizer, step, history, extra_state)
+        save_checkpoint(checkpoint_path, model, optimizer, step, history, extra_state, scaler=scaler)
 
     model.train()
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc="training")
@@ -323,10 +341,12 @@ def train(
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}: lower the learning rate?")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()  # fp16: loss x scale, so small gradients stay above fp16's smallest numbers
         if grad_clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)  # unscales; skips the step if a gradient overflowed to inf/nan (fp16 only)
+        scaler.update()  # fp16: lower the scale after an overflow, raise it after a run of good steps
         history.steps.append(step)
         history.train.append(loss.item())
         done = step + 1

@@ -166,3 +166,53 @@ def test_every_profile_has_the_same_ch01_settings():
     ci, laptop = settings("ch01", "ci"), settings("ch01", "laptop")
     assert ci.n_points <= laptop.n_points and ci.steps <= laptop.steps
     assert 0 < ci.min_train_acc <= laptop.min_train_acc < 1
+
+
+def _spiral_run(steps, checkpoint_path=None):
+    x, y = make_spirals(64)
+    torch.manual_seed(0)
+    model = MLP(2, 8, 2)
+    history = train(model, lambda step: (x, y), lambda m, xb, yb: F.cross_entropy(m(xb), yb),
+                    torch.optim.Adam(model.parameters(), lr=0.01), steps, progress=False,
+                    checkpoint_path=checkpoint_path, checkpoint_every=5 if checkpoint_path else 0)
+    return model, history
+
+
+def test_train_scales_the_loss_exactly_when_autocast_is_float16(monkeypatch, tmp_path):
+    """Chapter 1: float16 training needs a GradScaler, bfloat16 and float32 do not. Pretend the device autocasts to
+    float16 (the autocast itself stays a no-op, so the arithmetic is float32): the scaler switches on, scales by a
+    power of two and unscales before each step, so the run equals the unscaled one, and its state is checkpointed."""
+    import llmcourse.training as training
+
+    plain_model, plain = _spiral_run(12)
+    seen = []
+    real_scaler = torch.amp.GradScaler
+
+    def recording_scaler(*args, **kwargs):
+        scaler = real_scaler(*args, **kwargs)
+        seen.append(scaler)
+        return scaler
+
+    monkeypatch.setattr(training, "autocast_dtype", lambda device: torch.float16)
+    monkeypatch.setattr(training.torch.amp, "GradScaler", recording_scaler)
+    scaled_model, scaled = _spiral_run(12)
+    assert seen and seen[-1].is_enabled() and seen[-1].get_scale() >= 2.0**16
+    torch.testing.assert_close(torch.tensor(scaled.train), torch.tensor(plain.train))
+    for p, q in zip(plain_model.parameters(), scaled_model.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+
+    path = tmp_path / "run.pt"
+    _spiral_run(5, path)  # stops at step 5 with a checkpoint ...
+    from llmcourse.training import read_checkpoint
+
+    assert read_checkpoint(path)["scaler"]["scale"] == seen[-1].get_scale()
+    resumed_model, resumed = _spiral_run(12, path)  # ... and goes on from it
+    torch.testing.assert_close(torch.tensor(resumed.train), torch.tensor(plain.train))
+
+
+def test_train_leaves_the_scaler_off_without_float16():
+    """On the CPU (float32) train() builds its scaler switched off: loss.backward() and optimizer.step() as written."""
+    import llmcourse.training as training
+
+    assert training.autocast_dtype("cpu") is None
+    assert not torch.amp.GradScaler("cpu", enabled=training.autocast_dtype("cpu") == torch.float16).is_enabled()
