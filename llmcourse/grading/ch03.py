@@ -1,31 +1,32 @@
-"""Chapter 3's graded exercises: CBOW, word2vec's other model, built beside the chapter's skip-gram, and the
-negative-sampling gradients written by hand.
+"""Chapter 3's graded exercises: CBOW, word2vec's other model, beside the chapter's skip-gram; GloVe, the
+count-based model the chapter describes in words; and gradients written by hand.
 
 1. ``cbow_windows``: the context of every word of a sentence as a fixed-width row, padded at the edges, with a mask;
-2. ``cbow_ns_loss``: the CBOW negative-sampling loss: the masked average of the context vectors scored against the
-   center word and k noise words (autograd must flow through it);
-3. ``sgns_grads``: the skip-gram loss's gradients for one batch, by hand, without autograd;
-4. ``cbow_ns_grads``: the same for CBOW, through the masked average.
+2. ``glove_loss``: GloVe's weighted least-squares objective over the non-zero cells of a co-occurrence matrix
+   given as a coalesced COO list (rows, cols, counts); autograd must flow through it;
+3. ``glove_grads``: that objective's gradients with respect to both tables and both biases, by hand (no autograd),
+   each word's contributions added up over all of its cells;
+4. ``cbow_ns_grads``: the CBOW negative-sampling loss's gradients, by hand, through the masked average.
 
-The chapter builds skip-gram (``llmcourse.embeddings``); none of these is in it. Every case draws its inputs
-from the run's seed. The references are small functions written here, the gradients' references autograd on
-the loss, computed at check time on the same inputs, and so are the known mistakes, so a message can name
-one. A gradient computed by autograd is refused: the inputs reach the learner's function as tensors that
-require grad, so a formula of them comes back attached to the graph, and ``.backward()`` or
-``torch.autograd.grad`` comes back without one.
+The chapter builds skip-gram (``llmcourse.embeddings``) and explains GloVe without writing its loss or gradient;
+none of these is in it. Every case draws its inputs from the run's seed. The references are small functions
+written here, the gradients' references autograd on the loss, computed at check time on the same inputs, and so
+are the known mistakes, so a message can name one. A gradient computed by autograd is refused: the inputs reach
+the learner's function as tensors that require grad, so a formula of them comes back attached to the graph, and
+``.backward()`` or ``torch.autograd.grad`` comes back without one.
 
 References: Mikolov, Chen, Corrado & Dean (2013) "Efficient Estimation of Word Representations in Vector Space"
-(CBOW); Goldberg & Levy (2014) "word2vec Explained"; Rong (2014) "word2vec Parameter Learning Explained".
+(CBOW); Pennington, Socher & Manning (2014) "GloVe: Global Vectors for Word Representation" (eq. 8 and 9);
+Goldberg & Levy (2014) "word2vec Explained"; Rong (2014) "word2vec Parameter Learning Explained".
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from llmcourse.embeddings import sgns_loss as reference_sgns_loss
 
 from .core import Trial, exercise
 
@@ -109,7 +110,286 @@ def _(t: Trial) -> None:
     check_windows(t, t.randint(1, 300, (1,)), t.py.randint(1, 3))
 
 
-# --- the CBOW loss, shared by exercises 2 and 4 ------------------------------------------------
+# --- GloVe, shared by exercises 2 and 3 ----------------------------------------------------------
+#
+# The objective (Pennington, Socher & Manning 2014, eq. 8), over the non-zero cells (i, j, x) of X only:
+#     J = Σ f(x) (w_i·c_j + b_w[i] + b_c[j] - ln x)²,   f(x) = (x / x_max)^α if x < x_max else 1.
+# A sum, no factor 1/2, the natural log. The cells arrive as a coalesced COO list: int64 rows and cols (no
+# (i, j) twice) and int64 counts >= 1.
+
+GLOVE_ARGS = ("W", "C", "b_w", "b_c", "rows", "cols", "counts", "x_max", "alpha")
+GLOVE_HINTS = {
+    "can't be cast to the desired output type Long":
+        "`counts` is an int64 tensor: turn it into W's dtype before doing arithmetic with floats in place.",
+    "tensors used as indices must be long":
+        "index the tables with `rows` and `cols` as they are (int64 tensors); don't convert them to floats.",
+    "view size is not compatible with input tensor's size and stride":
+        "W and C may be views that are not contiguous in memory (a transposed table): pick rows by indexing, or use "
+        ".reshape, which copies when it has to; .view cannot.",
+}
+ZERO_CELLS = ("included the empty cells of X (a dense V×V matrix): an empty cell has no log count (ln 0 = -inf, "
+              "and weight · inf is NaN), and the objective sums over the listed non-zero cells only")
+
+
+def glove_weight(x: torch.Tensor, x_max: float, alpha: float) -> torch.Tensor:
+    """f(x) for counts x (float): (x / x_max)^α below x_max, 1 from x_max up."""
+    return torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
+
+
+def _glove_parts(W: torch.Tensor, C: torch.Tensor, b_w: torch.Tensor, b_c: torch.Tensor, rows: torch.Tensor,
+                 cols: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The counts in W's dtype, the dot products w_i·c_j and the biases b_w[i] + b_c[j], each (nnz,)."""
+    return counts.to(W.dtype), (W[rows] * C[cols]).sum(-1), b_w[rows] + b_c[cols]
+
+
+def reference_glove_loss(W: torch.Tensor, C: torch.Tensor, b_w: torch.Tensor, b_c: torch.Tensor, rows: torch.Tensor,
+                         cols: torch.Tensor, counts: torch.Tensor, x_max: float, alpha: float) -> torch.Tensor:
+    """(V, D), (V, D), (V,), (V,), three (nnz,) int64 -> () GloVe's weighted least-squares objective."""
+    x, dot, bias = _glove_parts(W, C, b_w, b_c, rows, cols, counts)
+    return (glove_weight(x, x_max, alpha) * (dot + bias - torch.log(x)) ** 2).sum()
+
+
+def _weight_mistakes(x: torch.Tensor, x_max: float, alpha: float) -> dict[str, torch.Tensor]:
+    """f(x) as each weighting mistake builds it, (nnz,)."""
+    below = x < x_max
+    return {
+        "left the weighting f(x) out: every cell counts as much as every other": torch.ones_like(x),
+        "did not cap the weighting: from x_max up every cell's weight is 1": (x / x_max) ** alpha,
+        "raised the count alone to the power α (the ratio of the count to x_max is what is raised to α)":
+            torch.where(below, x**alpha / x_max, torch.ones_like(x)),
+        "multiplied the ratio to x_max by α instead of raising it to the power α":
+            torch.where(below, alpha * x / x_max, torch.ones_like(x)),
+    }
+
+
+def glove_loss_mistakes(W: torch.Tensor, C: torch.Tensor, b_w: torch.Tensor, b_c: torch.Tensor, rows: torch.Tensor,
+                        cols: torch.Tensor, counts: torch.Tensor, x_max: float, alpha: float) -> dict[str, Any]:
+    """What each known mistake gives on these inputs."""
+    x, dot, bias = _glove_parts(W, C, b_w, b_c, rows, cols, counts)
+    f, target = glove_weight(x, x_max, alpha), torch.log(x)
+
+    def objective(weight: torch.Tensor = f, prediction: torch.Tensor = dot + bias,
+                  goal: torch.Tensor = target) -> torch.Tensor:
+        return (weight * (prediction - goal) ** 2).sum()
+
+    right = objective()
+    x32 = counts.float()  # what arithmetic on int64 counts gives: float32, whatever W's dtype
+    mistakes: dict[str, Any] = {what: objective(weight=w) for what, w in _weight_mistakes(x, x_max, alpha).items()}
+    mistakes.update({
+        ZERO_CELLS: torch.tensor(float("nan"), dtype=W.dtype) if len(x) < len(W) * len(C) else right,
+        "fitted ln(x + 1) instead of ln x": objective(goal=torch.log1p(x)),
+        "took the base-10 logarithm: the target is the natural log of the count": objective(goal=torch.log10(x)),
+        "left the two biases out of the prediction": objective(prediction=dot),
+        "averaged over the non-zero cells instead of summing": right / len(x),
+        "halved the sum: this objective has no factor 1/2": right / 2,
+        "weighted the error instead of its square": (f * (dot + bias - target)).sum(),
+        "swapped the roles of rows and cols (row i indexes W and b_w; column j indexes C and b_c)":
+            objective(prediction=(W[cols] * C[rows]).sum(-1) + b_w[cols] + b_c[rows]),
+        "did arithmetic on the int64 counts before turning them into W's dtype: torch.log and division of an "
+        "int64 tensor give float32, which loses float64 precision": objective(
+            weight=glove_weight(x32, x_max, alpha).to(W.dtype), goal=torch.log(x32).to(W.dtype)),
+    })
+    return mistakes
+
+
+def cooccurrences(t: Trial, v: int, nnz: int, x_max: float, *, high: float | None = None,
+                  exact: tuple[int, ...] = (), words: int | None = None) -> tuple[torch.Tensor, ...]:
+    """A coalesced COO list of ``nnz`` distinct cells of a V×V matrix: rows, cols, counts (each (nnz,) int64).
+
+    Counts are log-uniform from 1 to ``high`` (default 20·x_max), so many fall on each side of x_max;
+    ``exact`` values (x_max, 1) are planted among them. ``words`` limits the rows to the first ``words``
+    ids, so the rest of W gets no cell at all.
+    """
+    words = v if words is None else words
+    flat = torch.randperm(words * v, generator=t.rng)[:nnz].sort().values  # sorted: row-major, as coalesce leaves it
+    rows, cols = flat // v, flat % v
+    high = 20 * x_max if high is None else high
+    counts = torch.exp(torch.rand(nnz, generator=t.rng, dtype=torch.float64) * math.log(high)).round().clamp_min(1)
+    counts = counts.long()
+    places = t.py.sample(range(nnz), len(exact)) if nnz >= len(exact) else [i % nnz for i in range(len(exact))]
+    for place, value in zip(places, exact, strict=True):
+        counts[place] = value
+    return rows, cols, counts
+
+
+def glove_inputs(t: Trial, v: int, d: int, nnz: int, x_max: float, alpha: float, *, scale: float = 0.5,
+                 dtype: torch.dtype = torch.float32, transposed: bool = False, **counts: Any) -> tuple[Any, ...]:
+    """W, C (V, D), b_w, b_c (V,), the cells, x_max, alpha; ``transposed``: W and C are (D, V) tables seen as
+    (V, D), not contiguous."""
+    if transposed:
+        W, C = t.randn(d, v, scale=scale, dtype=dtype).T, t.randn(d, v, scale=scale, dtype=dtype).T
+    else:
+        W, C = t.randn(v, d, scale=scale, dtype=dtype), t.randn(v, d, scale=scale, dtype=dtype)
+    b_w, b_c = t.randn(v, scale=scale, dtype=dtype), t.randn(v, scale=scale, dtype=dtype)
+    return (W, C, b_w, b_c, *cooccurrences(t, v, nnz, x_max, **counts), x_max, alpha)
+
+
+# --- 2. glove_loss -----------------------------------------------------------------------------
+
+glove_loss = exercise(
+    "ch03.glove_loss", name="glove_loss",
+    description="GloVe's weighted least-squares objective over the non-zero cells of a co-occurrence matrix "
+                "given as (rows, cols, counts): a 0-d tensor of W's dtype that autograd can train through.",
+    args=GLOVE_ARGS, points=2, timeout=10, grad=True, hints=GLOVE_HINTS,
+)
+
+
+def check_glove_loss(t: Trial, inputs: tuple[Any, ...], what: str, atol: float = 1e-4, rtol: float = 1e-4) -> None:
+    t.check_call(*inputs, reference=reference_glove_loss, what=what, mistakes=glove_loss_mistakes, atol=atol,
+                 rtol=rtol)
+
+
+@glove_loss.case("a small vocabulary's counts on both sides of x_max, the paper's x_max = 100 and α = 3/4")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(12, 18), t.py.randint(4, 7)
+    nnz = t.py.randint(3 * v, 5 * v)
+    check_glove_loss(t, glove_inputs(t, v, d, nnz, 100.0, 0.75, exact=(1,)), f"the objective for V={v}, {nnz} cells")
+
+
+@glove_loss.case("counts of exactly x_max and exactly 1 (ln 1 = 0), with another x_max and α")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(6, 10), t.py.randint(3, 5)
+    x_max, alpha = float(t.py.randint(5, 12)), t.py.choice([0.5, 1.0, 0.6])
+    nnz = t.py.randint(2 * v, 3 * v)
+    check_glove_loss(t, glove_inputs(t, v, d, nnz, x_max, alpha, exact=(int(x_max), 1, int(x_max), 1)),
+                     f"the objective for x_max={x_max:g}, alpha={alpha:g}")
+
+
+@glove_loss.case("large counts (up to a million) and tables W and C that are not contiguous (transposed views)")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(8, 14), t.py.randint(3, 6)
+    nnz = t.py.randint(2 * v, 4 * v)
+    check_glove_loss(t, glove_inputs(t, v, d, nnz, 50.0, 0.75, high=1e6, scale=1.5, transposed=True),
+                     f"the objective for counts up to 10^6, V={v}", rtol=2e-4)
+
+
+@glove_loss.case("float64 tables: a float64 objective at float64 precision")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(6, 10), t.py.randint(3, 6)
+    check_glove_loss(t, glove_inputs(t, v, d, t.py.randint(2 * v, 3 * v), 20.0, 0.75, dtype=torch.float64,
+                                     exact=(20, 1)), "the float64 objective", atol=1e-10, rtol=1e-10)
+
+
+@glove_loss.case("a one-word vocabulary (V = 1): a single non-zero cell, X[0, 0] below x_max")
+def _(t: Trial) -> None:
+    d = t.py.randint(3, 6)
+    W, C, b_w, b_c = (t.randn(1, d), t.randn(1, d), t.randn(1), t.randn(1))
+    count = torch.tensor([t.py.randint(2, 9)])
+    check_glove_loss(t, (W, C, b_w, b_c, torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long), count,
+                         10.0, 0.75), "the objective for a single cell")
+
+
+# --- 3. glove_grads ----------------------------------------------------------------------------
+
+glove_grads = exercise(
+    "ch03.glove_grads", name="glove_grads",
+    description="The gradients of GloVe's objective with respect to W, C, b_w and b_c, written out by hand (no "
+                "autograd), each word's contributions from all of its cells added up.",
+    args=GLOVE_ARGS, points=2, timeout=10, hints=GLOVE_HINTS, no_autograd=True,
+)
+
+
+def glove_autograd(inputs: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
+    """The reference: autograd's gradients of the objective with respect to W, C, b_w and b_c."""
+    tables = [x.detach().clone().requires_grad_(True) for x in inputs[:4]]
+    return tuple(g.detach() for g in torch.autograd.grad(reference_glove_loss(*tables, *inputs[4:]), tables))
+
+
+def _glove_scatter(W: torch.Tensor, C: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, g: torch.Tensor,
+                   accumulate: bool = True) -> tuple[torch.Tensor, ...]:
+    """dW, dC, db_w, db_c from each cell's dJ/d(prediction) g (nnz,), added up per word (or, without
+    ``accumulate``, written: the last cell of a word wins)."""
+    def collect(index: torch.Tensor, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(like.shape, dtype=like.dtype)
+        if accumulate:
+            return out.index_add(0, index, values)
+        out[index] = values
+        return out
+
+    b_like = W.new_zeros(W.shape[0])
+    return (collect(rows, g.unsqueeze(-1) * C[cols], W), collect(cols, g.unsqueeze(-1) * W[rows], C),
+            collect(rows, g, b_like), collect(cols, g, b_like))
+
+
+def glove_grad_mistakes(W: torch.Tensor, C: torch.Tensor, b_w: torch.Tensor, b_c: torch.Tensor, rows: torch.Tensor,
+                        cols: torch.Tensor, counts: torch.Tensor, x_max: float, alpha: float) -> dict[str, Any]:
+    x, dot, bias = _glove_parts(W, C, b_w, b_c, rows, cols, counts)
+    f, err = glove_weight(x, x_max, alpha), dot + bias - torch.log(x)
+    g = 2 * f * err  # dJ/d(prediction) of each cell
+    right = _glove_scatter(W, C, rows, cols, g)
+    mistakes: dict[str, Any] = {what: _glove_scatter(W, C, rows, cols, 2 * w * err)
+                                for what, w in _weight_mistakes(x, x_max, alpha).items()}
+    swapped = 2 * f * ((W[cols] * C[rows]).sum(-1) + b_w[cols] + b_c[rows] - torch.log(x))
+    mistakes.update({
+        "wrote each cell's contribution into its word's row instead of adding it (a word in several cells gets "
+        "the sum of all their contributions; indexed assignment keeps only one)":
+            _glove_scatter(W, C, rows, cols, g, accumulate=False),
+        "left out the factor 2 from differentiating the square": tuple(d / 2 for d in right),
+        "flipped the sign of every gradient (the error is prediction minus ln x)": tuple(-d for d in right),
+        "divided by the number of cells: the objective is a sum, not a mean": tuple(d / len(x) for d in right),
+        "multiplied by the word's own vector: dJ/dw_i takes the context vector c_j, and dJ/dc_j the word vector w_i":
+            (torch.zeros_like(W).index_add(0, rows, g.unsqueeze(-1) * W[rows]),
+             torch.zeros_like(C).index_add(0, cols, g.unsqueeze(-1) * C[cols]), right[2], right[3]),
+        "left out the biases' gradients (each bias gets the same error term as the vectors)":
+            (right[0], right[1], torch.zeros_like(b_w), torch.zeros_like(b_c)),
+        "swapped the roles of rows and cols (row i indexes W and b_w; column j indexes C and b_c)":
+            (torch.zeros_like(W).index_add(0, cols, swapped.unsqueeze(-1) * C[rows]),
+             torch.zeros_like(C).index_add(0, rows, swapped.unsqueeze(-1) * W[cols]),
+             torch.zeros_like(b_w).index_add(0, cols, swapped), torch.zeros_like(b_c).index_add(0, rows, swapped)),
+    })
+    return mistakes
+
+
+def check_glove_grads(t: Trial, inputs: tuple[Any, ...], what: str, atol: float = 1e-4, rtol: float = 1e-4) -> None:
+    expected = glove_autograd(inputs)
+    outcome = t.call(*inputs, grad=True)  # the tables arrive requiring grad, as parameters do; autograd calls fail
+    t.expect(outcome.value, expected, what, mistakes=glove_grad_mistakes(*inputs), atol=atol, rtol=rtol)
+
+
+GRADS_WHAT = "the gradients (dW, dC, db_w, db_c)"
+
+
+@glove_grads.case("a small vocabulary's counts on both sides of x_max, the paper's x_max = 100 and α = 3/4")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(12, 18), t.py.randint(4, 7)
+    nnz = t.py.randint(3 * v, 5 * v)
+    check_glove_grads(t, glove_inputs(t, v, d, nnz, 100.0, 0.75, exact=(1,)), f"{GRADS_WHAT} for V={v}, {nnz} cells")
+
+
+@glove_grads.case("words in a cell with every context word (full rows of X), and the last words in no cell at all")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(9, 13), t.py.randint(3, 5)
+    words = t.py.randint(3, v - 3)  # rows only among the first `words` ids: the rest of W gets no gradient
+    x_max, alpha = float(t.py.randint(5, 12)), t.py.choice([0.5, 1.0, 0.6])
+    inputs = list(glove_inputs(t, v, d, words * v, x_max, alpha, words=words, exact=(int(x_max), 1)))
+    check_glove_grads(t, tuple(inputs), f"{GRADS_WHAT} for x_max={x_max:g}, alpha={alpha:g}, {words} of {v} words "
+                      "with cells")
+
+
+@glove_grads.case("large counts (up to a million) and tables W and C that are not contiguous (transposed views)")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(8, 14), t.py.randint(3, 6)
+    nnz = t.py.randint(2 * v, 4 * v)
+    check_glove_grads(t, glove_inputs(t, v, d, nnz, 50.0, 0.75, high=1e6, scale=1.5, transposed=True),
+                      f"{GRADS_WHAT} for counts up to 10^6, V={v}", rtol=2e-4)
+
+
+@glove_grads.case("float64 tables: float64 gradients at float64 precision")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(6, 10), t.py.randint(3, 6)
+    check_glove_grads(t, glove_inputs(t, v, d, t.py.randint(2 * v, 3 * v), 20.0, 0.75, dtype=torch.float64,
+                                      exact=(20, 1)), f"the float64 {GRADS_WHAT[4:]}", atol=1e-10, rtol=1e-10)
+
+
+@glove_grads.case("a one-word vocabulary (V = 1): a single non-zero cell, X[0, 0] below x_max")
+def _(t: Trial) -> None:
+    d = t.py.randint(3, 6)
+    zero = torch.zeros(1, dtype=torch.long)
+    check_glove_grads(t, (t.randn(1, d), t.randn(1, d), t.randn(1), t.randn(1), zero, zero.clone(),
+                          torch.tensor([t.py.randint(2, 9)]), 10.0, 0.75), f"{GRADS_WHAT} for a single cell")
+
+
+# --- the CBOW loss, exercise 4's forward pass ---------------------------------------------------
 
 
 def masked_mean(context_vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -148,40 +428,6 @@ def _hiddens(cv: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-# --- 2. cbow_ns_loss ---------------------------------------------------------------------------
-
-cbow_ns_loss = exercise(
-    "ch03.cbow_ns_loss", name="cbow_ns_loss",
-    description="The CBOW negative-sampling loss of a batch: the masked average of the context vectors scored "
-                "against the center word and k noise words, averaged over the batch (a 0-d tensor).",
-    args=("context_vectors", "mask", "u_center", "u_negatives"), points=2, timeout=10, grad=True,
-    hints=BROADCAST_HINT,
-)
-
-
-def loss_mistakes(cv: torch.Tensor, mask: torch.Tensor, uc: torch.Tensor, un: torch.Tensor) -> dict[str, Any]:
-    """What each known mistake gives on these inputs."""
-    mistakes: dict[str, Any] = {what: _cbow_with(h, uc, un) for what, h in _hiddens(cv, mask).items()}
-    pos, neg = _scores(masked_mean(cv, mask), uc, un)
-    per_row = -F.logsigmoid(pos) - F.logsigmoid(-neg).sum(-1)  # (B,)
-    # skip-gram on each real context word, averaged: scores u·v_i instead of u·h
-    pos_i = (cv * uc.unsqueeze(1)).sum(-1)  # (B, C)
-    neg_i = torch.einsum("bcd,bkd->bck", cv, un)  # (B, C, K)
-    each = -F.logsigmoid(pos_i) - F.logsigmoid(-neg_i).sum(-1)  # (B, C)
-    m = mask.to(cv.dtype)
-    mistakes.update({
-        "flipped the sign inside the noise words' term (it is log σ(-u_k·h): noise words must score low)":
-            (-F.logsigmoid(pos) - F.logsigmoid(neg).sum(-1)).mean(),
-        "averaged over the k noise words instead of summing them":
-            (-F.logsigmoid(pos) - F.logsigmoid(-neg).mean(-1)).mean(),
-        "summed over the batch instead of averaging": per_row.sum(),
-        "forgot the minus sign (that is the log-likelihood; the loss is its negative)": -per_row.mean(),
-        "scored every context word on its own (that is skip-gram's loss, averaged): CBOW scores their average h":
-            ((each * m).sum(1) / m.sum(1)).mean(),
-    })
-    return mistakes
-
-
 def edge_mask(t: Trial, b: int, w: int) -> torch.Tensor:
     """(B, 2W) bool masks as sentence edges make them: l real words on the left, r on the right, l + r >= 1."""
     rows = []
@@ -204,41 +450,7 @@ def cbow_inputs(t: Trial, b: int, w: int, k: int, d: int, mask: torch.Tensor | N
     return cv, mask, t.randn(b, d, scale=scale, dtype=dtype), t.randn(b, k, d, scale=scale, dtype=dtype)
 
 
-def check_cbow_loss(t: Trial, inputs: tuple[torch.Tensor, ...], what: str, atol: float = 1e-5,
-                    rtol: float = 1e-4) -> None:
-    t.check_call(*inputs, reference=reference_cbow_loss, what=what, mistakes=loss_mistakes, atol=atol, rtol=rtol)
-
-
-@cbow_ns_loss.case("a batch of windows cut at sentence edges (B, window, K and D all different)")
-def _(t: Trial) -> None:
-    b, w, k, d = t.py.randint(5, 8), t.py.randint(2, 4), t.py.randint(2, 4), t.py.randint(9, 12)
-    check_cbow_loss(t, cbow_inputs(t, b, w, k, d, scale=t.py.uniform(0.8, 1.5)), f"the loss for B={b}, K={k}")
-
-
-@cbow_ns_loss.case("one window (B = 1) with one noise word (K = 1)")
-def _(t: Trial) -> None:
-    w, d = t.py.randint(2, 4), t.py.randint(3, 7)
-    mask = torch.zeros(1, 2 * w, dtype=torch.bool)
-    mask[0, t.py.sample(range(2 * w), t.py.randint(1, 2 * w - 1))] = True  # a few real words, anywhere
-    check_cbow_loss(t, cbow_inputs(t, 1, w, 1, d, mask=mask), "the loss for B=1, K=1")
-
-
-@cbow_ns_loss.case("window 1 and one noise word per row: rows with a single real context word, rows with no padding")
-def _(t: Trial) -> None:
-    b, w, d = t.py.randint(4, 6), 1, t.py.randint(4, 8)
-    mask = torch.ones(b, 2, dtype=torch.bool)
-    mask[0, 0] = False
-    mask[1, 1] = False
-    check_cbow_loss(t, cbow_inputs(t, b, w, 1, d, mask=mask), f"the loss for B={b}, K=1, window 1")
-
-
-@cbow_ns_loss.case("float64 vectors: a float64 loss at float64 precision")
-def _(t: Trial) -> None:
-    b, w, k, d = t.py.randint(2, 5), t.py.randint(1, 3), t.py.randint(2, 5), t.py.randint(3, 6)
-    check_cbow_loss(t, cbow_inputs(t, b, w, k, d, dtype=torch.float64), "the float64 loss", atol=1e-10, rtol=1e-10)
-
-
-# --- gradients by hand, shared by exercises 3 and 4 --------------------------------------------
+# --- gradients by hand ---------------------------------------------------------------------------
 
 
 def autograd_grads(loss_fn: Any, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -257,89 +469,6 @@ def check_grads(t: Trial, inputs: tuple[Any, ...], loss_fn: Any, names: tuple[st
 
 def _sig(x: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(x)
-
-
-# --- 3. sgns_grads -----------------------------------------------------------------------------
-
-sgns_grads = exercise(
-    "ch03.sgns_grads", name="sgns_grads",
-    description="The gradients of the mean skip-gram negative-sampling loss of a batch with respect to v_center, "
-                "u_context and u_negatives, written out by hand (no autograd).",
-    args=("v_center", "u_context", "u_negatives"), points=1, timeout=10, hints=BROADCAST_HINT, no_autograd=True,
-)
-
-SGNS_NAMES = ("v_center", "u_context", "u_negatives")
-
-
-def reference_sgns_mean(v: torch.Tensor, u: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-    return reference_sgns_loss(v, u, n).mean()
-
-
-def _sgns_from(v: torch.Tensor, u: torch.Tensor, n: torch.Tensor, e_pos: torch.Tensor, e_neg: torch.Tensor,
-               scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The three gradients built from the errors e_pos (B,) and e_neg (B, K), times ``scale``."""
-    g_v = e_pos.unsqueeze(-1) * u + (e_neg.unsqueeze(-1) * n).sum(1)  # (B, D)
-    return scale * g_v, scale * e_pos.unsqueeze(-1) * v, scale * e_neg.unsqueeze(-1) * v.unsqueeze(1)
-
-
-def sgns_grad_mistakes(v: torch.Tensor, u: torch.Tensor, n: torch.Tensor) -> dict[str, Any]:
-    b = len(v)
-    pos = (u * v).sum(-1)  # (B,)
-    neg = (n * v.unsqueeze(1)).sum(-1)  # (B, K)
-    e_pos, e_neg = _sig(pos) - 1, _sig(neg)  # dℓ/d(score): σ(s) - label
-    g_v, g_u, g_n = _sgns_from(v, u, n, e_pos, e_neg, 1 / b)
-    return {
-        "used σ(s) for the true context word: the derivative of -log σ(x) is σ(x) - 1":
-            _sgns_from(v, u, n, _sig(pos), e_neg, 1 / b),
-        "used σ(s) - 1 for the noise words too: the derivative of -log σ(-x) is σ(x), their label is 0":
-            _sgns_from(v, u, n, e_pos, _sig(neg) - 1, 1 / b),
-        "flipped the sign of every gradient (1 - σ is the derivative of the log-likelihood, which training "
-        "maximises; the loss is its negative)": (-g_v, -g_u, -g_n),
-        "forgot to divide by the batch size B: the loss is the mean over the batch": (b * g_v, b * g_u, b * g_n),
-        "left the factor v_center out of the noise vectors' gradient (d(u_k·v)/du_k = v)":
-            (g_v, g_u, (e_neg / b).unsqueeze(-1).expand_as(n)),
-        "multiplied the noise words' errors by their own vectors u_k instead of v_center":
-            (g_v, g_u, e_neg.unsqueeze(-1) * n / b),
-        "left the noise words out of the gradient for v_center (every score u·v_c depends on v_c)":
-            ((e_pos.unsqueeze(-1) * u) / b, g_u, g_n),
-    }
-
-
-def sgns_inputs(t: Trial, b: int, k: int, d: int, scale: float = 1.0,
-                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ...]:
-    return (t.randn(b, d, scale=scale, dtype=dtype), t.randn(b, d, scale=scale, dtype=dtype),
-            t.randn(b, k, d, scale=scale, dtype=dtype))
-
-
-def check_sgns_grads(t: Trial, inputs: tuple[torch.Tensor, ...], what: str, **tolerances: Any) -> None:
-    check_grads(t, inputs, reference_sgns_mean, SGNS_NAMES, what, sgns_grad_mistakes(*inputs), **tolerances)
-
-
-@sgns_grads.case("a batch of B pairs with K noise words each (B, K and D all different)")
-def _(t: Trial) -> None:
-    b, k, d = t.py.sample(range(2, 11), 3)
-    check_sgns_grads(t, sgns_inputs(t, b, k, d, scale=t.py.uniform(0.5, 1.5)),
-                     f"the gradients (v_center, u_context, u_negatives) for B={b}, K={k}")
-
-
-@sgns_grads.case("a batch of one pair (B = 1) with one noise word (K = 1)")
-def _(t: Trial) -> None:
-    d = t.py.randint(3, 9)
-    check_sgns_grads(t, sgns_inputs(t, 1, 1, d), "the gradients for B=1, K=1")
-
-
-@sgns_grads.case("large scores, where σ is close to 0 or 1 and every error term matters")
-def _(t: Trial) -> None:
-    b, k, d = t.py.randint(3, 6), t.py.randint(2, 5), t.py.randint(4, 8)
-    check_sgns_grads(t, sgns_inputs(t, b, k, d, scale=t.py.uniform(1.5, 2.5)), f"the gradients for B={b}, K={k}",
-                     atol=1e-4)
-
-
-@sgns_grads.case("float64 vectors: float64 gradients at float64 precision")
-def _(t: Trial) -> None:
-    b, k, d = t.py.sample(range(2, 8), 3)
-    check_sgns_grads(t, sgns_inputs(t, b, k, d, dtype=torch.float64), "the float64 gradients", atol=1e-10,
-                     rtol=1e-10)
 
 
 # --- 4. cbow_ns_grads --------------------------------------------------------------------------

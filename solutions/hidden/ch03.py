@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from llmcourse.grading.ch03 import cbow_inputs, check_cbow_grads, check_cbow_loss, check_sgns_grads, check_windows
+from llmcourse.grading.ch03 import (
+    cbow_inputs,
+    check_cbow_grads,
+    check_glove_grads,
+    check_glove_loss,
+    check_windows,
+    glove_inputs,
+)
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 
@@ -22,37 +29,48 @@ def _(t: Trial) -> None:
     check_windows(t, t.randint(0, 3, (t.py.randint(60, 90),)), 8)
 
 
-# --- cbow_ns_loss ------------------------------------------------------------------------------
+# --- glove_loss and glove_grads ----------------------------------------------------------------
 
 
-@hidden_case("ch03.cbow_ns_loss", "a random mask, not contiguous (real words anywhere in the window)")
+def one_cell(t: Trial, v: int, d: int, count: int) -> tuple:
+    """Tables for V words and a single non-zero cell somewhere in X: every other word is in no cell."""
+    i, j = t.py.randrange(v), t.py.randrange(v)
+    return (t.randn(v, d), t.randn(v, d), t.randn(v), t.randn(v), torch.tensor([i]), torch.tensor([j]),
+            torch.tensor([count]))
+
+
+def symmetric(t: Trial, v: int, d: int, x_max: float, alpha: float) -> tuple:
+    """A symmetric X (as a symmetric window counts it) with an empty diagonal, as a coalesced COO list."""
+    upper = torch.triu(torch.rand(v, v, generator=t.rng) < 0.5, diagonal=1)
+    counts = torch.randint(1, int(3 * x_max), (v, v), generator=t.rng)
+    X = torch.where(upper, counts, 0)
+    X = X + X.T
+    rows, cols = X.nonzero(as_tuple=True)  # row-major order, as coalesce leaves it
+    return (t.randn(v, d), t.randn(v, d), t.randn(v), t.randn(v), rows, cols, X[rows, cols], x_max, alpha)
+
+
+@hidden_case("ch03.glove_loss", "a single non-zero cell in a vocabulary of many words, above x_max")
 def _(t: Trial) -> None:
-    b, w, k, d = t.py.randint(3, 6), 3, t.py.randint(2, 5), t.py.randint(3, 7)
-    mask = torch.rand(b, 2 * w, generator=t.rng) < 0.5
-    mask[torch.arange(b), t.randint(0, 2 * w, (b,))] = True  # at least one real word per row
-    check_cbow_loss(t, cbow_inputs(t, b, w, k, d, mask=mask), "the loss for a random mask")
+    check_glove_loss(t, (*one_cell(t, t.py.randint(5, 9), 4, t.py.randint(30, 90)), 10.0, 0.75),
+                     "the objective for one cell")
 
 
-@hidden_case("ch03.cbow_ns_loss", "as many noise words as rows (K = B), wide vectors")
+@hidden_case("ch03.glove_loss", "x_max not a whole number (2.5), α = 0.3, counts of 1 to 4")
 def _(t: Trial) -> None:
-    b = t.py.randint(3, 6)
-    check_cbow_loss(t, cbow_inputs(t, b, 2, b, t.py.randint(30, 40)), "the loss for K = B")
+    v = t.py.randint(5, 8)
+    check_glove_loss(t, glove_inputs(t, v, 3, 2 * v, 2.5, 0.3, high=4.0, exact=(1, 2, 3)),
+                     "the objective for x_max = 2.5")
 
 
-# --- sgns_grads --------------------------------------------------------------------------------
-
-
-@hidden_case("ch03.sgns_grads", "as many noise words as pairs (K = B)")
+@hidden_case("ch03.glove_grads", "a single non-zero cell in a vocabulary of many words: every other row gets 0")
 def _(t: Trial) -> None:
-    b, d = t.py.randint(2, 6), t.py.randint(3, 9)
-    check_sgns_grads(t, (t.randn(b, d), t.randn(b, d), t.randn(b, b, d)), "the gradients for K = B")
+    check_glove_grads(t, (*one_cell(t, t.py.randint(5, 9), 4, t.py.randint(2, 9)), 10.0, 0.75),
+                      "the gradients for one cell")
 
 
-@hidden_case("ch03.sgns_grads", "word2vec's start: output vectors all zero")
+@hidden_case("ch03.glove_grads", "a symmetric co-occurrence matrix with an empty diagonal")
 def _(t: Trial) -> None:
-    b, k, d = t.py.sample(range(2, 9), 3)
-    check_sgns_grads(t, (t.randn(b, d, scale=0.1), torch.zeros(b, d), torch.zeros(b, k, d)),
-                     "the gradients at zero output vectors")
+    check_glove_grads(t, symmetric(t, t.py.randint(6, 10), 5, 8.0, 0.75), "the gradients for a symmetric X")
 
 
 # --- cbow_ns_grads -----------------------------------------------------------------------------

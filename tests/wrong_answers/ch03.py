@@ -89,189 +89,213 @@ def windows_short_sentence(ids, window):  # right unless the sentence is shorter
     return _windows(ids, window)
 
 
-# --- cbow_ns_loss ------------------------------------------------------------------------------
+# --- glove_loss --------------------------------------------------------------------------------
 
 
-def _h(cv, mask):
-    m = mask.to(cv.dtype).unsqueeze(-1)
-    return (cv * m).sum(1) / m.sum(1)
+def _glove(W, C, b_w, b_c, rows, cols, counts, x_max, alpha, *, weight="right", target="ln", biases=True,
+           reduce="sum", square=True, swap=False, counts_dtype=None):
+    """GloVe's objective, or one of its mistakes."""
+    x = counts.to(counts_dtype or W.dtype)
+    i, j = (cols, rows) if swap else (rows, cols)
+    prediction = (W[i] * C[j]).sum(-1) + ((b_w[i] + b_c[j]) if biases else 0)
+    f = {"right": torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x)), "none": torch.ones_like(x),
+         "uncapped": (x / x_max) ** alpha, "x_alpha": torch.where(x < x_max, x**alpha / x_max, torch.ones_like(x)),
+         "times_alpha": torch.where(x < x_max, alpha * x / x_max, torch.ones_like(x))}[weight]
+    goal = {"ln": torch.log(x), "log1p": torch.log1p(x), "log10": torch.log10(x)}[target]
+    err = prediction - goal
+    terms = f.to(W.dtype) * (err**2 if square else err)
+    return {"sum": terms.sum(), "mean": terms.mean(), "half": terms.sum() / 2}[reduce]
 
 
-def _loss_from(h, uc, un, neg_sign=-1.0, reduce_neg="sum", reduce_batch="mean"):
-    pos = (uc * h).sum(-1)
-    neg = (un * h.unsqueeze(1)).sum(-1)
-    neg_term = F.logsigmoid(neg_sign * neg)
-    neg_term = neg_term.sum(-1) if reduce_neg == "sum" else neg_term.mean(-1)
-    per_row = -F.logsigmoid(pos) - neg_term
-    return per_row.mean() if reduce_batch == "mean" else per_row.sum() if reduce_batch == "sum" else per_row
+def glove_dense(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):  # every cell of a dense V×V matrix
+    v = W.shape[0]
+    X = torch.zeros(v, v, dtype=W.dtype)
+    X[rows, cols] = counts.to(W.dtype)
+    f = torch.where(X < x_max, (X / x_max) ** alpha, torch.ones_like(X))
+    return (f * (W @ C.T + b_w[:, None] + b_c[None, :] - torch.log(X)) ** 2).sum()
 
 
-def loss_padding_in_average(cv, mask, uc, un):
-    return _loss_from(cv.mean(1), uc, un)
+def glove_no_weight(*args):
+    return _glove(*args, weight="none")
 
 
-def loss_sum_of_contexts(cv, mask, uc, un):
-    return _loss_from((cv * mask.unsqueeze(-1)).sum(1), uc, un)
+def glove_uncapped(*args):
+    return _glove(*args, weight="uncapped")
 
 
-def loss_divided_by_c(cv, mask, uc, un):
-    return _loss_from((cv * mask.unsqueeze(-1)).sum(1) / cv.shape[1], uc, un)
+def glove_count_to_alpha(*args):
+    return _glove(*args, weight="x_alpha")
 
 
-def loss_sign_error(cv, mask, uc, un):
-    return _loss_from(_h(cv, mask), uc, un, neg_sign=1.0)
+def glove_times_alpha(*args):
+    return _glove(*args, weight="times_alpha")
 
 
-def loss_mean_over_negatives(cv, mask, uc, un):
-    return _loss_from(_h(cv, mask), uc, un, reduce_neg="mean")
+def glove_log1p(*args):
+    return _glove(*args, target="log1p")
 
 
-def loss_summed_over_batch(cv, mask, uc, un):
-    return _loss_from(_h(cv, mask), uc, un, reduce_batch="sum")
+def glove_log10(*args):
+    return _glove(*args, target="log10")
 
 
-def loss_per_row(cv, mask, uc, un):
-    return _loss_from(_h(cv, mask), uc, un, reduce_batch="none")
+def glove_no_biases(*args):
+    return _glove(*args, biases=False)
 
 
-def loss_likelihood(cv, mask, uc, un):
-    return -_loss_from(_h(cv, mask), uc, un)
+def glove_mean(*args):
+    return _glove(*args, reduce="mean")
 
 
-def loss_skipgram_per_context(cv, mask, uc, un):  # skip-gram's loss for each context word, averaged
-    m = mask.to(cv.dtype)
-    pos = (cv * uc.unsqueeze(1)).sum(-1)  # (B, C)
-    neg = torch.einsum("bcd,bkd->bck", cv, un)
-    each = -F.logsigmoid(pos) - F.logsigmoid(-neg).sum(-1)
-    return ((each * m).sum(1) / m.sum(1)).mean()
+def glove_half(*args):
+    return _glove(*args, reduce="half")
 
 
-def loss_item(cv, mask, uc, un):
-    return _loss_from(_h(cv, mask), uc, un).item()
+def glove_unsquared(*args):
+    return _glove(*args, square=False)
 
 
-def loss_rewrapped(cv, mask, uc, un):
-    return torch.tensor(_loss_from(_h(cv, mask), uc, un).item())
+def glove_swapped(*args):
+    return _glove(*args, swap=True)
 
 
-def loss_detached_contexts(cv, mask, uc, un):
-    return _loss_from(_h(cv.detach(), mask), uc, un)
+def glove_int_counts(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):  # log and f of int64: float32 numbers
+    f = torch.where(counts < x_max, (counts / x_max) ** alpha, 1.0)
+    return (f * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - torch.log(counts)) ** 2).sum()
 
 
-def loss_float64(cv, mask, uc, un):
-    return _loss_from(_h(cv.double(), mask), uc.double(), un.double())
+def glove_float64(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
+    return _glove(W.double(), C.double(), b_w.double(), b_c.double(), rows, cols, counts, x_max, alpha)
 
 
-def loss_zeroes_padding_in_place(cv, mask, uc, un):
+def glove_item(*args):
+    return _glove(*args).item()
+
+
+def glove_detached_C(W, C, b_w, b_c, *rest):
+    return _glove(W, C.detach(), b_w, b_c, *rest)
+
+
+def glove_per_cell(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):  # the weighted squares, not their sum
+    x = counts.to(W.dtype)
+    f = torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
+    return f * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - torch.log(x)) ** 2
+
+
+def glove_flat_view(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):  # reads W's memory as if row-major
+    d = W.shape[1]
+    flat = W.view(-1)  # fails for a transposed table
+    w_rows = flat[(rows[:, None] * d + torch.arange(d)).reshape(-1)].reshape(len(rows), d)
+    x = counts.to(W.dtype)
+    f = torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
+    return (f * ((w_rows * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - torch.log(x)) ** 2).sum()
+
+
+def glove_logs_in_place(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
+    x = counts.to(W.dtype)
+    loss = _glove(W, C, b_w, b_c, rows, cols, counts, x_max, alpha)
+    counts.clamp_(max=int(x_max))  # caps the caller's counts
+    return loss + 0 * x.sum()
+
+
+# --- glove_grads -------------------------------------------------------------------------------
+
+
+def _glove_g(W, C, b_w, b_c, rows, cols, counts, x_max, alpha, weight="right"):
+    """Each cell's dJ/d(prediction), (nnz,)."""
+    x = counts.to(W.dtype)
+    f = {"right": torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x)), "none": torch.ones_like(x),
+         "uncapped": (x / x_max) ** alpha}[weight]
+    return 2 * f * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - torch.log(x))
+
+
+def _scatter(W, C, rows, cols, g, assign=False):
+    dW, dC, db_w, db_c = (torch.zeros_like(W), torch.zeros_like(C), W.new_zeros(W.shape[0]),
+                          C.new_zeros(C.shape[0]))
+    if assign:
+        dW[rows], dC[cols], db_w[rows], db_c[cols] = g[:, None] * C[cols], g[:, None] * W[rows], g, g
+        return dW, dC, db_w, db_c
+    return (dW.index_add(0, rows, g[:, None] * C[cols]), dC.index_add(0, cols, g[:, None] * W[rows]),
+            db_w.index_add(0, rows, g), db_c.index_add(0, cols, g))
+
+
+def grads_assigned(W, C, b_w, b_c, rows, cols, *rest):
     with torch.no_grad():
-        cv[~mask] = 0  # the caller's padded vectors, overwritten
-    return _loss_from(_h(cv, mask), uc, un)
+        return _scatter(W, C, rows, cols, _glove_g(W, C, b_w, b_c, rows, cols, *rest), assign=True)
 
 
-def loss_squeezed(cv, mask, uc, un):  # with K = 1 the (B, 1) scores become (B,) and .sum(-1) sums the batch
-    h = _h(cv, mask)
-    pos = (uc * h).sum(-1)
-    neg = torch.bmm(un, h.unsqueeze(-1)).squeeze()
-    return (-F.logsigmoid(pos) - F.logsigmoid(-neg).sum(-1)).mean()
+def grads_no_two(W, C, b_w, b_c, rows, cols, *rest):
+    return _scatter(W, C, rows, cols, _glove_g(W, C, b_w, b_c, rows, cols, *rest) / 2)
 
 
-def loss_unstable(cv, mask, uc, un):  # log(sigmoid(x)): loses precision in float64 far from 0
-    h = _h(cv, mask)
-    pos = (uc * h).sum(-1)
-    neg = (un * h.unsqueeze(1)).sum(-1)
-    return (-torch.log(torch.sigmoid(pos).float()) - torch.log(torch.sigmoid(-neg).float()).sum(-1)).mean().to(
-        cv.dtype)
+def grads_sign(W, C, b_w, b_c, rows, cols, *rest):
+    return _scatter(W, C, rows, cols, -_glove_g(W, C, b_w, b_c, rows, cols, *rest))
 
 
-# --- sgns_grads --------------------------------------------------------------------------------
+def grads_no_weight(W, C, b_w, b_c, rows, cols, *rest):
+    return _scatter(W, C, rows, cols, _glove_g(W, C, b_w, b_c, rows, cols, *rest, weight="none"))
 
 
-def _sgns_errors(v, u, n):
-    pos = (u * v).sum(-1)
-    neg = (n * v.unsqueeze(1)).sum(-1)
-    return pos, neg
+def grads_uncapped(W, C, b_w, b_c, rows, cols, *rest):
+    return _scatter(W, C, rows, cols, _glove_g(W, C, b_w, b_c, rows, cols, *rest, weight="uncapped"))
 
 
-def _sgns_grads(v, u, n, e_pos, e_neg, scale):
-    g_v = e_pos.unsqueeze(-1) * u + (e_neg.unsqueeze(-1) * n).sum(1)
-    return scale * g_v, scale * e_pos.unsqueeze(-1) * v, scale * e_neg.unsqueeze(-1) * v.unsqueeze(1)
+def grads_mean(W, C, b_w, b_c, rows, cols, *rest):
+    return _scatter(W, C, rows, cols, _glove_g(W, C, b_w, b_c, rows, cols, *rest) / len(rows))
 
 
-def sgns_sigma_for_true_pair(v, u, n):
-    pos, neg = _sgns_errors(v, u, n)
-    return _sgns_grads(v, u, n, torch.sigmoid(pos), torch.sigmoid(neg), 1 / len(v))
+def grads_own_vector(W, C, b_w, b_c, rows, cols, *rest):
+    g = _glove_g(W, C, b_w, b_c, rows, cols, *rest)
+    _, _, db_w, db_c = _scatter(W, C, rows, cols, g)
+    return (torch.zeros_like(W).index_add(0, rows, g[:, None] * W[rows]),
+            torch.zeros_like(C).index_add(0, cols, g[:, None] * C[cols]), db_w, db_c)
 
 
-def sgns_minus_one_for_noise(v, u, n):
-    pos, neg = _sgns_errors(v, u, n)
-    return _sgns_grads(v, u, n, torch.sigmoid(pos) - 1, torch.sigmoid(neg) - 1, 1 / len(v))
+def grads_no_bias_grads(W, C, b_w, b_c, rows, cols, *rest):
+    dW, dC, _, _ = _scatter(W, C, rows, cols, _glove_g(W, C, b_w, b_c, rows, cols, *rest))
+    return dW, dC, torch.zeros_like(b_w), torch.zeros_like(b_c)
 
 
-def sgns_sign_flipped(v, u, n):
-    pos, neg = _sgns_errors(v, u, n)
-    return _sgns_grads(v, u, n, 1 - torch.sigmoid(pos), -torch.sigmoid(neg), 1 / len(v))
+def grads_swapped(W, C, b_w, b_c, rows, cols, *rest):
+    g = _glove_g(W, C, b_w, b_c, cols, rows, *rest)  # w_j·c_i + b_w[j] + b_c[i]: the transposed model
+    dW, dC, db_w, db_c = (torch.zeros_like(W), torch.zeros_like(C), torch.zeros_like(b_w), torch.zeros_like(b_c))
+    return (dW.index_add(0, cols, g[:, None] * C[rows]), dC.index_add(0, rows, g[:, None] * W[cols]),
+            db_w.index_add(0, cols, g), db_c.index_add(0, rows, g))
 
 
-def sgns_summed_loss(v, u, n):  # the gradient of the sum, as sgd_step uses
-    pos, neg = _sgns_errors(v, u, n)
-    return _sgns_grads(v, u, n, torch.sigmoid(pos) - 1, torch.sigmoid(neg), 1.0)
+def grads_per_cell(W, C, b_w, b_c, rows, cols, *rest):  # each cell's contribution, never collected per word
+    g = _glove_g(W, C, b_w, b_c, rows, cols, *rest)
+    return g[:, None] * C[cols], g[:, None] * W[rows], g, g
 
 
-def sgns_negatives_without_v(v, u, n):
-    pos, neg = _sgns_errors(v, u, n)
-    g_v, g_u, _ = _sgns_grads(v, u, n, torch.sigmoid(pos) - 1, torch.sigmoid(neg), 1 / len(v))
-    return g_v, g_u, (torch.sigmoid(neg) / len(v)).unsqueeze(-1).expand_as(n).clone()
+def grads_sized_by_max_row(W, C, b_w, b_c, rows, cols, *rest):  # as many rows as the largest id seen
+    g = _glove_g(W, C, b_w, b_c, rows, cols, *rest)
+    n_w, n_c = int(rows.max()) + 1, int(cols.max()) + 1
+    return (W.new_zeros(n_w, W.shape[1]).index_add(0, rows, g[:, None] * C[cols]),
+            C.new_zeros(n_c, C.shape[1]).index_add(0, cols, g[:, None] * W[rows]),
+            W.new_zeros(n_w).index_add(0, rows, g), C.new_zeros(n_c).index_add(0, cols, g))
 
 
-def sgns_negatives_times_u(v, u, n):
-    pos, neg = _sgns_errors(v, u, n)
-    g_v, g_u, _ = _sgns_grads(v, u, n, torch.sigmoid(pos) - 1, torch.sigmoid(neg), 1 / len(v))
-    return g_v, g_u, torch.sigmoid(neg).unsqueeze(-1) * n / len(v)
+def grads_autograd(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
+    loss = _glove(W, C, b_w, b_c, rows, cols, counts, x_max, alpha)
+    return torch.autograd.grad(loss, (W, C, b_w, b_c))
 
 
-def sgns_v_without_noise(v, u, n):
-    pos, neg = _sgns_errors(v, u, n)
-    _, g_u, g_n = _sgns_grads(v, u, n, torch.sigmoid(pos) - 1, torch.sigmoid(neg), 1 / len(v))
-    return (torch.sigmoid(pos) - 1).unsqueeze(-1) * u / len(v), g_u, g_n
+def grads_float32(W, C, b_w, b_c, rows, cols, *rest):
+    return tuple(d.float() for d in _scatter(W, C, rows, cols, _glove_g(W, C, b_w, b_c, rows, cols, *rest)))
 
 
-def sgns_autograd_backward(v, u, n):  # the check asks for the formula, not autograd
-    leaves = [x.detach().clone().requires_grad_() for x in (v, u, n)]
-    lv, lu, ln = leaves
-    (-F.logsigmoid((lu * lv).sum(-1)) - F.logsigmoid(-(ln * lv.unsqueeze(1)).sum(-1)).sum(-1)).mean().backward()
-    return tuple(x.grad for x in leaves)
+def grads_three(W, C, b_w, b_c, rows, cols, *rest):  # one bias gradient only
+    dW, dC, db_w, _ = _scatter(W, C, rows, cols, _glove_g(W, C, b_w, b_c, rows, cols, *rest))
+    return dW, dC, db_w
 
 
-def sgns_autograd_grad(v, u, n):
-    lv, lu, ln = (x.detach().requires_grad_() for x in (v, u, n))
-    loss = (-F.logsigmoid((lu * lv).sum(-1)) - F.logsigmoid(-(ln * lv.unsqueeze(1)).sum(-1)).sum(-1)).mean()
-    return torch.autograd.grad(loss, [lv, lu, ln])
-
-
-def sgns_float64(v, u, n):
-    v, u, n = v.double(), u.double(), n.double()
-    pos, neg = _sgns_errors(v, u, n)
-    return _sgns_grads(v, u, n, torch.sigmoid(pos) - 1, torch.sigmoid(neg), 1 / len(v))
-
-
-def sgns_list(v, u, n):
-    return [*sgns_float64(v, u, n)][:2]  # forgets the noise vectors' gradient
-
-
-def sgns_broadcast(v, u, n):  # (B, K, D) * (B, D) lines v up with the K axis: right only for B = 1 or B = K
-    pos = (u * v).sum(-1)
-    neg = (n * v).sum(-1)
-    return _sgns_grads(v, u, n, torch.sigmoid(pos) - 1, torch.sigmoid(neg), 1 / len(v))
-
-
-def sgns_in_place(v, u, n):
-    pos, neg = _sgns_errors(v, u, n)
-    e_pos, e_neg = (torch.sigmoid(pos) - 1) / len(v), torch.sigmoid(neg) / len(v)
-    g_u = e_pos.unsqueeze(-1) * v
-    g_v = e_pos.unsqueeze(-1) * u + (e_neg.unsqueeze(-1) * n).sum(1)
+def grads_into_W(W, C, b_w, b_c, rows, cols, *rest):  # accumulates into the caller's W as scratch space
+    g = _glove_g(W, C, b_w, b_c, rows, cols, *rest).detach()
+    grads = _scatter(W, C, rows, cols, g)
     with torch.no_grad():
-        n.mul_(0)  # reuses the caller's tensor as scratch space
-    return g_v, g_u, e_neg.unsqueeze(-1) * v.unsqueeze(1) + n
+        W.mul_(0)
+    return grads
 
 
 # --- cbow_ns_grads -----------------------------------------------------------------------------
@@ -377,38 +401,43 @@ WRONG_ANSWERS = {
         WrongAnswer("hard-coded window 2", windows_fixed_window, "should have shape"),
         WrongAnswer("wraps only for short sentences", windows_short_sentence, "a sentence shorter than the window"),
     ],
-    "ch03.cbow_ns_loss": [
-        WrongAnswer("padding in the average", loss_padding_in_average, "included the padding positions"),
-        WrongAnswer("sum of the contexts", loss_sum_of_contexts, "summed the context vectors instead of averaging"),
-        WrongAnswer("divided by C", loss_divided_by_c, "divided by the window width C"),
-        WrongAnswer("sign error in the noise term", loss_sign_error, "flipped the sign inside the noise words"),
-        WrongAnswer("mean over the negatives", loss_mean_over_negatives, "averaged over the k noise words"),
-        WrongAnswer("summed over the batch", loss_summed_over_batch, "summed over the batch"),
-        WrongAnswer("loss per row", loss_per_row, "should have shape ()"),
-        WrongAnswer("log-likelihood", loss_likelihood, "forgot the minus sign"),
-        WrongAnswer("skip-gram per context word", loss_skipgram_per_context, "scored every context word on its own"),
-        WrongAnswer(".item()", loss_item, "0-d tensor"),
-        WrongAnswer("torch.tensor(loss.item())", loss_rewrapped, "cut off from autograd"),
-        WrongAnswer("detached context vectors", loss_detached_contexts, "no gradient reaches `context_vectors`"),
-        WrongAnswer("float64 loss", loss_float64, "but should be float32"),
-        WrongAnswer("zeroes the padded vectors in place", loss_zeroes_padding_in_place, "in place"),
-        WrongAnswer("squeeze() (fails for K = 1)", loss_squeezed, "K=1"),
-        WrongAnswer("log(sigmoid) in float32", loss_unstable, "float64"),
+    "ch03.glove_loss": [
+        WrongAnswer("dense V×V matrix, empty cells included", glove_dense, "included the empty cells"),
+        WrongAnswer("no weighting", glove_no_weight, "left the weighting f(x) out"),
+        WrongAnswer("weighting not capped", glove_uncapped, "did not cap the weighting"),
+        WrongAnswer("x^α / x_max", glove_count_to_alpha, "raised the count alone to the power α"),
+        WrongAnswer("α · x / x_max", glove_times_alpha, "multiplied the ratio to x_max by α"),
+        WrongAnswer("log(x + 1)", glove_log1p, "fitted ln(x + 1)"),
+        WrongAnswer("log10", glove_log10, "base-10 logarithm"),
+        WrongAnswer("no biases", glove_no_biases, "left the two biases out"),
+        WrongAnswer("mean over the cells", glove_mean, "averaged over the non-zero cells"),
+        WrongAnswer("factor 1/2", glove_half, "no factor 1/2"),
+        WrongAnswer("error not squared", glove_unsquared, "instead of its square"),
+        WrongAnswer("rows and cols swapped", glove_swapped, "swapped the roles of rows and cols"),
+        WrongAnswer("log of the int64 counts", glove_int_counts, "int64"),
+        WrongAnswer("float64 for float32 tables", glove_float64, "but should be float32"),
+        WrongAnswer(".item()", glove_item, "0-d tensor"),
+        WrongAnswer("detached C", glove_detached_C, "no gradient reaches `C`"),
+        WrongAnswer("per-cell terms, not summed", glove_per_cell, "should have shape ()"),
+        WrongAnswer("W.view(-1) of a transposed table", glove_flat_view, "not contiguous"),
+        WrongAnswer("caps the caller's counts in place", glove_logs_in_place, "changed its input `counts` in place"),
     ],
-    "ch03.sgns_grads": [
-        WrongAnswer("σ(s) for the true pair", sgns_sigma_for_true_pair, "used σ(s) for the true context word"),
-        WrongAnswer("σ(s) - 1 for the noise words", sgns_minus_one_for_noise, "used σ(s) - 1 for the noise words"),
-        WrongAnswer("sign flipped", sgns_sign_flipped, "flipped the sign of every gradient"),
-        WrongAnswer("gradient of the summed loss", sgns_summed_loss, "forgot to divide by the batch size"),
-        WrongAnswer("noise gradient without v", sgns_negatives_without_v, "left the factor v_center out"),
-        WrongAnswer("noise gradient times u", sgns_negatives_times_u, "by their own vectors u_k"),
-        WrongAnswer("v gradient without the noise words", sgns_v_without_noise, "left the noise words out"),
-        WrongAnswer("autograd with .backward()", sgns_autograd_backward, "called autograd"),
-        WrongAnswer("torch.autograd.grad", sgns_autograd_grad, "called autograd"),
-        WrongAnswer("float64 gradients", sgns_float64, "but should be float32"),
-        WrongAnswer("two gradients only", sgns_list, "has 2 items"),
-        WrongAnswer("(B, K, D) * (B, D) broadcasting", sgns_broadcast, "middle dimension of 1"),
-        WrongAnswer("scratch space in u_negatives", sgns_in_place, "changed its input `u_negatives` in place"),
+    "ch03.glove_grads": [
+        WrongAnswer("assignment instead of accumulation", grads_assigned, "instead of adding it"),
+        WrongAnswer("no factor 2", grads_no_two, "left out the factor 2"),
+        WrongAnswer("sign flipped", grads_sign, "flipped the sign of every gradient"),
+        WrongAnswer("no weighting", grads_no_weight, "left the weighting f(x) out"),
+        WrongAnswer("weighting not capped", grads_uncapped, "did not cap the weighting"),
+        WrongAnswer("mean over the cells", grads_mean, "divided by the number of cells"),
+        WrongAnswer("own vector", grads_own_vector, "multiplied by the word's own vector"),
+        WrongAnswer("no bias gradients", grads_no_bias_grads, "left out the biases' gradients"),
+        WrongAnswer("rows and cols swapped", grads_swapped, "swapped the roles of rows and cols"),
+        WrongAnswer("per-cell gradients", grads_per_cell, "should have shape"),
+        WrongAnswer("sized by the largest row id", grads_sized_by_max_row, "in no cell at all"),
+        WrongAnswer("autograd", grads_autograd, "called autograd"),
+        WrongAnswer("float32 gradients for float64 tables", grads_float32, "but should be float64"),
+        WrongAnswer("three gradients", grads_three, "has 3 items"),
+        WrongAnswer("zeroes W in place", grads_into_W, "changed its input `W` in place"),
     ],
     "ch03.cbow_ns_grads": [
         WrongAnswer("padding in the average", cbow_padding_in_average, "included the padding positions"),
