@@ -1,13 +1,14 @@
-"""Chapter 4's graded exercises: the loss of padded batches (a warm-up), one GRU step, the backward pass of
-one vanilla RNN step by hand, and eta sampling (Hewitt et al., 2022).
+"""Chapter 4's graded exercises: backpropagation through time by hand, a GRU over a sequence, and gradient
+clipping by the global norm.
 
-The chapter builds the RNN and LSTM cells, the unmasked loss and plain temperature sampling; each exercise
-asks for a sibling or an extension of those. Every case draws its inputs from the run's trial, so they
-change from run to run. The references are PyTorch's own: ``nn.GRUCell`` called with the learner's very
-tensors as its weights (``torch.func.functional_call``), so values and gradients are compared with theirs;
-autograd through ``nn.RNNCell`` for the hand-written backward; ``F.cross_entropy`` over the real characters;
-and the renormalised eta-truncation of ``softmax(logits / T)`` for the frequencies of many draws. Known mistakes
-are computed on the same inputs, so a message can name the one an answer makes.
+The chapter writes the vanilla RNN cell, the truncated-BPTT loop and the sampler, measures how the product of
+step Jacobians grows or shrinks, clips with ``torch.nn.utils.clip_grad_norm_`` and describes the GRU in words.
+Each exercise asks for what it explained but did not write: the gradient that autograd carried back through
+the steps (by hand), the GRU itself, and the clipping. Every case draws its inputs from the run's trial. The
+references are PyTorch's own: autograd through ``nn.RNN`` for the hand-written gradients, ``nn.GRU`` called with
+the learner's very tensors as its weights (``torch.func.functional_call``, so gradients are compared too), and
+``clip_grad_norm_`` on copies of the same parameters. Known mistakes are computed on the same inputs, so a
+message can name the one an answer makes.
 """
 
 from __future__ import annotations
@@ -16,404 +17,49 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
 from . import wire
-from .core import CheckFailure, Step, Trial, exercise
-from .expect import kind_of, mistake_values
+from .core import CheckFailure, Forbidden, Trial, exercise
+from .expect import TensorInfo, expect_true, kind_of, mistake_values
 
 _WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+_LAYER_NAMES = tuple(f"{name}_l0" for name in _WEIGHTS)  # nn.RNN / nn.GRU call them weight_ih_l0, ...
 
 
-def cell_inputs(t: Trial, batch: int, n_in: int, hidden: int, *, blocks: int = 1) -> tuple[torch.Tensor, ...]:
-    """x (B, I), h (B, H) and the cell's weights (blocks*H, I), (blocks*H, H) and biases (blocks*H,).
+def sequence_inputs(t: Trial, batch: int, length: int, n_in: int, hidden: int, *, blocks: int = 1,
+                    recurrent: float = 1.0, scale: float = 1.0, dtype: torch.dtype = torch.float32,
+                    strided: bool = False) -> list[torch.Tensor]:
+    """x (B, T, I), h0 (B, H) and a layer's weights (blocks*H, I), (blocks*H, H), biases (blocks*H,).
 
-    Scaled so the pre-activations are of order 1: the squashing is far from linear, so answers without it
-    (or with the wrong one) are far from the right one.
+    Pre-activations are of order ``scale`` (1: the squashing is far from linear, so an answer that gets it
+    wrong is far off); ``recurrent`` scales W_hh alone (above 1: the state's share dominates). ``strided``
+    makes x a non-contiguous view (drawn as (T, B, I) and transposed), as a batch sliced out of a longer
+    tensor is.
     """
-    x = t.randn(batch, n_in)  # (B, I)
-    h = t.randn(batch, hidden, scale=0.8)  # (B, H)
-    w_ih = t.randn(blocks * hidden, n_in, scale=1 / math.sqrt(n_in))  # (blocks*H, I)
-    w_hh = t.randn(blocks * hidden, hidden, scale=1 / math.sqrt(hidden))  # (blocks*H, H)
-    b_ih = t.randn(blocks * hidden, scale=0.5)  # (blocks*H,)
-    b_hh = t.randn(blocks * hidden, scale=0.5)  # (blocks*H,)
-    return x, h, w_ih, w_hh, b_ih, b_hh
-
-
-
-def _number(value: Any, what: str) -> torch.Tensor:
-    """One result as a 0-d float64 tensor; the task allows a 0-d float tensor or a Python float."""
-    if isinstance(value, float):
-        return torch.tensor(value, dtype=torch.float64)
-    if isinstance(value, torch.Tensor) and value.dim() == 0 and value.dtype in (torch.float32, torch.float64):
-        return value.double()
-    hint = ""
-    if isinstance(value, torch.Tensor) and value.dim() > 0:
-        hint = " Average over every real character to get one number."
-    elif isinstance(value, torch.Tensor):
-        hint = " Keep the inputs' float dtype (float32)."
-    raise CheckFailure(f"{what} should be a single number, a 0-d float tensor or a Python float, but it is "
-                       f"{kind_of(value)}.{hint}", "type")
-
-
-# --- 1. masked_lm_metrics (warm-up) ------------------------------------------------------------
-
-masked_lm_metrics = exercise(
-    "ch04.masked_lm_metrics", name="masked_lm_metrics",
-    description="From logits (B, T, V), targets (B, T) and lengths (B,) of sequences padded to T: the mean "
-                "cross-entropy over the real characters only (position t of row b counts when t < lengths[b]), "
-                "its perplexity and bits per character, returned as (loss, perplexity, bits_per_char).",
-    args=("logits", "targets", "lengths"), points=1, timeout=10, hints={
-        "Expected target size": "F.cross_entropy wants the classes in dimension 1: flatten logits to (B*T, V) and "
-                                "targets to (B*T,) first (or pass reduction='none' on the flattened tensors).",
-        "The size of tensor a": "the mask compares each position 0..T-1 with its row's length: a (1, T) row of "
-                                "positions against a (B, 1) column of lengths broadcasts to (B, T).",
-        "is invalid for input of size": "B, T and V change from call to call: read them from the shapes.",
-    },
-)
-_METRIC_NAMES = ("the loss (mean cross-entropy over the real characters, nats per character)", "the perplexity",
-                 "bits per character")
-
-
-def padding_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
-    """(B, T) bool: True where position t < lengths[b], a real character; False on the padding."""
-    return torch.arange(length)[None, :] < lengths[:, None]
-
-
-def masked_reference(logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The right loss, and what each known way of masking wrongly gives, as 0-d float64 tensors (nats)."""
-    per_char = F.cross_entropy(logits.double().reshape(-1, logits.size(-1)), targets.reshape(-1),
-                               reduction="none").reshape(targets.shape)  # (B, T)
-    mask = padding_mask(lengths, targets.shape[1]).double()  # (B, T)
-    wide = padding_mask(lengths + 1, targets.shape[1]).double()  # one padded position too many
-    return {
-        "right": (per_char * mask).sum() / mask.sum(),
-        "all": per_char.mean(),
-        "longest": per_char[:, :int(lengths.max())].mean(),
-        "by_row": ((per_char * mask).sum(1) / mask.sum(1)).mean(),
-        "over_bt": (per_char * mask).sum() / targets.numel(),
-        "off_by_one": (per_char * wide).sum() / wide.sum(),
-        "sum": (per_char * mask).sum(),
-        "id0": (per_char * mask * (targets != 0)).sum() / (mask * (targets != 0)).sum(),
-    }
-
-
-def check_masked(t: Trial, logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor) -> None:
-    """Call masked_lm_metrics; compare all three numbers with the masked mean, naming mistakes."""
-    got = t.call(logits, targets, lengths).value
-    if not isinstance(got, (tuple, list)) or len(got) != 3:
-        raise CheckFailure("`masked_lm_metrics` should return three numbers `(loss, perplexity, bits_per_char)`, "
-                           f"but it returned {kind_of(got)}.", "type")
-    loss, ppl, bpc = (_number(v, what) for v, what in zip(got, _METRIC_NAMES, strict=True))
-    ref = masked_reference(logits, targets, lengths)
-    right, ln2 = ref["right"], math.log(2)
-    tol = {"atol": 1e-5, "rtol": 1e-4}
-    t.expect(loss, right, _METRIC_NAMES[0], mistakes={
-        "averaged over the padding too: only positions t < lengths[b] are real characters": ref["all"],
-        "averaged over the padding too, up to the longest row: only positions t < lengths[b] are real "
-        "characters": ref["longest"],
-        "averaged each row first and then the rows: a short row then weighs as much as a long one; divide the "
-        "summed loss by the number of real characters": ref["by_row"],
-        "divided by B * T instead of by the number of real characters": ref["over_bt"],
-        "counted one padded position too many per row (t <= length): position lengths[b] is already padding":
-            ref["off_by_one"],
-        "summed the losses of the real characters instead of averaging them": ref["sum"],
-        "treated id 0 as padding: it is a real character wherever t < lengths[b]; mask by the lengths, not by "
-        "an id": ref["id0"],
-        "measured the loss in bits (log2) instead of nats": right / ln2,
-    }, **tol)
-    t.expect(ppl, right.exp(), _METRIC_NAMES[1], mistakes={
-        "mixed log2 and ln: with a loss in nats the perplexity is e^loss, not 2^loss": 2 ** right,
-        "computed the perplexity from the padded average": ref["all"].exp(),
-    }, **tol)
-    t.expect(bpc, right / ln2, _METRIC_NAMES[2], mistakes={
-        "multiplied by ln 2 instead of dividing: bits = nats / ln 2": right * ln2,
-        "forgot to convert nats to bits (divide by ln 2)": right,
-    }, **tol)
-
-
-def padded_batch(t: Trial, batch: int, length: int, vocab: int, *, full_row: bool = True) -> tuple[torch.Tensor, ...]:
-    """Logits (B, T, V), targets (B, T) and lengths (B,) in [1, T]; padding holds ordinary ids and logits.
-
-    The padded positions get logits as confident and as wrong as the real ones can be, so counting them
-    moves the loss a lot; one row is full length unless ``full_row`` is off.
-    """
-    logits = t.randn(batch, length, vocab, scale=2.0)  # (B, T, V)
-    targets = t.randint(0, vocab, (batch, length))  # (B, T); the padding's ids are arbitrary, as in real batches
-    lengths = t.randint(1, length + 1, (batch,))  # (B,)
-    if full_row:
-        full = t.py.randrange(batch)
-        lengths[full] = length
-        targets[full, t.py.randrange(length)] = 0  # id 0 is a real character too, not a padding marker
-    mask = padding_mask(lengths, length)
-    logits[~mask] = logits[~mask] * 4.0  # padded positions: far from the real ones' loss
-    return logits, targets, lengths
-
-
-@masked_lm_metrics.case("three numbers over the real characters of a few sequences of different lengths")
-def _(t: Trial) -> None:
-    batch = t.py.randint(3, 5)
-    length = t.py.randint(6, 10)
-    logits, targets, lengths = padded_batch(t, batch, length, t.py.randint(9, 14))
-    lengths[t.py.randrange(batch)] = 1  # one row with a single character
-    check_masked(t, logits, targets, lengths)
-
-
-@masked_lm_metrics.case("the same over tiny shakespeare's 65 characters, rows from very short to full")
-def _(t: Trial) -> None:
-    check_masked(t, *padded_batch(t, t.py.randint(4, 6), t.py.randint(12, 20), 65))
-
-
-@masked_lm_metrics.case("the same on a single sequence (B=1) with padding after it")
-def _(t: Trial) -> None:
-    length = t.py.randint(6, 12)
-    logits, targets, _ = padded_batch(t, 1, length, t.py.randint(5, 9), full_row=False)
-    check_masked(t, logits, targets, torch.tensor([t.py.randint(2, length - 2)]))
-
-
-@masked_lm_metrics.case("the same when no row is padded (every length is T)")
-def _(t: Trial) -> None:
-    batch, length = t.py.randint(2, 4), t.py.randint(3, 7)
-    logits, targets, _ = padded_batch(t, batch, length, t.py.randint(20, 30))
-    check_masked(t, logits, targets, torch.full((batch,), length))
-
-
-# --- 2. gru_step -------------------------------------------------------------------------------
-
-gru_step = exercise(
-    "ch04.gru_step", name="gru_step",
-    description="One GRU step as nn.GRUCell computes it: the reset gate r, the update gate z and the "
-                "candidate n (stacked in that order), n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)), "
-                "h_new = (1 - z) * n + z * h.",
-    args=("x", "h", *_WEIGHTS), points=2, timeout=10, grad=True, hints={
-        "not enough values to unpack": "split along the last dimension (three blocks of hidden_size columns); "
-                                       "without `dim=-1` the split runs over the batch.",
-        "must match the size": "check the shapes: each of the three blocks has hidden_size columns (hidden_size is "
-                               "h's last dimension, not x's), and each bias has one entry per row of its weight.",
-        "cannot be multiplied": "check the shapes: like nn.GRUCell, `weight_ih` is stored as (3 * hidden, input) "
-                                "and `weight_hh` as (3 * hidden, hidden), so multiply x and h by their transposes.",
-    },
-)
-
-
-def gru_reference(x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
-                  b_hh: torch.Tensor) -> torch.Tensor:
-    """nn.GRUCell itself, with these tensors as its weights (so autograd reaches them): (B, H)."""
-    cell = nn.GRUCell(w_ih.shape[1], w_hh.shape[1], device="meta")  # no weights of its own, no global RNG
-    return functional_call(cell, dict(zip(_WEIGHTS, (w_ih, w_hh, b_ih, b_hh), strict=True)), (x, h))
-
-
-def gru_variant(x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
-                b_hh: torch.Tensor, mistake: str = "") -> torch.Tensor:
-    """The GRU step with one known mistake switched on (to name mistakes, never as the reference)."""
-    hidden = h.shape[-1]
-    if mistake == "no_bias":
-        b_ih, b_hh = torch.zeros_like(b_ih), torch.zeros_like(b_hh)
-    gi = x @ w_ih.T + b_ih  # (B, 3H): the input's share of r, z and n
-    gh = h @ w_hh.T + b_hh  # (B, 3H): the old state's share
-    i_r, i_z, i_n = gi.chunk(3, dim=-1)
-    h_r, h_z, h_n = gh.chunk(3, dim=-1)
-    if mistake == "zr":
-        i_r, i_z, h_r, h_z = i_z, i_r, h_z, h_r
-    sig, tanh = torch.sigmoid, torch.tanh
-    if mistake == "swap_act":
-        r, z = tanh(i_r + h_r), tanh(i_z + h_z)
+    if strided:
+        x = t.randn(length, batch, n_in, scale=scale, dtype=dtype).transpose(0, 1)  # (B, T, I), non-contiguous
     else:
-        r, z = sig(i_r + h_r), sig(i_z + h_z)
-    w_hn = w_hh[2 * hidden:]  # (H, H)
-    b_hn = b_hh[2 * hidden:]  # (H,)
-    inner = {
-        "b_hn_outside": r * (h @ w_hn.T) + b_hn,
-        "reset_before": (r * h) @ w_hn.T + b_hn,
-        "no_reset": h_n,
-    }.get(mistake, r * h_n)
-    if mistake == "one_sum":  # the LSTM's habit: one sum for all blocks, so r scales the input's share too
-        inner, i_n = r * (i_n + h_n), 0.0
-    n = sig(i_n + inner) if mistake == "swap_act" else tanh(i_n + inner)
-    if mistake == "z_swapped":
-        return z * n + (1 - z) * h
-    if mistake == "no_update_gate":
-        return n
-    return (1 - z) * n + z * h
+        x = t.randn(batch, length, n_in, scale=scale, dtype=dtype)  # (B, T, I)
+    h0 = t.randn(batch, hidden, scale=0.8, dtype=dtype)  # (B, H)
+    w_ih = t.randn(blocks * hidden, n_in, scale=scale / math.sqrt(n_in), dtype=dtype)  # (blocks*H, I)
+    w_hh = t.randn(blocks * hidden, hidden, scale=recurrent * scale / math.sqrt(hidden), dtype=dtype)  # (blocks*H, H)
+    b_ih = t.randn(blocks * hidden, scale=0.5 * scale, dtype=dtype)  # (blocks*H,)
+    b_hh = t.randn(blocks * hidden, scale=0.5 * scale, dtype=dtype)  # (blocks*H,)
+    return [x, h0, w_ih, w_hh, b_ih, b_hh]
 
 
-GRU_MISTAKES = {
-    "zr": "swapped the reset and update gates: PyTorch stacks the blocks in the order reset (r), update (z), "
-          "new (n)",
-    "z_swapped": "interchanged z and 1 - z: in PyTorch's GRU the update gate z keeps the old state, h_new = "
-                 "(1 - z) * n + z * h",
-    "b_hn_outside": "added b_hn outside the reset gate: nn.GRUCell resets the whole recurrent term, "
-                    "r * (h W_hn^T + b_hn)",
-    "reset_before": "applied the reset gate to h before the product, (r * h) W_hn^T: that is the original paper's "
-                    "variant; nn.GRUCell computes r * (h W_hn^T + b_hn)",
-    "no_reset": "left the reset gate out of the candidate n",
-    "one_sum": "added the input's and the state's pre-activations before splitting them, as for the LSTM: the "
-               "reset gate scales only the state's share of the candidate, so keep the two apart",
-    "swap_act": "swapped sigmoid and tanh: the gates r and z are sigmoids (dials in (0, 1)); only the candidate n "
-                "uses tanh",
-    "no_bias": "forgot the biases (nn.GRUCell adds both bias_ih and bias_hh)",
-    "no_update_gate": "returned the candidate n: the update gate mixes it with the old state",
-}
+def run_layer(kind: type[nn.RNNBase], x: torch.Tensor, h0: torch.Tensor, *weights: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """PyTorch's one-layer ``kind`` (nn.RNN or nn.GRU, batch_first) with these tensors as its weights, so
+    autograd reaches them: (outputs (B, T, H), h_T (B, H))."""
+    layer = kind(x.shape[-1], h0.shape[-1], batch_first=True, device="meta")  # no weights of its own, no RNG
+    outputs, h_n = functional_call(layer, dict(zip(_LAYER_NAMES, weights, strict=True)), (x, h0[None]))
+    return outputs, h_n[0]
 
 
-def gru_mistakes(*args: torch.Tensor) -> dict[str, torch.Tensor]:
-    return mistake_values({text: (lambda m=m: gru_variant(*args, mistake=m)) for m, text in GRU_MISTAKES.items()})
-
-
-def check_gru(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 1.0) -> None:
-    """gru_step against nn.GRUCell on fresh inputs (all multiplied by ``scale``): values and gradients."""
-    inputs = [scale * v for v in cell_inputs(t, batch, n_in, hidden, blocks=3)]
-    t.check_call(*inputs, reference=gru_reference, what="the new hidden state", mistakes=gru_mistakes)
-
-
-def register_cell_sizes(ex: Any, check: Any, claim: str) -> None:
-    """The three shapes every cell exercise is checked on: fewer inputs than hidden units, as many (square
-    weights, so a missing transpose still runs), and a batch of one row with more inputs than hidden units."""
-
-    @ex.case(f"{claim} on a batch, with fewer inputs than hidden units")
-    def _(t: Trial) -> None:
-        n_in = t.py.randint(2, 4)
-        check(t, t.py.randint(2, 5), n_in, n_in + t.py.randint(1, 4))
-
-    @ex.case(f"{claim} with as many inputs as hidden units (square weights)")
-    def _(t: Trial) -> None:
-        size = t.py.randint(3, 6)
-        check(t, t.py.randint(2, 4), size, size)
-
-    @ex.case(f"{claim} on a batch of one row, with more inputs than hidden units")
-    def _(t: Trial) -> None:
-        hidden = t.py.randint(2, 4)
-        check(t, 1, hidden + t.py.randint(2, 4), hidden)
-
-
-register_cell_sizes(gru_step, check_gru, "values and gradients match nn.GRUCell")
-
-
-# --- 3. rnn_step_backward ----------------------------------------------------------------------
-
-rnn_step_backward = exercise(
-    "ch04.rnn_step_backward", name="rnn_step_backward",
-    description="The backward pass of one vanilla RNN step by hand: given dL/dh_new (B, H) and the step's inputs, "
-                "return (dL/dx, dL/dh, dL/dweight_ih, dL/dweight_hh, dL/dbias_ih, dL/dbias_hh), each shaped "
-                "like the tensor it belongs to.",
-    args=("grad_h_new", "x", "h", *_WEIGHTS), points=2, timeout=10, no_autograd=True, hints={
-        "cannot be multiplied": "check the shapes: each gradient has the shape of its tensor; dL/dx is (B, I), "
-                                "so the (B, H) gradient of the pre-activation meets weight_ih (H, I) as it is.",
-        "The size of tensor a": "check the shapes: the gradient of a bias sums the per-row gradients over the "
-                                "batch.",
-    },
-)
-_GRAD_NAMES = ("dL/dx", "dL/dh", "dL/dweight_ih", "dL/dweight_hh", "dL/dbias_ih", "dL/dbias_hh")
-
-
-def backward_reference(grad_h_new: torch.Tensor, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Autograd through nn.RNNCell (with these tensors as its weights), for the upstream grad_h_new."""
-    leaves = [v.detach().clone().requires_grad_(True) for v in inputs]
-    x, h, w_ih, w_hh, b_ih, b_hh = leaves
-    cell = nn.RNNCell(w_ih.shape[1], w_ih.shape[0], device="meta")
-    h_new = functional_call(cell, dict(zip(_WEIGHTS, (w_ih, w_hh, b_ih, b_hh), strict=True)), (x, h))
-    return tuple(g.detach() for g in torch.autograd.grad(h_new, leaves, grad_h_new))
-
-
-def backward_mistakes(grad_h_new: torch.Tensor, x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor,
-                      w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> dict[str, tuple[Any, ...]]:
-    """What each mistake gives for all six gradients (those that crash on these shapes are left out)."""
-    h_new = torch.tanh(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)  # (B, H)
-
-    def grads(da: torch.Tensor, dx_w: torch.Tensor = w_ih, dh_w: torch.Tensor = w_hh) -> tuple[torch.Tensor, ...]:
-        db = da.sum(0)
-        return da @ dx_w, da @ dh_w, da.T @ x, da.T @ h, db, db
-
-    right = grad_h_new * (1 - h_new**2)  # (B, H): through the tanh
-    return mistake_values({
-        "forgot the tanh's derivative: the gradient of the pre-activation is dL/dh_new * (1 - h_new^2)":
-            lambda: grads(grad_h_new),
-        "used the old state in the tanh's derivative: tanh'(a) = 1 - tanh(a)^2 = 1 - h_new^2":
-            lambda: grads(grad_h_new * (1 - h**2)),
-        "used 1 - h_new instead of 1 - h_new^2 for the tanh's derivative": lambda: grads(grad_h_new * (1 - h_new)),
-        "used the sigmoid's derivative h_new * (1 - h_new): the cell squashes with tanh":
-            lambda: grads(grad_h_new * h_new * (1 - h_new)),
-        "multiplied dL/dh by weight_hh transposed: h enters as h @ W_hh^T, so dL/dh = da @ W_hh":
-            lambda: grads(right, dh_w=w_hh.T),
-        "averaged the bias gradients over the batch: the loss adds every row's share, so sum them":
-            lambda: (*grads(right)[:4], right.mean(0), right.mean(0)),
-        "took dL/dweight_hh as h^T da (the transpose): weight_hh[j, k] links h[k] to the new state's unit j":
-            lambda: (*grads(right)[:3], h.T @ right, *grads(right)[4:]),
-    })
-
-
-def check_backward(t: Trial, batch: int, n_in: int, hidden: int, scale: float = 1.0) -> None:
-    """rnn_step_backward against autograd through nn.RNNCell, each of the six gradients on its own."""
-    inputs = [scale * v for v in cell_inputs(t, batch, n_in, hidden)]
-    upstream = t.randn(batch, hidden)  # (B, H): dL/dh_new from the rest of the network
-    got = t.call(upstream, *inputs).value
-    if not isinstance(got, (tuple, list)) or len(got) != 6:
-        raise CheckFailure("`rnn_step_backward` should return six tensors (dL/dx, dL/dh, dL/dweight_ih, "
-                           f"dL/dweight_hh, dL/dbias_ih, dL/dbias_hh), but it returned {kind_of(got)}.", "type")
-    expected = backward_reference(upstream, *inputs)
-    mistakes = backward_mistakes(upstream, *inputs)
-    for k, name in enumerate(_GRAD_NAMES):
-        t.expect(got[k], expected[k], name, mistakes={text: values[k] for text, values in mistakes.items()},
-                 atol=1e-5, rtol=1e-4)
-
-
-register_cell_sizes(rnn_step_backward, check_backward, "all six gradients match autograd")
-
-
-# --- 4. sample_eta ------------------------------------------------------------------------------
-
-sample_eta = exercise(
-    "ch04.sample_eta", name="sample_eta",
-    description="Eta sampling: per row of logits (B, V), p = softmax(logits / temperature), H = the entropy of p "
-                "in nats, eta = min(epsilon, sqrt(epsilon) * exp(-H)); keep the ids with p > eta (the most likely "
-                "one if none is), renormalise, and draw one id with the given generator; return a (B,) tensor of "
-                "int64 ids.",
-    args=("logits", "temperature", "epsilon", "generator"), points=1, timeout=15, random=True, hints={
-        "probability tensor contains": "torch.multinomial needs non-negative, finite probabilities: take the "
-                                       "softmax of the scaled logits (it stays finite for large logits) and set "
-                                       "the probabilities at or below eta to 0.",
-        "invalid multinomial distribution": "no id was kept in some row. On a very confident row most "
-                                            "probabilities are exactly 0 in float32 and 0 * log(0) is nan, so the "
-                                            "entropy and eta become nan and nothing is above them: take the "
-                                            "log-probabilities from log_softmax (finite), and keep the most likely "
-                                            "id when nothing is above eta.",
-    },
-)
-DRAWS_PER_ROW = 10_000
-_TOL = 6 * math.sqrt(0.25 / DRAWS_PER_ROW)  # six standard errors of a frequency at worst: a right answer passes
-
-
-def eta_threshold(probs: torch.Tensor, epsilon: float, *, entropy_of: torch.Tensor | None = None,
-                  bits: bool = False, use_max: bool = False) -> torch.Tensor:
-    """eta = min(epsilon, sqrt(epsilon) * exp(-H)) per row: (R, V) -> (R, 1). H is the entropy of ``entropy_of``
-    (default ``probs``), in nats (or bits, to name that mistake); ``use_max`` names another."""
-    dist = probs if entropy_of is None else entropy_of
-    entropy = -torch.special.xlogy(dist, dist).sum(-1, keepdim=True)  # (R, 1); 0 * log 0 counts as 0
-    if bits:
-        entropy = entropy / math.log(2)
-    scaled = math.sqrt(epsilon) * torch.exp(-entropy)
-    pick = torch.maximum if use_max else torch.minimum
-    return pick(torch.full_like(entropy, epsilon), scaled)
-
-
-def truncate(probs: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
-    """Keep the ids with probs > eta (the most likely one where none is) and renormalise: (R, V) float64."""
-    keep = probs > eta  # (R, V)
-    keep |= F.one_hot(probs.argmax(-1), probs.shape[-1]).bool() & ~keep.any(-1, keepdim=True)
-    kept = probs * keep
-    return kept / kept.sum(-1, keepdim=True)
-
-
-def tempered(rows: torch.Tensor, temperature: float) -> torch.Tensor:
-    return torch.softmax(rows.double() / temperature, dim=-1)  # (R, V) float64
-
-
-def eta_sampling(rows: torch.Tensor, temperature: float, epsilon: float, **variant: Any) -> torch.Tensor:
-    """The distribution eta sampling draws from, per row: (R, V) float64 (``variant`` names a mistake)."""
-    probs = tempered(rows, temperature)
-    return truncate(probs, eta_threshold(probs, epsilon, **variant))
+# --- ids, shared with chapter 8's samplers ------------------------------------------------------
 
 
 def check_ids(got: Any, batch: int, vocab: int, what: str = "the sampled ids") -> torch.Tensor:
@@ -436,121 +82,440 @@ def check_ids(got: Any, batch: int, vocab: int, what: str = "the sampled ids") -
     return got
 
 
-def eta_mistakes(rows: torch.Tensor, temperature: float, epsilon: float) -> dict[str, torch.Tensor]:
-    """Each mistake's distribution of ids, per distinct row (R, V)."""
-    z = rows.double()
-    probs = tempered(rows, temperature)
-    after = torch.softmax(z, -1) ** (1 / temperature)  # the temperature applied to probabilities, unnormalised
-    return {
-        "measured the entropy in bits (log2): eta uses the entropy in nats, exp(-H) with the natural log":
-            eta_sampling(rows, temperature, epsilon, bits=True),
-        "took the larger of epsilon and sqrt(epsilon) * exp(-H): eta is the smaller of the two":
-            eta_sampling(rows, temperature, epsilon, use_max=True),
-        "used epsilon itself as the threshold (that is epsilon sampling): eta also shrinks with the entropy, "
-        "min(epsilon, sqrt(epsilon) * exp(-H))": truncate(probs, torch.full_like(probs[:, :1], epsilon)),
-        "computed the entropy before applying the temperature: H is the entropy of softmax(logits / T), the "
-        "distribution you draw from": truncate(probs, eta_threshold(probs, epsilon, entropy_of=torch.softmax(z, -1))),
-        "raised the probabilities to the power 1/T instead of dividing the logits by T: they no longer add up "
-        "to 1, so their entropy and the threshold are off": truncate(after, eta_threshold(after, epsilon)),
-        "ignored eta (sampled from the whole distribution)": probs,
-        "ignored the temperature": eta_sampling(rows, 1.0, epsilon),
-        "multiplied the logits by the temperature instead of dividing by it":
-            eta_sampling(rows, 1 / temperature, epsilon),
-        "always take the most likely id (argmax) instead of sampling": F.one_hot(z.argmax(-1), z.shape[-1]).double(),
-    }
+# --- 1. rnn_bptt --------------------------------------------------------------------------------
+
+rnn_bptt = exercise(
+    "ch04.rnn_bptt", name="rnn_bptt",
+    description="Backpropagation through time by hand for a one-layer tanh RNN (nn.RNN's weights) over x (B, T, I) "
+                "from h0 (B, H): given dL/doutputs (B, T, H), the gradient of the loss with respect to every "
+                "output state, return (dL/dx, dL/dh0, dL/dweight_ih, dL/dweight_hh, dL/dbias_ih, dL/dbias_hh), "
+                "each shaped and typed like its tensor; no autograd.",
+    args=("x", "h0", *_WEIGHTS, "grad_outputs"), points=3, timeout=15, no_autograd=True, hints={
+        "cannot be multiplied": "check the shapes: every gradient has the shape of its tensor, and each "
+                                "weight is stored as (H, I) or (H, H), as nn.RNN stores it.",
+        "The size of tensor a": "check the shapes: a gradient you carry from step to step has the shape of "
+                                "the state, (B, H); a bias's gradient has one entry per hidden unit.",
+        "out of range": "B, T, I and H change from call to call (T can be 1): read them from the shapes.",
+    },
+)
+_GRAD_NAMES = ("dL/dx", "dL/dh0", "dL/dweight_ih", "dL/dweight_hh", "dL/dbias_ih", "dL/dbias_hh")
 
 
-def check_distribution(t: Trial, rows: torch.Tensor, temperature: float, epsilon: float) -> None:
-    """Draw many ids for each of the distinct rows (R, V), shuffled together; frequencies vs eta sampling's."""
-    n_rows, vocab = rows.shape
-    labels = torch.arange(n_rows).repeat(DRAWS_PER_ROW)[torch.randperm(n_rows * DRAWS_PER_ROW, generator=t.rng)]
-    logits = rows[labels]  # (R * DRAWS_PER_ROW, V): every row appears DRAWS_PER_ROW times, in random places
-    got = t.call(logits, temperature, epsilon, wire.GeneratorSpec(t.seed_for("draws"))).value
-    ids = check_ids(got, logits.shape[0], vocab)
-    freq = torch.zeros(n_rows, vocab, dtype=torch.float64)
-    freq.index_put_((labels, ids), torch.ones(len(ids), dtype=torch.float64), accumulate=True)
-    freq /= DRAWS_PER_ROW
-    t.expect(freq, eta_sampling(rows, temperature, epsilon),
-             f"how often each id is drawn for each of {n_rows} different rows ({DRAWS_PER_ROW} draws each)",
-             mistakes=eta_mistakes(rows, temperature, epsilon), atol=_TOL, rtol=0)
+def bptt_reference(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
+                   b_hh: torch.Tensor, grad_outputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Autograd through nn.RNN (tanh, batch_first) with these tensors as its weights, for the upstream
+    grad_outputs on its outputs (B, T, H)."""
+    leaves = [v.detach().clone().requires_grad_(True) for v in (x, h0, w_ih, w_hh, b_ih, b_hh)]
+    outputs, _ = run_layer(nn.RNN, *leaves)
+    return tuple(g.detach() for g in torch.autograd.grad(outputs, leaves, grad_outputs))
 
 
-def _gap(found: dict[str, torch.Tensor], one: str, other: str) -> float:
-    """The largest difference between the distributions whose descriptions contain ``one`` and ``other``."""
-    first, second = ([v for text, v in found.items() if phrase in text][0] for phrase in (one, other))
-    return float((first - second).abs().max())
+def bptt_variant(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
+                 b_hh: torch.Tensor, grad_outputs: torch.Tensor, mistake: str) -> tuple[torch.Tensor, ...]:
+    """Backpropagation through time with one known mistake switched on (to name mistakes, never the reference)."""
+    length = x.shape[1]
+    states, pre = [h0], []
+    for step in range(length):  # the forward pass, keeping every state
+        a = x[:, step] @ w_ih.T + b_ih + states[-1] @ w_hh.T + b_hh  # (B, H)
+        pre.append(a)
+        states.append(torch.tanh(a))
+    dx = torch.zeros_like(x)
+    dw_ih, dw_hh, db = torch.zeros_like(w_ih), torch.zeros_like(w_hh), torch.zeros_like(b_ih)
+    carried = torch.zeros_like(h0)  # (B, H): dL/dh_t through the later steps
+    for step in reversed(range(length)):
+        h_new, h_old = states[step + 1], states[step]
+        if mistake == "no_carry":
+            grad_h = grad_outputs[:, step]
+        elif mistake == "carry_only" and step < length - 1:
+            grad_h = carried
+        else:
+            grad_h = grad_outputs[:, step] + carried
+        slope = {"pre": 1 - pre[step] ** 2, "old": 1 - h_old**2, "linear": 1 - h_new}.get(mistake, 1 - h_new**2)
+        grad_a = grad_h * slope  # (B, H)
+        if mistake == "carry_skips_tanh":
+            grad_a = grad_outputs[:, step] * slope + carried
+        dx[:, step] = grad_a @ w_ih
+        dw_ih += grad_a.T @ x[:, step]
+        dw_hh += {"off_by_one": grad_a.T @ h_new, "dw_transposed": h_old.T @ grad_a}.get(mistake, grad_a.T @ h_old)
+        db += grad_a.sum(0)
+        carried = grad_a @ (w_hh.T if mistake == "w_hh_transposed" else w_hh)
+    dh0 = torch.zeros_like(h0) if mistake == "no_h0" else carried
+    return dx, dh0, dw_ih, dw_hh, db, db.clone()
 
 
-def sample_rows(t: Trial, n_rows: int, vocab: int, temperature: float, epsilon: float, scale: float = 1.5,
-                visible: tuple[str | tuple[str, str], ...] = ()) -> torch.Tensor:
-    """(R, V) distinct rows, none with a probability within 2% of its eta (so float32 and float64 keep the same
-    ids). Every other row is a few likely ids over a tail of unlikely ones (low entropy: eta is epsilon), the
-    rest are spread out (high entropy: eta is sqrt(epsilon) * exp(-H)), so both sides of the min are tested.
-    Rows are drawn again (up to 3000 times) until each mistake named (by a phrase) in ``visible`` moves some
-    frequency by 0.1 away
-    from the right one (or, for a pair of phrases, by 0.06 from the other mistake's), so each can be told apart."""
-    usable = None
-    for _ in range(3000):
-        rows = t.randn(n_rows, vocab, scale=scale)  # (R, V)
-        rows[::2, : max(2, vocab // 3)] += 2.0 * scale * temperature  # a head of likely ids (shuffled below)
-        rows = rows.gather(-1, torch.stack([torch.randperm(vocab, generator=t.rng) for _ in range(n_rows)]))
-        probs = tempered(rows, temperature)
-        eta = eta_threshold(probs, epsilon)
-        if not bool(((probs / eta - 1).abs() > 0.02).all()):
-            continue
-        usable = rows
-        found = {"right": truncate(probs, eta), **eta_mistakes(rows, temperature, epsilon)}
-        gaps = [_gap(found, v, "right") >= 0.1 if isinstance(v, str) else _gap(found, *v) >= 0.06 for v in visible]
-        if all(gaps):
-            return rows
-    if usable is None:
-        raise RuntimeError("no rows with a margin around eta")  # a grader bug, never the learner's
-    return usable  # rarely: rows that judge right, though a mistake may go unnamed
+BPTT_MISTAKES = {
+    "no_carry": "sent each step's gradient only into that step: the state h_t also feeds step t + 1, so dL/dh_t "
+                "adds what flows back from the later steps to grad_outputs[:, t]",
+    "carry_only": "replaced grad_outputs[:, t] with the gradient carried back from step t + 1: the state gets both, "
+                  "so add them",
+    "carry_skips_tanh": "added the carried gradient after the tanh's derivative: the carried gradient reaches h_t, "
+                        "so it passes through the tanh of step t like grad_outputs[:, t] does",
+    "pre": "took the tanh's derivative as 1 - a^2 with the pre-activation a: the slope of tanh at a is "
+           "1 - tanh(a)^2, the square of the state the step put out",
+    "old": "took the tanh's derivative from the state that went into the step: it belongs to the state the step "
+           "put out",
+    "linear": "used 1 - h instead of 1 - h^2 for the tanh's derivative",
+    "w_hh_transposed": "carried the gradient back through weight_hh transposed: h_{t-1} enters as h_{t-1} W_hh^T, "
+                       "so the gradient reaching it is multiplied by W_hh as stored",
+    "dw_transposed": "took dL/dweight_hh as h^T da (the transpose): weight_hh[j, k] links unit k of the old "
+                     "state to unit j of the new one",
+    "off_by_one": "multiplied the gradient of step t's pre-activation by the state step t put out in dL/dweight_hh: "
+                  "W_hh multiplies the state that went into step t",
+    "no_h0": "left dL/dh0 at zero: h0 feeds the first step, so the gradient carried back past it is dL/dh0",
+}
 
 
-@sample_eta.case("ids follow eta sampling row by row, at a temperature below 1")
+def bptt_mistakes(*args: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
+    return mistake_values({text: (lambda m=m: bptt_variant(*args, mistake=m)) for m, text in BPTT_MISTAKES.items()})
+
+
+def check_bptt(t: Trial, inputs: list[torch.Tensor], grad_outputs: torch.Tensor) -> None:
+    """rnn_bptt against autograd through nn.RNN, each of the six gradients on its own."""
+    got = t.call(*inputs, grad_outputs).value
+    if not isinstance(got, (tuple, list)) or len(got) != 6:
+        raise CheckFailure("`rnn_bptt` should return six tensors (dL/dx, dL/dh0, dL/dweight_ih, dL/dweight_hh, "
+                           f"dL/dbias_ih, dL/dbias_hh), but it returned {kind_of(got)}.", "type")
+    plain = [v.detach().clone() for v in inputs]
+    expected = bptt_reference(*plain, grad_outputs)
+    mistakes = bptt_mistakes(*plain, grad_outputs)
+    tol = {"atol": 1e-5, "rtol": 1e-4} if inputs[0].dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-8}
+    for k, name in enumerate(_GRAD_NAMES):
+        size = max(1.0, float(expected[k].abs().max()))  # over many steps float32 sums round at the largest's scale
+        t.expect(got[k], expected[k], name, mistakes={text: values[k] for text, values in mistakes.items()},
+                 atol=tol["atol"] * size, rtol=tol["rtol"])
+
+
+def upstream_for(t: Trial, batch: int, length: int, hidden: int, *, zero_steps: tuple[int, ...] = (),
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """dL/doutputs (B, T, H), zero at ``zero_steps`` (the loss does not read those outputs)."""
+    grad = t.randn(batch, length, hidden, dtype=dtype)
+    grad[:, list(zero_steps)] = 0.0
+    return grad
+
+
+@rnn_bptt.case("a single step (T = 1), with fewer inputs than hidden units")
 def _(t: Trial) -> None:
-    temperature, epsilon = t.py.uniform(0.4, 0.6), t.py.uniform(0.03, 0.08)
-    rows = sample_rows(t, 4, t.py.randint(10, 14), temperature, epsilon,
-                       visible=("before applying", "power 1/T", "ignored eta"))
-    check_distribution(t, rows, temperature, epsilon)
+    batch, n_in = t.py.randint(2, 4), t.py.randint(2, 3)
+    hidden = n_in + t.py.randint(1, 3)
+    check_bptt(t, sequence_inputs(t, batch, 1, n_in, hidden), upstream_for(t, batch, 1, hidden))
 
 
-@sample_eta.case("ids follow eta sampling row by row, at a temperature above 1 and a larger epsilon")
+@rnn_bptt.case("a few steps, every output read by the loss, more inputs than hidden units")
 def _(t: Trial) -> None:
-    temperature, epsilon = t.py.uniform(1.5, 2.0), t.py.uniform(0.08, 0.15)
-    rows = sample_rows(t, 3, t.py.randint(9, 12), temperature, epsilon,
-                       visible=("in bits", "the larger", "epsilon itself", ("the larger", "epsilon itself")))
-    check_distribution(t, rows, temperature, epsilon)
+    batch, length, hidden = t.py.randint(2, 4), t.py.randint(4, 7), t.py.randint(2, 4)
+    n_in = hidden + t.py.randint(1, 3)
+    check_bptt(t, sequence_inputs(t, batch, length, n_in, hidden), upstream_for(t, batch, length, hidden))
 
 
-@sample_eta.case("ids follow eta sampling for logits far from 0 (beyond ±100), one row nearly certain")
+@rnn_bptt.case("a batch of one sequence (B = 1), x a non-contiguous view, the loss reading only the last output")
 def _(t: Trial) -> None:
-    temperature, epsilon = t.py.uniform(0.8, 1.3), t.py.uniform(0.03, 0.08)
-    rows = sample_rows(t, 4, t.py.randint(6, 8), temperature, epsilon)
-    signs = [1, -1, t.py.choice((-1, 1)), t.py.choice((-1, 1))]  # exp(logits / T) overflows float32 on some rows
-    t.py.shuffle(signs)
-    offsets = torch.tensor([sign * t.py.uniform(130.0, 200.0) for sign in signs])
-    rows = rows + offsets[:, None]
-    sure = t.py.randrange(4)  # one id ahead by far: the row's other probabilities are exactly 0 in float32
-    rows[sure, rows[sure].argmax()] += t.py.uniform(160.0, 200.0)
-    check_distribution(t, rows, temperature, epsilon)
+    length, n_in, hidden = t.py.randint(5, 8), t.py.randint(2, 4), t.py.randint(3, 5)
+    check_bptt(t, sequence_inputs(t, 1, length, n_in, hidden, strided=True),
+               upstream_for(t, 1, length, hidden, zero_steps=tuple(range(length - 1))))
 
 
-@sample_eta.case("a batch of one row: (1,) int64 ids, drawn with the given generator")
+@rnn_bptt.case("50 steps with large recurrent weights and inputs, some outputs not read by the loss")
 def _(t: Trial) -> None:
-    vocab, temperature, epsilon, n_calls = t.py.randint(5, 7), t.py.uniform(0.9, 1.2), t.py.uniform(0.05, 0.1), 40
-    logits = sample_rows(t, 1, vocab, temperature, epsilon)  # (1, V)
-    gen = wire.GeneratorSpec(t.seed_for("one-row"))
-    outcomes = t.run([Step((logits, temperature, epsilon, gen)) for _ in range(n_calls)], grad=False)
-    ids = torch.cat([check_ids(o.value, 1, vocab) for o in outcomes])
-    kept = eta_sampling(logits, temperature, epsilon)[0] > 0
-    if not bool(kept[ids].all()):
-        raise CheckFailure(f"in {n_calls} calls on one row, some draws were ids whose probability is at or below "
-                           "eta: those should never be drawn.", "wrong")
+    batch, length, hidden = t.py.randint(2, 3), 50, t.py.randint(4, 6)
+    n_in = t.py.randint(2, 3)
+    inputs = sequence_inputs(t, batch, length, n_in, hidden, recurrent=t.py.uniform(1.5, 2.5), scale=2.0)
+    zero = tuple(step for step in range(length) if t.py.random() < 0.5)
+    check_bptt(t, inputs, upstream_for(t, batch, length, hidden, zero_steps=zero))
 
 
-@sample_eta.generator_probe
-def _(t: Trial, seed: int) -> tuple[Any, ...]:
-    logits = torch.randn(16, 6, generator=torch.Generator().manual_seed(t.seed_for("probe")))  # same on every call
-    return logits, 1.0, 0.1, wire.GeneratorSpec(seed)
+@rnn_bptt.case("float64 throughout (the gradients too), square weights, the first outputs not read")
+def _(t: Trial) -> None:
+    batch, length, size = t.py.randint(2, 4), t.py.randint(6, 10), t.py.randint(3, 5)
+    skip = t.py.randint(2, 4)
+    check_bptt(t, sequence_inputs(t, batch, length, size, size, dtype=torch.float64),
+               upstream_for(t, batch, length, size, zero_steps=tuple(range(skip)), dtype=torch.float64))
+
+
+# --- 2. gru_sequence ----------------------------------------------------------------------------
+
+_GRU_YOURSELF = "the recurrence, step by step, is this exercise: write it with matrix products, sigmoid and tanh."
+GRU_FORBIDDEN = (
+    Forbidden(module="torch.nn.modules.rnn",
+              why="PyTorch's recurrent layers (nn.GRU, nn.GRUCell, and nn.RNN / nn.LSTM beside them) compute the "
+                  "GRU for you; " + _GRU_YOURSELF),
+    Forbidden("torch.gru",
+              why="torch.gru (also reached as torch._VF.gru) is the kernel behind nn.GRU; " + _GRU_YOURSELF),
+    Forbidden("torch.gru_cell",
+              why="torch.gru_cell (also reached as torch._VF.gru_cell) is the kernel behind nn.GRUCell; "
+                  + _GRU_YOURSELF),
+)
+
+gru_sequence = exercise(
+    "ch04.gru_sequence", name="gru_sequence",
+    description="A one-layer GRU over x (B, T, I) from h0 (B, H), with nn.GRU's weights and conventions (gate "
+                "blocks stacked reset, update, new; the reset gate scales the state's whole share of the "
+                "candidate, its bias included; the update gate keeps the old state): return (outputs (B, T, H), "
+                "h_T (B, H)).",
+    args=("x", "h0", *_WEIGHTS), points=2, timeout=15, grad=True, forbidden=GRU_FORBIDDEN, hints={
+        "not enough values to unpack": "split along the last dimension (three blocks of hidden_size columns); "
+                                       "without `dim=-1` the split runs over the batch.",
+        "must match the size": "check the shapes: each of the three blocks has hidden_size columns (hidden_size is "
+                               "h0's last dimension, not x's), and each bias has one entry per row of its weight.",
+        "cannot be multiplied": "check the shapes: like nn.GRU, `weight_ih` is stored as (3 * hidden, input) and "
+                                "`weight_hh` as (3 * hidden, hidden).",
+        "in-place operation": "writing each step's state into a preallocated tensor in place breaks the "
+                              "gradient: collect the states in a list and stack them.",
+    },
+)
+
+
+def gru_reference(x: torch.Tensor, h0: torch.Tensor, *weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """nn.GRU itself, with these tensors as its weights: (outputs (B, T, H), h_T (B, H))."""
+    return run_layer(nn.GRU, x, h0, *weights)
+
+
+def gru_variant(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
+                b_hh: torch.Tensor, mistake: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """The GRU over the sequence with one known mistake switched on (to name mistakes, never the reference)."""
+    hidden = h0.shape[-1]
+    order = {"zr": (1, 0, 2), "nrz": (1, 2, 0)}.get(mistake, (0, 1, 2))  # where r, z, n sit among the blocks
+    w_hn, b_hn = w_hh[2 * hidden:], b_hh[2 * hidden:]
+    h, states = h0, [h0]
+    for step in range(x.shape[1]):
+        gi = (x[:, step] @ w_ih.T + b_ih).chunk(3, dim=-1)  # the input's share of the three blocks
+        gh = (h @ w_hh.T + b_hh).chunk(3, dim=-1)  # the old state's share
+        (i_r, h_r), (i_z, h_z), (i_n, h_n) = ((gi[k], gh[k]) for k in order)
+        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        if mistake == "reset_before":
+            inner = (r * h) @ w_hn.T + b_hn
+        elif mistake == "b_hn_outside":
+            inner = r * (h @ w_hn.T) + b_hn
+        elif mistake == "one_sum":
+            inner, i_n = r * (i_n + h_n), 0.0
+        else:
+            inner = r * h_n
+        n = torch.tanh(i_n + inner)
+        h = z * n + (1 - z) * h if mistake == "z_swapped" else (1 - z) * n + z * h
+        states.append(h)
+    outputs = torch.stack(states[:-1] if mistake == "shifted" else states[1:], dim=1)  # (B, T, H)
+    return outputs, (h0 if mistake == "h_last_is_h0" else h)
+
+
+GRU_MISTAKES = {
+    "zr": "swapped the reset and update gates: nn.GRU stacks the blocks in the order reset, update, new",
+    "nrz": "took the blocks in the order new, reset, update: nn.GRU stacks them reset, update, new",
+    "z_swapped": "interchanged z and 1 - z: in nn.GRU the update gate is the share of the old state that is kept",
+    "b_hn_outside": "added the state's candidate bias outside the reset gate: nn.GRU scales the state's whole "
+                    "share of the candidate, bias included",
+    "reset_before": "applied the reset gate to the state before the product with its weight (the original paper's "
+                    "variant): nn.GRU applies it to the state's share after the product, bias included",
+    "one_sum": "added the input's and the state's pre-activations before splitting them, as for the LSTM: the "
+               "reset gate scales only the state's share of the candidate, so keep the two apart",
+    "shifted": "put the state from before each step in the outputs: outputs[:, t] is the state after reading "
+               "x[:, t]",
+    "h_last_is_h0": "returned the initial state as h_T: h_T is the state after the last step",
+}
+
+
+def gru_mistakes(*args: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    return mistake_values({text: (lambda m=m: gru_variant(*args, mistake=m)) for m, text in GRU_MISTAKES.items()})
+
+
+def check_gru(t: Trial, inputs: list[torch.Tensor]) -> None:
+    """gru_sequence against nn.GRU on fresh inputs: outputs, last state and every input's gradient."""
+    tol = {"atol": 1e-5, "rtol": 1e-4} if inputs[0].dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-8}
+    t.check_call(*inputs, reference=gru_reference, what="(outputs, h_T)", mistakes=gru_mistakes, **tol)
+
+
+@gru_sequence.case("values and gradients match nn.GRU over a few steps, fewer inputs than hidden units")
+def _(t: Trial) -> None:
+    n_in = t.py.randint(2, 3)
+    check_gru(t, sequence_inputs(t, t.py.randint(2, 4), t.py.randint(3, 6), n_in, n_in + t.py.randint(1, 3),
+                                 blocks=3))
+
+
+@gru_sequence.case("values and gradients match nn.GRU with as many inputs as hidden units (square weights)")
+def _(t: Trial) -> None:
+    size = t.py.randint(3, 5)
+    check_gru(t, sequence_inputs(t, t.py.randint(2, 3), t.py.randint(3, 5), size, size, blocks=3))
+
+
+@gru_sequence.case("a batch of one sequence (B = 1) of one step (T = 1), more inputs than hidden units")
+def _(t: Trial) -> None:
+    hidden = t.py.randint(2, 3)
+    check_gru(t, sequence_inputs(t, 1, 1, hidden + t.py.randint(2, 4), hidden, blocks=3))
+
+
+@gru_sequence.case("20 steps with large weights that saturate the gates; x a non-contiguous view")
+def _(t: Trial) -> None:
+    check_gru(t, sequence_inputs(t, t.py.randint(2, 3), 20, t.py.randint(2, 4), t.py.randint(3, 4), blocks=3,
+                                 scale=2.5, strided=True))
+
+
+@gru_sequence.case("float64 throughout: outputs, state and gradients stay float64")
+def _(t: Trial) -> None:
+    check_gru(t, sequence_inputs(t, t.py.randint(2, 3), t.py.randint(4, 7), t.py.randint(2, 4), t.py.randint(2, 4),
+                                 blocks=3, dtype=torch.float64))
+
+
+# --- 3. clip_grad_norm --------------------------------------------------------------------------
+
+_CLIP_YOURSELF = "computing the global norm and scaling by it is this exercise: write both with tensor operations."
+CLIP_FORBIDDEN = (
+    Forbidden(module="torch.nn.utils.clip_grad",
+              why="torch.nn.utils.clip_grad_norm_ (and clip_grad_norm, get_total_norm, clip_grads_with_norm_, "
+                  "which live with it) clips the gradients for you; " + _CLIP_YOURSELF),
+    Forbidden("torch._foreach_norm",
+              why="torch._foreach_norm computes every tensor's norm in one call, the kernel clip_grad_norm_ uses; "
+                  + _CLIP_YOURSELF),
+)
+EPS = 1e-6  # what clip_grad_norm_ adds to the total norm before dividing
+
+clip_grad_norm = exercise(
+    "ch04.clip_grad_norm", name="clip_grad_norm",
+    description="Clip the gradients of a list (or one-shot iterator) of parameters by their global norm, in place, "
+                "as torch.nn.utils.clip_grad_norm_ does (norm_type 2.0 or inf, the coefficient max_norm / (total "
+                "+ 1e-6) capped at 1, parameters without a gradient skipped); return the total norm before clipping "
+                "as a 0-d tensor of the gradients' dtype.",
+    args=("parameters", "max_norm", "norm_type"), points=1, timeout=10, mutates=("parameters",),
+    forbidden=CLIP_FORBIDDEN, hints={
+        "NoneType": "some parameters have no gradient (`p.grad is None`, as for a frozen layer): skip them.",
+        "zero-dimensional tensor": "`torch.cat` needs tensors with at least one dimension: flatten each gradient "
+                                   "first, or combine per-tensor norms instead.",
+    },
+)
+
+
+def clip_reference(values: list[torch.Tensor], grads: list[torch.Tensor | None], max_norm: float, norm_type: float,
+                   ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+    """torch.nn.utils.clip_grad_norm_ on copies: (the total norm, the gradients after clipping)."""
+    leaves = [v.clone().requires_grad_(True) for v in values]
+    for leaf, g in zip(leaves, grads, strict=True):
+        leaf.grad = None if g is None else g.clone()
+    total = torch.nn.utils.clip_grad_norm_(leaves, max_norm, norm_type)
+    return total.detach(), [None if leaf.grad is None else leaf.grad.clone() for leaf in leaves]
+
+
+def clip_variant(grads: list[torch.Tensor | None], max_norm: float, norm_type: float, mistake: str
+                 ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+    """What a known mistake gives: (the total norm it returns, the gradients it leaves)."""
+    present = [g.double() for g in grads if g is not None]
+    flat = torch.cat([g.reshape(-1) for g in present])
+    dtype = next(g.dtype for g in grads if g is not None)
+
+    def norm_of(v: torch.Tensor, kind: float) -> torch.Tensor:
+        if kind == math.inf:
+            return v.max() if mistake == "max_no_abs" else v.abs().max()
+        return v.square().sum() if mistake == "no_sqrt" else v.square().sum().sqrt()
+
+    kind = 2.0 if mistake == "always_l2" else norm_type
+    total = norm_of(flat, kind)
+    if mistake == "no_sqrt" and norm_type == math.inf:
+        total = flat.abs().max()
+
+    def coefficient(norm: torch.Tensor) -> torch.Tensor:
+        if mistake == "no_eps":
+            coef = max_norm / norm
+        elif mistake == "eps_outside":
+            coef = max_norm / norm + EPS
+        else:
+            coef = max_norm / (norm + EPS)
+        return coef if mistake == "no_cap" else coef.clamp(max=1.0)
+
+    if mistake == "per_tensor":
+        clipped = [None if g is None else g.double() * coefficient(norm_of(g.double().reshape(-1), kind))
+                   for g in grads]
+    else:
+        coef = coefficient(total)
+        clipped = [None if g is None else g.double() * coef for g in grads]
+    returned = norm_of(torch.cat([c.reshape(-1) for c in clipped if c is not None]), kind) if mistake == "after" \
+        else total
+    return returned.to(dtype), [None if c is None else c.to(dtype) for c in clipped]
+
+
+CLIP_MISTAKES = {
+    "no_cap": "scaled every gradient by max_norm / total even when the total is below max_norm: that scales small "
+              "gradients up; the coefficient is capped at 1, so they stay as they are",
+    "per_tensor": "clipped each parameter's gradient by its own norm: the norm is global, one number over all the "
+                  "gradients together, so the update keeps its direction",
+    "no_eps": "divided by the total norm alone: clip_grad_norm_ divides by total + 1e-6",
+    "eps_outside": "added the 1e-6 to the coefficient: clip_grad_norm_ adds it to the total norm before dividing",
+    "no_sqrt": "used the sum of squares as the 2-norm: take its square root",
+    "always_l2": "computed the 2-norm whatever norm_type says: for norm_type inf the norm is the largest absolute "
+                 "entry",
+    "max_no_abs": "took the largest entry for the inf-norm: it is the largest absolute value",
+    "after": "returned the norm after clipping: clip_grad_norm_ returns the total norm the gradients had before",
+}
+
+
+def clip_mistakes(grads: list[torch.Tensor | None], max_norm: float, norm_type: float) -> dict[str, Any]:
+    return mistake_values({text: (lambda m=m: clip_variant(grads, max_norm, norm_type, m))
+                           for m, text in CLIP_MISTAKES.items()})
+
+
+def check_clip(t: Trial, shapes: list[tuple[int, ...]], max_norm: float, norm_type: float, *,
+               frozen: tuple[int, ...] = (), scale: float = 1.0, dtype: torch.dtype = torch.float32,
+               one_shot: bool = False) -> None:
+    """One call on fresh parameters (gradients of about ``scale`` per entry; none at ``frozen``); the returned
+    norm, the gradients and the parameters afterwards against clip_grad_norm_ on copies."""
+    values = [t.randn(*shape, dtype=dtype) for shape in shapes]
+    grads = [None if i in frozen else t.randn(*shape, scale=scale, dtype=dtype) for i, shape in enumerate(shapes)]
+    params = [wire.LeafSpec(v, g) for v, g in zip(values, grads, strict=True)]
+    out = t.call(wire.IterSpec(params) if one_shot else params, max_norm, norm_type)
+    after = out.args_after[0]
+    expect_true(isinstance(after, list) and len(after) == len(params) and all(isinstance(a, TensorInfo)
+                                                                              for a in after),
+                "the parameters could not be read back after the call.", "error")
+    for i, (a, v, g) in enumerate(zip(after, values, grads, strict=True)):
+        expect_true(torch.equal(a.value, v), f"parameter {i}'s values changed: clipping scales the gradients (`.grad`) "
+                                             "only, never the parameters themselves.")
+        expect_true(a.is_leaf and a.requires_grad, f"parameter {i} should still be a leaf tensor that requires grad.")
+        if g is None:
+            expect_true(a.grad is None, f"parameter {i} had no gradient (`.grad` was None) and should keep none.")
+    total, clipped = clip_reference(values, grads, max_norm, norm_type)
+    mistakes = clip_mistakes(grads, max_norm, norm_type)
+    tol = {"atol": 0.0, "rtol": 2e-5} if dtype == torch.float32 else {"atol": 0.0, "rtol": 1e-9}
+    got_grads = [a.grad for a in after]
+    how = (f"(max_norm {max_norm:g}, norm_type {norm_type:g}, {len(shapes)} parameters, {len(frozen)} without a "
+           "gradient)")
+    t.expect(out.value, total, f"the returned total norm {how}",
+             mistakes={text: value[0] for text, value in mistakes.items()}, **tol)
+    if all(c is None or torch.equal(c, g) for c, g in zip(got_grads, grads, strict=True)) and \
+            not all(c is None or torch.equal(c, g) for c, g in zip(clipped, grads, strict=True)):
+        raise CheckFailure(f"the gradients were left as they were {how}, though their total norm is above max_norm. "
+                           "Scale each parameter's `.grad` in place (e.g. `p.grad.mul_(coef)`): returning new "
+                           "tensors leaves the model's gradients unclipped" +
+                           ("; and `parameters` may be a one-shot iterator, like model.parameters(), which a second "
+                            "loop over finds empty: make a list of it first" if one_shot else "") + ".", "wrong")
+    t.expect(got_grads, clipped, f"the gradients after clipping {how}",
+             mistakes={text: value[1] for text, value in mistakes.items()}, **tol)
+
+
+def _max_norm(t: Trial) -> float:
+    return round(t.py.uniform(0.5, 2.0), 3)
+
+
+@clip_grad_norm.case("2-norm over several parameters, total above max_norm, one parameter without a gradient")
+def _(t: Trial) -> None:
+    rows, cols = t.py.randint(2, 5), t.py.randint(2, 5)
+    check_clip(t, [(rows, cols), (rows,), (cols, rows), ()], _max_norm(t), 2.0, frozen=(t.py.randrange(4),))
+
+
+@clip_grad_norm.case("2-norm with a total below max_norm: the gradients stay as they are")
+def _(t: Trial) -> None:
+    rows, cols = t.py.randint(2, 4), t.py.randint(2, 4)
+    check_clip(t, [(rows, cols), (cols,)], round(t.py.uniform(20.0, 40.0), 2), 2.0, scale=0.3)
+
+
+@clip_grad_norm.case("inf-norm (the largest absolute entry), float64 gradients")
+def _(t: Trial) -> None:
+    rows, cols = t.py.randint(2, 5), t.py.randint(2, 5)
+    check_clip(t, [(rows, cols), (cols,), (1, rows)], _max_norm(t), math.inf, dtype=torch.float64, scale=1.5)
+
+
+@clip_grad_norm.case("tiny gradients and a tinier max_norm, where the 1e-6 in the coefficient matters")
+def _(t: Trial) -> None:
+    rows = t.py.randint(2, 4)
+    check_clip(t, [(rows, 3), (rows,)], round(t.py.uniform(2e-4, 5e-4), 6), 2.0, scale=1e-3)
+
+
+@clip_grad_norm.case("large gradients (about 1e4 per entry) from a one-shot iterator, as model.parameters() gives")
+def _(t: Trial) -> None:
+    rows, cols = t.py.randint(3, 6), t.py.randint(2, 4)
+    check_clip(t, [(rows, cols), (cols,), (rows,)], _max_norm(t), t.py.choice((2.0, math.inf)),
+               frozen=(t.py.randrange(3),), scale=1e4, one_shot=True)

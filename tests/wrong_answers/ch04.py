@@ -6,114 +6,150 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from . import WrongAnswer
 
-# --- masked_lm_metrics -------------------------------------------------------------------------
+# --- rnn_bptt ----------------------------------------------------------------------------------
 
 
-def _per_char(logits, targets):
-    batch, length, vocab = logits.shape
-    return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), reduction="none").reshape(batch, length)
+def _bptt(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_outputs, *, carry=True, per_step=True,
+          slope="h_new", carry_through_tanh=True, w_back=None, dw_state="old", dw_transposed=False, h0_grad=True,
+          bias_mean=False):
+    length = x.shape[1]
+    states, pre = [h0], []
+    for t in range(length):
+        a = x[:, t] @ weight_ih.T + bias_ih + states[-1] @ weight_hh.T + bias_hh
+        pre.append(a)
+        states.append(torch.tanh(a))
+    dx = torch.zeros_like(x)
+    dw_ih, dw_hh, db = torch.zeros_like(weight_ih), torch.zeros_like(weight_hh), torch.zeros_like(bias_ih)
+    carried = torch.zeros_like(h0)
+    back = weight_hh if w_back is None else w_back(weight_hh)
+    for t in reversed(range(length)):
+        local = grad_outputs[:, t] if per_step or t == length - 1 else torch.zeros_like(carried)
+        grad_h = local + carried if carry else local
+        d = {"h_new": 1 - states[t + 1] ** 2, "pre": 1 - pre[t] ** 2, "old": 1 - states[t] ** 2}[slope]
+        grad_a = grad_h * d if carry_through_tanh else local * d + carried
+        dx[:, t] = grad_a @ weight_ih
+        dw_ih += grad_a.T @ x[:, t]
+        state = states[t] if dw_state == "old" else states[t + 1]
+        dw_hh += state.T @ grad_a if dw_transposed else grad_a.T @ state
+        db += grad_a.mean(0) if bias_mean else grad_a.sum(0)
+        carried = grad_a @ back
+    return dx, carried if h0_grad else torch.zeros_like(h0), dw_ih, dw_hh, db, db.clone()
 
 
-def _mask(lengths, length, extra=0):
-    return torch.arange(length)[None, :] < (lengths[:, None] + extra)
+def bptt_right(*args):
+    return _bptt(*args)
 
 
-def _metrics(loss):
-    return loss, loss.exp(), loss / math.log(2)
+def bptt_per_step_only(*args):
+    return _bptt(*args, carry=False)
 
 
-def masked_counts_padding(logits, targets, lengths):
-    return _metrics(_per_char(logits, targets).mean())
+def bptt_carry_replaces_upstream(*args):
+    return _bptt(*args, per_step=False)
 
 
-def masked_row_means(logits, targets, lengths):
-    per_char, mask = _per_char(logits, targets), _mask(lengths, targets.shape[1])
-    return _metrics(((per_char * mask).sum(1) / mask.sum(1)).mean())
+def bptt_pre_activation_slope(*args):
+    return _bptt(*args, slope="pre")
 
 
-def masked_divides_by_bt(logits, targets, lengths):
-    per_char, mask = _per_char(logits, targets), _mask(lengths, targets.shape[1])
-    return _metrics((per_char * mask).sum() / targets.numel())
+def bptt_old_state_slope(*args):
+    return _bptt(*args, slope="old")
 
 
-def masked_off_by_one(logits, targets, lengths):
-    per_char, mask = _per_char(logits, targets), _mask(lengths, targets.shape[1], extra=1)
-    return _metrics(per_char[mask].mean())
+def bptt_carry_skips_tanh(*args):
+    return _bptt(*args, carry_through_tanh=False)
 
 
-def masked_sums(logits, targets, lengths):
-    per_char, mask = _per_char(logits, targets), _mask(lengths, targets.shape[1])
-    return _metrics(per_char[mask].sum())
+def bptt_w_hh_transposed(*args):
+    return _bptt(*args, w_back=lambda w: w.T)
 
 
-def masked_perplexity_base2(logits, targets, lengths):
-    loss = _per_char(logits, targets)[_mask(lengths, targets.shape[1])].mean()
-    return loss, 2**loss, loss / math.log(2)
+def bptt_dw_hh_transposed(*args):
+    return _bptt(*args, dw_transposed=True)
 
 
-def masked_bits_times_ln2(logits, targets, lengths):
-    loss = _per_char(logits, targets)[_mask(lengths, targets.shape[1])].mean()
-    return loss, loss.exp(), loss * math.log(2)
+def bptt_off_by_one_state(*args):
+    return _bptt(*args, dw_state="new")
 
 
-def masked_ignore_index_zero(logits, targets, lengths):
-    padded = targets.masked_fill(~_mask(lengths, targets.shape[1]), 0)  # "pad with 0, then ignore 0"
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), padded.reshape(-1), ignore_index=0)
-    return _metrics(loss)  # also drops the real characters whose id is 0
+def bptt_no_h0_gradient(*args):
+    return _bptt(*args, h0_grad=False)
 
 
-def masked_fills_targets_in_place(logits, targets, lengths):
-    targets[~_mask(lengths, targets.shape[1])] = -100  # changes the caller's targets
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-    return _metrics(loss)
+def bptt_h0_is_none(*args):
+    dx, _, *rest = _bptt(*args)
+    return (dx, None, *rest)
 
 
-def masked_longest_row(logits, targets, lengths):
-    length = int(lengths.max())  # "T is the longest row": right only when some row is full
-    per_char = _per_char(logits, targets)[:, :length]
-    return _metrics(per_char.mean())
+def bptt_bias_mean(*args):
+    return _bptt(*args, bias_mean=True)
 
 
-def masked_per_character(logits, targets, lengths):
-    per_char = _per_char(logits, targets) * _mask(lengths, targets.shape[1])
-    return _metrics(per_char)  # (B, T) tensors, not one number each
+def bptt_by_autograd(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_outputs):
+    leaves = [v.detach().clone().requires_grad_(True) for v in (x, h0, weight_ih, weight_hh, bias_ih, bias_hh)]
+    x_, h, w_ih, w_hh, b_ih, b_hh = leaves
+    outs = []
+    for t in range(x_.shape[1]):
+        h = torch.tanh(x_[:, t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh)
+        outs.append(h)
+    return torch.autograd.grad(torch.stack(outs, 1), leaves, grad_outputs)
 
 
-def masked_python_numbers(logits, targets, lengths):
-    loss = _per_char(logits, targets)[_mask(lengths, targets.shape[1])].mean()
-    return tuple(np.float32(v.item()) for v in _metrics(loss))  # NumPy scalars, not Python floats
+def bptt_float64(*args):
+    return tuple(g.double() for g in _bptt(*(a.double() for a in args)))
 
 
-# --- gru_step ----------------------------------------------------------------------------------
+def bptt_first_state_hard_coded(x, h0, *rest):
+    return _bptt(x, torch.zeros_like(h0), *rest)  # "the RNN starts from zeros", ignoring h0
 
 
-def _gru(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, order="rzn", flip_z=False, bias_outside=False,
-         reset_before=False, swap_act=False, biases=True):
-    if not biases:
-        bias_ih, bias_hh = torch.zeros_like(bias_ih), torch.zeros_like(bias_hh)
-    gi = x @ weight_ih.T + bias_ih  # (B, 3H)
-    gh = h @ weight_hh.T + bias_hh  # (B, 3H)
-    blocks_i, blocks_h = dict(zip(order, gi.chunk(3, dim=-1))), dict(zip(order, gh.chunk(3, dim=-1)))
-    gate, squash = (torch.tanh, torch.sigmoid) if swap_act else (torch.sigmoid, torch.tanh)
-    r = gate(blocks_i["r"] + blocks_h["r"])
-    z = gate(blocks_i["z"] + blocks_h["z"])
-    hidden = h.shape[-1]
-    if reset_before:
-        recurrent = (r * h) @ weight_hh[2 * hidden:].T + bias_hh[2 * hidden:]
-    elif bias_outside:
-        recurrent = r * (h @ weight_hh[2 * hidden:].T) + bias_hh[2 * hidden:]
-    else:
-        recurrent = r * blocks_h["n"]
-    n = squash(blocks_i["n"] + recurrent)
-    return z * n + (1 - z) * h if flip_z else (1 - z) * n + z * h
+def bptt_adds_into_grad_outputs(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_outputs):
+    result = _bptt(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_outputs.clone())
+    grad_outputs[:, :-1] += 1.0  # "accumulate the carried gradient into grad_outputs" leaves the caller's changed
+    return result
+
+
+def bptt_squeezed(*args):
+    dx, *rest = _bptt(*args)
+    return (dx.squeeze(0), *rest)
+
+
+# --- gru_sequence ------------------------------------------------------------------------------
+
+
+def _gru(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, *, order="rzn", flip_z=False, bias_outside=False,
+         reset_before=False, one_sum=False, shifted=False, h_last=True):
+    hidden = h0.shape[-1]
+    h, states = h0, [h0]
+    for t in range(x.shape[1]):
+        gi = dict(zip(order, (x[:, t] @ weight_ih.T + bias_ih).chunk(3, dim=-1)))
+        gh = dict(zip(order, (h @ weight_hh.T + bias_hh).chunk(3, dim=-1)))
+        r = torch.sigmoid(gi["r"] + gh["r"])
+        z = torch.sigmoid(gi["z"] + gh["z"])
+        if reset_before:
+            n = torch.tanh(gi["n"] + (r * h) @ weight_hh[2 * hidden:].T + bias_hh[2 * hidden:])
+        elif bias_outside:
+            n = torch.tanh(gi["n"] + r * (h @ weight_hh[2 * hidden:].T) + bias_hh[2 * hidden:])
+        elif one_sum:
+            n = torch.tanh(r * (gi["n"] + gh["n"]))
+        else:
+            n = torch.tanh(gi["n"] + r * gh["n"])
+        h = z * n + (1 - z) * h if flip_z else (1 - z) * n + z * h
+        states.append(h)
+    outputs = torch.stack(states[:-1] if shifted else states[1:], dim=1)
+    return outputs, (h if h_last else h0)
 
 
 def gru_zr_swapped(*args):
     return _gru(*args, order="zrn")
+
+
+def gru_new_first(*args):
+    return _gru(*args, order="nrz")
 
 
 def gru_z_interchanged(*args):
@@ -128,319 +164,263 @@ def gru_reset_before_product(*args):
     return _gru(*args, reset_before=True)
 
 
-def gru_swapped_activations(*args):
-    return _gru(*args, swap_act=True)
+def gru_one_pre_activation(*args):
+    return _gru(*args, one_sum=True)
 
 
-def gru_no_biases(*args):
-    return _gru(*args, biases=False)
+def gru_outputs_shifted(*args):
+    return _gru(*args, shifted=True)
 
 
-def gru_one_pre_activation(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    gates = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh  # the LSTM's habit: one sum for every block
-    r, z, n = gates.chunk(3, dim=-1)
-    r, z = torch.sigmoid(r), torch.sigmoid(z)
-    n = torch.tanh(r * n)
-    return (1 - z) * n + z * h
+def gru_returns_h0(*args):
+    return _gru(*args, h_last=False)
 
 
-def gru_chunk_default_dim(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    gi, gh = x @ weight_ih.T + bias_ih, h @ weight_hh.T + bias_hh
-    i_r, i_z, i_n = gi.chunk(3)  # splits the batch, not the three blocks
-    h_r, h_z, h_n = gh.chunk(3)
-    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-    return (1 - z) * torch.tanh(i_n + r * h_n) + z * h
-
-
-def gru_in_place(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    gi = x @ weight_ih.T + bias_ih
-    gh = h @ weight_hh.T + bias_hh
-    i_r, i_z, i_n = gi.chunk(3, dim=-1)
-    h_r, h_z, h_n = gh.chunk(3, dim=-1)
-    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-    n = torch.tanh(i_n + r * h_n)
+def gru_with_nn_gru(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    layer = nn.GRU(x.shape[-1], h0.shape[-1], batch_first=True)
     with torch.no_grad():
-        h.mul_(z).add_((1 - z) * n)  # updates the caller's state in place
-    return h.clone()
+        for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
+                               (weight_ih, weight_hh, bias_ih, bias_hh), strict=True):
+            getattr(layer, name).copy_(value)
+    outputs, h_n = layer(x, h0[None])
+    return outputs, h_n[0]
 
 
-def gru_float64(*args):
-    return _gru(*(a.double() for a in args))
+def gru_with_cells(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    h, outputs = h0, []
+    for t in range(x.shape[1]):
+        h = torch.gru_cell(x[:, t], h, weight_ih, weight_hh, bias_ih, bias_hh)  # the kernel behind nn.GRUCell
+        outputs.append(h)
+    return torch.stack(outputs, 1), h
 
 
-def gru_detached(*args):
-    with torch.no_grad():
-        return _gru(*args)
+def gru_with_vf(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    outputs, h_n = torch._VF.gru(x, h0[None], [weight_ih, weight_hh, bias_ih, bias_hh], True, 1, 0.0, False, False,
+                                 True)
+    return outputs, h_n[0]
 
 
-def gru_numpy_tanh(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    hidden = h.shape[-1]
-    gi, gh = x @ weight_ih.T + bias_ih, h @ weight_hh.T + bias_hh
-    r = torch.sigmoid(gi[:, :hidden] + gh[:, :hidden])
-    z = torch.sigmoid(gi[:, hidden:2 * hidden] + gh[:, hidden:2 * hidden])
-    pre = (gi[:, 2 * hidden:] + r * gh[:, 2 * hidden:]).detach().numpy()
-    n = torch.from_numpy(np.tanh(pre))
-    return (1 - z) * n + z * h
+def gru_preallocated_in_place(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    outputs = torch.zeros(x.shape[0], x.shape[1], h0.shape[-1], dtype=x.dtype)
+    h = h0
+    for t in range(x.shape[1]):
+        out, h = _gru(x[:, t:t + 1], h, weight_ih, weight_hh, bias_ih, bias_hh)
+        outputs[:, t] = out[:, 0].detach()  # a preallocated buffer, filled without the graph
+    return outputs, h
+
+
+def gru_float32_always(*args):
+    outputs, h = _gru(*args)
+    return outputs.float(), h.float()
 
 
 def gru_squeezed(*args):
-    return _gru(*args).squeeze()  # (H,) for a batch of 1
+    outputs, h = _gru(*args)
+    return outputs.squeeze(0), h
 
 
-# --- rnn_step_backward -------------------------------------------------------------------------
+# --- clip_grad_norm ----------------------------------------------------------------------------
 
 
-def _backward(grad_h_new, x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, deriv="right", dh_transposed=False,
-              bias_mean=False, dw_hh_transposed=False):
-    h_new = torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
-    factor = {"right": 1 - h_new**2, "none": torch.ones_like(h_new), "old": 1 - h**2, "linear": 1 - h_new,
-              "sigmoid": h_new * (1 - h_new)}[deriv]
-    grad_a = grad_h_new * factor
-    grad_bias = grad_a.mean(0) if bias_mean else grad_a.sum(0)
-    dh = grad_a @ (weight_hh.T if dh_transposed else weight_hh)
-    dw_hh = h.T @ grad_a if dw_hh_transposed else grad_a.T @ h
-    return grad_a @ weight_ih, dh, grad_a.T @ x, dw_hh, grad_bias, grad_bias.clone()
+def _clip(parameters, max_norm, norm_type, *, cap=True, per_tensor=False, eps="inside", sqrt=True, abs_max=True,
+          use_norm_type=True, return_after=False):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    kind = norm_type if use_norm_type else 2.0
 
+    def norm(gs):
+        if kind == math.inf:
+            return torch.stack([(g.abs() if abs_max else g).max() for g in gs]).max()
+        squares = torch.stack([g.square().sum() for g in gs]).sum()
+        return squares.sqrt() if sqrt else squares
 
-def backward_by_autograd(grad_h_new, x, h, w_ih, w_hh, b_ih, b_hh):
-    inputs = [t.detach().clone().requires_grad_(True) for t in (x, h, w_ih, w_hh, b_ih, b_hh)]
-    h_new = torch.tanh(inputs[0] @ inputs[2].T + inputs[4] + inputs[1] @ inputs[3].T + inputs[5])
-    return torch.autograd.grad(h_new, inputs, grad_h_new)
+    def coef(total):
+        c = {"inside": max_norm / (total + 1e-6), "none": max_norm / total,
+             "outside": max_norm / total + 1e-6}[eps]
+        return c.clamp(max=1.0) if cap else c
 
+    with torch.no_grad():
+        total = norm(grads)
+        for g in grads:
+            g.mul_(coef(norm([g]) if per_tensor else total))
+        if return_after:
+            total = norm(grads)
+    return total
 
-def backward_no_tanh_derivative(*args):
-    return _backward(*args, deriv="none")
 
+def clip_right(parameters, max_norm, norm_type):
+    return _clip(parameters, max_norm, norm_type)
 
-def backward_old_state_derivative(*args):
-    return _backward(*args, deriv="old")
 
+def clip_no_cap(*args):
+    return _clip(*args, cap=False)
 
-def backward_linear_derivative(*args):
-    return _backward(*args, deriv="linear")
 
+def clip_per_tensor(*args):
+    return _clip(*args, per_tensor=True)
 
-def backward_sigmoid_derivative(*args):
-    return _backward(*args, deriv="sigmoid")
 
+def clip_no_eps(*args):
+    return _clip(*args, eps="none")
 
-def backward_dh_transposed(*args):
-    return _backward(*args, dh_transposed=True)
 
+def clip_eps_outside(*args):
+    return _clip(*args, eps="outside")
 
-def backward_bias_mean(*args):
-    return _backward(*args, bias_mean=True)
 
+def clip_no_sqrt(*args):
+    return _clip(*args, sqrt=False)
 
-def backward_dw_hh_transposed(*args):
-    return _backward(*args, dw_hh_transposed=True)
 
+def clip_always_l2(*args):
+    return _clip(*args, use_norm_type=False)
 
-def _grad_a(grad_h_new, x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    return grad_h_new * (1 - torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh) ** 2)  # (B, H)
 
+def clip_max_without_abs(*args):
+    return _clip(*args, abs_max=False)
 
-def backward_dx_transposed(*args):
-    grads = list(_backward(*args))
-    grads[0] = _grad_a(*args) @ args[3].T  # the forward's W_ih^T again: (B, H) @ (I, H) fails unless I == H
-    return tuple(grads)
 
+def clip_returns_norm_after(*args):
+    return _clip(*args, return_after=True)
 
-def backward_bias_not_summed(*args):
-    grad_a = _grad_a(*args)
-    return (*_backward(*args)[:4], grad_a, grad_a.clone())  # (B, H): one row per example, not (H,)
 
+def clip_iterates_twice(parameters, max_norm, norm_type):
+    total = torch.stack([p.grad.square().sum() if norm_type == 2.0 else p.grad.abs().max()
+                         for p in parameters if p.grad is not None])
+    total = total.sum().sqrt() if norm_type == 2.0 else total.max()
+    with torch.no_grad():
+        for p in parameters:  # a one-shot iterator is empty by now
+            if p.grad is not None:
+                p.grad.mul_((max_norm / (total + 1e-6)).clamp(max=1.0))
+    return total
 
-def backward_wrong_order(*args):
-    dx, dh, dw_ih, dw_hh, db_ih, db_hh = _backward(*args)
-    return dw_ih, dw_hh, dx, dh, db_ih, db_hh  # weights first
 
+def clip_new_tensors(parameters, max_norm, norm_type):
+    parameters = list(parameters)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.stack([g.square().sum() for g in grads]).sum().sqrt() if norm_type == 2.0 else \
+        torch.stack([g.abs().max() for g in grads]).max()
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    _ = [g * coef for g in grads]  # new tensors: the parameters' .grad are left as they were
+    return total
 
-def backward_accumulates_into_input(grad_h_new, x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    grad_h_new.mul_(1 - torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh) ** 2)  # reuses the input
-    db = grad_h_new.sum(0)
-    return grad_h_new @ weight_ih, grad_h_new @ weight_hh, grad_h_new.T @ x, grad_h_new.T @ h, db, db.clone()
 
+def clip_scales_parameters(parameters, max_norm, norm_type):
+    parameters = list(parameters)
+    total = _clip(parameters, max_norm, norm_type)
+    with torch.no_grad():
+        for p in parameters:
+            if p.grad is not None:
+                p.mul_(1.0)  # harmless
+                p.add_(p.grad, alpha=-1e-3)  # "and take the step while at it"
+    return total
 
-def backward_float64(*args):
-    return tuple(g.double() for g in _backward(*args))
 
-
-def backward_squeezed(*args):
-    return tuple(g.squeeze() for g in _backward(*args))  # (I,) and (H,) for a batch of 1
-
-
-# --- sample_eta --------------------------------------------------------------------------------
-
-
-def _eta(logits, temperature, epsilon, generator, *, bits=False, use_max=False, untempered_entropy=False,
-         threshold=None, nan_entropy=False, fallback=True):
-    log_probs = torch.log_softmax(logits / temperature, -1)  # (B, V)
-    probs = log_probs.exp()
-    if untempered_entropy:
-        log_probs = torch.log_softmax(logits, -1)
-    if nan_entropy:
-        entropy = -(probs * probs.log()).sum(-1, keepdim=True)  # 0 * log 0 = nan where a probability is 0
-    else:
-        entropy = -(log_probs.exp() * log_probs).sum(-1, keepdim=True)  # (B, 1)
-    if bits:
-        entropy = entropy / math.log(2)
-    scaled = math.sqrt(epsilon) * torch.exp(-entropy)
-    eps = torch.full_like(scaled, epsilon)
-    eta = torch.maximum(eps, scaled) if use_max else torch.minimum(eps, scaled)
-    if threshold is not None:
-        eta = torch.full_like(eta, threshold)
-    keep = probs > eta
-    if fallback:
-        keep |= F.one_hot(probs.argmax(-1), probs.shape[-1]).bool() & ~keep.any(-1, keepdim=True)
-    return torch.multinomial(probs * keep, 1, generator=generator).squeeze(-1)
-
-
-def eta_entropy_in_bits(*args):
-    return _eta(*args, bits=True)
-
-
-def eta_max_not_min(*args):
-    return _eta(*args, use_max=True)
-
-
-def eta_untempered_entropy(*args):
-    return _eta(*args, untempered_entropy=True)
-
-
-def eta_epsilon_sampling(logits, temperature, epsilon, generator):
-    return _eta(logits, temperature, epsilon, generator, threshold=epsilon)
-
-
-def eta_nan_entropy(*args):
-    return _eta(*args, nan_entropy=True, fallback=False)
-
-
-def eta_power_after_softmax(logits, temperature, epsilon, generator):
-    probs = torch.softmax(logits, -1) ** (1 / temperature)  # not a distribution any more
-    entropy = -torch.special.xlogy(probs, probs).sum(-1, keepdim=True)
-    eta = torch.minimum(torch.full_like(entropy, epsilon), math.sqrt(epsilon) * torch.exp(-entropy))
-    keep = probs > eta
-    keep |= F.one_hot(probs.argmax(-1), probs.shape[-1]).bool() & ~keep.any(-1, keepdim=True)
-    return torch.multinomial(probs * keep, 1, generator=generator).squeeze(-1)
-
-
-def eta_no_truncation(logits, temperature, epsilon, generator):
-    return torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator).squeeze(-1)
-
-
-def eta_ignores_temperature(logits, temperature, epsilon, generator):
-    return _eta(logits, 1.0, epsilon, generator)
-
-
-def eta_times_temperature(logits, temperature, epsilon, generator):
-    return _eta(logits, 1 / temperature, epsilon, generator)
-
-
-def eta_argmax(logits, temperature, epsilon, generator):
-    return logits.argmax(-1)
-
-
-def eta_global_rng(logits, temperature, epsilon, generator):
-    return _eta(logits, temperature, epsilon, None)
-
-
-def eta_reseeds(logits, temperature, epsilon, generator):
-    generator.manual_seed(0)
-    return _eta(logits, temperature, epsilon, generator)
-
-
-def eta_keeps_dim(*args):
-    return _eta(*args)[:, None]
-
-
-def eta_squeezed(*args):
-    return _eta(*args)[:, None].squeeze()  # () for a batch of 1
-
-
-def eta_int32(*args):
-    return _eta(*args).int()
-
-
-def eta_divides_in_place(logits, temperature, epsilon, generator):
-    logits /= temperature  # changes the caller's logits
-    return _eta(logits, 1.0, epsilon, generator)
-
-
-def eta_raw_exp(logits, temperature, epsilon, generator):
-    weights = (logits / temperature).exp()  # overflows to inf for large logits
-    probs = weights / weights.sum(-1, keepdim=True)
-    entropy = -torch.special.xlogy(probs, probs).sum(-1, keepdim=True)
-    eta = torch.minimum(torch.full_like(entropy, epsilon), math.sqrt(epsilon) * torch.exp(-entropy))
-    return torch.multinomial(probs * (probs > eta), 1, generator=generator).squeeze(-1)
-
-
-WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
-    "ch04.masked_lm_metrics": [
-        WrongAnswer("averages over the padding too", masked_counts_padding, "over the padding"),
-        WrongAnswer("mean of the rows' means", masked_row_means, "each row first"),
-        WrongAnswer("masked sum divided by B * T", masked_divides_by_bt, "B * T"),
-        WrongAnswer("one padded position too many (t <= length)", masked_off_by_one, "one padded position"),
-        WrongAnswer("sums instead of averaging", masked_sums, "instead of averaging"),
-        WrongAnswer("perplexity as 2^loss", masked_perplexity_base2, "2^loss"),
-        WrongAnswer("bits as loss * ln 2", masked_bits_times_ln2, "multiplied by ln 2"),
-        WrongAnswer("pads with id 0 and ignores id 0", masked_ignore_index_zero, "treated id 0 as padding"),
-        WrongAnswer("writes -100 into the caller's targets", masked_fills_targets_in_place, "in place"),
-        WrongAnswer("averages over every position up to the longest row", masked_longest_row, "over the padding"),
-        WrongAnswer("returns per-character tensors", masked_per_character, "every real character"),
-        WrongAnswer("returns NumPy scalars", masked_python_numbers, "single number"),
+def clip_with_torch(parameters, max_norm, norm_type):
+    return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type)
+
+
+def clip_with_get_total_norm(parameters, max_norm, norm_type):
+    parameters = list(parameters)
+    total = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None], norm_type)
+    with torch.no_grad():
+        for p in parameters:
+            if p.grad is not None:
+                p.grad.mul_((max_norm / (total + 1e-6)).clamp(max=1.0))
+    return total
+
+
+def clip_with_foreach_norm(parameters, max_norm, norm_type):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norms = torch._foreach_norm(grads, norm_type)
+    total = torch.stack(norms).max() if norm_type == math.inf else torch.stack(norms).square().sum().sqrt()
+    with torch.no_grad():
+        for g in grads:
+            g.mul_((max_norm / (total + 1e-6)).clamp(max=1.0))
+    return total
+
+
+def clip_returns_float(*args):
+    return float(_clip(*args))
+
+
+def clip_returns_float64(*args):
+    return _clip(*args).double()
+
+
+def clip_crashes_on_none(parameters, max_norm, norm_type):
+    parameters = list(parameters)
+    total = torch.stack([p.grad.square().sum() for p in parameters]).sum().sqrt()
+    for p in parameters:
+        p.grad.mul_((max_norm / (total + 1e-6)).clamp(max=1.0))
+    return total
+
+
+def clip_numpy_norm(parameters, max_norm, norm_type):
+    parameters = list(parameters)
+    flat = np.concatenate([p.grad.numpy().ravel() for p in parameters if p.grad is not None])
+    total = float(np.linalg.norm(flat, ord=norm_type))
+    _clip(parameters, max_norm, norm_type)
+    return torch.tensor(total)  # float32 always
+
+
+WRONG_ANSWERS = {
+    "ch04.rnn_bptt": [
+        WrongAnswer("each step's gradient stays in its step (nothing carried back)", bptt_per_step_only,
+                    "only into that step"),
+        WrongAnswer("the carried gradient replaces grad_outputs[:, t]", bptt_carry_replaces_upstream,
+                    "replaced grad_outputs"),
+        WrongAnswer("tanh's slope from the pre-activation", bptt_pre_activation_slope, "pre-activation"),
+        WrongAnswer("tanh's slope from the state that went in", bptt_old_state_slope, "state that went into"),
+        WrongAnswer("carried gradient added after the tanh's derivative", bptt_carry_skips_tanh,
+                    "after the tanh's derivative"),
+        WrongAnswer("carried back through W_hh^T", bptt_w_hh_transposed, "weight_hh transposed"),
+        WrongAnswer("dW_hh as h^T da", bptt_dw_hh_transposed, "the transpose"),
+        WrongAnswer("dW_hh from the state the step put out", bptt_off_by_one_state, "multiplies the state that went"),
+        WrongAnswer("dL/dh0 left at zero", bptt_no_h0_gradient, "left dL/dh0 at zero"),
+        WrongAnswer("dL/dh0 returned as None", bptt_h0_is_none, "None"),
+        WrongAnswer("bias gradients averaged over the batch", bptt_bias_mean, "dL/dbias_ih"),
+        WrongAnswer("autograd instead of by hand", bptt_by_autograd, "called autograd"),
+        WrongAnswer("returns float64 for float32 inputs", bptt_float64, "float64"),
+        WrongAnswer("starts from zeros instead of h0", bptt_first_state_hard_coded, "dL/dx"),
+        WrongAnswer("adds into the caller's grad_outputs", bptt_adds_into_grad_outputs, "in place"),
+        WrongAnswer("squeezes the batch of 1 away", bptt_squeezed, "shape"),
     ],
-    "ch04.gru_step": [
+    "ch04.gru_sequence": [
         WrongAnswer("reset and update gates swapped", gru_zr_swapped, "swapped the reset and update gates"),
+        WrongAnswer("blocks taken as new, reset, update", gru_new_first, "new, reset, update"),
         WrongAnswer("z and 1 - z interchanged", gru_z_interchanged, "interchanged z and 1 - z"),
-        WrongAnswer("b_hn outside the reset gate", gru_bias_outside_reset, "added b_hn outside the reset gate"),
+        WrongAnswer("b_hn outside the reset gate", gru_bias_outside_reset, "outside the reset gate"),
         WrongAnswer("reset applied to h before W_hn (the paper's variant)", gru_reset_before_product,
                     "before the product"),
-        WrongAnswer("sigmoid and tanh swapped", gru_swapped_activations, "swapped sigmoid and tanh"),
-        WrongAnswer("no biases", gru_no_biases, "forgot the biases"),
-        WrongAnswer("one pre-activation for all three blocks (LSTM habit)", gru_one_pre_activation,
+        WrongAnswer("one pre-activation for the candidate (LSTM habit)", gru_one_pre_activation,
                     "before splitting them"),
-        WrongAnswer("chunk without dim=-1", gru_chunk_default_dim, "blocks"),
-        WrongAnswer("updates h in place", gru_in_place, "in place"),
-        WrongAnswer("computes in float64", gru_float64, "float64"),
-        WrongAnswer("output detached from autograd", gru_detached, "autograd"),
-        WrongAnswer("tanh through NumPy", gru_numpy_tanh, "autograd"),
+        WrongAnswer("outputs hold the state before each step", gru_outputs_shifted, "before each step"),
+        WrongAnswer("returns h0 as h_T", gru_returns_h0, "initial state"),
+        WrongAnswer("nn.GRU with the weights copied in", gru_with_nn_gru, "rules out"),
+        WrongAnswer("torch.gru_cell per step", gru_with_cells, "torch.gru_cell"),
+        WrongAnswer("torch._VF.gru", gru_with_vf, "torch.gru"),
+        WrongAnswer("outputs written into a detached buffer", gru_preallocated_in_place, "gradient"),
+        WrongAnswer("always float32", gru_float32_always, "float32"),
         WrongAnswer("squeezes the batch of 1 away", gru_squeezed, "shape"),
     ],
-    "ch04.rnn_step_backward": [
-        WrongAnswer("autograd instead of by hand", backward_by_autograd, "called autograd"),
-        WrongAnswer("no tanh derivative", backward_no_tanh_derivative, "forgot the tanh's derivative"),
-        WrongAnswer("derivative from the old state", backward_old_state_derivative, "used the old state"),
-        WrongAnswer("1 - h_new instead of 1 - h_new^2", backward_linear_derivative, "1 - h_new instead"),
-        WrongAnswer("sigmoid's derivative", backward_sigmoid_derivative, "sigmoid's derivative"),
-        WrongAnswer("dh through W_hh^T (square, so it runs)", backward_dh_transposed, "weight_hh transposed"),
-        WrongAnswer("bias gradients averaged over the batch", backward_bias_mean, "averaged the bias gradients"),
-        WrongAnswer("dW_hh transposed (square, so it runs)", backward_dw_hh_transposed, "dL/dweight_hh as h^T da"),
-        WrongAnswer("dx through W_ih^T", backward_dx_transposed, "shape"),
-        WrongAnswer("bias gradients not summed over the batch", backward_bias_not_summed, "shape"),
-        WrongAnswer("returns the gradients in the wrong order", backward_wrong_order, "dL/dx"),
-        WrongAnswer("multiplies grad_h_new in place", backward_accumulates_into_input, "in place"),
-        WrongAnswer("returns float64", backward_float64, "float64"),
-        WrongAnswer("squeezes the batch of 1 away", backward_squeezed, "shape"),
-    ],
-    "ch04.sample_eta": [
-        WrongAnswer("entropy in bits", eta_entropy_in_bits, "in bits"),
-        WrongAnswer("max instead of min", eta_max_not_min, "the larger of epsilon"),
-        WrongAnswer("entropy of the un-tempered distribution", eta_untempered_entropy,
-                    "entropy before applying the temperature"),
-        WrongAnswer("epsilon itself as the threshold (epsilon sampling)", eta_epsilon_sampling, "epsilon sampling"),
-        WrongAnswer("p * log(p): nan entropy on a confident row, nothing kept", eta_nan_entropy, "log_softmax"),
-        WrongAnswer("softmax(logits) ** (1/T), not renormalised", eta_power_after_softmax, "power 1/T"),
-        WrongAnswer("no truncation", eta_no_truncation, "ignored eta"),
-        WrongAnswer("ignores the temperature", eta_ignores_temperature, "ignored the temperature"),
-        WrongAnswer("multiplies by the temperature", eta_times_temperature, "multiplied the logits"),
-        WrongAnswer("argmax", eta_argmax, "argmax"),
-        WrongAnswer("uses the global RNG", eta_global_rng, "global random generator"),
-        WrongAnswer("reseeds the given generator", eta_reseeds, "generator"),
-        WrongAnswer("returns (B, 1)", eta_keeps_dim, "squeeze"),
-        WrongAnswer("squeezes the batch of 1 away", eta_squeezed, "shape"),
-        WrongAnswer("returns int32 ids", eta_int32, "int64"),
-        WrongAnswer("divides the caller's logits in place", eta_divides_in_place, "in place"),
-        WrongAnswer("exp without the softmax's shift", eta_raw_exp, "softmax"),
+    "ch04.clip_grad_norm": [
+        WrongAnswer("small gradients scaled up (no cap at 1)", clip_no_cap, "scales small gradients up"),
+        WrongAnswer("each tensor clipped by its own norm", clip_per_tensor, "its own norm"),
+        WrongAnswer("no 1e-6 in the coefficient", clip_no_eps, "total + 1e-6"),
+        WrongAnswer("1e-6 added to the coefficient", clip_eps_outside, "added the 1e-6 to the coefficient"),
+        WrongAnswer("sum of squares, no square root", clip_no_sqrt, "square root"),
+        WrongAnswer("2-norm whatever norm_type", clip_always_l2, "whatever norm_type"),
+        WrongAnswer("inf-norm as the largest entry", clip_max_without_abs, "largest absolute"),
+        WrongAnswer("returns the norm after clipping", clip_returns_norm_after, "after clipping"),
+        WrongAnswer("loops over a one-shot iterator twice", clip_iterates_twice, "one-shot iterator"),
+        WrongAnswer("builds new tensors, leaves .grad alone", clip_new_tensors, "in place"),
+        WrongAnswer("changes the parameters too", clip_scales_parameters, "values changed"),
+        WrongAnswer("torch.nn.utils.clip_grad_norm_", clip_with_torch, "rules out"),
+        WrongAnswer("torch.nn.utils.get_total_norm", clip_with_get_total_norm, "rules out"),
+        WrongAnswer("torch._foreach_norm", clip_with_foreach_norm, "torch._foreach_norm"),
+        WrongAnswer("returns a Python float", clip_returns_float, "0-d tensor"),
+        WrongAnswer("returns float64 for float32 gradients", clip_returns_float64, "float64"),
+        WrongAnswer("crashes on a parameter without a gradient", clip_crashes_on_none, "skip them"),
+        WrongAnswer("total norm through NumPy, returned as float32", clip_numpy_norm, "float32"),
     ],
 }
