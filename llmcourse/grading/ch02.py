@@ -1,24 +1,24 @@
-"""Chapter 2's graded exercises: GPT-4's real tokenizer rebuilt from its published rank table.
+"""Chapter 2's graded exercises: BPE trained from scratch, GPT-4's rank table read and its merges recovered, and
+a streaming decoder that never shows half a character.
 
-The chapter trains byte-level BPE and encodes by replaying a merge list. OpenAI publishes its tokenizers
-the other way round: ``cl100k_base.tiktoken`` lists every token's bytes with a *rank* and no merges. The
-exercises read that file, encode a chunk of bytes with ranks alone (tiktoken's algorithm), derive the
-merge list the ranks imply (the idea of minbpe's ``recover_merges``) and encode text exactly as GPT-4 does.
+The chapter trains byte-level BPE on regex pre-split chunks and shows that a token need not be a whole UTF-8
+character. The exercises read ``cl100k_base.tiktoken`` (every token's bytes with a *rank*, no merges), train
+BPE GPT-style with a tie rule the task states (not the package trainer's rule, so its answer cannot be
+imported), derive the merge list a rank table implies (the idea of minbpe's ``recover_merges``), and decode
+a stream of token ids into text as they arrive.
 
-References are computed at check time: tiktoken itself with the real cl100k table for GPT-4's ids, and a
-short BPE-by-ranks loop here for small tables that the grader learns afresh each run with the course's
-BPE trainer (on cl100k the loop gives tiktoken's ids: the hidden cases use it there, and the masters
-pass). Passing all of cl100k through the grader's pipe costs seconds, so a case on real text passes *the
-part of cl100k the text can reach*: every token that occurs anywhere in the text's bytes, and the 256
-single bytes. BPE on any piece of that text looks up only its substrings, so on it this table gives
-exactly the full table's ids, and the answer must equal tiktoken's.
+References are computed at check time, here: a plain BPE training loop (:func:`train_variant`), tiktoken's
+byte-pair loop by ranks (:func:`bpe_reference`) on small tables the grader learns afresh each run with the
+course's trainer and on parts of the real cl100k table, and the streaming rule (:func:`stream_variant`),
+which on valid UTF-8 releases exactly what Python's incremental decoder does and, on any bytes, adds up to
+``bytes.decode("utf-8", errors="replace")`` of the whole stream. A case on real cl100k passes only *the part
+of cl100k it needs*, since all of it costs seconds through the grader's pipe.
 """
 
 from __future__ import annotations
 
 import base64
 import random
-import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +29,7 @@ from llmcourse.tokenizers import reference
 from llmcourse.tokenizers.bpe import GPT2_SPLIT_PATTERN, pretokenize, train_merges
 from llmcourse.tokenizers.reference import CL100K_PATTERN
 
-from .core import Trial, exercise
+from .core import Forbidden, Step, Trial, exercise
 from .expect import CheckFailure
 
 Ranks = dict[bytes, int]
@@ -78,10 +78,6 @@ def bpe_reference(chunk: bytes, ranks: Ranks, below: int | None = None) -> list[
     return parts
 
 
-def chunk_reference(chunk: bytes, ranks: Ranks) -> list[int]:
-    return [ranks[part] for part in bpe_reference(chunk, ranks)]
-
-
 def recover_reference(ranks: Ranks) -> dict[Pair, int]:
     """Each token of two or more bytes was made by one merge: BPE on its bytes with only the tokens ranked
     below it stops at exactly the two parts that merge joined."""
@@ -92,13 +88,6 @@ def recover_reference(ranks: Ranks) -> dict[Pair, int]:
         left, right = bpe_reference(token, ranks, below=rank)
         merges[(ranks[left], ranks[right])] = rank
     return merges
-
-
-def encode_reference(text: str, ranks: Ranks, pattern: str = CL100K_PATTERN) -> list[int]:
-    ids: list[int] = []
-    for chunk in regex.findall(pattern, text):
-        ids.extend(chunk_reference(chunk.encode("utf-8"), ranks))
-    return ids
 
 
 # --- drawing inputs: small tables learned afresh, and text -----------------------------------------------
@@ -278,162 +267,216 @@ def _(t: Trial) -> None:
     check_load(t, tiktoken_file(t.py, chosen, end=t.py.choice(("\n", "", "\n\n"))))
 
 
-# --- 2. bpe_chunk ------------------------------------------------------------------------------------------
+# --- 2. train_bpe ------------------------------------------------------------------------------------------
 
-bpe_chunk = exercise(
-    "ch02.bpe_chunk", name="bpe_chunk",
-    description="Encode one chunk of bytes with a rank table alone: repeatedly join the adjacent pair whose "
-                "bytes have the lowest rank, then give each part's rank.",
-    args=("chunk", "mergeable_ranks"), points=2, timeout=10,
-    hints={"'int' object has no attribute": "iterating over bytes gives ints: start from one-byte bytes "
-                                            "objects, bytes([b]), so parts can be joined with +.",
-           "can't concat int to bytes": "iterating over bytes gives ints: make each part bytes([b]) first."},
+
+_TRAIN_YOURSELF = "write the counting and merging loop yourself, with plain Python and `regex`."
+TRAIN_FORBIDDEN = (
+    Forbidden(module="tokenizers", why="Hugging Face's `tokenizers` library trains BPE in one call (and breaks "
+                                       "ties its own way), which is this exercise: " + _TRAIN_YOURSELF),
+    Forbidden(module="tiktoken", why="tiktoken holds finished tokenizers and their training helpers, which do this "
+                                     "exercise's work: " + _TRAIN_YOURSELF),
+    Forbidden(module="sentencepiece", why="SentencePiece trains its own kind of BPE in one call: " + _TRAIN_YOURSELF),
+    *(Forbidden(module=name, why="the course's package holds the chapter's finished trainer (`train_merges`, "
+                                 "`BPETokenizer.train`, `get_stats`, `merge`) and this grader's own reference; the "
+                                 "exercise is to write them: " + _TRAIN_YOURSELF)
+      # Only the modules that hold a trainer: every library ruled out slows each call the learner makes (the
+      # watch sees every call), and a BPE loop makes many.
+      for name in ("llmcourse.tokenizers", "llmcourse.grading.ch02")),
+)
+
+train_bpe = exercise(
+    "ch02.train_bpe", name="train_bpe",
+    description="Train byte-level BPE GPT-style: cut `text` into chunks with regex.findall(pattern, text), count "
+                "each distinct chunk once with its frequency, and repeatedly merge the most frequent adjacent pair "
+                "inside the chunks (pairs weighted by chunk frequency; among equal counts, the pair that occurs "
+                "first in the text as tokenized so far) into the next id from 256 on, until there are `vocab_size` "
+                "ids or no pair is left; return the merges in order.",
+    args=("text", "vocab_size", "pattern"), points=3, timeout=10, forbidden=TRAIN_FORBIDDEN,
+    hints={"arg is an empty sequence": "when no adjacent pair is left (every chunk is a single token), stop and "
+                                       "return the merges made so far.",
+           "max() iterable argument is empty": "when no adjacent pair is left (every chunk is a single token), "
+                                               "stop and return the merges made so far.",
+           "'str' object cannot be interpreted as an integer": "BPE starts from each chunk's UTF-8 bytes "
+                                                                "(chunk.encode('utf-8')), whose values are ids 0-255.",
+           "unhashable type: 'list'": "a pair is a tuple of two ids (lists cannot be dict keys).",
+           "No module named 're'": "use the `regex` module, which knows \\p{L}, as the chapter does."},
 )
 
 
-def _bpe_variant(chunk: bytes, ranks: Ranks, *, pick: str = "lowest") -> list[bytes]:
-    """The byte-pair loop with another rule for which pair to join."""
-    parts = [bytes([b]) for b in chunk]
-    while len(parts) > 1:
-        found = [(ranks[parts[i] + parts[i + 1]], i) for i in range(len(parts) - 1)
-                 if parts[i] + parts[i + 1] in ranks]
-        if not found:
-            break
-        if pick == "first":
-            rank, at = found[0]
-        elif pick == "highest":
-            rank, at = max(found)
-        else:  # "rightmost": the lowest rank, the last of equal ones
-            rank = min(found)[0]
-            at = max(i for r, i in found if r == rank)
-        parts[at : at + 2] = [parts[at] + parts[at + 1]]
-    return parts
-
-
-def _greedy(chunk: bytes, ranks: Ranks) -> list[bytes]:
-    """Longest token that starts here, again and again: not what BPE does."""
-    parts, at = [], 0
-    while at < len(chunk):
-        end = max(e for e in range(at + 1, len(chunk) + 1) if chunk[at:e] in ranks or e == at + 1)
-        parts.append(chunk[at:end])
-        at = end
-    return parts
-
-
-def _one_pass(chunk: bytes, ranks: Ranks) -> list[bytes]:
-    """Ranks the pairs of the bytes once, then merges in that order without looking at the new pairs."""
-    parts = [bytes([b]) for b in chunk]
-    order = sorted({parts[i] + parts[i + 1] for i in range(len(parts) - 1) if parts[i] + parts[i + 1] in ranks},
-                   key=ranks.__getitem__)
-    for joined in order:
-        i = 0
-        while i < len(parts) - 1:
-            if parts[i] + parts[i + 1] == joined:
-                parts[i : i + 2] = [joined]
+def _merge(ids: list[int], pair: Pair, idx: int, *, from_right: bool = False) -> list[int]:
+    """Every occurrence of ``pair`` replaced by ``idx``, scanning left to right (``aaa`` -> ``[aa, a]``), or, as a
+    known mistake, right to left (``aaa`` -> ``[a, aa]``)."""
+    if from_right:
+        return _merge(ids[::-1], (pair[1], pair[0]), idx)[::-1]
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(idx)
+            i += 2
+        else:
+            out.append(ids[i])
             i += 1
-    return parts
+    return out
 
 
-def chunk_mistakes(chunk: bytes, ranks: Ranks) -> dict[str, Any]:
-    def ids(parts: list[bytes]) -> list[int]:
-        return [ranks.get(p, -1) for p in parts]
+def train_variant(text: str, vocab_size: int, pattern: str, *, split: bool = True, weighted: bool = True,
+                  order: str = "text", tie: str = "first", overlap: bool = True, from_right: bool = False,
+                  code_points: bool = False, n_merges: int | None = None, pattern_used: str | None = None
+                  ) -> list[Pair]:
+    """BPE training with a switch for each known mistake; with the defaults, the reference.
 
-    right = bpe_reference(chunk, ranks)
+    ``order`` is the order of the distinct chunks ("text": first appearance; "frequent": most frequent first, as
+    Counter.most_common gives them; "sorted"); ``tie`` picks among pairs of equal count ("first": the first seen
+    when counting the chunks in that order, each left to right; "smallest" / "largest": by comparing the pairs);
+    ``overlap=False`` counts a pair as often as a left-to-right merge would replace it (``aaa`` holds (a, a) once).
+    """
+    chunks = regex.findall(pattern_used or pattern, text) if split else ([text] if text else [])
+    counts = Counter(chunks)  # distinct chunks in order of first appearance, with their frequencies
+    items = list(counts.items())
+    if order == "frequent":
+        items = counts.most_common()
+    elif order == "sorted":
+        items = sorted(items)
+    words = [[ord(c) for c in chunk] if code_points else list(chunk.encode("utf-8")) for chunk, _ in items]
+    freqs = [n if weighted else 1 for _, n in items]
+    wanted = vocab_size - 256 if n_merges is None else n_merges
+    merges: list[Pair] = []
+    while len(merges) < wanted:
+        stats: dict[Pair, int] = {}
+        for word, freq in zip(words, freqs, strict=True):
+            if overlap:
+                for pair in zip(word, word[1:], strict=False):
+                    stats[pair] = stats.get(pair, 0) + freq
+            else:
+                i = 0
+                while i + 1 < len(word):
+                    pair = (word[i], word[i + 1])
+                    stats[pair] = stats.get(pair, 0) + freq
+                    i += 2 if i + 2 < len(word) and word[i + 2] == word[i + 1] == word[i] else 1
+        if not stats:
+            break
+        if tie == "smallest":
+            best = max(stats, key=lambda p: (stats[p], -p[0], -p[1]))
+        elif tie == "largest":
+            best = max(stats, key=lambda p: (stats[p], p))
+        else:  # the first maximum in insertion order: the first occurrence in the text as tokenized now
+            best = max(stats, key=stats.__getitem__)
+        idx = 256 + len(merges)
+        words = [_merge(word, best, idx, from_right=from_right) for word in words]
+        merges.append(best)
+    return merges
+
+
+def train_reference(text: str, vocab_size: int, pattern: str) -> list[Pair]:
+    return train_variant(text, vocab_size, pattern)
+
+
+def train_mistakes(text: str, vocab_size: int, pattern: str) -> dict[str, Any]:
+    def run(**switches: Any) -> list[Pair]:
+        return train_variant(text, vocab_size, pattern, **switches)
+
     return {
-        "took the longest token at each position (greedy matching); BPE joins the lowest-ranked pair first":
-            ids(_greedy(chunk, ranks)),
-        "joined the first pair that is a token, left to right; join the pair with the lowest rank":
-            ids(_bpe_variant(chunk, ranks, pick="first")),
-        "joined the pair with the highest rank; the lowest rank was learned first": ids(_bpe_variant(
-            chunk, ranks, pick="highest")),
-        "broke ties between equal ranks from the right; the leftmost of equal pairs is joined first":
-            ids(_bpe_variant(chunk, ranks, pick="rightmost")),
-        "ranked the pairs once at the start; after each join, the new part makes new pairs to rank":
-            ids(_one_pass(chunk, ranks)),
-        "gave a single byte its byte value as id; its id is its rank in the table":
-            [ranks[p] if len(p) > 1 else p[0] for p in right],
-        "returned the parts' bytes; the answer is their ranks": right,
-        "ignored `mergeable_ranks` and used GPT-4's table: use the table you are given":
-            [cl100k().get(p, -1) for p in bpe_reference(chunk, cl100k())],
+        "counted pairs across chunk boundaries (or did not split the text): pairs are counted inside each chunk "
+        "of regex.findall(pattern, text) only": run(split=False),
+        "counted each distinct chunk once: a chunk's pairs count as often as the chunk occurs in the text":
+            run(weighted=False),
+        "broke ties by taking the smallest pair; among pairs of equal count, take the one that occurs first in "
+        "the text as tokenized so far": run(tie="smallest"),
+        "broke ties by taking the largest pair (comparing (count, pair) tuples); among pairs of equal count, take "
+        "the one that occurs first in the text as tokenized so far": run(tie="largest"),
+        "went through the distinct chunks most frequent first, which changes which of equally frequent pairs is "
+        "seen first: keep the chunks in the order they first appear in the text": run(order="frequent"),
+        "went through the distinct chunks in sorted order, which changes which of equally frequent pairs is seen "
+        "first: keep the chunks in the order they first appear in the text": run(order="sorted"),
+        "counted a pair only where a merge could replace it (so a run like `aaa` holds (a, a) once); count every "
+        "adjacent position: `aaa` holds (a, a) twice": run(overlap=False),
+        "merged from the right (`aaa` became [a, aa]); replace occurrences scanning left to right": run(
+            from_right=True),
+        "started from code points (ord of each character); byte-level BPE starts from each chunk's UTF-8 bytes":
+            run(code_points=True),
+        "split with GPT-2's pattern: cut the text with the `pattern` you are given": run(
+            pattern_used=GPT2_SPLIT_PATTERN),
+        "made `vocab_size` merges; the vocabulary's first 256 ids are the bytes, so make vocab_size - 256":
+            run(n_merges=vocab_size),
+        "made one merge too many: stop when the vocabulary has `vocab_size` ids (256 bytes and vocab_size - 256 "
+        "merges)": run(n_merges=vocab_size - 255),
     }
 
 
-def check_chunk(t: Trial, chunk: bytes, ranks: Ranks, reference: Callable[[bytes, Ranks], list[int]]
-                = chunk_reference) -> None:
-    t.check_call(chunk, ranks, reference=reference, what="the ids", mistakes=chunk_mistakes,
-                 compare={"strict_sequences": True})
+def check_train(t: Trial, text: str, vocab_size: int, pattern: str) -> None:
+    t.check_call(text, vocab_size, pattern, reference=train_reference, what="the merges", mistakes=train_mistakes)
 
 
-def _tiktoken_chunk(chunk: bytes, ranks: Ranks) -> list[int]:
-    return list(cl100k_encoding()._encode_single_piece(chunk))
+def _separates_train(text: str, vocab_size: int, pattern: str, keys: tuple[str, ...]) -> bool:
+    right, wrong = train_reference(text, vocab_size, pattern), train_mistakes(text, vocab_size, pattern)
+    return all(v != right for k, v in wrong.items() if k.startswith(keys))
 
 
-def _separates(chunk: bytes, ranks: Ranks, keys: tuple[str, ...]) -> bool:
-    """Whether the mistakes named by ``keys`` all differ from the right ids and from each other here."""
-    right, wrong = chunk_reference(chunk, ranks), chunk_mistakes(chunk, ranks)
-    values = [right] + [v for k, v in wrong.items() if k.startswith(keys)]
-    return all(a != b for i, a in enumerate(values) for b in values[i + 1 :])
+PATTERNS = (GPT2_SPLIT_PATTERN, CL100K_PATTERN, r"\S+|\s+", r" ?[^\W\d_]+| ?\d+| ?[^\w\s]+|\s+(?!\S)|\s+| ?_+")
 
 
-@bpe_chunk.case("encodes words of the text a small table was learned from")
+def word_text(rng: random.Random, *, words: int = 6, n: int = 60, letters: str = LETTERS, extras: bool = True,
+              skew: bool = False) -> str:
+    """``n`` words drawn from ``words`` short random words over few letters (many tied pairs), some with a
+    multi-byte character, one a run of one letter; with ``skew``, some words far more frequent than others."""
+    vocab = []
+    for _ in range(words):
+        word = "".join(rng.choice(letters) for _ in range(rng.randint(2, 6)))
+        if extras and rng.random() < 0.3:
+            at = rng.randint(0, len(word))
+            word = word[:at] + rng.choice(EXTRAS) + word[at:]
+        vocab.append(word)
+    vocab.append(rng.choice(letters) * rng.randint(3, 7))
+    weights = [rng.choice((1, 1, 2, 6)) if skew else 1 for _ in vocab]
+    seps = [" "] * 8 + [", ", ". ", "\n", "  ", "-"]
+    out = rng.choice(vocab)
+    for _ in range(n - 1):
+        out += rng.choice(seps) + rng.choices(vocab, weights)[0]
+    return out
+
+
+@train_bpe.case("a short text over a few letters (many pairs tie), GPT-2's or GPT-4's pattern")
 def _(t: Trial) -> None:
-    ranks, text = toy_table(t.py)
-    for word in t.py.sample(text.split(), 3):
-        check_chunk(t, (" " + word).encode("utf-8"), ranks)
+    pattern = t.py.choice(PATTERNS[:2])
+    text, size = draw_until(lambda: (word_text(t.py, n=t.py.randint(20, 60)), 256 + t.py.randint(8, 30)),
+                            lambda ts: _separates_train(ts[0], ts[1], pattern, ("broke ties", "counted each")))
+    check_train(t, text, size, pattern)
 
 
-def hand_table(rng: random.Random) -> tuple[Ranks, bytes, bytes, bytes, bytes]:
-    """A small table where the lowest-rank rule, greedy matching, left-to-right joining and ties from the right
-    give different ids: bytes a, b, c, d (ranks in a random order), then aa, bc, bcd, ab, abcd.
-
-    On ``abcd`` BPE gives [abcd] (bc, bcd, then abcd) as greedy matching does, but joining left to right
-    gets stuck at [ab, c, d]; on ``abc`` BPE gives [a, bc] and both others [ab, c]; on ``aaa`` BPE gives
-    [aa, a] and ties from the right [a, aa].
-    """
-    a, b, c, d = (bytes([x]) for x in rng.sample(range(33, 127), 4))
-    singles = [a, b, c, d]
-    rng.shuffle(singles)
-    ranks = {token: r for r, token in enumerate(singles)}
-    rank = rng.randint(4, 300)
-    for token in (a + a, b + c, b + c + d, a + b, a + b + c + d):
-        ranks[token] = rank
-        rank += rng.randint(1, 5)
-    return ranks, a + b + c + d, a + b + c, a * 3, d + a + b + c
-
-
-@bpe_chunk.case("joins the lowest-ranked pair first, leftmost among equals, where other rules give other ids")
+@train_bpe.case("chunk boundaries matter: the most frequent pairs of the whole text cross chunks (other patterns)")
 def _(t: Trial) -> None:
-    ranks, *chunks = hand_table(t.py)
-    for chunk in chunks:
-        check_chunk(t, chunk, ranks)
+    pattern = t.py.choice(PATTERNS[2:])
+    text, size = draw_until(lambda: (word_text(t.py, words=4, n=t.py.randint(30, 60), extras=False),
+                                     256 + t.py.randint(5, 20)),
+                            lambda ts: _separates_train(ts[0], ts[1], pattern, ("counted pairs across",)))
+    check_train(t, text, size, pattern)
 
 
-@bpe_chunk.case("a table in no particular order, with every byte: a single byte, and pieces that cut a character")
+@train_bpe.case("chunks repeated with very different frequencies, and a run of one letter (overlapping pairs)")
 def _(t: Trial) -> None:
-    ranks, text = toy_table(t.py, all_bytes=True, shuffle=True)
-    data = text.encode("utf-8")
-    start = t.py.randrange(len(data) - 8)
-    check_chunk(t, data[start : start + t.py.randint(3, 8)], ranks)
-    check_chunk(t, bytes([t.py.randrange(256)]), ranks)  # (not b"": the grader's pipe cannot carry empty bytes)
+    pattern = t.py.choice(PATTERNS)
+    text, size = draw_until(lambda: (word_text(t.py, n=t.py.randint(40, 80), skew=True), 256 + t.py.randint(10, 30)),
+                            lambda ts: _separates_train(ts[0], ts[1], pattern,
+                                                        ("counted each", "went through", "counted a pair")))
+    check_train(t, text, size, pattern)
 
 
-@bpe_chunk.case("gives tiktoken's ids with GPT-4's table on chunks of held-out text in several scripts")
+@train_bpe.case("held-out text in several scripts (characters of two to four bytes), GPT-4's pattern")
 def _(t: Trial) -> None:
-    chunks = [c.encode("utf-8") for c in regex.findall(CL100K_PATTERN, held_out_text(t.py, 4))]
-    chunks.sort(key=len)
-    for chunk in chunks[-3:] + [t.py.choice(chunks)]:
-        check_chunk(t, chunk, reachable(chunk, cl100k()), reference=_tiktoken_chunk)
+    text = held_out_text(t.py, t.py.randint(2, 4))
+    check_train(t, text, 256 + t.py.randint(20, 50), CL100K_PATTERN)
 
 
-@bpe_chunk.case("gives tiktoken's ids with GPT-4's table where BPE and greedy matching differ")
+@train_bpe.case("edges: vocab_size 256 (no merges), more merges asked than the text allows (stop early), "
+                "a text of one repeated letter, the empty text")
 def _(t: Trial) -> None:
-    full = cl100k()
-    words = ["unbelievably", " indistinguishable", " Straßenbahnhaltestelle", " counterrevolutionaries",
-             " ninetynine", " überzeugt", " hyperparameterization", " 0xdeadbeef", " Pneumonoultramicroscopic"]
-    chosen = [w.encode("utf-8") for w in t.py.sample(words, 5)]
-    hard = [w for w in chosen if _separates(w, reachable(w, full), ("took the longest",))] or chosen[:1]
-    for chunk in hard[:3]:
-        check_chunk(t, chunk, reachable(chunk, full), reference=_tiktoken_chunk)
+    pattern = t.py.choice(PATTERNS)
+    check_train(t, word_text(t.py, n=10), 256, pattern)
+    small = " ".join(t.py.choice(["ab", "ba", "abc", "ca"]) for _ in range(t.py.randint(3, 6)))
+    check_train(t, small, 256 + t.py.randint(30, 60), pattern)  # far fewer pairs than that: stops early
+    check_train(t, t.py.choice(LETTERS) * t.py.randint(5, 12), 256 + t.py.randint(2, 6), pattern)
+    check_train(t, "", 256 + t.py.randint(1, 5), pattern)
 
 
 # --- 3. recover_merges -------------------------------------------------------------------------------------
@@ -522,79 +565,237 @@ def _(t: Trial) -> None:
     check_recover(t, deep_table(t.py, t.py.randint(5, 10)))
 
 
-# --- 4. gpt4_encode ------------------------------------------------------------------------------------------
+# --- 4. StreamDecoder ------------------------------------------------------------------------------------------
 
-gpt4_encode = exercise(
-    "ch02.gpt4_encode", name="gpt4_encode",
-    description="Encode text as GPT-4 does: split it with cl100k's pattern, encode each chunk's UTF-8 bytes with "
-                "the rank table; special tokens are ordinary text.",
-    args=("text", "mergeable_ranks"), points=2, timeout=20,
-    hints={"KeyError": "every chunk is encoded from its UTF-8 bytes, chunk.encode('utf-8'), whose single bytes are "
-                       "all in the table; a character's code point is not.",
-           "codec can't encode": "encode each chunk with chunk.encode('utf-8').",
-           "bytes must be in range(0, 256)": "a character's code point can be far above 255: start from the "
-                                             "chunk's UTF-8 bytes, chunk.encode('utf-8')."},
+_DECODE_YOURSELF = ("work out from each byte's high bits where a character ends, and hold back only an "
+                    "unfinished one.")
+STREAM_FORBIDDEN = (
+    Forbidden(module="codecs", why="codecs.getincrementaldecoder('utf-8') (and codecs.iterdecode) is a finished "
+                                   "streaming decoder, which is this exercise: " + _DECODE_YOURSELF),
+    Forbidden(module="_codecs", why="_codecs.utf_8_decode(..., final=False) decodes a stream incrementally by "
+                                    "itself, which is this exercise: " + _DECODE_YOURSELF),
+    Forbidden(module="encodings", why="encodings.utf_8.IncrementalDecoder is a finished streaming decoder, which is "
+                                      "this exercise: " + _DECODE_YOURSELF),
+    Forbidden(module="tiktoken", why="tiktoken's decoders do this exercise's work: " + _DECODE_YOURSELF),
+    Forbidden(module="tokenizers",
+              why="Hugging Face's streaming decoders do this exercise's work: " + _DECODE_YOURSELF),
+)
+
+stream_decoder = exercise(
+    "ch02.StreamDecoder", name="StreamDecoder", kind="class", global_rng=False,
+    description="A streaming decoder: StreamDecoder(vocab) with vocab a dict from id to the token's bytes; "
+                "push(token_id) returns, as str, every character the bytes so far complete (held back: only an "
+                "unfinished character at the end, a lead byte followed by fewer continuation bytes than it "
+                "announces, judged by the high bits alone; released bytes decoded with errors='replace'); flush() "
+                "returns the held-back bytes decoded with errors='replace' and starts afresh.",
+    args=("vocab",), points=2, timeout=10, forbidden=STREAM_FORBIDDEN,
+    hints={"codec can't decode": "a token's bytes can end inside a character: hold back an unfinished character "
+                                 "until its last byte arrives, and decode invalid bytes with errors='replace'.",
+           "can't concat str to bytes": "keep what has arrived as bytes, and decode only what you release.",
+           "NoneType": "push and flush return a str every time: \"\" when nothing is ready."},
 )
 
 
-def encode_mistakes(text: str, ranks: Ranks) -> dict[str, Any]:
-    def pieces(chunks: list[str], bpe: Callable[[bytes, Ranks], list[bytes]] = bpe_reference) -> list[int]:
-        return [ranks.get(p, -1) for chunk in chunks for p in bpe(chunk.encode("utf-8"), ranks)]
+def _announced(byte: int) -> int:
+    """How many bytes the character a lead byte starts has, by its high bits (0: not a lead byte)."""
+    if byte >> 5 == 0b110:
+        return 2
+    if byte >> 4 == 0b1110:
+        return 3
+    if byte >> 3 == 0b11110:
+        return 4
+    return 0
 
-    chunks = regex.findall(CL100K_PATTERN, text)
+
+def _held_from(buffer: bytes) -> int:
+    """Where the unfinished character at the end of ``buffer`` starts (``len(buffer)``: none)."""
+    for back in range(1, min(4, len(buffer)) + 1):
+        byte = buffer[-back]
+        if 0x80 <= byte < 0xC0:  # a continuation byte: look further back for its lead
+            continue
+        return len(buffer) - back if back < _announced(byte) else len(buffer)
+    return len(buffer)
+
+
+Event = int | None  # a token id to push, or None for a flush
+
+
+def stream_variant(vocab: dict[int, bytes], events: list[Event], *, hold: str = "unfinished",
+                   errors: str = "replace", per_token: bool = False, flush_keeps: bool = False,
+                   flush_drops: bool = False) -> list[str]:
+    """What a decoder returns for each event; with the defaults, the reference.
+
+    ``hold``: "unfinished" (the rule), "all" (release nothing before a flush), "lead" (hold back only a final lead
+    byte: released as soon as a continuation byte follows), "high" (hold back every final byte >= 0x80),
+    "complete" (hold back a character until one more byte has arrived: the lead counted twice).
+    """
+    buffer, out = b"", []
+    for event in events:
+        if event is None:
+            out.append("" if flush_drops else buffer.decode("utf-8", errors))
+            if not flush_keeps:
+                buffer = b""
+            continue
+        if per_token:
+            out.append(vocab[event].decode("utf-8", errors))
+            continue
+        buffer += vocab[event]
+        if hold == "all":
+            cut = 0
+        elif hold == "lead":
+            cut = len(buffer) - 1 if buffer and buffer[-1] >= 0xC0 else len(buffer)
+        elif hold == "high":
+            cut = len(buffer)
+            while cut and buffer[cut - 1] >= 0x80:
+                cut -= 1
+        elif hold == "complete":
+            cut = len(buffer)
+            for back in range(1, min(5, len(buffer)) + 1):
+                byte = buffer[-back]
+                if 0x80 <= byte < 0xC0:
+                    continue
+                cut = len(buffer) - back if back <= _announced(byte) else len(buffer)
+                break
+        else:
+            cut = _held_from(buffer)
+        out.append(buffer[:cut].decode("utf-8", errors))
+        buffer = buffer[cut:]
+    return out
+
+
+def stream_mistakes(vocab: dict[int, bytes], events: list[Event]) -> dict[str, list[str]]:
+    def run(**switches: Any) -> list[str]:
+        return stream_variant(vocab, events, **switches)
+
     return {
-        "did not split the text first: BPE runs on each chunk of cl100k's pattern, never across chunks":
-            pieces([text]),
-        "split with GPT-2's pattern; GPT-4 splits with cl100k's (numbers in threes, whitespace kept apart)":
-            pieces(regex.findall(GPT2_SPLIT_PATTERN, text)),
-        "took the longest token at each position (greedy matching); BPE joins the lowest-ranked pair first":
-            pieces(chunks, _greedy),
-        "split on whitespace and dropped it; the spaces and newlines are part of the chunks":
-            pieces(text.split()),
-        "stripped the whitespace at the ends of the text: encode all of it":
-            pieces(regex.findall(CL100K_PATTERN, text.strip())),
-        "normalized the text (its accents) before encoding: encode exactly the characters given":
-            pieces(regex.findall(CL100K_PATTERN, unicodedata.normalize("NFC", text))),
-        "ignored `mergeable_ranks` and used GPT-4's table: use the table you are given":
-            encode_reference(text, cl100k()),
+        "decoded each token on its own: a token can end inside a character, whose bytes then become U+FFFD; hold "
+        "back an unfinished character until its last byte arrives": run(per_token=True),
+        "released nothing before flush(): push must return every character the bytes so far complete": run(
+            hold="all"),
+        "released a character as soon as a continuation byte followed its lead byte; the lead byte's high bits say "
+        "how many bytes its character has": run(hold="lead"),
+        "held back every final byte of 0x80 or more; continuation bytes that finish a character complete it, so "
+        "release it": run(hold="high"),
+        "held back a finished character until more bytes arrived (the lead byte counted twice?): release a "
+        "character as soon as its last byte arrives": run(hold="complete"),
+        "decoded with errors='ignore', which drops invalid bytes; decode with errors='replace'": run(errors="ignore"),
+        "flush() returned nothing: it must release the held-back bytes, decoded with errors='replace'": run(
+            flush_drops=True),
+        "flush() did not start afresh: after a flush, the held-back bytes are gone": run(flush_keeps=True),
     }
 
 
-def check_encode(t: Trial, text: str, ranks: Ranks | None = None) -> None:
-    """With ``ranks`` None: GPT-4's table (the part of it the text reaches), and tiktoken's own ids."""
-    if ranks is None:
-        ranks = reachable(text.encode("utf-8"), cl100k())
-        t.check_call(text, ranks, reference=lambda text, ranks: cl100k_encoding().encode_ordinary(text),
-                     what="the ids", mistakes=encode_mistakes, compare={"strict_sequences": True})
-    else:
-        t.check_call(text, ranks, reference=encode_reference, what="the ids", mistakes=encode_mistakes,
-                     compare={"strict_sequences": True})
+def check_stream(t: Trial, vocab: dict[int, bytes], streams: list[list[Event]]) -> None:
+    """One decoder per stream, made at the start; the streams' events interleaved in turn; every call's text must
+    be right, not only their total."""
+    names = [f"d{i}" for i in range(len(streams))]
+    steps = [Step((vocab,), keep=name) for name in names]
+    order: list[tuple[int, int]] = []  # (stream, event index)
+    cursors = [0] * len(streams)
+    while any(c < len(s) for c, s in zip(cursors, streams, strict=True)):
+        for i, stream in enumerate(streams):
+            if cursors[i] < len(stream):
+                order.append((i, cursors[i]))
+                cursors[i] += 1
+    for i, at in order:
+        event = streams[i][at]
+        steps.append(Step((), on=names[i], method="flush") if event is None else Step((event,), on=names[i],
+                                                                                     method="push"))
+    outcomes = t.run(steps)[len(names):]
+    got: list[list[Any]] = [[] for _ in streams]
+    for (i, _), outcome in zip(order, outcomes, strict=True):
+        got[i].append(outcome.value)
+    for i, stream in enumerate(streams):
+        what = "the texts that push and flush returned, call by call" + (f" (decoder {i + 1})" if len(streams) > 1
+                                                                         else "")
+        t.expect(got[i], stream_variant(vocab, stream), what, mistakes=stream_mistakes(vocab, stream),
+                 strict_sequences=True)
 
 
-@gpt4_encode.case("gives tiktoken's ids for held-out text: several scripts, numbers, whitespace at the ends")
+def random_vocab(rng: random.Random, pieces: list[bytes]) -> tuple[dict[int, bytes], dict[bytes, int]]:
+    """Ids for the distinct ``pieces``, drawn at random (not consecutive, not in order), plus a few unused ids."""
+    distinct = list(dict.fromkeys(pieces))
+    extra = [bytes(rng.randrange(256) for _ in range(rng.randint(1, 4))) for _ in range(5)]
+    distinct += [e for e in extra if e not in distinct]
+    ids = rng.sample(range(300, 100_000), len(distinct))
+    vocab = dict(zip(ids, distinct, strict=True))
+    return vocab, {piece: i for i, piece in vocab.items()}
+
+
+def cut_bytes(rng: random.Random, data: bytes, *, inside: float = 0.7, longest: int = 4) -> list[bytes]:
+    """``data`` cut into pieces of 1 to ``longest`` bytes, a share ``inside`` of the cuts inside a character."""
+    pieces, at = [], 0
+    while at < len(data):
+        end = min(len(data), at + rng.randint(1, longest))
+        if rng.random() < inside:  # move the cut inside a character if one is near
+            for e in range(end, min(len(data), at + longest) + 1):
+                if e < len(data) and 0x80 <= data[e] < 0xC0:
+                    end = e
+                    break
+        pieces.append(data[at:end])
+        at = end
+    return pieces
+
+
+def stream_of(rng: random.Random, data: bytes, **cut: Any) -> tuple[dict[int, bytes], list[Event]]:
+    """A vocabulary for ``data`` cut into tokens, and the stream: the tokens' ids, then a flush."""
+    pieces = cut_bytes(rng, data, **cut)
+    vocab, ids = random_vocab(rng, pieces)
+    return vocab, [ids[p] for p in pieces] + [None]
+
+
+@stream_decoder.case("text in several scripts cut into tokens of 1-4 bytes, most cuts inside a character")
 def _(t: Trial) -> None:
-    check_encode(t, held_out_text(t.py, t.py.randint(3, 5), combining=True))
+    vocab, events = stream_of(t.py, held_out_text(t.py, 3).encode("utf-8"))
+    check_stream(t, vocab, [events])
 
 
-@gpt4_encode.case("gives tiktoken's ids for code, emoji and text with <|endoftext|> in it (as ordinary text)")
+@stream_decoder.case("emoji (4-byte characters, skin tones, joiners) and 3-byte characters fed one byte at a time")
 def _(t: Trial) -> None:
-    picks = [s for s in SENTENCES if "\n" in s or "🙂" in s]
-    text = t.py.choice(ENDS) + t.py.choice(SEPARATORS).join(t.py.sample(picks, 2)) + "<|endoftext|>"
-    check_encode(t, text + t.py.choice(SEPARATORS) + held_out_text(t.py, 1) + "\n  ")
+    text = "".join(t.py.choice(("🙂", "👍🏽", "👩\u200d💻", "🇫🇷", "東京", "€", "é", "x", " ", "—")) for _ in range(12))
+    vocab, events = stream_of(t.py, text.encode("utf-8"), longest=1)
+    check_stream(t, vocab, [events])
 
 
-@gpt4_encode.case("where the pre-split and greedy matching change the ids")
+@stream_decoder.case("tokens that hold a character's tail and the next one's head (cuts never on a boundary)")
 def _(t: Trial) -> None:
-    def separates(text: str) -> bool:
-        ranks = reachable(text.encode("utf-8"), cl100k())
-        right, wrong = encode_reference(text, ranks), encode_mistakes(text, ranks)
-        return all(v != right for k, v in wrong.items() if k.startswith(("did not split", "took the longest")))
+    text = "".join(t.py.choice(("東", "京", "é", "ß", "🙂", "Ω", "ह", "ि")) for _ in range(15))
+    data = text.encode("utf-8")
+    starts = [i for i in range(1, len(data)) if 0x80 <= data[i] < 0xC0]  # cut only inside characters
+    cuts = sorted(t.py.sample(starts, len(starts) // 2))
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    vocab, ids = random_vocab(t.py, pieces)
+    check_stream(t, vocab, [[ids[p] for p in pieces] + [None]])
 
-    check_encode(t, draw_until(lambda: held_out_text(t.py, 2), separates, tries=30))
 
-
-@gpt4_encode.case("uses the table it is given: a small one learned afresh, every byte in it")
+@stream_decoder.case("GPT-4's own tokens (cl100k) for text whose tokens cut characters")
 def _(t: Trial) -> None:
-    ranks, text = toy_table(t.py, all_bytes=True, shuffle=True)
-    check_encode(t, text[: t.py.randint(20, 60)] + t.py.choice(ENDS), ranks)
-    check_encode(t, "", ranks)
+    table = cl100k()
+    by_id = {rank: token for token, rank in table.items()}
+    scripts = [s for s in SENTENCES if any(ord(c) > 0x900 for c in s)]  # Devanagari, CJK, Hangul, emoji
+    emoji = "".join(t.py.sample(["🙂", "👍🏽", "🇫🇷", "🦜", "🧬"], 3))
+    text = t.py.choice(scripts) + " " + emoji
+    ids = cl100k_encoding().encode_ordinary(text)
+    vocab = {i: by_id[i] for i in ids}
+    check_stream(t, vocab, [list(ids) + [None]])
+
+
+@stream_decoder.case("invalid bytes: stray continuation bytes, an unfinished character followed by ASCII, bytes "
+                     "UTF-8 never uses, and an unfinished character at the end")
+def _(t: Trial) -> None:
+    parts = [t.py.choice(("ab", "é", "€", "🙂", " ")).encode("utf-8") for _ in range(6)]
+    parts += [bytes([t.py.randrange(0x80, 0xC0)]), "€".encode()[:2] + b"x", bytes([t.py.randrange(0xF8, 0x100)]),
+              bytes([0xC0 | t.py.randrange(2), 0x80 | t.py.randrange(64)])]
+    t.py.shuffle(parts)
+    data = b"".join(parts) + "🙂".encode()[: t.py.randint(1, 3)]  # ends inside a character: flush releases it
+    vocab, events = stream_of(t.py, data, longest=3)
+    check_stream(t, vocab, [events])
+
+
+@stream_decoder.case("edges: an empty stream, a decoder used for two streams (flush between), two decoders at once")
+def _(t: Trial) -> None:
+    one = cut_bytes(t.py, "déjà vu 🙂".encode() + "東".encode()[:2])  # ends inside a character
+    two = cut_bytes(t.py, ("naïve " + t.py.choice(("€", "京", "👍🏽"))).encode())
+    vocab, ids = random_vocab(t.py, one + two)
+    first, second = [ids[p] for p in one] + [None], [ids[p] for p in two] + [None]
+    check_stream(t, vocab, [[None], first + second, second + [None, None]])

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import base64
-import unicodedata
+from collections import Counter
 
 import regex
 
-from llmcourse.grading.ch02 import CL100K_PATTERN, cl100k
 from llmcourse.tokenizers.bpe import GPT2_SPLIT_PATTERN
 
 from . import WrongAnswer
@@ -54,98 +53,283 @@ def load_every_line(text):
     return ranks
 
 
-# --- bpe_chunk ---------------------------------------------------------------------------------------------
+# --- train_bpe ---------------------------------------------------------------------------------------------
+
+
+def _pairs_counted(words, freqs):
+    stats = {}
+    for ids, freq in zip(words, freqs, strict=True):
+        for pair in zip(ids, ids[1:], strict=False):
+            stats[pair] = stats.get(pair, 0) + freq
+    return stats
+
+
+def _merge_left(ids, pair, idx):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(idx)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def _merge_right(ids, pair, idx):
+    out, i = [], len(ids) - 1
+    while i >= 0:
+        if i >= 1 and (ids[i - 1], ids[i]) == pair:  # scanning from the end
+            out.append(idx)
+            i -= 2
+        else:
+            out.append(ids[i])
+            i -= 1
+    return out[::-1]
+
+
+def _train(text, vocab_size, pattern, *, chunks=None, weighted=True, pick=None, count=_pairs_counted,
+           merge=_merge_left, to_ids=lambda chunk: list(chunk.encode("utf-8")), n_merges=None):
+    counts = Counter(regex.findall(pattern, text) if chunks is None else chunks(text))
+    items = list(counts.items())
+    words = [to_ids(chunk) for chunk, _ in items]
+    freqs = [n if weighted else 1 for _, n in items]
+    merges = []
+    wanted = vocab_size - 256 if n_merges is None else n_merges
+    while len(merges) < wanted:
+        stats = count(words, freqs)
+        if not stats:
+            break
+        pair = pick(stats) if pick else max(stats, key=stats.get)
+        words = [merge(ids, pair, 256 + len(merges)) for ids in words]
+        merges.append(pair)
+    return merges
+
+
+def train_no_split(text, vocab_size, pattern):
+    return _train(text, vocab_size, pattern, chunks=lambda text: [text] if text else [])  # pairs cross chunks
+
+
+def train_unweighted(text, vocab_size, pattern):
+    return _train(text, vocab_size, pattern, weighted=False)  # each distinct chunk counted once
+
+
+def train_smallest_pair_on_ties(text, vocab_size, pattern):
+    return _train(text, vocab_size, pattern, pick=lambda stats: max(stats, key=lambda p: (stats[p], -p[0], -p[1])))
+
+
+def train_compares_tuples(text, vocab_size, pattern):
+    return _train(text, vocab_size, pattern, pick=lambda stats: max((n, p) for p, n in stats.items())[1])
+
+
+def train_most_common_chunks(text, vocab_size, pattern):
+    counts = Counter(regex.findall(pattern, text))
+    ordered = counts.most_common()  # most frequent chunk first, not in text order
+    return _train(text, vocab_size, pattern, chunks=lambda text: [c for c, n in ordered for _ in range(n)])
+
+
+def train_counts_like_merge(text, vocab_size, pattern):
+    def count(words, freqs):
+        stats = {}
+        for ids, freq in zip(words, freqs, strict=True):
+            i = 0
+            while i + 1 < len(ids):
+                pair = (ids[i], ids[i + 1])
+                stats[pair] = stats.get(pair, 0) + freq
+                # skips the overlapping pair of a run, as a merge would: `aaa` holds (a, a) once
+                i += 2 if i + 2 < len(ids) and ids[i] == ids[i + 1] == ids[i + 2] else 1
+        return stats
+
+    return _train(text, vocab_size, pattern, count=count)
+
+
+def train_merges_from_the_right(text, vocab_size, pattern):
+    return _train(text, vocab_size, pattern, merge=_merge_right)
+
+
+def train_code_points(text, vocab_size, pattern):
+    return _train(text, vocab_size, pattern, to_ids=lambda chunk: [ord(c) for c in chunk])
+
+
+def train_vocab_size_merges(text, vocab_size, pattern):
+    return _train(text, vocab_size, pattern, n_merges=vocab_size)
+
+
+def train_one_too_many(text, vocab_size, pattern):
+    return _train(text, vocab_size, pattern, n_merges=vocab_size - 255)  # <= where < was meant
+
+
+def train_gpt2_pattern(text, vocab_size, pattern):
+    return _train(text, vocab_size, GPT2_SPLIT_PATTERN)  # ignores the pattern it is given
+
+
+def train_no_early_stop(text, vocab_size, pattern):
+    words = [list(c.encode("utf-8")) for c in regex.findall(pattern, text)]
+    merges = []
+    for n in range(vocab_size - 256):
+        stats = _pairs_counted(words, [1] * len(words))
+        pair = max(stats, key=stats.get)  # fails once no pair is left
+        words = [_merge_left(ids, pair, 256 + n) for ids in words]
+        merges.append(pair)
+    return merges
+
+
+def train_with_the_package(text, vocab_size, pattern):
+    from llmcourse.tokenizers.bpe import pretokenize, train_merges
+
+    counts = Counter(c.encode("utf-8") for c in pretokenize(text, pattern))
+    return train_merges(dict(counts), vocab_size - 256)
+
+
+def train_with_tiktoken(text, vocab_size, pattern):
+    import tiktoken._educational as edu  # tiktoken's teaching trainer
+
+    return edu.bpe_train(text, vocab_size, pattern, visualise=None)
+
+
+# --- StreamDecoder ------------------------------------------------------------------------------------------
+
+
+def _needs(byte):
+    if byte >> 5 == 0b110:
+        return 2
+    if byte >> 4 == 0b1110:
+        return 3
+    if byte >> 3 == 0b11110:
+        return 4
+    return 1
+
+
+class _Buffered:
+    """A decoder that keeps the bytes and releases what ``cut`` allows; the variants change one thing."""
+
+    errors = "replace"
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+        self.pending = b""
+
+    def cut(self, data):
+        for back in range(1, min(4, len(data)) + 1):
+            if data[-back] >> 6 == 0b10:
+                continue
+            return len(data) - back if back < _needs(data[-back]) else len(data)
+        return len(data)
+
+    def push(self, token_id):
+        self.pending += self.vocab[token_id]
+        at = self.cut(self.pending)
+        text, self.pending = self.pending[:at].decode("utf-8", self.errors), self.pending[at:]
+        return text
+
+    def flush(self):
+        text, self.pending = self.pending.decode("utf-8", self.errors), b""
+        return text
+
+
+class StreamPerToken:
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    def push(self, token_id):
+        return self.vocab[token_id].decode("utf-8", errors="replace")  # a token can end inside a character
+
+    def flush(self):
+        return ""
+
+
+class StreamWaits(_Buffered):
+    def cut(self, data):
+        return 0  # everything waits for flush()
+
+
+class StreamLeadOnly(_Buffered):
+    def cut(self, data):
+        return len(data) - 1 if data and data[-1] >= 0xC0 else len(data)  # only a lone final lead byte waits
+
+
+class StreamHoldsHighBytes(_Buffered):
+    def cut(self, data):
+        at = len(data)
+        while at and data[at - 1] >= 0x80:
+            at -= 1
+        return at
+
+
+class StreamOffByOne(_Buffered):
+    def cut(self, data):
+        for back in range(1, min(5, len(data)) + 1):
+            if data[-back] >> 6 == 0b10:
+                continue
+            need = _needs(data[-back])
+            return len(data) - back if need > 1 and back <= need else len(data)  # <= where < was meant
+        return len(data)
+
+
+class StreamIgnores(_Buffered):
+    errors = "ignore"
+
+
+class StreamFlushDrops(_Buffered):
+    def flush(self):
+        self.pending = b""
+        return ""
+
+
+class StreamFlushKeeps(_Buffered):
+    def flush(self):
+        return self.pending.decode("utf-8", "replace")  # the bytes stay for the next stream
+
+
+class StreamStrict(_Buffered):
+    errors = "strict"
+
+
+class StreamReturnsNone(_Buffered):
+    def push(self, token_id):
+        return super().push(token_id) or None  # None when nothing is ready
+
+
+class StreamSharedBuffer:
+    pending = bytearray()  # one buffer for every decoder
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    def push(self, token_id):
+        self.pending.extend(self.vocab[token_id])
+        at = _Buffered.cut(self, bytes(self.pending))
+        text = bytes(self.pending[:at]).decode("utf-8", "replace")
+        del self.pending[:at]
+        return text
+
+    def flush(self):
+        text = bytes(self.pending).decode("utf-8", "replace")
+        self.pending.clear()
+        return text
+
+
+class StreamCodecs:
+    def __init__(self, vocab):
+        import codecs
+
+        self.vocab = vocab
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def push(self, token_id):
+        return self.decoder.decode(self.vocab[token_id])
+
+    def flush(self):
+        return self.decoder.decode(b"", final=True)
+
+
+# --- recover_merges ----------------------------------------------------------------------------------------
 
 
 def _parts(chunk):
     return [bytes([b]) for b in chunk]
 
 
-def chunk_greedy(chunk, mergeable_ranks):
-    ids, at = [], 0
-    while at < len(chunk):
-        end = len(chunk)
-        while end > at + 1 and chunk[at:end] not in mergeable_ranks:
-            end -= 1
-        ids.append(mergeable_ranks[chunk[at:end]])
-        at = end
-    return ids
-
-
-def chunk_first_pair(chunk, mergeable_ranks):
-    parts = _parts(chunk)
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(parts) - 1):
-            if parts[i] + parts[i + 1] in mergeable_ranks:  # the first pair found, not the lowest rank
-                parts[i : i + 2] = [parts[i] + parts[i + 1]]
-                merged = True
-                break
-    return [mergeable_ranks[p] for p in parts]
-
-
-def chunk_rightmost_tie(chunk, mergeable_ranks):
-    parts = _parts(chunk)
-    while len(parts) > 1:
-        best, at = None, None
-        for i in range(len(parts) - 1):
-            rank = mergeable_ranks.get(parts[i] + parts[i + 1])
-            if rank is not None and (best is None or rank <= best):  # <= keeps the last of equal pairs
-                best, at = rank, i
-        if best is None:
-            break
-        parts[at : at + 2] = [parts[at] + parts[at + 1]]
-    return [mergeable_ranks[p] for p in parts]
-
-
-def chunk_byte_values(chunk, mergeable_ranks):
-    parts = _parts(chunk)
-    while len(parts) > 1:
-        found = [(mergeable_ranks[parts[i] + parts[i + 1]], i) for i in range(len(parts) - 1)
-                 if parts[i] + parts[i + 1] in mergeable_ranks]
-        if not found:
-            break
-        _, at = min(found)
-        parts[at : at + 2] = [parts[at] + parts[at + 1]]
-    return [mergeable_ranks[p] if len(p) > 1 else p[0] for p in parts]  # a byte's value is not its rank
-
-
-def chunk_returns_bytes(chunk, mergeable_ranks):
-    parts = _parts(chunk)
-    while len(parts) > 1:
-        found = [(mergeable_ranks[parts[i] + parts[i + 1]], i) for i in range(len(parts) - 1)
-                 if parts[i] + parts[i + 1] in mergeable_ranks]
-        if not found:
-            break
-        _, at = min(found)
-        parts[at : at + 2] = [parts[at] + parts[at + 1]]
-    return parts
-
-
-def chunk_global_table(chunk, mergeable_ranks):
-    return _right_chunk(chunk, cl100k())  # ignores the table it is given
-
-
-def _right_chunk(chunk, ranks):
-    parts = _parts(chunk)
-    while len(parts) > 1:
-        found = [(ranks[parts[i] + parts[i + 1]], i) for i in range(len(parts) - 1) if parts[i] + parts[i + 1] in ranks]
-        if not found:
-            break
-        _, at = min(found)
-        parts[at : at + 2] = [parts[at] + parts[at + 1]]
-    return [ranks[p] for p in parts]
-
-
-def chunk_pops_the_table(chunk, mergeable_ranks):
-    ids = _right_chunk(chunk, mergeable_ranks)
-    for key in [k for k in mergeable_ranks if len(k) == 1][:1]:
-        mergeable_ranks.pop(key)  # "tidying up" the caller's table
-    return ids
-
-
-# --- recover_merges ----------------------------------------------------------------------------------------
 
 
 def _bpe_parts(token, ranks, below=None):
@@ -230,51 +414,6 @@ def recover_every_token(mergeable_ranks):
     return merges
 
 
-# --- gpt4_encode ----------------------------------------------------------------------------------------------
-
-
-def _encode_chunks(chunks, ranks, chunk=_right_chunk):
-    ids = []
-    for piece in chunks:
-        ids.extend(chunk(piece.encode("utf-8"), ranks))
-    return ids
-
-
-def encode_no_split(text, mergeable_ranks):
-    return _right_chunk(text.encode("utf-8"), mergeable_ranks) if text else []
-
-
-def encode_gpt2_split(text, mergeable_ranks):
-    return _encode_chunks(regex.findall(GPT2_SPLIT_PATTERN, text), mergeable_ranks)
-
-
-def encode_greedy(text, mergeable_ranks):
-    return _encode_chunks(regex.findall(CL100K_PATTERN, text), mergeable_ranks, chunk_greedy)
-
-
-def encode_strips(text, mergeable_ranks):
-    return _encode_chunks(regex.findall(CL100K_PATTERN, text.strip()), mergeable_ranks)
-
-
-def encode_nfc(text, mergeable_ranks):
-    return _encode_chunks(regex.findall(CL100K_PATTERN, unicodedata.normalize("NFC", text)), mergeable_ranks)
-
-
-def encode_split_on_spaces(text, mergeable_ranks):
-    return _encode_chunks(text.split(), mergeable_ranks)
-
-
-def encode_code_points(text, mergeable_ranks):
-    ids = []
-    for piece in regex.findall(CL100K_PATTERN, text):
-        ids.extend(_right_chunk(bytes(ord(ch) for ch in piece), mergeable_ranks))  # code points are not bytes
-    return ids
-
-
-def encode_global_table(text, mergeable_ranks):
-    return _encode_chunks(regex.findall(CL100K_PATTERN, text), cl100k())  # ignores the table it is given
-
-
 WRONG_ANSWERS = {
     "ch02.load_ranks": [
         WrongAnswer("line number as rank", load_line_numbers, "line number"),
@@ -284,14 +423,21 @@ WRONG_ANSWERS = {
         WrongAnswer("tokens decoded to str", load_as_str, "not every token is valid UTF-8"),
         WrongAnswer("crashes on the final empty line", load_every_line, "skip lines that hold nothing"),
     ],
-    "ch02.bpe_chunk": [
-        WrongAnswer("greedy longest match", chunk_greedy, "greedy matching"),
-        WrongAnswer("first mergeable pair", chunk_first_pair, "joined the first pair"),
-        WrongAnswer("ties from the right", chunk_rightmost_tie, "broke ties"),
-        WrongAnswer("byte values for single bytes", chunk_byte_values, "byte value"),
-        WrongAnswer("returns the parts' bytes", chunk_returns_bytes, "their ranks"),
-        WrongAnswer("ignores the table it is given", chunk_global_table, "the table you are given"),
-        WrongAnswer("changes the caller's table", chunk_pops_the_table, "changed its input `mergeable_ranks`"),
+    "ch02.train_bpe": [
+        WrongAnswer("pairs across chunks", train_no_split, "across chunk boundaries"),
+        WrongAnswer("chunk frequency ignored", train_unweighted, "counted each distinct chunk once"),
+        WrongAnswer("smallest pair on ties", train_smallest_pair_on_ties, "smallest pair"),
+        WrongAnswer("(count, pair) tuples compared", train_compares_tuples, "largest pair"),
+        WrongAnswer("chunks most common first", train_most_common_chunks, "most frequent first"),
+        WrongAnswer("non-overlapping counts", train_counts_like_merge, "holds (a, a) twice"),
+        WrongAnswer("merges from the right", train_merges_from_the_right, "merged from the right"),
+        WrongAnswer("code points", train_code_points, "UTF-8 bytes"),
+        WrongAnswer("vocab_size merges", train_vocab_size_merges, "vocab_size - 256"),
+        WrongAnswer("one merge too many", train_one_too_many, "one merge too many"),
+        WrongAnswer("GPT-2's pattern always", train_gpt2_pattern, "the `pattern` you are given"),
+        WrongAnswer("no early stop", train_no_early_stop, "return the merges made so far"),
+        WrongAnswer("the package's trainer", train_with_the_package, "rules out"),
+        WrongAnswer("tiktoken's trainer", train_with_tiktoken, "rules out"),
     ],
     "ch02.recover_merges": [
         WrongAnswer("first cut that works", recover_first_cut, "at the first place"),
@@ -302,14 +448,18 @@ WRONG_ANSWERS = {
         WrongAnswer("pairs of bytes", recover_bytes_pairs, "two tokens' bytes"),
         WrongAnswer("every token allowed", recover_every_token, "allow only the tokens ranked below"),
     ],
-    "ch02.gpt4_encode": [
-        WrongAnswer("no pre-split", encode_no_split, "did not split the text first"),
-        WrongAnswer("GPT-2's pattern", encode_gpt2_split, "GPT-2's pattern"),
-        WrongAnswer("greedy longest match", encode_greedy, "greedy matching"),
-        WrongAnswer("strips the text", encode_strips, "stripped the whitespace"),
-        WrongAnswer("normalizes the text", encode_nfc, "normalized"),
-        WrongAnswer("splits on whitespace", encode_split_on_spaces, "split on whitespace"),
-        WrongAnswer("code points for bytes", encode_code_points, "UTF-8 bytes"),
-        WrongAnswer("ignores the table it is given", encode_global_table, "the table you are given"),
+    "ch02.StreamDecoder": [
+        WrongAnswer("each token decoded alone", StreamPerToken, "decoded each token on its own"),
+        WrongAnswer("waits for the whole stream", StreamWaits, "released nothing before flush()"),
+        WrongAnswer("only a final lead byte waits", StreamLeadOnly, "high bits say"),
+        WrongAnswer("holds every byte >= 0x80", StreamHoldsHighBytes, "held back every final byte"),
+        WrongAnswer("off by one in the length", StreamOffByOne, "held back a finished character"),
+        WrongAnswer("errors='ignore'", StreamIgnores, "errors='ignore'"),
+        WrongAnswer("flush drops the held bytes", StreamFlushDrops, "flush() returned nothing"),
+        WrongAnswer("flush keeps the held bytes", StreamFlushKeeps, "did not start afresh"),
+        WrongAnswer("strict decoding", StreamStrict, "errors='replace'"),
+        WrongAnswer("None when nothing is ready", StreamReturnsNone, "should be a Python str"),
+        WrongAnswer("one buffer for all decoders", StreamSharedBuffer, "decoder 2"),
+        WrongAnswer("Python's incremental decoder", StreamCodecs, "rules out"),
     ],
 }
