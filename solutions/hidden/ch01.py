@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import torch
+
 from llmcourse.grading.ch01 import (
-    _buffers,
-    _check_accumulation,
+    _adam_params,
+    _adam_state,
+    _ce_problem,
     _check_adam,
+    _check_ce,
     _check_linear,
     _check_mlp,
-    _check_momentum,
     _check_shape_error,
-    _classifier,
+    _check_training,
     _draw_betas,
     _draw_lr,
-    _draw_momentum,
-    _micro_batches,
-    _momentum_params,
     _sizes,
 )
 from llmcourse.grading.core import Trial
@@ -48,33 +48,40 @@ def _(t: Trial) -> None:
     _check_mlp(t, 1, t.py.randint(2, 5), t.py.randint(20, 40), t.py.randint(8, 15), leaves=False)
 
 
-@hidden_case("ch01.sgd_momentum", "a high momentum and a tiny learning rate, Nesterov, most parameters frozen")
+@hidden_case("ch01.adam_step", "AdamW with a tiny learning rate and most parameters frozen, a 0-d and a 3-D one")
 def _(t: Trial) -> None:
-    params = _momentum_params(t, [(2, 3), (3,), (1, 1), (4, 2), (2,), (5,)], frozen=(0, 2, 3, 5))
-    _check_momentum(t, params, _buffers(t, params, (0, 1, 3)), _draw_lr(t, 0.0005, 0.005), 0.99,
-                    round(t.py.uniform(1e-4, 1e-2), 5), True, "momentum 0.99, Nesterov, four parameters frozen")
+    params = _adam_params(t, [(2, 3), (3,), (1, 1), (4, 2), (2, 3, t.py.randint(2, 5)), ()], frozen=(0, 2, 3))
+    _check_adam(t, params, _adam_state(t, params, (0, 1, 3)), _draw_lr(t, 0.0005, 0.005), (0.9, 0.999), 1e-8,
+                round(t.py.uniform(0.01, 0.1), 4), True, "a tiny learning rate, three parameters frozen")
 
 
-@hidden_case("ch01.sgd_momentum", "a (B, T, D) parameter and a 0-d one, first step with weight decay, no Nesterov")
+@hidden_case("ch01.adam_step", "Adam with L2 decay far into a run, large decay, a (1, D) row")
 def _(t: Trial) -> None:
-    params = _momentum_params(t, [(2, 3, t.py.randint(2, 5)), ()])
-    _check_momentum(t, params, {}, _draw_lr(t, 0.02, 0.6), _draw_momentum(t), round(t.py.uniform(0.05, 0.3), 3),
-                    False, "a 3-D and a 0-d parameter")
+    d = t.py.randint(2, 6)
+    params = _adam_params(t, [(1, d), (d, 2)])
+    state = {i: {**s, "step": t.py.randint(500, 5000)} for i, s in _adam_state(t, params, (0, 1)).items()}
+    _check_adam(t, params, state, _draw_lr(t, 0.002, 0.05), _draw_betas(t), 1e-6, round(t.py.uniform(0.5, 2.0), 3),
+                False, "a later Adam step with a large decay")
 
 
-@hidden_case("ch01.adam_update", "a 0-d parameter at step 1 and a (B, T, D) parameter far into a run")
+@hidden_case("ch01.stable_cross_entropy", "one logit far above the rest in each row, many classes, float16")
 def _(t: Trial) -> None:
-    _check_adam(t, (), 1, _draw_lr(t, 0.002, 0.2), _draw_betas(t), 1e-6)
-    _check_adam(t, (2, 3, t.py.randint(2, 5)), t.py.randint(500, 5000), _draw_lr(t, 0.0005, 0.01), (0.9, 0.999), 1e-8)
+    n, c = t.py.randint(3, 7), t.py.randint(30, 60)
+    logits, targets = _ce_problem(t, n, c, dtype=torch.float64)
+    logits[torch.arange(n), t.randint(0, c, (n,))] += 5e3  # the target is rarely the winner: a loss near 5e3
+    _check_ce(t, logits, targets, f"for ({n}, {c}) float64 logits with one winner per row")
+    _check_ce(t, *_ce_problem(t, 1, c, dtype=torch.float16, scale=8.0), f"for (1, {c}) float16 logits")
 
 
-@hidden_case("ch01.accumulate_gradients", "eight micro-batches of one example each, four classes, a wider network")
+@hidden_case("ch01.stable_cross_entropy", "a sliced (every other column) bfloat16 batch of large logits")
 def _(t: Trial) -> None:
-    spec = _classifier(t, 4, 4, 24, stale=True)
-    _check_accumulation(t, spec, _micro_batches(t, [1] * 8, 4, 4), "eight single examples")
+    n, c = _sizes(t, 2, 3, 9)
+    logits = t.randn(n, 2 * c, scale=1e3, dtype=torch.bfloat16)[:, ::2]  # (n, c), non-contiguous
+    _check_ce(t, logits, t.randint(0, c, (n,)), f"for ({n}, {c}) sliced bfloat16 logits")
 
 
-@hidden_case("ch01.accumulate_gradients", "one feature, a large micro-batch after a small one, no earlier gradients")
+@hidden_case("ch01.train_classifier", "a wide network, small batches that do not divide the data, eight epochs")
 def _(t: Trial) -> None:
-    spec = _classifier(t, 1, 2, 5, stale=False, activation="Tanh")
-    _check_accumulation(t, spec, _micro_batches(t, [2, t.py.randint(20, 40)], 1, 2), "micro-batches of 2 and many")
+    batch_size = t.py.randint(10, 14)
+    n = batch_size * 20 + t.py.randint(2, batch_size - 1)
+    _check_training(t, n, batch_size, 8, round(t.py.uniform(0.015, 0.025), 4), 40, "a wide network")

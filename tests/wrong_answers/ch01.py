@@ -267,280 +267,278 @@ def mlp_only_last_layer(x, y, W1, b1, W2, b2):
     return d_z.T @ x, d_z.sum(0), d_logits.T @ h  # db2 forgotten
 
 
-# --- sgd_momentum ------------------------------------------------------------------------------------
+# --- adam_step -------------------------------------------------------------------------------------
 
 
-def _momentum(params, state, lr, momentum, weight_decay, nesterov, *, decay_after=False, average=False,
-              old_lookahead=False, old_velocity=False, plain=False, lr_inside=False):
+def _adam(params, state, lr, betas, eps, weight_decay, decoupled, *, coupled=None, decay_lr=True, decay_after=False,
+          correct=True, eps_inside=False, count_after=False, keep_corrected=False, fresh=False, decay_frozen=False):
+    beta1, beta2 = betas
+    coupled = (not decoupled) if coupled is None else coupled
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            if p.grad is None:
+                if decay_frozen:
+                    p.mul_(1 - lr * weight_decay)
+                continue
+            old = {} if fresh else state.get(i, {})
+            step = old.get("step", 0) + (0 if count_after else 1)
+            m, v = old.get("m", torch.zeros_like(p)), old.get("v", torch.zeros_like(p))
+            g = p.grad + weight_decay * p if coupled else p.grad
+            if not coupled and not decay_after:
+                p.mul_(1 - (lr if decay_lr else 1.0) * weight_decay)
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            m_hat = m / (1 - beta1**step) if correct else m
+            v_hat = v / (1 - beta2**step) if correct else v
+            p -= lr * m_hat / ((v_hat + eps).sqrt() if eps_inside else v_hat.sqrt() + eps)
+            if not coupled and decay_after:
+                p.mul_(1 - lr * weight_decay)
+            if count_after:
+                step += 1
+            state[i] = {"step": step, "m": m_hat if keep_corrected else m, "v": v_hat if keep_corrected else v}
+
+
+def adam_l2_always(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, coupled=True)
+
+
+def adam_decoupled_always(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, coupled=False)
+
+
+def adam_decay_without_lr(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, decay_lr=False)
+
+
+def adam_decay_after_step(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, decay_after=True)
+
+
+def adam_no_bias_correction(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, correct=False)
+
+
+def adam_eps_inside_sqrt(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, eps_inside=True)
+
+
+def adam_step_counted_late(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, count_after=True)
+
+
+def adam_corrected_state(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, keep_corrected=True)
+
+
+def adam_forgets_state(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, fresh=True)
+
+
+def adam_decays_frozen(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled, decay_frozen=True)
+
+
+def adam_default_betas(params, state, lr, betas, eps, weight_decay, decoupled):
+    _adam(params, state, lr, (0.9, 0.999), eps, weight_decay, decoupled)
+
+
+def adam_crashes_on_none(params, state, lr, betas, eps, weight_decay, decoupled):
+    with torch.no_grad():
+        for p in params:
+            p.grad.mul_(1.0)  # touches every .grad, frozen ones included
+    _adam(params, state, lr, betas, eps, weight_decay, decoupled)
+
+
+def adam_no_no_grad(params, state, lr, betas, eps, weight_decay, decoupled):
+    for p in params:
+        if p.grad is not None:
+            p -= lr * p.grad.sign()
+
+
+def adam_global_step(params, state, lr, betas, eps, weight_decay, decoupled):
+    beta1, beta2 = betas
+    step = max((s["step"] for s in state.values()), default=0) + 1  # one count for all: frozen ones fall behind
     with torch.no_grad():
         for i, p in enumerate(params):
             if p.grad is None:
                 continue
-            d = p.grad if decay_after else p.grad + weight_decay * p
-            old = state.get(i)
-            gain = lr if lr_inside else (1 - momentum if average else 1.0)
-            buf = gain * d if old is None else momentum * old + gain * d
-            state[i] = buf
-            if nesterov and not plain:
-                look = (torch.zeros_like(d) if old is None else old) if old_lookahead else buf
-                step = d + momentum * look
-            else:
-                step = (d if old is None else old) if old_velocity else buf
-            if decay_after:
-                step = step + weight_decay * p
-            p -= step if lr_inside else lr * step
+            g = p.grad if decoupled else p.grad + weight_decay * p
+            if decoupled:
+                p.mul_(1 - lr * weight_decay)
+            old = state.get(i, {})
+            m = beta1 * old.get("m", torch.zeros_like(p)) + (1 - beta1) * g
+            v = beta2 * old.get("v", torch.zeros_like(p)) + (1 - beta2) * g * g
+            p -= lr * (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + eps)
+            state[i] = {"step": step, "m": m, "v": v}
 
 
-def momentum_decay_after(params, state, lr, momentum, weight_decay, nesterov):
-    _momentum(params, state, lr, momentum, weight_decay, nesterov, decay_after=True)
-
-
-def momentum_running_average(params, state, lr, momentum, weight_decay, nesterov):
-    _momentum(params, state, lr, momentum, weight_decay, nesterov, average=True)
-
-
-def momentum_old_lookahead(params, state, lr, momentum, weight_decay, nesterov):
-    _momentum(params, state, lr, momentum, weight_decay, nesterov, old_lookahead=True)
-
-
-def momentum_steps_before_update(params, state, lr, momentum, weight_decay, nesterov):
-    _momentum(params, state, lr, momentum, weight_decay, nesterov, old_velocity=True)
-
-
-def momentum_ignores_nesterov(params, state, lr, momentum, weight_decay, nesterov):
-    _momentum(params, state, lr, momentum, weight_decay, nesterov, plain=True)
-
-
-def momentum_lr_in_buffer(params, state, lr, momentum, weight_decay, nesterov):
-    _momentum(params, state, lr, momentum, weight_decay, nesterov, lr_inside=True)
-
-
-def momentum_fixed(params, state, lr, momentum, weight_decay, nesterov):
-    _momentum(params, state, lr, 0.9, weight_decay, nesterov)
-
-
-def momentum_zero_start(params, state, lr, momentum, weight_decay, nesterov):
-    with torch.no_grad():
-        for i, p in enumerate(params):
-            if p.grad is not None:
-                buf = state.get(i, torch.zeros_like(p))  # a zero buffer, then the step with it: no move at first
-                p -= lr * buf
-                state[i] = momentum * buf + p.grad + weight_decay * p
-
-
-def momentum_decays_grad_in_place(params, state, lr, momentum, weight_decay, nesterov):
-    with torch.no_grad():
-        for i, p in enumerate(params):
-            if p.grad is None:
-                continue
-            d = p.grad.add_(p, alpha=weight_decay)  # changes p.grad itself
-            buf = d.clone() if i not in state else momentum * state[i] + d
-            state[i] = buf
-            p -= lr * (d + momentum * buf if nesterov else buf)
-
-
-def momentum_no_no_grad(params, state, lr, momentum, weight_decay, nesterov):
+def adam_torch_optim(params, state, lr, betas, eps, weight_decay, decoupled):
+    kind = torch.optim.AdamW if decoupled else torch.optim.Adam
+    optimizer = kind([p for p in params if p.grad is not None], lr=lr, betas=betas, eps=eps,
+                     weight_decay=weight_decay)
+    optimizer.step()
     for i, p in enumerate(params):
         if p.grad is not None:
-            d = p.grad + weight_decay * p.detach()
-            buf = d.clone() if i not in state else momentum * state[i] + d
-            state[i] = buf
-            p -= lr * (d + momentum * buf if nesterov else buf)
+            s = optimizer.state[p]
+            state[i] = {"step": int(s["step"]), "m": s["exp_avg"], "v": s["exp_avg_sq"]}
 
 
-def momentum_no_state(params, state, lr, momentum, weight_decay, nesterov):
-    with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                p -= lr * (p.grad + weight_decay * p)  # plain SGD: nothing remembered
+# --- stable_cross_entropy ----------------------------------------------------------------------------
 
 
-def momentum_keyed_by_tensor(params, state, lr, momentum, weight_decay, nesterov):
-    with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                d = p.grad + weight_decay * p
-                buf = state[p] = d.clone() if p not in state else momentum * state[p] + d  # a key no later call has
-                p -= lr * (d + momentum * buf if nesterov else buf)
+def ce_naive(logits, targets):
+    probs = logits.exp() / logits.exp().sum(-1, keepdim=True)  # overflows for large logits
+    return -probs[torch.arange(len(targets)), targets].log().mean()
 
 
-def momentum_ignores_none(params, state, lr, momentum, weight_decay, nesterov):
-    with torch.no_grad():
-        for i, p in enumerate(params):
-            d = p.grad + weight_decay * p
-            buf = d.clone() if i not in state else momentum * state[i] + d
-            state[i] = buf
-            p -= lr * (d + momentum * buf if nesterov else buf)
+def ce_no_shift(logits, targets):
+    picked = logits[torch.arange(len(targets)), targets]
+    return (logits.exp().sum(-1).log() - picked).mean()
 
 
-def momentum_returns_new(params, state, lr, momentum, weight_decay, nesterov):
-    new = []
-    for i, p in enumerate(params):
-        if p.grad is not None:
-            d = p.grad + weight_decay * p.detach()
-            buf = d.clone() if i not in state else momentum * state[i] + d
-            state[i] = buf
-            new.append(p.detach() - lr * (d + momentum * buf if nesterov else buf))
-    return new
+def ce_shift_not_added_back(logits, targets):
+    top = logits.amax(-1, keepdim=True)
+    picked = logits[torch.arange(len(targets)), targets]
+    return ((logits - top).exp().sum(-1).log() - picked).mean()
 
 
-# --- adam_update -------------------------------------------------------------------------------------
+def ce_summed(logits, targets):
+    top = logits.amax(-1, keepdim=True)
+    shifted = logits - top
+    return (shifted.exp().sum(-1).log() - shifted[torch.arange(len(targets)), targets]).sum()
 
 
-def _adam(param, grad, m, v, step, lr, betas, eps, *, correct=True, eps_inside=False, square=True):
-    beta1, beta2 = betas
-    m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * (grad**2 if square else grad.abs())
-    m_hat = m / (1 - beta1**step) if correct else m
-    v_hat = v / (1 - beta2**step) if correct else v
-    denom = (v_hat + eps).sqrt() if eps_inside else v_hat.sqrt() + eps
-    return param - lr * m_hat / denom, m, v
+def ce_no_minus(logits, targets):
+    top = logits.amax(-1, keepdim=True)
+    shifted = logits - top
+    return (shifted[torch.arange(len(targets)), targets] - shifted.exp().sum(-1).log()).mean()
 
 
-def adam_no_bias_correction(param, grad, m, v, step, lr, betas, eps):
-    return _adam(param, grad, m, v, step, lr, betas, eps, correct=False)
+def ce_column_table(logits, targets):
+    top = logits.amax(-1, keepdim=True)
+    shifted = logits - top
+    return (shifted.exp().sum(-1, keepdim=True).log() - shifted[:, targets]).mean()  # (N, N) table
 
 
-def adam_eps_inside_sqrt(param, grad, m, v, step, lr, betas, eps):
-    return _adam(param, grad, m, v, step, lr, betas, eps, eps_inside=True)
+def ce_float32_result(logits, targets):
+    x = logits.float()  # a good idea for half precision, but the result must come back in the logits' dtype
+    top = x.amax(-1, keepdim=True)
+    shifted = x - top
+    return (shifted.exp().sum(-1).log() - shifted[torch.arange(len(targets)), targets]).mean()
 
 
-def adam_abs_not_square(param, grad, m, v, step, lr, betas, eps):
-    return _adam(param, grad, m, v, step, lr, betas, eps, square=False)
+def ce_view_breaks(logits, targets):
+    flat = logits.view(-1)  # fails on non-contiguous logits
+    c = logits.shape[-1]
+    top = logits.amax(-1)
+    picked = flat[torch.arange(len(targets)) * c + targets]
+    return ((logits - top[:, None]).exp().sum(-1).log() + top - picked).mean()
 
 
-def adam_step_from_zero(param, grad, m, v, step, lr, betas, eps):
-    return _adam(param, grad, m, v, step + 1, lr, betas, eps)
+def ce_item_max(logits, targets):
+    top = logits.max().item()  # one shift for the whole batch: rows far below it underflow to log(0)
+    picked = logits[torch.arange(len(targets)), targets]
+    return ((logits - top).exp().sum(-1).log() + top - picked).mean()
 
 
-def adam_returns_corrected_state(param, grad, m, v, step, lr, betas, eps):
-    beta1, beta2 = betas
-    m = (beta1 * m + (1 - beta1) * grad) / (1 - beta1**step)
-    v = (beta2 * v + (1 - beta2) * grad**2) / (1 - beta2**step)
-    return param - lr * m / (v.sqrt() + eps), m, v
+def ce_log_softmax(logits, targets):
+    return -logits.log_softmax(-1)[torch.arange(len(targets)), targets].mean()
 
 
-def adam_old_moments(param, grad, m, v, step, lr, betas, eps):
-    beta1, beta2 = betas
-    new_param = param - lr * (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + eps)
-    return new_param, beta1 * m + (1 - beta1) * grad, beta2 * v + (1 - beta2) * grad**2
+def ce_logsumexp(logits, targets):
+    return (torch.logsumexp(logits, -1) - logits[torch.arange(len(targets)), targets]).mean()
 
 
-def adam_default_betas(param, grad, m, v, step, lr, betas, eps):
-    return _adam(param, grad, m, v, step, lr, (0.9, 0.999), eps)
+def ce_torch(logits, targets):
+    return F.cross_entropy(logits, targets)
 
 
-def adam_swapped_betas(param, grad, m, v, step, lr, betas, eps):
-    return _adam(param, grad, m, v, step, lr, betas[::-1], eps)
+def ce_softmax(logits, targets):
+    return -torch.softmax(logits, -1)[torch.arange(len(targets)), targets].log().mean()
 
 
-def adam_in_place(param, grad, m, v, step, lr, betas, eps):
-    beta1, beta2 = betas
-    m.mul_(beta1).add_(grad, alpha=1 - beta1)  # as torch.optim.Adam does with its own state: but m is the caller's
-    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
-    return param - lr * m_hat / (v_hat.sqrt() + eps), m, v
+# --- train_classifier --------------------------------------------------------------------------------
 
 
-def adam_float64(param, grad, m, v, step, lr, betas, eps):
-    beta1, beta2 = betas
-    grad = grad.double()  # "so that tiny squared gradients do not underflow": the results come back float64
-    m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * grad**2
-    return param - lr * (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + eps), m, v
+def _loop(model, x, y, epochs, batch_size, lr, generator, *, size=None, shuffle=True, drop_last=False, zero=True,
+          reduction="mean", fresh=False, sgd=False, weighted=True, by_hand=False, global_rng=False):
+    from torch.utils.data import DataLoader, TensorDataset
 
+    size = size or batch_size
+    loader = DataLoader(TensorDataset(x, y), batch_size=size, shuffle=shuffle, drop_last=drop_last,
+                        generator=None if global_rng else generator)
+    make = (lambda: torch.optim.SGD(model.parameters(), lr=lr)) if sgd else \
+        (lambda: torch.optim.Adam(model.parameters(), lr=lr))
+    optimizer = make()
+    losses = []
+    for _ in range(epochs):
+        if fresh:
+            optimizer = make()
+        if by_hand:
+            order = torch.randperm(len(x), generator=generator)
+            batches = [(x[order[i:i + size]], y[order[i:i + size]]) for i in range(0, len(x), size)]
+        else:
+            batches = loader
+        total, means = 0.0, []
+        for xb, yb in batches:
+            loss = F.cross_entropy(model(xb), yb, reduction=reduction)
+            if zero:
+                optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            mean = loss.item() / (len(yb) if reduction == "sum" else 1)
+            total += mean * len(yb)
+            means.append(mean)
+        losses.append(total / len(y) if weighted else sum(means) / len(means))
+    return losses
 
-def adam_sgd(param, grad, m, v, step, lr, betas, eps):
-    return param - lr * grad, m, v  # plain SGD: the state never moves
 
+def train_full_batch(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, size=len(x))
 
-# --- accumulate_gradients ----------------------------------------------------------------------------
 
+def train_no_shuffle(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, shuffle=False)
 
-def _accumulate(model, batches, weight, *, zero=True, zero_inside=False, reduction="mean"):
-    if zero:
-        model.zero_grad()
-    total = 0.0
-    for x, y in batches:
-        if zero_inside:
-            model.zero_grad()
-        loss = F.cross_entropy(model(x), y, reduction=reduction) * weight(len(y))
-        loss.backward()
-        total += loss.item()
-    return total
 
+def train_drop_last(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, drop_last=True)
 
-def _examples(batches):
-    return sum(len(y) for _, y in batches)
 
+def train_no_zero_grad(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, zero=False)
 
-def accumulate_per_count(model, batches):
-    return _accumulate(model, batches, lambda size: 1 / len(batches))
 
+def train_summed_loss(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, reduction="sum")
 
-def accumulate_unweighted(model, batches):
-    return _accumulate(model, batches, lambda size: 1.0)
 
+def train_optimizer_per_epoch(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, fresh=True)
 
-def accumulate_no_zero(model, batches):
-    n = _examples(batches)
-    return _accumulate(model, batches, lambda size: size / n, zero=False)
 
+def train_sgd(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, sgd=True)
 
-def accumulate_zero_inside(model, batches):
-    n = _examples(batches)
-    return _accumulate(model, batches, lambda size: size / n, zero_inside=True)
 
+def train_mean_of_means(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, weighted=False)
 
-def accumulate_first_size(model, batches):
-    first = len(batches[0][1])  # as if every micro-batch had the first one's size
-    return _accumulate(model, batches, lambda size: 1 / (len(batches) * first), reduction="sum")
 
+def train_randperm(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, by_hand=True)
 
-def accumulate_summed(model, batches):
-    return _accumulate(model, batches, lambda size: 1.0, reduction="sum")
 
+def train_global_rng(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, epochs, batch_size, lr, generator, global_rng=True)
 
-def accumulate_then_step(model, batches):
-    n = _examples(batches)
-    loss = _accumulate(model, batches, lambda size: size / n)
-    torch.optim.SGD(model.parameters(), lr=0.1).step()  # the step belongs to the training loop
-    return loss
 
+def train_copy(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(copy.deepcopy(model), x, y, epochs, batch_size, lr, generator)
 
-def accumulate_on_copy(model, batches):
-    n = _examples(batches)
-    return _accumulate(copy.deepcopy(model), batches, lambda size: size / n)
 
-
-def accumulate_returns_tensor(model, batches):
-    n = _examples(batches)
-    model.zero_grad()
-    total = 0
-    for x, y in batches:
-        loss = F.cross_entropy(model(x), y) * (len(y) / n)
-        loss.backward()
-        total = total + loss.detach()
-    return total
-
-
-def accumulate_mean_of_means(model, batches):
-    n = _examples(batches)
-    _accumulate(model, batches, lambda size: size / n)
-    with torch.no_grad():
-        return sum(F.cross_entropy(model(x), y).item() for x, y in batches) / len(batches)
-
-
-def accumulate_no_return(model, batches):
-    n = _examples(batches)
-    _accumulate(model, batches, lambda size: size / n)
-
-
-def accumulate_normalises_in_place(model, batches):
-    n = _examples(batches)
-    for x, _ in batches:
-        x -= x.mean(dim=0)  # changes the caller's data
-    return _accumulate(model, batches, lambda size: size / n)
+def train_one_epoch(model, x, y, epochs, batch_size, lr, generator):
+    return _loop(model, x, y, 1, batch_size, lr, generator) * epochs
 
 
 WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
@@ -588,50 +586,50 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("gradients in backward order", mlp_backward_order, "should have shape"),
         WrongAnswer("db2 missing", mlp_only_last_layer, "four gradients"),
     ],
-    "ch01.sgd_momentum": [
-        WrongAnswer("weight decay after the momentum", momentum_decay_after, "after the momentum"),
-        WrongAnswer("Adam-style running average", momentum_running_average, "running average"),
-        WrongAnswer("Nesterov with the old buffer", momentum_old_lookahead, "plain momentum step"),
-        WrongAnswer("steps before updating the buffer", momentum_steps_before_update,
-                    "buffer from before this step's gradient"),
-        WrongAnswer("ignores nesterov", momentum_ignores_nesterov, "plain momentum step"),
-        WrongAnswer("lr inside the buffer", momentum_lr_in_buffer, "learning rate into the buffer"),
-        WrongAnswer("fixed momentum 0.9", momentum_fixed, "fixed momentum 0.9"),
-        WrongAnswer("zero buffer, stepped before the update", momentum_zero_start, "did not change"),
-        WrongAnswer("decays the gradient in place", momentum_decays_grad_in_place, "`.grad` changed"),
-        WrongAnswer("no torch.no_grad()", momentum_no_no_grad, "no_grad"),
-        WrongAnswer("keeps no state", momentum_no_state, "holds no buffer"),
-        WrongAnswer("state keyed by the tensors", momentum_keyed_by_tensor, "holds no buffer"),
-        WrongAnswer("crashes on p.grad None", momentum_ignores_none, "no gradient"),
-        WrongAnswer("returns new tensors", momentum_returns_new, "in place"),
-    ],
-    "ch01.adam_update": [
+    "ch01.adam_step": [
+        WrongAnswer("AdamW with the decay in the gradient", adam_l2_always, "added the weight decay to the gradient"),
+        WrongAnswer("Adam with decoupled decay", adam_decoupled_always, "decoupled the weight decay although"),
+        WrongAnswer("decay not scaled by lr", adam_decay_without_lr, "scaled by the learning rate"),
+        WrongAnswer("decay after the Adam step", adam_decay_after_step, "after the Adam step"),
         WrongAnswer("no bias correction", adam_no_bias_correction, "bias correction"),
         WrongAnswer("eps inside the square root", adam_eps_inside_sqrt, "eps inside the square root"),
-        WrongAnswer("|grad| instead of grad²", adam_abs_not_square, "|grad|"),
-        WrongAnswer("steps counted from 0", adam_step_from_zero, "counted the steps from 0"),
-        WrongAnswer("bias-corrected state returned", adam_returns_corrected_state, "bias-corrected"),
-        WrongAnswer("moments updated after the step", adam_old_moments, "before this step's gradient"),
-        WrongAnswer("ignores the betas argument", adam_default_betas, "`betas` argument"),
-        WrongAnswer("betas swapped", adam_swapped_betas, "swapped"),
-        WrongAnswer("updates m and v in place", adam_in_place, "in place"),
-        WrongAnswer("float64 results", adam_float64, "float64"),
-        WrongAnswer("plain SGD", adam_sgd, "plain SGD step"),
+        WrongAnswer("step counted after the correction", adam_step_counted_late, "count this step first"),
+        WrongAnswer("bias-corrected state stored", adam_corrected_state, "bias-corrected"),
+        WrongAnswer("state not read back", adam_forgets_state, "every step as a first step"),
+        WrongAnswer("frozen parameters decayed", adam_decays_frozen, "no gradient"),
+        WrongAnswer("default betas", adam_default_betas, "`betas` argument"),
+        WrongAnswer("crashes on p.grad None", adam_crashes_on_none, "no gradient"),
+        WrongAnswer("no torch.no_grad()", adam_no_no_grad, "no_grad"),
+        WrongAnswer("one step count for all parameters", adam_global_step, "wrong"),
+        WrongAnswer("drives torch.optim", adam_torch_optim, "rules out"),
     ],
-    "ch01.accumulate_gradients": [
-        WrongAnswer("divides by the number of micro-batches", accumulate_per_count, "number of micro-batches"),
-        WrongAnswer("adds the micro-batch means", accumulate_unweighted, "without weighting"),
-        WrongAnswer("keeps the old gradients", accumulate_no_zero, "did not clear the gradients"),
-        WrongAnswer("zero_grad inside the loop", accumulate_zero_inside, "inside the loop"),
-        WrongAnswer("assumes every micro-batch has the first one's size", accumulate_first_size,
-                    "times the size of the first"),
-        WrongAnswer("summed loss", accumulate_summed, "forgot to divide by the number of examples"),
-        WrongAnswer("takes an optimizer step", accumulate_then_step, "only fills `.grad`"),
-        WrongAnswer("accumulates into a copy", accumulate_on_copy, "not a copy"),
-        WrongAnswer("returns a tensor", accumulate_returns_tensor, "Python float"),
-        WrongAnswer("returns the mean of the micro-batch means", accumulate_mean_of_means, "plain average"),
-        WrongAnswer("returns nothing", accumulate_no_return, "should be a Python float"),
-        WrongAnswer("normalises the inputs in place", accumulate_normalises_in_place,
-                    "changed its input `batches` in place"),
+    "ch01.stable_cross_entropy": [
+        WrongAnswer("-log(softmax) written out", ce_naive, "inf / inf is NaN"),
+        WrongAnswer("log of the sum of exp, unshifted", ce_no_shift, "without shifting"),
+        WrongAnswer("shifted but not added back", ce_shift_not_added_back, "did not add it back"),
+        WrongAnswer("summed over the rows", ce_summed, "instead of averaging"),
+        WrongAnswer("no minus sign", ce_no_minus, "minus sign"),
+        WrongAnswer("logits[:, targets]", ce_column_table, "one entry per row"),
+        WrongAnswer("float32 result for half logits", ce_float32_result, "float16"),
+        WrongAnswer("view on non-contiguous logits", ce_view_breaks, "view"),
+        WrongAnswer("one shift for the whole batch", ce_item_max, "NaN or infinity"),
+        WrongAnswer("log_softmax", ce_log_softmax, "rules out"),
+        WrongAnswer("torch.logsumexp", ce_logsumexp, "rules out"),
+        WrongAnswer("F.cross_entropy", ce_torch, "rules out"),
+        WrongAnswer("torch.softmax", ce_softmax, "rules out"),
+    ],
+    "ch01.train_classifier": [
+        WrongAnswer("full-batch steps", train_full_batch, "full-batch"),
+        WrongAnswer("no shuffling", train_no_shuffle, "did not shuffle"),
+        WrongAnswer("drops the last batch", train_drop_last, "partial batch"),
+        WrongAnswer("no zero_grad", train_no_zero_grad, "clear the gradients"),
+        WrongAnswer("summed loss", train_summed_loss, "summed loss"),
+        WrongAnswer("new optimizer every epoch", train_optimizer_per_epoch, "new optimizer every epoch"),
+        WrongAnswer("SGD instead of Adam", train_sgd, "used SGD"),
+        WrongAnswer("plain mean of batch means", train_mean_of_means, "equal weights"),
+        WrongAnswer("torch.randperm by hand", train_randperm, "randperm"),
+        WrongAnswer("global generator", train_global_rng, "global random generator"),
+        WrongAnswer("trains a copy", train_copy, "not a copy"),
+        WrongAnswer("one epoch only", train_one_epoch, "held-out"),
     ],
 }
