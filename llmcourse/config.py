@@ -85,26 +85,27 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # 2%, asserted); steps: truncated-BPTT steps for each model, batch_size streams of block_size
         # characters per step; lr: Adam's learning rate; grad_clip: max gradient norm; eval_every /
         # eval_batches / eval_block_size: validation windows (seeded, the same for every model); grad_T: how
-        # far back the vanishing-gradient experiment looks; clip_steps / clip_lr / clip_hidden: the plain-SGD
-        # RNN runs with and without clipping; bench_T / bench_hidden: the hand-written vs nn.LSTM timing (on
-        # (batch_size, bench_T, bench_hidden) inputs, as benchmarks/rnn.py); max_lstm_val: the LSTM validation
-        # loss (nats/char) the notebook asserts, below the bigram floor in laptop/gpu (ci asserts only sanity
-        # bounds). Seen (laptop, CPU): bigram 2.487, MLP 1.842, RNN (1x527) 1.722, LSTM (1x256) 1.648 nats/char;
-        # the RNN's count is +0.11% of the LSTM's.
+        # far back the vanishing-gradient experiment looks (in float64); jac_hidden / jac_T: the width of the
+        # random tanh recurrence whose Jacobian products ||dh_T/dh_t|| are measured, and how many steps;
+        # bench_T / bench_hidden: the hand-written vs nn.LSTM timing (on (batch_size, bench_T, bench_hidden)
+        # inputs, as benchmarks/rnn.py); max_lstm_val: the LSTM validation loss (nats/char) the notebook
+        # asserts, below the bigram floor in laptop/gpu (ci asserts only sanity bounds). Seen (laptop, CPU, one
+        # seed): bigram 2.487, MLP 1.842, RNN (1x527) 1.722, LSTM (1x256) 1.648 nats/char; the RNN's count is
+        # +0.11% of the LSTM's.
         # gpu is sized after char-rnn's 2x512 LSTM but was not run here.
         "ci": dict(n_embd=16, mlp_context=4, mlp_n_embd=8, mlp_hidden=32, rnn_hidden=60, lstm_hidden=32,
                    num_layers=1, dropout=0.0, steps=30, batch_size=8, block_size=32, lr=1e-2, grad_clip=1.0,
-                   eval_every=15, eval_batches=2, eval_block_size=64, grad_T=30, clip_steps=10, clip_lr=3.0,
-                   clip_hidden=32, bench_T=16, bench_hidden=32, sample_chars=60, max_lstm_val=4.2),
+                   eval_every=15, eval_batches=2, eval_block_size=64, grad_T=30, jac_hidden=16, jac_T=30,
+                   bench_T=16, bench_hidden=32, sample_chars=60, max_lstm_val=4.2),
         "laptop": dict(n_embd=64, mlp_context=8, mlp_n_embd=24, mlp_hidden=256, rnn_hidden=527, lstm_hidden=256,
                        num_layers=1, dropout=0.0, steps=1000, batch_size=32, block_size=64, lr=3e-3,
                        grad_clip=1.0, eval_every=250, eval_batches=20, eval_block_size=128, grad_T=100,
-                       clip_steps=200, clip_lr=3.0, clip_hidden=128, bench_T=64, bench_hidden=256,
+                       jac_hidden=64, jac_T=60, bench_T=64, bench_hidden=256,
                        sample_chars=400, max_lstm_val=1.85),
         "gpu": dict(n_embd=128, mlp_context=16, mlp_n_embd=32, mlp_hidden=1024, rnn_hidden=1040, lstm_hidden=512,
                     num_layers=2, dropout=0.2, steps=6000, batch_size=64, block_size=128, lr=2e-3, grad_clip=1.0,
-                    eval_every=500, eval_batches=50, eval_block_size=256, grad_T=200, clip_steps=300, clip_lr=3.0,
-                    clip_hidden=256, bench_T=128, bench_hidden=512, sample_chars=600, max_lstm_val=1.65),
+                    eval_every=500, eval_batches=50, eval_block_size=256, grad_T=200, jac_hidden=128,
+                    jac_T=100, bench_T=128, bench_hidden=512, sample_chars=600, max_lstm_val=1.65),
     },
     "ch05": {
         # Attention, on the characters of tiny shakespeare with chapter 4's 90/10 split (llmcourse.gpt.char_data).
