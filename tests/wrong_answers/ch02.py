@@ -266,6 +266,17 @@ class StreamOffByOne(_Buffered):
         return len(data)
 
 
+class StreamStrictTail(_Buffered):
+    def cut(self, data):
+        for back in range(1, min(3, len(data)) + 1):
+            try:
+                data[-back:].decode("utf-8")
+            except UnicodeDecodeError as err:  # Python's validity, not the high bits
+                if err.reason == "unexpected end of data" and err.start == 0:
+                    return len(data) - back
+        return len(data)
+
+
 class StreamIgnores(_Buffered):
     errors = "ignore"
 
@@ -454,6 +465,7 @@ WRONG_ANSWERS = {
         WrongAnswer("only a final lead byte waits", StreamLeadOnly, "high bits say"),
         WrongAnswer("holds every byte >= 0x80", StreamHoldsHighBytes, "held back every final byte"),
         WrongAnswer("off by one in the length", StreamOffByOne, "held back a finished character"),
+        WrongAnswer("unfinished judged by strict decoding", StreamStrictTail, "high bits alone"),
         WrongAnswer("errors='ignore'", StreamIgnores, "errors='ignore'"),
         WrongAnswer("flush drops the held bytes", StreamFlushDrops, "flush() returned nothing"),
         WrongAnswer("flush keeps the held bytes", StreamFlushKeeps, "did not start afresh"),
