@@ -46,14 +46,15 @@ def _sizes(t: Trial, count: int, low: int, high: int) -> list[int]:
 
 _SHAPE_HINTS = {
     "cannot be multiplied": "check the shapes: like nn.Linear, `weight` is stored as (out_features, in_features), "
-                            "and `x` may have extra leading dimensions (multiply `x` itself, as in `x @ weight.T`: "
-                            "`x.T` would reverse all of its dimensions).",
+                            "and `x` may have extra leading dimensions (transposing `x` would reverse all of its "
+                            "dimensions, so leave `x` as it is and turn the weight around instead).",
     "size of tensor a": "check the shapes: `bias` has one entry per output feature.",
-    "must be a matrix": "torch.mm only takes 2-D matrices; use `@` (torch.matmul), which also handles inputs with "
-                        "extra leading dimensions.",
-    "batch2 tensor": "on an input with extra leading dimensions `x.T` would reverse all of its dimensions: multiply "
-                     "`x` itself by the transposed weight (`x @ weight.T`), which handles any leading dimensions.",
-    "2D": "use `@` (torch.matmul), which also handles inputs with extra leading dimensions.",
+    "must be a matrix": "torch.mm only takes 2-D matrices; the general matrix product (torch.matmul) also handles "
+                        "inputs with extra leading dimensions.",
+    "batch2 tensor": "on an input with extra leading dimensions, transposing `x` would reverse all of its dimensions: "
+                     "leave `x` as it is and turn the weight around instead; the general matrix product handles any "
+                     "leading dimensions.",
+    "2D": "the general matrix product (torch.matmul) also handles inputs with extra leading dimensions.",
     "'NoneType'": "`bias` may be None (a layer built with bias=False): then there is no bias to add.",
 }
 
@@ -614,7 +615,7 @@ stable_cross_entropy = exercise(
     hints={
         "expected scalar type Long": "`targets` holds class indices (int64): use them to index, not as numbers "
                                      "to multiply.",
-        "index": "each row's target is a column index into that row of `logits`: pick one entry per row.",
+        "IndexError": "each row's target is a column index into that row of `logits`: pick one entry per row.",
     },
 )
 
