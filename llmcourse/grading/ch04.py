@@ -214,21 +214,25 @@ def _(t: Trial) -> None:
                upstream_for(t, 1, length, hidden, zero_steps=tuple(range(length - 1))))
 
 
-@rnn_bptt.case("50 steps with large recurrent weights and inputs, some outputs not read by the loss")
+@rnn_bptt.case("50 steps with large recurrent weights and inputs, some outputs not read by the loss; float64 "
+               "throughout (the gradients too)")
 def _(t: Trial) -> None:
+    # float64: over 50 steps with weights this large the gradient can grow by orders of magnitude, and float32
+    # rounding grows with it (autograd's own float32 answer is then off by up to about 0.4% of the largest entry)
     batch, length, hidden = t.py.randint(2, 3), 50, t.py.randint(4, 6)
     n_in = t.py.randint(2, 3)
-    inputs = sequence_inputs(t, batch, length, n_in, hidden, recurrent=t.py.uniform(1.5, 2.5), scale=2.0)
+    inputs = sequence_inputs(t, batch, length, n_in, hidden, recurrent=t.py.uniform(1.5, 2.5), scale=2.0,
+                             dtype=torch.float64)
     zero = tuple(step for step in range(length) if t.py.random() < 0.5)
-    check_bptt(t, inputs, upstream_for(t, batch, length, hidden, zero_steps=zero))
+    check_bptt(t, inputs, upstream_for(t, batch, length, hidden, zero_steps=zero, dtype=torch.float64))
 
 
-@rnn_bptt.case("float64 throughout (the gradients too), square weights, the first outputs not read")
+@rnn_bptt.case("square weights (I = H), the first outputs not read by the loss")
 def _(t: Trial) -> None:
     batch, length, size = t.py.randint(2, 4), t.py.randint(6, 10), t.py.randint(3, 5)
     skip = t.py.randint(2, 4)
-    check_bptt(t, sequence_inputs(t, batch, length, size, size, dtype=torch.float64),
-               upstream_for(t, batch, length, size, zero_steps=tuple(range(skip)), dtype=torch.float64))
+    check_bptt(t, sequence_inputs(t, batch, length, size, size),
+               upstream_for(t, batch, length, size, zero_steps=tuple(range(skip))))
 
 
 # --- 2. gru_sequence ----------------------------------------------------------------------------
