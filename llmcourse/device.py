@@ -117,7 +117,7 @@ def cpu_threads(n: int | None) -> Iterator[None]:
     """Run the block on ``n`` CPU threads (``None``: leave torch's setting), then restore the old count.
 
     Small models gain little from more threads, and on a busy two-core machine threads fighting over the
-    cores made small loops 10-30x slower; chapters 1 and 3 use this for their small, step-by-step work.
+    cores can make small loops several times slower; chapters 1 and 3 use this for their small, step-by-step work.
     """
     before = torch.get_num_threads()
     if n is not None:
