@@ -67,8 +67,20 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     """
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if native_bf16() else torch.float16
     return None
+
+
+def native_bf16() -> bool:
+    """Whether the CUDA GPU computes in bfloat16 natively (Ampere and newer).
+
+    ``torch.cuda.is_bf16_supported()`` says yes by default on older cards too (a T4, a V100), where bfloat16
+    is emulated and slow; there, float16 with a gradient scaler is the fast and safe choice.
+    """
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument judged native support only
+        return bool(torch.cuda.is_bf16_supported())
 
 
 def autocast(device: torch.device | str) -> contextlib.AbstractContextManager:

@@ -79,3 +79,16 @@ def test_cpu_threads_sets_the_count_for_the_block_and_restores_it():
     except RuntimeError:
         pass
     assert torch.get_num_threads() == before
+
+
+def test_autocast_picks_float16_where_bfloat16_is_only_emulated(monkeypatch):
+    """A T4 or V100 emulates bfloat16: torch's default answer says yes there, ours asks for native support."""
+    import llmcourse.device as device_module
+
+    def is_bf16_supported(including_emulation: bool = True) -> bool:
+        return including_emulation  # the card emulates bfloat16, has no native support
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    assert device_module.autocast_dtype("cuda") is torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert device_module.autocast_dtype("cuda") is torch.bfloat16
