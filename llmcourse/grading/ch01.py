@@ -600,6 +600,18 @@ _CE_FORBIDDEN = (
     *(Forbidden(path, why="logsumexp is the stable log of a sum of exponentials, the heart of this exercise. "
                           + _WRITE_THE_CE)
       for path in ("torch.logsumexp", "torch.Tensor.logsumexp", "torch.special.logsumexp")),
+    *(Forbidden(path, why="logaddexp (and logaddexp2) is the stable log of a sum of two exponentials: it shifts by "
+                          "the larger one for you, so folding it over a row is logsumexp in disguise. "
+                          + _WRITE_THE_CE)
+      for path in ("torch.logaddexp", "torch.Tensor.logaddexp", "torch.ops.aten.logaddexp",
+                   "torch.logaddexp2", "torch.Tensor.logaddexp2", "torch.ops.aten.logaddexp2")),
+    *(Forbidden(path, why="logcumsumexp is a running, stable log of a sum of exponentials: its last entry is the "
+                          "row's logsumexp, the part this exercise asks you to work out. " + _WRITE_THE_CE)
+      for path in ("torch.logcumsumexp", "torch.Tensor.logcumsumexp", "torch.ops.aten.logcumsumexp",
+                   "torch.ops.aten._logcumsumexp")),
+    *(Forbidden(path, why="softplus, log(1 + exp(x)), is computed stably inside PyTorch, so it does the shifting "
+                          "for you (log(e^a + e^b) is a + softplus(b − a)). " + _WRITE_THE_CE)
+      for path in ("torch.nn.functional.softplus", "torch._C._nn.softplus")),
     *(Forbidden(path, why="softmax is stabilised inside PyTorch, so it hides the problem this exercise is about "
                           "(and its log loses the small probabilities to zero). " + _WRITE_THE_CE)
       for path in ("torch.nn.functional.softmax", "torch.softmax", "torch.Tensor.softmax", "torch.special.softmax",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -457,6 +458,40 @@ def ce_softmax(logits, targets):
     return -torch.softmax(logits, -1)[torch.arange(len(targets)), targets].log().mean()
 
 
+def _picked(logits, targets):
+    return logits[torch.arange(len(targets)), targets]
+
+
+def ce_logaddexp_fold(logits, targets):
+    return (functools.reduce(torch.logaddexp, logits.unbind(-1)) - _picked(logits, targets)).mean()
+
+
+def ce_logaddexp_method(logits, targets):
+    lse = logits[:, 0]
+    for column in logits.unbind(-1)[1:]:
+        lse = lse.logaddexp(column)
+    return (lse - _picked(logits, targets)).mean()
+
+
+def ce_logaddexp2_fold(logits, targets):
+    log2e = 1.4426950408889634
+    lse2 = functools.reduce(torch.logaddexp2, (logits * log2e).unbind(-1))  # log2 of the sum of exponentials
+    return (lse2 / log2e - _picked(logits, targets)).mean()
+
+
+def ce_logcumsumexp(logits, targets):
+    return (torch.logcumsumexp(logits, -1)[:, -1] - _picked(logits, targets)).mean()
+
+
+def ce_logcumsumexp_method(logits, targets):
+    return (logits.logcumsumexp(-1)[:, -1] - _picked(logits, targets)).mean()
+
+
+def ce_softplus_fold(logits, targets):
+    lse = functools.reduce(lambda a, b: a + F.softplus(b - a), logits.unbind(-1))
+    return (lse - _picked(logits, targets)).mean()
+
+
 # --- train_classifier --------------------------------------------------------------------------------
 
 
@@ -617,6 +652,12 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("torch.logsumexp", ce_logsumexp, "rules out"),
         WrongAnswer("F.cross_entropy", ce_torch, "rules out"),
         WrongAnswer("torch.softmax", ce_softmax, "rules out"),
+        WrongAnswer("torch.logaddexp folded over the row", ce_logaddexp_fold, "rules out"),
+        WrongAnswer("Tensor.logaddexp in a loop", ce_logaddexp_method, "rules out"),
+        WrongAnswer("torch.logaddexp2 folded over the row", ce_logaddexp2_fold, "rules out"),
+        WrongAnswer("torch.logcumsumexp's last entry", ce_logcumsumexp, "rules out"),
+        WrongAnswer("Tensor.logcumsumexp's last entry", ce_logcumsumexp_method, "rules out"),
+        WrongAnswer("F.softplus folded over the row", ce_softplus_fold, "rules out"),
     ],
     "ch01.train_classifier": [
         WrongAnswer("full-batch steps", train_full_batch, "full-batch"),
