@@ -486,10 +486,10 @@ recover_merges = exercise(
     description="Rebuild the merge table a rank table implies: for each token of two or more bytes, the pair of "
                 "ranks it was merged from, mapped to its own rank, in rank order.",
     args=("mergeable_ranks",), points=2, timeout=20,
-    hints={"too many values to unpack": "with only the tokens ranked below a token, BPE on its bytes stops at "
-                                        "exactly two parts; with more tokens allowed it goes too far.",
-           "not enough values to unpack": "BPE on a token's bytes with every token allowed joins them all into "
-                                          "the token itself: allow only the tokens ranked below it."},
+    hints={"too many values to unpack": "each token of two or more bytes was made by one merge, of exactly two "
+                                        "tokens learned before it: a token has two parts, never more.",
+           "not enough values to unpack": "a token was made from two tokens learned before it, each of a lower "
+                                          "rank than its own: it cannot be one of its own parts."},
 )
 
 
@@ -514,10 +514,12 @@ def recover_mistakes(ranks: Ranks) -> dict[str, Any]:
 
     right = recover_reference(ranks)
     return {
-        "cut each token at the first place where both sides are earlier tokens; BPE with the earlier tokens "
-        "decides where the cut is": table(lambda tok, r: (_splits(tok, ranks, r) or [None])[0]),
-        "cut each token at the longest earlier token it starts with; BPE with the earlier tokens decides where "
-        "the cut is": table(lambda tok, r: (_splits(tok, ranks, r) or [None])[-1]),
+        "cut each token at the first place where both sides are earlier tokens; a token can often be cut in "
+        "more than one such place, and only one of them is the merge that made it":
+            table(lambda tok, r: (_splits(tok, ranks, r) or [None])[0]),
+        "cut each token at the longest earlier token it starts with; a token can often be cut in more than one "
+        "place into earlier tokens, and only one of them is the merge that made it":
+            table(lambda tok, r: (_splits(tok, ranks, r) or [None])[-1]),
         "numbered the merged tokens 256, 257, ... yourself: each merge makes the token of that rank":
             {pair: 256 + n for n, pair in enumerate(right)},
         "wrote each pair as (right, left); the left part's rank comes first": {(b, a): r for (a, b), r in

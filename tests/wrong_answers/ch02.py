@@ -457,7 +457,7 @@ WRONG_ANSWERS = {
         WrongAnswer("trusts the table's order", recover_in_given_order, "not in the order they were learned"),
         WrongAnswer("pairs reversed", recover_reversed_pairs, "(right, left)"),
         WrongAnswer("pairs of bytes", recover_bytes_pairs, "two tokens' bytes"),
-        WrongAnswer("every token allowed", recover_every_token, "allow only the tokens ranked below"),
+        WrongAnswer("every token allowed", recover_every_token, "cannot be one of its own parts"),
     ],
     "ch02.StreamDecoder": [
         WrongAnswer("each token decoded alone", StreamPerToken, "decoded each token on its own"),
