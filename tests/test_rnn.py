@@ -481,3 +481,43 @@ def test_stored_baselines_that_are_missing_stale_or_damaged_are_not_used(tmp_pat
     path.write_bytes(bytes(raw))
     with pytest.warns(UserWarning, match="damaged"):
         assert load_baselines(path, data.vocab_size, _TINY_CH04) is None
+
+
+# --- chapter 4's grader: its mistake variants are never the answer ------------------------------------------
+
+
+@pytest.mark.parametrize("mistake", ["", "no_such_mistake"])
+def test_the_graders_variants_refuse_an_empty_or_unknown_mistake(mistake):
+    # With no mistake switched on each variant would compute the right answer: a learner could import it.
+    from llmcourse.grading import ch04
+
+    x, h0, w_ih, w_hh, b_ih, b_hh = (torch.randn(2, 3, 4), torch.randn(2, 5), torch.randn(5, 4), torch.randn(5, 5),
+                                      torch.randn(5), torch.randn(5))
+    with pytest.raises(ValueError, match="mistake"):
+        ch04.bptt_variant(x, h0, w_ih, w_hh, b_ih, b_hh, torch.randn(2, 3, 5), mistake=mistake)
+    gru = (torch.randn(15, 4), torch.randn(15, 5), torch.randn(15), torch.randn(15))
+    with pytest.raises(ValueError, match="mistake"):
+        ch04.gru_variant(x, h0, *gru, mistake=mistake)
+    with pytest.raises(TypeError):
+        ch04.gru_variant(x, h0, *gru)  # no default: a mistake must be named
+    with pytest.raises(ValueError, match="mistake"):
+        ch04.clip_variant([torch.randn(3)], 1.0, 2.0, mistake)
+    for name in ch04.GRU_MISTAKES:  # every named one still runs
+        ch04.gru_variant(x, h0, *gru, mistake=name)
+
+
+def test_clip_grad_norm_accepts_a_new_tensor_stored_in_grad():
+    # The exercise asks that each .grad hold the clipped gradient afterwards; the grader sees values, not whether
+    # the tensor was scaled in place, so assigning p.grad = p.grad * coef passes (and is what an optimizer reads).
+    from llmcourse.grading import run_check
+
+    def clip_by_assignment(parameters, max_norm, norm_type):
+        parameters = [p for p in parameters if p.grad is not None]
+        flat = torch.cat([p.grad.reshape(-1) for p in parameters])
+        total = flat.abs().max() if norm_type == math.inf else flat.square().sum().sqrt()
+        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for p in parameters:
+            p.grad = p.grad * coef
+        return total
+
+    assert run_check("ch04.clip_grad_norm", clip_by_assignment, seed=3).passed

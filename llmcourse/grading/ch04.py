@@ -25,6 +25,14 @@ from .core import CheckFailure, Forbidden, Trial, exercise
 from .expect import TensorInfo, expect_true, kind_of, mistake_values
 
 _WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _require_mistake(mistake: str, known: dict[str, str]) -> None:
+    """A ValueError unless ``mistake`` is one of ``known``: the variants compute known mistakes only, so that no
+    variant, imported by a learner, is the exercise's answer."""
+    if mistake not in known:
+        raise ValueError(f"mistake must be one of {sorted(known)}, got {mistake!r}: the variants compute known "
+                         "mistakes only, never the right answer")
 _LAYER_NAMES = tuple(f"{name}_l0" for name in _WEIGHTS)  # nn.RNN / nn.GRU call them weight_ih_l0, ...
 
 
@@ -112,7 +120,11 @@ def bptt_reference(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, w_hh: 
 
 def bptt_variant(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
                  b_hh: torch.Tensor, grad_outputs: torch.Tensor, mistake: str) -> tuple[torch.Tensor, ...]:
-    """Backpropagation through time with one known mistake switched on (to name mistakes, never the reference)."""
+    """Backpropagation through time with one known mistake switched on (to name mistakes, never the reference).
+
+    ``mistake`` must name one of :data:`BPTT_MISTAKES`: with none switched on this would be a ready answer.
+    """
+    _require_mistake(mistake, BPTT_MISTAKES)
     length = x.shape[1]
     states, pre = [h0], []
     for step in range(length):  # the forward pass, keeping every state
@@ -274,8 +286,12 @@ def gru_reference(x: torch.Tensor, h0: torch.Tensor, *weights: torch.Tensor) -> 
 
 
 def gru_variant(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
-                b_hh: torch.Tensor, mistake: str = "") -> tuple[torch.Tensor, torch.Tensor]:
-    """The GRU over the sequence with one known mistake switched on (to name mistakes, never the reference)."""
+                b_hh: torch.Tensor, mistake: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The GRU over the sequence with one known mistake switched on (to name mistakes, never the reference).
+
+    ``mistake`` must name one of :data:`GRU_MISTAKES`: with none switched on this would be a ready answer.
+    """
+    _require_mistake(mistake, GRU_MISTAKES)
     hidden = h0.shape[-1]
     order = {"zr": (1, 0, 2), "nrz": (1, 2, 0)}.get(mistake, (0, 1, 2))  # where r, z, n sit among the blocks
     w_hn, b_hn = w_hh[2 * hidden:], b_hh[2 * hidden:]
@@ -372,10 +388,11 @@ EPS = 1e-6  # what clip_grad_norm_ adds to the total norm before dividing
 
 clip_grad_norm = exercise(
     "ch04.clip_grad_norm", name="clip_grad_norm",
-    description="Clip the gradients of a list (or one-shot iterator) of parameters by their global norm, in place, "
-                "as torch.nn.utils.clip_grad_norm_ does (norm_type 2.0 or inf, the coefficient max_norm / (total "
-                "+ 1e-6) capped at 1, parameters without a gradient skipped); return the total norm before clipping "
-                "as a 0-d tensor of the gradients' dtype.",
+    description="Clip the gradients of a list (or one-shot iterator) of parameters by their global norm, as "
+                "torch.nn.utils.clip_grad_norm_ does (norm_type 2.0 or inf, the coefficient max_norm / (total "
+                "+ 1e-6) capped at 1, parameters without a gradient skipped): afterwards each parameter's .grad "
+                "holds its clipped gradient; return the total norm before clipping as a 0-d tensor of the "
+                "gradients' dtype.",
     args=("parameters", "max_norm", "norm_type"), points=1, timeout=10, mutates=("parameters",),
     forbidden=CLIP_FORBIDDEN, hints={
         "NoneType": "some parameters have no gradient (`p.grad is None`, as for a frozen layer): skip them.",
@@ -397,7 +414,9 @@ def clip_reference(values: list[torch.Tensor], grads: list[torch.Tensor | None],
 
 def clip_variant(grads: list[torch.Tensor | None], max_norm: float, norm_type: float, mistake: str
                  ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
-    """What a known mistake gives: (the total norm it returns, the gradients it leaves)."""
+    """What a known mistake gives: (the total norm it returns, the gradients it leaves); ``mistake`` must name one
+    of :data:`CLIP_MISTAKES`."""
+    _require_mistake(mistake, CLIP_MISTAKES)
     present = [g.double() for g in grads if g is not None]
     flat = torch.cat([g.reshape(-1) for g in present])
     dtype = next(g.dtype for g in grads if g is not None)
@@ -482,8 +501,9 @@ def check_clip(t: Trial, shapes: list[tuple[int, ...]], max_norm: float, norm_ty
     if all(c is None or torch.equal(c, g) for c, g in zip(got_grads, grads, strict=True)) and \
             not all(c is None or torch.equal(c, g) for c, g in zip(clipped, grads, strict=True)):
         raise CheckFailure(f"the gradients were left as they were {how}, though their total norm is above max_norm. "
-                           "Scale each parameter's `.grad` in place (e.g. `p.grad.mul_(coef)`): returning new "
-                           "tensors leaves the model's gradients unclipped" +
+                           "Each parameter's `.grad` must hold its clipped gradient afterwards (scale it in place, "
+                           "`p.grad.mul_(coef)`, as clip_grad_norm_ does): computing new tensors and not storing "
+                           "them in `.grad` leaves the model's gradients unclipped" +
                            ("; and `parameters` may be a one-shot iterator, like model.parameters(), which a second "
                             "loop over finds empty: make a list of it first" if one_shot else "") + ".", "wrong")
     t.expect(got_grads, clipped, f"the gradients after clipping {how}",

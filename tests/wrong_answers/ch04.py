@@ -413,7 +413,7 @@ WRONG_ANSWERS = {
         WrongAnswer("inf-norm as the largest entry", clip_max_without_abs, "largest absolute"),
         WrongAnswer("returns the norm after clipping", clip_returns_norm_after, "after clipping"),
         WrongAnswer("loops over a one-shot iterator twice", clip_iterates_twice, "one-shot iterator"),
-        WrongAnswer("builds new tensors, leaves .grad alone", clip_new_tensors, "in place"),
+        WrongAnswer("builds new tensors, leaves .grad alone", clip_new_tensors, "must hold its clipped gradient"),
         WrongAnswer("changes the parameters too", clip_scales_parameters, "values changed"),
         WrongAnswer("torch.nn.utils.clip_grad_norm_", clip_with_torch, "rules out"),
         WrongAnswer("torch.nn.utils.get_total_norm", clip_with_get_total_norm, "rules out"),
