@@ -1,14 +1,14 @@
 """Chapter 1's graded exercises: a linear layer that refuses shapes that do not fit, the backward pass of a
 two-layer network by hand, one step of Adam with its two kinds of weight decay (L2 in the gradient, and AdamW's
-decoupled decay), a numerically stable cross-entropy from logits, and a mini-batch training loop that must
-reach a stated accuracy on held-out data.
+decoupled decay), a numerically stable cross-entropy from logits, and a mini-batch training loop of the learner's
+design that must reach a stated accuracy on held-out data within a budget of examples.
 
 Every case draws its inputs from the run's seed and computes the reference answer at check time with
-PyTorch's own implementation (``F.linear``, autograd, torch.optim.Adam and AdamW, ``F.cross_entropy``, a
-DataLoader loop with torch.optim.Adam), so nothing here is a pasted number. Known mistakes are computed the same
-way, so a message can name the mistake an answer matches. The learner's code runs in a forked child on one CPU
-thread (see :mod:`.runner`); the grader's reference runs use one thread too, so both do the same sums in the
-same order.
+PyTorch's own implementation (``F.linear``, autograd, torch.optim.Adam and AdamW, ``F.cross_entropy``, a replay
+with torch.optim of the steps a training loop reports), so nothing here is a pasted number. Known mistakes are
+computed the same way, so a message can name the mistake an answer matches. The learner's code runs in a forked
+child on one CPU thread (see :mod:`.runner`); the grader's reference runs use one thread too, so both do the same
+sums in the same order.
 """
 from __future__ import annotations
 
@@ -708,24 +708,33 @@ def _(t: Trial) -> None:
 
 # --- 5. train_classifier -----------------------------------------------------------------------------
 
-# Held-out accuracy the trained model must reach. Over 40 seeds (1000-1039) of each public case's draws the stated
-# loop reached 0.916 and 0.919 at the least; full-batch steps at the same budget 0.65 and 0.64 on average, 0.82 and
-# 0.88 at the most (so the exact comparison with the stated loop, not the threshold, is what names that mistake).
-TARGET_ACCURACY = 0.88
+# The budget, in epochs' worth of examples: every step's batch counts its rows, and their sum over the run may not
+# exceed BUDGET_EPOCHS * N. TARGET_ACCURACY, the held-out accuracy the trained model must reach, comes from
+# _measure_training (below) over 30 draws (seeds 1000-1029) of each public case and the hidden one, on this shared
+# 2-core CPU: the notebook's solution (batches of 8, Adam at lr 0.03) reached 0.898, 0.896 and 0.885 at the least
+# (0.946, 0.937, 0.941 on average); full-batch steps at the same budget (BUDGET_EPOCHS steps) reached 0.82, 0.73 and
+# 0.72 at the most over Adam at lr 0.03, 0.1, 0.3 and SGD at lr 1.0, and 0.80 or more on 1 of the 360 runs.
+BUDGET_EPOCHS = 3
+TARGET_ACCURACY = 0.80
+
+# torch.optim classes the replay can rebuild from a name and keyword settings (LBFGS needs a closure, SparseAdam
+# sparse gradients; neither fits one step per batch).
+_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "ASGD",
+               "Rprop")
 
 train_classifier = exercise(
     "ch01.train_classifier", name="train_classifier",
-    description="A mini-batch training loop: a DataLoader that shuffles with the given generator, Adam made once, "
-                "one step per batch on its mean cross-entropy, for `epochs` passes; the model trained in place "
-                f"reaches {TARGET_ACCURACY:.0%} accuracy on held-out data, and the function returns each epoch's mean "
-                "training loss.",
-    args=("model", "x", "y", "epochs", "batch_size", "lr", "generator"), points=3, timeout=20, random=True,
-    mutates=("model",),
-    exempt={"batch of 1": "a training set of one example cannot reach a held-out accuracy; the batch of one is the "
-                          "last, partial batch of the second case"},
+    description="A mini-batch training loop the learner designs (batch size, order drawn from the given generator, "
+                "an optimizer of torch.optim and its settings) that trains the given model in place, within a budget "
+                f"of examples, to {TARGET_ACCURACY:.0%} accuracy on held-out data; it reports its optimizer and the "
+                "rows of each step, and the check replays them.",
+    args=("model", "x", "y", "max_examples", "generator"), points=3, timeout=20, random=True, mutates=("model",),
+    exempt={"batch of 1": "a training set of one example cannot reach a held-out accuracy; a batch of one is the "
+                          "learner's own choice here"},
     hints={
-        "'int' object is not iterable": "a DataLoader yields one batch per step: iterate over it, `for xb, yb in "
-                                        "loader:`.",
+        "'int' object is not iterable": "report the steps as a list with one entry per optimizer step.",
+        "cannot unpack": "return three things: the optimizer's class name, its settings (a dict) and the list of "
+                         "each step's row indices.",
     },
 )
 
@@ -746,67 +755,54 @@ def _mlp_spec(t: Trial, hidden: int, activation: str = "Tanh") -> wire.Sequentia
     return wire.SequentialSpec([("Linear", 2, hidden), (activation,), ("Linear", hidden, 2)], state)
 
 
-def _reference_loop(spec: wire.SequentialSpec, x: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int,
-                    lr: float, seed: int, *, shuffle: bool = True, drop_last: bool = False, full_batch: bool = False,
-                    no_zero: bool = False, summed: bool = False, fresh_optimizer: bool = False, sgd: bool = False,
-                    mean_of_means: bool = False, by_hand: bool = False) -> tuple[dict[str, torch.Tensor], list[float]]:
-    """The loop the task states, on the grader's side: the trained weights and each epoch's mean loss.
+def _read_report(value: Any, n: int, max_examples: int) -> tuple[str, dict[str, Any], list[torch.Tensor]]:
+    """The (optimizer name, settings, steps) the learner returned, checked for form and budget."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 3):
+        raise CheckFailure("`train_classifier` should return three things: the optimizer's class name (a string "
+                           "such as \"SGD\"), a dict of the settings it was made with, and a list with one tensor "
+                           "of row indices per optimizer step.", "type")
+    name, settings, steps = value
+    if name not in _OPTIMIZERS:
+        raise CheckFailure(f"the optimizer's name should be one of torch.optim's classes {', '.join(_OPTIMIZERS)} "
+                           f"(its class name as a string, e.g. type(optimizer).__name__), not {name!r}.", "type")
+    if not isinstance(settings, dict) or "params" in settings or not all(isinstance(k, str) for k in settings):
+        raise CheckFailure("the settings should be a dict of the keyword arguments the optimizer was made with "
+                           "besides the parameters (e.g. the learning rate under \"lr\").", "type")
+    settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}  # betas travel as a list
+    if not isinstance(steps, (list, tuple)) or not steps:
+        raise CheckFailure("the steps should be a list with one entry per optimizer step (and training takes at "
+                           "least one step).", "type")
+    rows = []
+    for i, step in enumerate(steps):
+        if not (isinstance(step, torch.Tensor) and step.dtype == torch.int64 and step.dim() == 1 and len(step)):
+            raise CheckFailure(f"step {i} should be a non-empty 1-D int64 tensor of the rows of `x` it used, not "
+                               f"{kind_of(step)}.", "type")
+        if step.min() < 0 or step.max() >= n:
+            raise CheckFailure(f"step {i} names a row outside 0 … {n - 1}: report each step's rows as indices into "
+                               "`x`.", "wrong")
+        rows.append(step)
+    used = sum(len(r) for r in rows)
+    if used > max_examples:
+        raise CheckFailure(f"the steps you report use {used} examples in all; the budget is {max_examples} "
+                           f"(`max_examples`, {BUDGET_EPOCHS} passes over the data): stop before a step would "
+                           "exceed it.", "wrong")
+    return name, settings, rows
 
-    The flags give the usual slips (``by_hand``: an order drawn with torch.randperm instead of the DataLoader's).
-    """
-    from torch.utils.data import DataLoader, TensorDataset
 
+def _replay(spec: wire.SequentialSpec, x: torch.Tensor, y: torch.Tensor, name: str, settings: dict[str, Any],
+            steps: list[torch.Tensor], *, zero: bool = True, summed: bool = False) -> dict[str, torch.Tensor]:
+    """The weights the reported steps give: one step of ``torch.optim.<name>(**settings)`` per batch, on the batch's
+    mean cross-entropy (``zero=False``, ``summed``: the usual slips)."""
     with cpu_threads(1):
         model = wire.build_sequential(spec)
-        generator = torch.Generator().manual_seed(seed)
-        size = len(x) if full_batch else batch_size
-        loader = DataLoader(TensorDataset(x, y), batch_size=size, shuffle=shuffle, generator=generator,
-                            drop_last=drop_last)
-        make = (lambda: torch.optim.SGD(model.parameters(), lr=lr)) if sgd else \
-            (lambda: torch.optim.Adam(model.parameters(), lr=lr))
-        optimizer = make()
-        losses = []
-        for _ in range(epochs):
-            if fresh_optimizer:
-                optimizer = make()
-            total, count, means = 0.0, 0, []
-            if by_hand:
-                order = torch.randperm(len(x), generator=generator)
-                batches = [(x[order[i:i + size]], y[order[i:i + size]]) for i in range(0, len(x), size)]
-            else:
-                batches = loader
-            for xb, yb in batches:
-                loss = F.cross_entropy(model(xb), yb, reduction="sum" if summed else "mean")
-                if not no_zero:
-                    optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                mean = loss.item() / len(yb) if summed else loss.item()
-                total, count = total + mean * len(yb), count + len(yb)
-                means.append(mean)
-            losses.append(sum(means) / len(means) if mean_of_means else total / count)
-        return {name: p.detach().clone() for name, p in model.state_dict().items()}, losses
-
-
-def _loop_mistakes(spec: wire.SequentialSpec, x: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int,
-                   lr: float, seed: int) -> dict[str, tuple[dict[str, torch.Tensor], list[float]]]:
-    def run(**slip: Any) -> tuple[dict[str, torch.Tensor], list[float]]:
-        return _reference_loop(spec, x, y, epochs, batch_size, lr, seed, **slip)
-
-    return {
-        "took one step per epoch on the whole training set (full-batch); the loop steps once per mini-batch":
-            run(full_batch=True),
-        "did not shuffle (the DataLoader needs shuffle=True, and generator= the one you are given)":
-            run(shuffle=False),
-        "dropped the last, partial batch; keep it (a DataLoader keeps it unless drop_last=True)": run(drop_last=True),
-        "did not clear the gradients before each backward(), so every step adds up all the earlier batches' "
-        "gradients": run(no_zero=True),
-        "minimised the summed loss of each batch; the task steps on each batch's mean loss": run(summed=True),
-        "made a new optimizer every epoch, which throws away Adam's running averages": run(fresh_optimizer=True),
-        "used SGD; the task's optimizer is Adam with its default betas and eps": run(sgd=True),
-        "drew the order with torch.randperm yourself; the task's order is the DataLoader's (it draws from the "
-        "generator too, so the orders differ)": run(by_hand=True),
-    }
+        optimizer = getattr(torch.optim, name)(model.parameters(), **settings)
+        for rows in steps:
+            loss = F.cross_entropy(model(x[rows]), y[rows], reduction="sum" if summed else "mean")
+            if zero:
+                optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _accuracy(spec: wire.SequentialSpec, state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> float:
@@ -815,61 +811,83 @@ def _accuracy(spec: wire.SequentialSpec, state: dict[str, torch.Tensor], x: torc
         return (model(x).argmax(-1) == y).double().mean().item()
 
 
-def _check_training(t: Trial, n: int, batch_size: int, epochs: int, lr: float, hidden: int, what: str,
-                    activation: str = "Tanh") -> None:
+def _training_problem(t: Trial, n: int, hidden: int, activation: str) -> tuple[Any, ...]:
+    """Training data, the grader's own held-out data (same distribution, never sent), and the model."""
     x, y = _quadrants(t, n)
-    held_x, held_y = _quadrants(t, 2000)  # the grader's own held-out data, from the same distribution
-    spec = _mlp_spec(t, hidden, activation)
-    seed = t.seed_for("train")
-    out = t.call(spec, x, y, epochs, batch_size, lr, wire.GeneratorSpec(seed))
+    held_x, held_y = _quadrants(t, 2000)
+    return x, y, held_x, held_y, _mlp_spec(t, hidden, activation)
+
+
+def _check_training(t: Trial, n: int, hidden: int, what: str, activation: str = "Tanh") -> None:
+    x, y, held_x, held_y, spec = _training_problem(t, n, hidden, activation)
+    budget = BUDGET_EPOCHS * n
+    out = t.call(spec, x, y, budget, wire.GeneratorSpec(t.seed_for("train")))
     after = out.args_after[0]
     expect_true(isinstance(after, wire.ModuleState), "the model could not be read back after the call.", "error")
     if all(torch.equal(after.state[k], v) for k, v in spec.state.items()):
         raise CheckFailure(f"the model's weights did not change ({what}): train the model you are given, in place "
                            "(its parameters go to the optimizer), not a copy.", "wrong")
-    expected = _reference_loop(spec, x, y, epochs, batch_size, lr, seed)
-    try:  # logs each mistake against the trained weights (however the losses were averaged); messages come below
-        t.expect(after.state, expected[0], "the trained weights", atol=1e-4, rtol=1e-3,
-                 mistakes={k: v[0] for k, v in _loop_mistakes(spec, x, y, epochs, batch_size, lr, seed).items()})
-    except CheckFailure:
-        pass
+    name, settings, steps = _read_report(out.value, n, budget)
+    try:
+        replayed = _replay(spec, x, y, name, settings, steps)
+    except (TypeError, ValueError) as exc:  # settings the optimizer does not take
+        raise CheckFailure(f"torch.optim.{name} could not be made with the settings you report ({exc}).",
+                           "wrong") from None
+    t.expect(after.state, replayed, f"your trained weights ({what}), against a replay of the steps you report "
+             f"(torch.optim.{name} with your settings, one step per reported batch on its mean cross-entropy)",
+             atol=1e-4, rtol=1e-3,
+             mistakes={"did not clear the gradients before each backward(), so every step adds up the gradients of "
+                       "all the earlier batches": _replay(spec, x, y, name, settings, steps, zero=False),
+                       "stepped on each batch's summed loss; the task steps on its mean": _replay(
+                           spec, x, y, name, settings, steps, summed=True)})
     accuracy = _accuracy(spec, after.state, held_x, held_y)
     if accuracy < TARGET_ACCURACY:
-        raise CheckFailure(f"the trained model classifies {accuracy:.1%} of held-out points right ({what}); the "
-                           f"task asks for {TARGET_ACCURACY:.0%} or more. Check that every mini-batch takes a step.",
+        raise CheckFailure(f"the trained model classifies {accuracy:.1%} of held-out points right ({what}, "
+                           f"{len(steps)} steps); the task asks for {TARGET_ACCURACY:.0%} or more within the budget. "
+                           "Think about how many steps the budget buys at your batch size, and your learning rate.",
                            "wrong")
-    t.expect(out.value, expected[1], f"the list of each epoch's mean training loss ({what})", atol=1e-4, rtol=1e-3,
-             mistakes={"averaged the batches' mean losses with equal weights; the last batch is smaller, so weight "
-                       "each by its number of examples": _reference_loop(spec, x, y, epochs, batch_size, lr, seed,
-                                                                         mean_of_means=True)[1]})
-    t.expect(after.state, expected[0], f"the trained weights ({what}), compared with the loop the task states",
-             atol=1e-4, rtol=1e-3)
 
 
-def _odd_size(t: Trial, low: int, high: int, batch_size: int) -> int:
-    """A training-set size in [low, high] that batch_size does not divide, so the last batch is partial."""
-    while True:
-        n = t.py.randint(low, high)
-        if n % batch_size:
-            return n
-
-
-@train_classifier.case(f"trains a Tanh network to {TARGET_ACCURACY:.0%} held-out accuracy, equal to the stated loop")
+@train_classifier.case(f"trains a Tanh network to {TARGET_ACCURACY:.0%} held-out accuracy within "
+                       f"{BUDGET_EPOCHS} epochs' worth of examples")
 def _(t: Trial) -> None:
-    batch_size = t.py.randint(12, 20)
-    _check_training(t, _odd_size(t, 240, 300, batch_size), batch_size, t.py.randint(6, 7),
-                    round(t.py.uniform(0.02, 0.03), 4), t.py.randint(20, 28), "a Tanh network")
+    _check_training(t, t.py.randint(240, 300), t.py.randint(20, 28), "a Tanh network")
 
 
-@train_classifier.case("another width and batch size, and a last batch of one example")
+@train_classifier.case("a wider network, on another number of points")
 def _(t: Trial) -> None:
-    batch_size = t.py.randint(14, 18)
-    n = batch_size * t.py.randint(16, 19) + 1  # the last batch holds a single example
-    _check_training(t, n, batch_size, 7, round(t.py.uniform(0.02, 0.03), 4), t.py.randint(24, 32),
-                    "a last batch of one")
+    _check_training(t, t.py.randint(260, 340), t.py.randint(28, 36), "a wider network")
 
 
 @train_classifier.generator_probe
 def _(t: Trial, seed: int) -> tuple[Any, ...]:
     x, y = _quadrants(t, 40)
-    return _mlp_spec(t, 8), x, y, 2, 8, 0.02, wire.GeneratorSpec(seed)
+    return _mlp_spec(t, 8), x, y, 80, wire.GeneratorSpec(seed)
+
+
+def _measure_training(seeds: int = 30, batch_size: int = 8, lr: float = 0.03) -> None:  # pragma: no cover
+    """Held-out accuracy over ``seeds`` draws of each case's problem: the stated solution (Adam, mini-batches of
+    ``batch_size``) and full-batch steps at the same budget with a few learning rates; prints min / mean / how many
+    reach TARGET_ACCURACY. The numbers behind TARGET_ACCURACY and BUDGET_EPOCHS."""
+    cases = {"first": (240, 300, 20, 28, "Tanh"), "second": (260, 340, 28, 36, "Tanh"),
+             "hidden": (220, 280, 40, 40, "Tanh")}
+    runs = {"solution": ("Adam", lr, batch_size), **{f"full-batch {o} lr {r}": (o, r, 0)
+                                                    for o, r in (("Adam", 0.03), ("Adam", 0.1), ("Adam", 0.3),
+                                                                 ("SGD", 1.0))}}
+    for case, (low, high, h_low, h_high, activation) in cases.items():
+        scores: dict[str, list[float]] = {k: [] for k in runs}
+        for seed in range(1000, 1000 + seeds):
+            t = Trial(train_classifier, None, seed)  # type: ignore[arg-type]  # draws only, no calls
+            n = t.py.randint(low, high)
+            x, y, held_x, held_y, spec = _training_problem(t, n, t.py.randint(h_low, h_high), activation)
+            for label, (name, rate, size) in runs.items():
+                g = torch.Generator().manual_seed(seed)
+                steps = []
+                for _ in range(BUDGET_EPOCHS):
+                    order = torch.randperm(n, generator=g)
+                    steps += list(order.split(size or n))
+                state = _replay(spec, x, y, name, {"lr": rate}, steps)
+                scores[label].append(_accuracy(spec, state, held_x, held_y))
+        for label, s in scores.items():
+            print(f"{case:5} {label:24} min {min(s):.3f} mean {sum(s) / len(s):.3f} max {max(s):.3f} "
+                  f"pass {sum(a >= TARGET_ACCURACY for a in s)}/{len(s)}")

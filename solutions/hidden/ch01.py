@@ -80,8 +80,6 @@ def _(t: Trial) -> None:
     _check_ce(t, logits, t.randint(0, c, (n,)), f"for ({n}, {c}) sliced bfloat16 logits")
 
 
-@hidden_case("ch01.train_classifier", "a wide network, small batches that do not divide the data, eight epochs")
+@hidden_case("ch01.train_classifier", "a wide network (40 hidden units)")
 def _(t: Trial) -> None:
-    batch_size = t.py.randint(10, 14)
-    n = batch_size * 20 + t.py.randint(2, batch_size - 1)
-    _check_training(t, n, batch_size, 8, round(t.py.uniform(0.015, 0.025), 4), 40, "a wide network")
+    _check_training(t, t.py.randint(220, 280), 40, "a wide network")

@@ -495,85 +495,101 @@ def ce_softplus_fold(logits, targets):
 # --- train_classifier --------------------------------------------------------------------------------
 
 
-def _loop(model, x, y, epochs, batch_size, lr, generator, *, size=None, shuffle=True, drop_last=False, zero=True,
-          reduction="mean", fresh=False, sgd=False, weighted=True, by_hand=False, global_rng=False):
-    from torch.utils.data import DataLoader, TensorDataset
-
-    size = size or batch_size
-    loader = DataLoader(TensorDataset(x, y), batch_size=size, shuffle=shuffle, drop_last=drop_last,
-                        generator=None if global_rng else generator)
-    make = (lambda: torch.optim.SGD(model.parameters(), lr=lr)) if sgd else \
-        (lambda: torch.optim.Adam(model.parameters(), lr=lr))
+def _train(model, x, y, max_examples, generator, *, batch_size=8, lr=0.03, name="Adam", zero=True, summed=False,
+           shuffle=True, global_rng=False, budget=None, report_every=1, report_shift=0, fresh=False, epochs=None,
+           settings=None, as_list=False):
+    budget = max_examples if budget is None else budget
+    settings = {"lr": lr} if settings is None else settings
+    make = lambda: getattr(torch.optim, name)(model.parameters(), lr=lr)  # noqa: E731
     optimizer = make()
-    losses = []
-    for _ in range(epochs):
+    steps, used, epoch = [], 0, 0
+    while epochs is None or epoch < epochs:
+        epoch += 1
         if fresh:
             optimizer = make()
-        if by_hand:
-            order = torch.randperm(len(x), generator=generator)
-            batches = [(x[order[i:i + size]], y[order[i:i + size]]) for i in range(0, len(x), size)]
+        if not shuffle:
+            order = torch.arange(len(x))
+        elif global_rng:
+            order = torch.randperm(len(x))
         else:
-            batches = loader
-        total, means = 0.0, []
-        for xb, yb in batches:
-            loss = F.cross_entropy(model(xb), yb, reduction=reduction)
+            order = torch.randperm(len(x), generator=generator)
+        for rows in order.split(batch_size):
+            if used + len(rows) > budget:
+                return name, settings, steps[report_shift::report_every]
+            loss = F.cross_entropy(model(x[rows]), y[rows], reduction="sum" if summed else "mean")
             if zero:
                 optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            mean = loss.item() / (len(yb) if reduction == "sum" else 1)
-            total += mean * len(yb)
-            means.append(mean)
-        losses.append(total / len(y) if weighted else sum(means) / len(means))
-    return losses
+            steps.append(rows.tolist() if as_list else rows)
+            used += len(rows)
+    return name, settings, steps[report_shift::report_every]
 
 
-def train_full_batch(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, size=len(x))
+def train_full_batch(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, batch_size=len(x), lr=0.1)
 
 
-def train_no_shuffle(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, shuffle=False)
+def train_full_batch_sgd(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, batch_size=len(x), lr=1.0, name="SGD")
 
 
-def train_drop_last(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, drop_last=True)
+def train_no_zero_grad(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, zero=False)
 
 
-def train_no_zero_grad(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, zero=False)
+def train_summed_sgd(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, name="SGD", lr=0.05, summed=True)
 
 
-def train_summed_loss(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, reduction="sum")
+def train_no_shuffle(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, shuffle=False)
 
 
-def train_optimizer_per_epoch(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, fresh=True)
+def train_global_rng(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, global_rng=True)
 
 
-def train_sgd(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, sgd=True)
+def train_over_budget(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, budget=2 * max_examples)  # reports all it did
 
 
-def train_mean_of_means(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, weighted=False)
+def train_hides_steps(model, x, y, max_examples, generator):
+    # trains twice the budget, reports every other step: the report no longer gives the model's weights
+    return _train(model, x, y, max_examples, generator, budget=2 * max_examples, report_every=2)
 
 
-def train_randperm(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, by_hand=True)
+def train_wrong_settings(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, settings={"lr": 0.01})  # trained at 0.03
 
 
-def train_global_rng(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, epochs, batch_size, lr, generator, global_rng=True)
+def train_optimizer_per_epoch(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, fresh=True)
 
 
-def train_copy(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(copy.deepcopy(model), x, y, epochs, batch_size, lr, generator)
+def train_tiny_lr(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, lr=1e-4)
 
 
-def train_one_epoch(model, x, y, epochs, batch_size, lr, generator):
-    return _loop(model, x, y, 1, batch_size, lr, generator) * epochs
+def train_one_epoch(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, epochs=1)
+
+
+def train_copy(model, x, y, max_examples, generator):
+    return _train(copy.deepcopy(model), x, y, max_examples, generator)
+
+
+def train_returns_nothing(model, x, y, max_examples, generator):
+    _train(model, x, y, max_examples, generator)
+
+
+def train_lists_of_rows(model, x, y, max_examples, generator):
+    return _train(model, x, y, max_examples, generator, as_list=True)
+
+
+def train_optimizer_object(model, x, y, max_examples, generator):
+    name, settings, steps = _train(model, x, y, max_examples, generator)
+    return torch.optim.Adam, settings, steps
 
 
 WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
@@ -660,17 +676,21 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("F.softplus folded over the row", ce_softplus_fold, "rules out"),
     ],
     "ch01.train_classifier": [
-        WrongAnswer("full-batch steps", train_full_batch, "full-batch"),
-        WrongAnswer("no shuffling", train_no_shuffle, "did not shuffle"),
-        WrongAnswer("drops the last batch", train_drop_last, "partial batch"),
+        WrongAnswer("full-batch steps, Adam", train_full_batch, "held-out"),
+        WrongAnswer("full-batch steps, SGD", train_full_batch_sgd, "held-out"),
         WrongAnswer("no zero_grad", train_no_zero_grad, "clear the gradients"),
-        WrongAnswer("summed loss", train_summed_loss, "summed loss"),
-        WrongAnswer("new optimizer every epoch", train_optimizer_per_epoch, "new optimizer every epoch"),
-        WrongAnswer("SGD instead of Adam", train_sgd, "used SGD"),
-        WrongAnswer("plain mean of batch means", train_mean_of_means, "equal weights"),
-        WrongAnswer("torch.randperm by hand", train_randperm, "randperm"),
+        WrongAnswer("summed loss with SGD", train_summed_sgd, "summed loss"),
+        WrongAnswer("no shuffling", train_no_shuffle, "different seeds gave the same result"),
         WrongAnswer("global generator", train_global_rng, "global random generator"),
-        WrongAnswer("trains a copy", train_copy, "not a copy"),
+        WrongAnswer("twice the budget, reported", train_over_budget, "the budget is"),
+        WrongAnswer("twice the budget, half reported", train_hides_steps, "replay"),
+        WrongAnswer("reports other settings", train_wrong_settings, "replay"),
+        WrongAnswer("new optimizer every epoch", train_optimizer_per_epoch, "replay"),
+        WrongAnswer("learning rate far too small", train_tiny_lr, "held-out"),
         WrongAnswer("one epoch only", train_one_epoch, "held-out"),
+        WrongAnswer("trains a copy", train_copy, "not a copy"),
+        WrongAnswer("returns nothing", train_returns_nothing, "three things"),
+        WrongAnswer("rows as Python lists", train_lists_of_rows, "int64 tensor"),
+        WrongAnswer("the optimizer's class, not its name", train_optimizer_object, "class name"),
     ],
 }
