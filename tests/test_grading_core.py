@@ -590,3 +590,63 @@ def test_the_in_process_fallback_grades_and_times_out(linear):
             pass
 
     assert runner._run_in_process(loop, request, 0.3)["status"] == "timeout"
+
+
+def test_no_exercise_can_be_answered_by_the_graders_own_code():
+    """The grader modules (llmcourse/grading/chNN.py) are importable wherever the learner's code runs, and their
+    references and named-mistake functions compute answers: every exercise rules them out, by the engine, so a stub
+    that hands the work to one of them fails with the rule's words while the same answer written out passes."""
+    from llmcourse.grading import ch03
+
+    assert {rule.module for rule in core.GRADER_RULES} >= {"llmcourse.grading.ch01", "llmcourse.grading.ch03"}
+    for ex in core.REGISTRY.values():
+        assert {rule.key for rule in core.GRADER_RULES} <= {rule.key for rule in ex.rules}, ex.check_id
+
+    def copied(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
+        return ch03.reference_glove_loss(W, C, b_w, b_c, rows, cols, counts, x_max, alpha)
+
+    def written_out(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
+        x = counts.to(W.dtype)
+        weight = torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
+        error = (W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - x.log()
+        return (weight * error**2).sum()
+
+    assert run_check("ch03.glove_loss", written_out, seed=5).passed
+    result = run_check("ch03.glove_loss", copied, seed=5)
+    words = " ".join(result.messages + [case.message for case in result.cases])
+    assert not result.passed and "the grader itself" in words, words
+
+
+def test_a_by_hand_gradient_may_not_come_from_autograd_by_any_name():
+    """no_autograd counts backward passes at autograd's engine, so the names a notebook bound in an earlier cell
+    (``from torch.autograd import grad``, ``Tensor.backward`` kept aside, ``torch.func.grad``) are caught too."""
+    from torch.autograd import grad as bound_grad
+
+    bound_backward = torch.Tensor.backward
+    bound_func_grad = torch.func.grad
+
+    def glove(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
+        x = counts.to(W.dtype)
+        weight = torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
+        return (weight * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - x.log()) ** 2).sum()
+
+    def leaves(*tensors):
+        return [t.detach().clone().requires_grad_() for t in tensors]
+
+    def by_bound_grad(W, C, b_w, b_c, *rest):
+        params = leaves(W, C, b_w, b_c)
+        return tuple(g.detach() for g in bound_grad(glove(*params, *rest), params))
+
+    def by_bound_backward(W, C, b_w, b_c, *rest):
+        params = leaves(W, C, b_w, b_c)
+        bound_backward(glove(*params, *rest))
+        return tuple(p.grad for p in params)
+
+    def by_func_grad(W, C, b_w, b_c, *rest):
+        grads = bound_func_grad(lambda *p: glove(*p, *rest), argnums=(0, 1, 2, 3))(W, C, b_w, b_c)
+        return tuple(g.detach() for g in grads)
+
+    for answer in (by_bound_grad, by_bound_backward, by_func_grad):
+        result = run_check("ch03.glove_grads", answer, seed=3)
+        words = " ".join(result.messages + [case.message for case in result.cases])
+        assert not result.passed and "called autograd" in words, (answer.__name__, words)

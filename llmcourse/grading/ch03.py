@@ -11,9 +11,9 @@ count-based model the chapter describes in words; and gradients written by hand.
 The chapter builds skip-gram (``llmcourse.embeddings``) and explains GloVe without writing its loss or gradient;
 none of these is in it. Every case draws its inputs from the run's seed. The references are small functions
 written here, the gradients' references autograd on the loss, computed at check time on the same inputs, and so
-are the known mistakes, so a message can name one. A gradient computed by autograd is refused: the inputs reach
-the learner's function as tensors that require grad, so a formula of them comes back attached to the graph, and
-``.backward()`` or ``torch.autograd.grad`` comes back without one.
+are the known mistakes, so a message can name one. A gradient computed by autograd is refused: the by-hand
+exercises declare ``no_autograd=True``, and the engine counts every backward pass the learner's call runs, by
+whatever name it was reached.
 
 References: Mikolov, Chen, Corrado & Dean (2013) "Efficient Estimation of Word Representations in Vector Space"
 (CBOW); Pennington, Socher & Manning (2014) "GloVe: Global Vectors for Word Representation" (eq. 8 and 9);

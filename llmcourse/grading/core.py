@@ -191,6 +191,13 @@ class Exercise:
     def chapter(self) -> str:
         return self.check_id.split(".", 1)[0]
 
+    @property
+    def rules(self) -> tuple[Forbidden, ...]:
+        """The exercise's own rules, and the chapters' graders, which no exercise may use: their references and
+        named-mistake functions are answers (a mistake switched off is the right answer)."""
+        own = {rule.key for rule in self.forbidden}
+        return self.forbidden + tuple(rule for rule in GRADER_RULES if rule.key not in own)
+
     def case(self, name: str) -> Callable[[Callable[[Trial], None]], Callable[[Trial], None]]:
         """Decorator: register ``fn(trial)`` as a public case of this exercise, described by ``name``."""
 
@@ -207,6 +214,14 @@ class Exercise:
 
 
 REGISTRY: dict[str, Exercise] = {}
+
+# Every chapter's grader module (llmcourse/grading/chNN.py), ruled out in every exercise: the learner's code runs
+# where the grader is importable, and the references in it would pass its checks.
+GRADER_RULES: tuple[Forbidden, ...] = tuple(
+    Forbidden(module=f"{__package__}.{info.name}",
+              why="that module is the grader itself; its references would pass the check without your own code.")
+    for info in pkgutil.iter_modules(importlib.import_module(__package__ or "llmcourse.grading").__path__)
+    if len(info.name) == 4 and info.name.startswith("ch") and info.name[2:].isdigit())
 
 
 def exercise(check_id: str, name: str, description: str, *, args: Sequence[str] = (), points: float = 1.0,
@@ -349,7 +364,7 @@ class Trial:
                 record["backward"] = {"upstream": upstream[i]}
             request_steps.append(record)
         request = {"steps": request_steps, "count_autograd": self.ex.no_autograd,
-                   "forbidden": [rule.to_wire() for rule in self.ex.forbidden]}
+                   "forbidden": [rule.to_wire() for rule in self.ex.rules]}
         response = self._executor(request, self.ex.timeout)
         self.printed = str(response.get("printed", ""))[:2000]
         status = response.get("status")
@@ -372,7 +387,7 @@ class Trial:
 
     def _interpret(self, record: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
         # A ruled-out library is named even when the call then failed (its import inside the call is refused).
-        for rule in self.ex.forbidden:
+        for rule in self.ex.rules:
             if rule.key in record.get("forbidden_calls", ()):
                 seen = str(record.get("forbidden_where", {}).get(rule.key, ""))[:200]
                 verb = "used" if rule.module else "called"

@@ -154,8 +154,16 @@ def _pairs(output: Any, upstream: Any) -> Iterator[tuple[torch.Tensor, torch.Ten
 
 @contextmanager
 def _counting_autograd(counter: list[int]) -> Iterator[None]:
-    """Count the learner's calls into autograd (``backward``, ``autograd.grad``): for by-hand exercises."""
+    """Count the learner's calls into autograd (``backward``, ``autograd.grad``, ``torch.func``): for by-hand exercises.
+
+    Every backward pass, by whatever name the learner reached it (``from torch.autograd import grad`` in an earlier
+    cell keeps the unwrapped function), ends in the C++ engine's ``run_backward``, looked up on ``Variable`` at
+    call time; so the engine itself is swapped for a counting stand-in during the call, beside the public names.
+    """
+    from torch.autograd.variable import Variable
+
     originals = (torch.autograd.backward, torch.autograd.grad, torch.Tensor.backward)
+    engine = Variable._execution_engine
 
     def counted(fn: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -163,12 +171,24 @@ def _counting_autograd(counter: list[int]) -> Iterator[None]:
             return fn(*args, **kwargs)
         return wrapper
 
+    class CountingEngine:
+        """The autograd engine, counting each backward pass it runs."""
+
+        def run_backward(self, *args: Any, **kwargs: Any) -> Any:
+            counter[0] += 1
+            return engine.run_backward(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(engine, name)
+
     torch.autograd.backward, torch.autograd.grad = counted(originals[0]), counted(originals[1])
     torch.Tensor.backward = counted(originals[2])
+    Variable._execution_engine = CountingEngine()
     try:
         yield
     finally:
         torch.autograd.backward, torch.autograd.grad, torch.Tensor.backward = originals
+        Variable._execution_engine = engine
 
 
 def _resolve(path: str) -> Any:
@@ -258,15 +278,16 @@ class _LibraryWatch:
         self.names = names
         self.seen = seen
         self.where = where
+        self.owners: dict[str, str | None] = {}  # module name -> its ruled-out library: the hook asks per call
 
     def owner(self, module_name: object) -> str | None:
         """The ruled-out library ``module_name`` belongs to (itself or a submodule), else None."""
         if not isinstance(module_name, str):
             return None
-        for name in self.names:
-            if module_name == name or module_name.startswith(name + "."):
-                return name
-        return None
+        if module_name not in self.owners:
+            self.owners[module_name] = next((name for name in self.names
+                                             if module_name == name or module_name.startswith(name + ".")), None)
+        return self.owners[module_name]
 
     def note(self, name: str, what: str) -> None:
         key = f"module:{name}"
