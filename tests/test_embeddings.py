@@ -65,6 +65,8 @@ def test_keep_probability_is_word2vecs_formula():
     torch.testing.assert_close(keep_probability(counts, t), torch.tensor(expected, dtype=torch.float64))
     assert keep_probability(counts, t)[-1] == 1.0  # rare words are always kept
     assert (keep_probability(counts, 0) == 1).all()  # sample=0 turns subsampling off
+    with pytest.raises(ValueError, match="sample"):
+        keep_probability(counts, -0.01)
 
 
 def test_subsample_keeps_each_word_at_its_rate():
@@ -99,6 +101,9 @@ def test_noise_distribution_is_unigram_to_the_three_quarters():
     torch.testing.assert_close(p, torch.tensor([8 / 9, 1 / 9], dtype=torch.float64))  # 16^0.75 = 8
     draws = NoiseSampler(counts, table_size=90_000)((100_000,), torch.Generator().manual_seed(0))
     assert abs((draws == 1).float().mean().item() - 1 / 9) < 0.005
+    for bad in (torch.tensor([3, -1]), torch.tensor([0, 0])):
+        with pytest.raises(ValueError, match="counts"):
+            noise_distribution(bad)
 
 
 def test_batches_cover_the_epoch_and_reject_empty_input():
@@ -289,6 +294,8 @@ def test_ppmi_of_a_tiny_matrix_by_hand():
     torch.testing.assert_close(ppmi(counts.to_sparse(), alpha=1.0).to_dense(), expected)
     smoothed = ppmi(counts, alpha=0.75).to_dense()
     assert smoothed[0, 1] != got[0, 1]  # the smoothing changes the context marginals
+    with pytest.raises(ValueError, match="alpha"):
+        ppmi(counts, alpha=0.0)
 
 
 def test_cooccurrence_counts_both_directions_across_chunks():

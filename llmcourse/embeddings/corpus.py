@@ -86,8 +86,10 @@ def keep_probability(counts: torch.Tensor, sample: float) -> torch.Tensor:
 
     ``sample`` (t) is the threshold: words rarer than about t are always kept; ``sample=0`` keeps everything.
     """
+    if sample < 0:
+        raise ValueError(f"sample must be >= 0 (0 turns subsampling off), got {sample}")
     counts = counts.double()
-    if sample <= 0:
+    if sample == 0:
         return torch.ones_like(counts)
     f = counts / counts.sum()  # (V,) each word's share of the corpus
     return ((f / sample).sqrt() + 1).mul(sample / f).clamp(max=1.0)
@@ -130,6 +132,8 @@ def skipgram_pairs(ids: torch.Tensor, window: int, generator: torch.Generator | 
 
 def noise_distribution(counts: torch.Tensor, power: float = 0.75) -> torch.Tensor:
     """P_n(w) ∝ count(w)^0.75: flatter than the unigram distribution, so rare words are drawn more often."""
+    if (counts < 0).any() or counts.sum() <= 0:
+        raise ValueError("counts must be non-negative with at least one positive count")
     p = counts.double().pow(power)
     return p / p.sum()
 

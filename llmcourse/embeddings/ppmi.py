@@ -58,6 +58,8 @@ def ppmi(counts: torch.Tensor, alpha: float = 0.75) -> torch.Tensor:
     """
     if counts.dim() != 2:
         raise ValueError(f"counts must be a 2-D matrix, got shape {tuple(counts.shape)}")
+    if alpha <= 0:
+        raise ValueError(f"alpha must be > 0 (1: no context smoothing), got {alpha}")
     if counts.is_sparse:
         counts = counts.coalesce()
         i, j = counts.indices()
