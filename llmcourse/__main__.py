@@ -75,6 +75,9 @@ def _cmd_exercises(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_CELL_SECONDS = 86_400  # a day: a longer limit per cell is a typo (inf, 1e12), not a plan
+
+
 def _notebooks(paths: list[str]) -> list[Path]:
     found: list[Path] = []
     for p in map(Path, paths):
@@ -93,8 +96,10 @@ def _grade_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None]:
     notebooks = _notebooks(args.paths)
     if not notebooks:
         return [], "no notebooks (*.ipynb) found in " + " ".join(args.paths)
-    if not args.timeout > 0:
-        return [], f"--timeout must be a positive number of seconds, not {args.timeout:g}"
+    if not 0 < args.timeout <= MAX_CELL_SECONDS:
+        return [], f"--timeout must be a number of seconds above 0 and at most {MAX_CELL_SECONDS}, not {args.timeout:g}"
+    if args.memory_mb < 1:
+        return [], f"--memory-mb must be at least 1, not {args.memory_mb}"
     if args.jobs < 1:
         return [], f"--jobs must be at least 1, not {args.jobs}"
     if args.profile not in PROFILES:
@@ -103,6 +108,13 @@ def _grade_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None]:
         return [], f"no graded exercises for chapter {args.chapter!r} (expected e.g. ch01)"
     if args.hidden is not None and not Path(args.hidden).is_dir():
         return [], f"--hidden: no such folder: {args.hidden}"
+    if args.hidden is not None and not args.no_hidden:
+        from .grading.hidden import HiddenCaseError, load_hidden
+
+        try:
+            load_hidden(Path(args.hidden))
+        except HiddenCaseError as err:
+            return [], f"--hidden: {err}"
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -121,7 +133,7 @@ def _grade_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None]:
 def _cmd_grade(args: argparse.Namespace) -> int:
     from .grading import sandbox
     from .grading.batch import Gradebook, GradeOptions, grade_all, summary_table
-    from .grading.hidden import default_hidden_folder, load_hidden
+    from .grading.hidden import HiddenCaseError, default_hidden_folder, load_hidden
 
     notebooks, problem = _grade_arguments(args)
     if problem:
@@ -134,7 +146,11 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if isolation.warning:
         print(isolation.warning, file=sys.stderr)
     hidden_folder = None if args.no_hidden else (Path(args.hidden) if args.hidden else default_hidden_folder())
-    hidden = load_hidden(hidden_folder) if hidden_folder else {}
+    try:
+        hidden = load_hidden(hidden_folder) if hidden_folder else {}
+    except HiddenCaseError as err:
+        print(f"error: hidden cases: {err}", file=sys.stderr)
+        return 2
     print(f"hidden cases: {sum(map(len, hidden.values()))} from {hidden_folder}" if hidden_folder
           else "hidden cases: none", file=sys.stderr)
     options = GradeOptions(cell_timeout=args.timeout, profile=args.profile, chapter=args.chapter, hidden=hidden,
@@ -152,16 +168,50 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _execute_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None]:
+    """The notebooks to execute, or a one-line reason the arguments cannot work (checked before running any)."""
+    import nbformat
+
+    from .config import PROFILES
+
+    if args.profile not in PROFILES:
+        return [], f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}"
+    if not 0 < args.timeout <= MAX_CELL_SECONDS:
+        return [], f"--timeout must be a number of seconds above 0 and at most {MAX_CELL_SECONDS}, not {args.timeout:g}"
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        return [], f"no such file or folder: {missing[0]}"
+    notebooks = _notebooks(args.paths)
+    if not notebooks:
+        return [], "no notebooks (*.ipynb) found in " + " ".join(args.paths)
+    for nb_path in notebooks:
+        try:
+            nbformat.read(nb_path, as_version=4)
+        except Exception as err:  # noqa: BLE001 — JSON, schema, encoding: any reason it is not a notebook
+            return [], f"{nb_path} is not a readable notebook ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+    return notebooks, None
+
+
 def _cmd_execute(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
+    notebooks, problem = _execute_arguments(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     os.environ["LLMCOURSE_PROFILE"] = args.profile
-    for nb_path in _notebooks(args.paths):
+    for nb_path in notebooks:
         print(f"executing {nb_path} in the {args.profile} profile ...", file=sys.stderr)
         nb = nbformat.read(nb_path, as_version=4)
-        NotebookClient(nb, timeout=args.timeout, resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+        try:
+            NotebookClient(nb, timeout=args.timeout, resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+        except (CellExecutionError, CellTimeoutError) as err:  # the file is left as it was: nothing is lost
+            last = [line for line in str(err).strip().splitlines() if line.strip()][-1:] or ["(no message)"]
+            print(f"error: {nb_path} stopped in a cell, file left unchanged: {last[0][:300]}", file=sys.stderr)
+            return 1
         nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})  # one output per stream, not hundreds
         nbformat.write(nb, nb_path)
     return 0
@@ -199,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="gradebook", help="folder for gradebook.csv and .json (default: gradebook)")
     p.add_argument("--timeout", type=float, default=300, help="seconds allowed per cell (default 300)")
     p.add_argument("--profile", default="ci", help="profile the notebooks run in (default: ci, the fastest)")
-    p.add_argument("--chapter", default=None, help="chapter id (ch01, ...) when the notebooks do not say")
+    p.add_argument("--chapter", default=None, help="chapter id (ch01, ...) when the file names do not start with "
+                                                  "the chapter's number (01_...)")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     p.add_argument("--hidden", default=None, help="folder of hidden cases (default: solutions/hidden of the course)")
     p.add_argument("--no-hidden", action="store_true", help="run the public cases only")
@@ -214,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("execute", help="re-run notebooks in place, storing their outputs")
     p.add_argument("paths", nargs="+")
     p.add_argument("--profile", default="laptop")
-    p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per cell (default 1800)")
     p.set_defaults(run=_cmd_execute)
 
     sub.add_parser("book", help="build the Jupyter Book").set_defaults(run=_cmd_book)

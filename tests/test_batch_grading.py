@@ -56,7 +56,7 @@ def _notebook(path: Path, *cells: str) -> Path:
 
 
 def _options(**kw) -> GradeOptions:
-    return GradeOptions(**{"cell_timeout": 4.0, "grace": 3.0, **kw})
+    return GradeOptions(**{"cell_timeout": 4.0, "grace": 3.0, "chapter": "ch99", **kw})
 
 
 @needs_bwrap
@@ -199,3 +199,22 @@ def test_student_install_contains_no_hidden_case(tmp_path):
     assert not [n for n in names if "solutions" in n or "/hidden/" in n or n.startswith("tests/")], names
     text = " ".join(zipfile.ZipFile(wheel).read(n).decode(errors="ignore") for n in names if n.endswith(".py"))
     assert "@hidden_case(" not in text
+
+
+def test_the_chapter_comes_from_the_file_name_or_the_teacher_never_from_the_notebook(toy_chapter, tmp_path):
+    """A submission that declares another chapter in its own metadata is still graded as its file name says
+    (a notebook claiming ch42, which has no exercises, once got a 0/0 row instead of its grade)."""
+    from llmcourse.grading.batch import chapter_of
+
+    path = _notebook(tmp_path / "99_alice.ipynb", SOLVED)
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["llmcourse"] = {"chapter": "ch42"}
+    nbformat.write(nb, path)
+    assert chapter_of(path) == "ch99"
+    grade = grade_notebook(path, _options(chapter=None))
+    assert grade.chapter == "ch99" and grade.points == grade.max_points == 1, (grade.chapter, grade.problems)
+    renamed = tmp_path / "alice.ipynb"
+    path.rename(renamed)
+    with pytest.raises(ValueError, match="pass --chapter"):
+        chapter_of(renamed)
+    assert grade_notebook(renamed, _options()).chapter == "ch99"  # the teacher's --chapter

@@ -90,7 +90,8 @@ def test_grade_a_folder_of_submissions(tmp_path):
     _broken_submission(submissions / "carol.ipynb")
     (submissions / "dave.ipynb").write_text("{ this is not a notebook")
 
-    result = cli("grade", str(submissions), "--out", str(tmp_path / "out"), "--timeout", "5", "--jobs", "2")
+    result = cli("grade", str(submissions), "--out", str(tmp_path / "out"), "--timeout", "5", "--jobs", "2",
+                 "--chapter", "ch01")
     assert result.returncode == 0, result.stderr
     book = json.loads((tmp_path / "out" / "gradebook.json").read_text())
     by_name = {Path(entry["file"]).stem: entry for entry in book}
@@ -111,15 +112,22 @@ def test_grade_a_folder_of_submissions(tmp_path):
     assert any(r["exercise"] == "ch01.train_classifier" and "not defined" in r["messages"] for r in rows
                if r["student_file"].endswith("carol.ipynb"))
     assert "alice.ipynb" in result.stdout and "gradebook:" in result.stdout
-    again = cli("grade", str(submissions), "--out", str(tmp_path / "out"))  # everything is graded: nothing to do
+    again = cli("grade", str(submissions), "--out", str(tmp_path / "out"), "--chapter", "ch01")  # nothing to do
     assert again.returncode == 0 and json.loads((tmp_path / "out" / "gradebook.json").read_text()) == book
 
 
 @pytest.mark.parametrize("args, says", [
     (["no/such/folder"], "no such file or folder: no/such/folder"),
     (["{empty}"], "no notebooks"),
-    (["{nb}", "--timeout", "0"], "--timeout must be a positive number"),
-    (["{nb}", "--timeout", "-5"], "--timeout must be a positive number"),
+    (["{nb}", "--timeout", "0"], "--timeout must be a number of seconds above 0"),
+    (["{nb}", "--timeout", "-5"], "--timeout must be a number of seconds above 0"),
+    (["{nb}", "--timeout", "inf"], "--timeout must be a number of seconds above 0 and at most 86400, not inf"),
+    (["{nb}", "--timeout", "1e12"], "--timeout must be a number of seconds above 0 and at most 86400"),
+    (["{nb}", "--timeout", "nan"], "--timeout must be a number of seconds above 0"),
+    (["{nb}", "--memory-mb", "0"], "--memory-mb must be at least 1, not 0"),
+    (["{nb}", "--memory-mb", "-3"], "--memory-mb must be at least 1, not -3"),
+    (["{nb}", "--hidden", "{bad_syntax}"], "line 2): SyntaxError"),
+    (["{nb}", "--hidden", "{bad_id}"], "no exercise called 'ch01.no_such_exercise'"),
     (["{nb}", "--jobs", "0"], "--jobs must be at least 1"),
     (["{nb}", "--profile", "huge"], "unknown profile 'huge'"),
     (["{nb}", "--chapter", "ch42"], "no graded exercises for chapter 'ch42'"),
@@ -134,7 +142,14 @@ def test_grade_checks_its_arguments_before_grading_anything(tmp_path, args, says
     nb = subs / "01_x.ipynb"
     _broken_submission(nb)
     (tmp_path / "a_file").write_text("x")
-    values = {"empty": tmp_path / "empty", "nb": nb, "file": tmp_path / "a_file", "subs": subs}
+    (tmp_path / "bad_syntax").mkdir()
+    (tmp_path / "bad_syntax" / "ch01.py").write_text("from llmcourse.grading.hidden import hidden_case\ndef (:\n")
+    (tmp_path / "bad_id").mkdir()
+    (tmp_path / "bad_id" / "ch01.py").write_text(
+        "from llmcourse.grading.hidden import hidden_case\n\n\n@hidden_case('ch01.no_such_exercise', 'a case')\n"
+        "def _(t):\n    pass\n")
+    values = {"empty": tmp_path / "empty", "nb": nb, "file": tmp_path / "a_file", "subs": subs,
+              "bad_syntax": tmp_path / "bad_syntax", "bad_id": tmp_path / "bad_id"}
     argv = [a.format(**values) for a in args]
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "out")]
@@ -142,3 +157,37 @@ def test_grade_checks_its_arguments_before_grading_anything(tmp_path, args, says
     assert result.returncode == 2 and says in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1  # one line
     assert not (tmp_path / "out" / "gradebook.json").exists()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["no/such/file.ipynb"], "no such file or folder: no/such/file.ipynb"),
+    (["{empty}"], "no notebooks"),
+    (["{not_nb}"], "is not a readable notebook"),
+    (["{nb}", "--profile", "huge"], "unknown profile 'huge'"),
+    (["{nb}", "--timeout", "0"], "--timeout must be a number of seconds above 0"),
+    (["{nb}", "--timeout", "-1"], "--timeout must be a number of seconds above 0"),
+    (["{nb}", "--timeout", "inf"], "at most 86400"),
+])
+def test_execute_answers_a_bad_argument_in_one_line_and_touches_nothing(tmp_path, args, says):
+    (tmp_path / "empty").mkdir()
+    nb = tmp_path / "01_x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")]), nb)
+    before = nb.read_bytes()
+    not_nb = tmp_path / "02_y.ipynb"
+    not_nb.write_text("{ this is not a notebook")
+    values = {"empty": tmp_path / "empty", "nb": nb, "not_nb": not_nb}
+    result = cli("execute", *[a.format(**values) for a in args])
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr  # one line
+    assert nb.read_bytes() == before
+
+
+def test_execute_reports_a_failing_cell_in_one_line_and_keeps_the_file(tmp_path):
+    nb = tmp_path / "01_x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise ValueError('boom here')")]), nb)
+    before = nb.read_bytes()
+    result = cli("execute", str(nb), "--profile", "ci", "--timeout", "60")
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "boom here" in last and "Traceback" not in result.stderr, result.stderr
+    assert nb.read_bytes() == before

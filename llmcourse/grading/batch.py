@@ -86,15 +86,13 @@ class NotebookGrade:
                    data.get("isolation", ""), data.get("seconds", 0.0))
 
 
-def chapter_of(path: Path, notebook: Any) -> str:
-    """The chapter id (``ch01``) from the notebook's metadata, else from its ``NN_`` file name."""
-    meta = notebook.metadata.get("llmcourse", {})
-    if isinstance(meta, dict) and re.fullmatch(r"ch\d\d", str(meta.get("chapter", ""))):
-        return str(meta["chapter"])
+def chapter_of(path: Path) -> str:
+    """The chapter id (``ch01``) from the file's ``NN_`` name; never from the notebook's own metadata, which the
+    student's file carries and could change to be graded against another chapter's exercises."""
     match = re.match(r"(\d+)_", path.name)
     if not match:
-        raise ValueError(f"{path.name}: cannot tell the chapter (no llmcourse.chapter metadata and no NN_ prefix); "
-                         "pass --chapter")
+        raise ValueError(f"{path.name}: cannot tell the chapter from the file name (it does not start with the "
+                         "chapter's number, 01_...); pass --chapter")
     return f"ch{int(match.group(1)):02d}"
 
 
@@ -301,7 +299,7 @@ def grade_notebook(path: Path, options: GradeOptions | None = None, **overrides:
     digest = hashlib.sha256(data).hexdigest()
     try:
         notebook = nbformat.read(io.StringIO(data.decode("utf-8")), as_version=4)
-        chapter = options.chapter or chapter_of(path, notebook)
+        chapter = options.chapter or chapter_of(path)
     except Exception as exc:  # noqa: BLE001
         chapter = options.chapter or "?"
         record = NotebookGrade(str(path), chapter, digest, problems=[f"could not read the notebook: {exc}"])

@@ -20,6 +20,10 @@ HIDDEN: dict[str, list[Case]] = {}
 _LOADED: set[Path] = set()
 
 
+class HiddenCaseError(Exception):
+    """A file of hidden cases that cannot be loaded: a syntax error, an unknown exercise id, a failing import."""
+
+
 def hidden_case(check_id: str, name: str) -> Callable[[Callable[[Trial], None]], Callable[[Trial], None]]:
     """Decorator for a teacher-side case of exercise ``check_id`` (which must exist)."""
     get_exercise(check_id)
@@ -44,7 +48,13 @@ def load_hidden(folder: Path) -> dict[str, list[Case]]:
                 raise ImportError(f"cannot import {path}")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as err:  # a typo in a teacher's file is one line naming the file, not a traceback
+                sys.modules.pop(name, None)
+                where = f" (line {err.lineno})" if isinstance(err, SyntaxError) and err.lineno else ""
+                reason = str(err.args[0]).split(";")[0] if isinstance(err, KeyError) and err.args else err
+                raise HiddenCaseError(f"{path}{where}: {type(err).__name__}: {reason}") from err
         _LOADED.add(folder)
     return HIDDEN
 
