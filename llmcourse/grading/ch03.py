@@ -6,7 +6,9 @@ count-based model the chapter describes in words; and gradients written by hand.
    given as a coalesced COO list (rows, cols, counts); autograd must flow through it;
 3. ``glove_grads``: that objective's gradients with respect to both tables and both biases, by hand (no autograd),
    each word's contributions added up over all of its cells;
-4. ``cbow_ns_grads``: the CBOW negative-sampling loss's gradients, by hand, through the masked average.
+4. ``cbow_ns_grads``: the CBOW negative-sampling loss's gradients, by hand, through the masked average;
+5. ``train_glove``: GloVe trained with AdaGrad on the learner's own gradients, graded on its outcome: the weighted
+   objective the returned tables reach on counts drawn from a planted log-bilinear model.
 
 The chapter builds skip-gram (``llmcourse.embeddings``) and explains GloVe without writing its loss or gradient;
 none of these is in it. Every case draws its inputs from the run's seed. The references are small functions
@@ -23,12 +25,16 @@ Goldberg & Levy (2014) "word2vec Explained"; Rong (2014) "word2vec Parameter Lea
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .core import Trial, exercise
+from ..device import cpu_threads
+from . import wire
+from .core import Forbidden, Step, Trial, exercise
+from .expect import CheckFailure, expect_true, kind_of
 
 BROADCAST_HINT = {"must match the size of tensor b":
                   "line up the shapes: u_negatives is (B, K, D) and the vector it is scored against is (B, D), so "
@@ -230,7 +236,7 @@ glove_loss = exercise(
     "ch03.glove_loss", name="glove_loss",
     description="GloVe's weighted least-squares objective over the non-zero cells of a co-occurrence matrix "
                 "given as (rows, cols, counts): a 0-d tensor of W's dtype that autograd can train through.",
-    args=GLOVE_ARGS, points=2, timeout=10, grad=True, hints=GLOVE_HINTS,
+    args=GLOVE_ARGS, points=1, timeout=10, grad=True, hints=GLOVE_HINTS,
 )
 
 
@@ -562,3 +568,205 @@ def _(t: Trial) -> None:
     b, w, k, d = t.py.randint(2, 5), t.py.randint(1, 3), t.py.randint(2, 5), t.py.randint(3, 6)
     check_cbow_grads(t, cbow_inputs(t, b, w, k, d, dtype=torch.float64), "the float64 gradients", atol=1e-10,
                      rtol=1e-10)
+
+
+# --- 5. train_glove ----------------------------------------------------------------------------
+#
+# Graded on the outcome: the weighted objective (recomputed here, in float64, from the returned tables) must be
+# within TRAIN_BOUND of what the grader's own run reaches from the same stated start (the start is reproducible
+# from the generator's seed). Measured by _measure_train_glove on this CPU, 30 draws per case: a correct run in
+# another style (float64, no factor 2, a sparse product for the gradients, ε outside the root) lands within 1.5%
+# of the reference (30 of 30 pass in both cases); leaving the weighting out ends 21% or more above it in the first
+# case (0 of 30 pass; the second case's milder weighting lets 16 of 30 through), AdaGrad with one accumulator per
+# table ends 5.7x or more above it, plain SGD at the same rate diverges, and a sign flip makes the objective grow.
+
+TRAIN_BOUND = 1.05  # the learner's objective / the reference run's, from the same start
+TRAIN_EPS = 1e-8
+
+_NO_OPTIM = Forbidden(
+    module="torch.optim",
+    why="torch.optim.Adagrad is AdaGrad in one line; the exercise is the update itself: a running sum of squared "
+        "gradients per coordinate and a step scaled by it. Write it with tensor arithmetic on your own gradients.")
+
+train_glove = exercise(
+    "ch03.train_glove", name="train_glove",
+    description="GloVe trained from a stated start by full-batch AdaGrad on the learner's own gradients (no "
+                "autograd, no torch.optim) for a given number of epochs; graded on the weighted objective the "
+                "returned tables reach on counts drawn from a planted low-rank model.",
+    args=("rows", "cols", "counts", "vocab_size", "dim", "epochs", "lr", "x_max", "alpha", "generator"), points=2,
+    timeout=15, random=True, no_autograd=True, forbidden=[_NO_OPTIM], hints=GLOVE_HINTS,
+)
+
+
+def planted_counts(t: Trial, v: int, rank: int = 3, words: int | None = None) -> tuple[torch.Tensor, ...]:
+    """Counts X[i, j] ~ Poisson(exp(u_i·c_j + a_i + b_j)) of a planted rank-``rank`` model with Zipf-like biases,
+    as a coalesced COO list (rows, cols, counts), each (nnz,) int64. Only the first ``words`` ids (default all V)
+    take part, so the last ids may be in no cell at all."""
+    n = v if words is None else words
+    u = t.randn(n, rank, scale=0.7, dtype=torch.float64)
+    c = t.randn(n, rank, scale=0.7, dtype=torch.float64)
+    log_rank = torch.log(torch.arange(1, n + 1, dtype=torch.float64))
+    a = 3.0 - log_rank[torch.randperm(n, generator=t.rng)]
+    b = 3.0 - log_rank[torch.randperm(n, generator=t.rng)]
+    X = torch.poisson(torch.exp(u @ c.T + a[:, None] + b[None, :]), generator=t.rng).long()  # (n, n)
+    rows, cols = X.nonzero(as_tuple=True)  # row-major, as coalesce leaves it
+    return rows, cols, X[rows, cols]
+
+
+def glove_start(v: int, d: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """The stated start: W, then C, each (rand(V, D) - 0.5) / D from the generator; both biases zero."""
+    W = (torch.rand(v, d, generator=generator) - 0.5) / d
+    C = (torch.rand(v, d, generator=generator) - 0.5) / d
+    return [W, C, torch.zeros(v), torch.zeros(v)]
+
+
+def reference_train_glove(rows: torch.Tensor, cols: torch.Tensor, counts: torch.Tensor, vocab_size: int, dim: int,
+                          epochs: int, lr: float, x_max: float, alpha: float, generator: torch.Generator,
+                          *, weighted: bool = True, per_table: bool = False) -> list[torch.Tensor]:
+    """``epochs`` full-batch AdaGrad steps from the stated start (float32); ``weighted=False`` and ``per_table``
+    (one accumulator per table, not per coordinate) are two of the mistakes, for the measurements."""
+    with cpu_threads(1):
+        params = glove_start(vocab_size, dim, generator)
+        accumulated = [torch.zeros_like(p) for p in params]
+        for _ in range(epochs):
+            W, C, b_w, b_c = params
+            x, dot, bias = _glove_parts(W, C, b_w, b_c, rows, cols, counts)
+            weight = glove_weight(x, x_max, alpha) if weighted else torch.ones_like(x)
+            grads = _glove_scatter(W, C, rows, cols, 2 * weight * (dot + bias - torch.log(x)))
+            for p, g, acc in zip(params, grads, accumulated, strict=True):
+                acc += (g * g).sum() if per_table else g * g
+                p -= lr * g / torch.sqrt(acc + TRAIN_EPS)
+        return params
+
+
+def glove_objective(tables: Sequence[torch.Tensor], rows: torch.Tensor, cols: torch.Tensor, counts: torch.Tensor,
+                    x_max: float, alpha: float) -> float:
+    """The weighted objective at ``tables``, in float64."""
+    return reference_glove_loss(*(p.double() for p in tables), rows, cols, counts, x_max, alpha).item()
+
+
+def read_tables(value: Any, v: int, d: int) -> list[torch.Tensor]:
+    """The four returned tables, checked for form: W, C (V, D) and b_w, b_c (V,), float32, finite."""
+    names, shapes = ("W", "C", "b_w", "b_c"), ((v, d), (v, d), (v,), (v,))
+    if not (isinstance(value, (tuple, list)) and len(value) == 4):
+        raise CheckFailure("`train_glove` should return the four trained tables (W, C, b_w, b_c), not "
+                           f"{kind_of(value)}.", "type")
+    for name, shape, table in zip(names, shapes, value, strict=True):
+        expect_true(isinstance(table, torch.Tensor), f"`{name}` should be a tensor, not {kind_of(table)}.", "type")
+        expect_true(tuple(table.shape) == shape and table.dtype == torch.float32,
+                    f"`{name}` should have shape {shape} and dtype float32; it has shape {tuple(table.shape)} and "
+                    f"dtype {str(table.dtype).replace('torch.', '')}.", "type")
+        expect_true(bool(torch.isfinite(table).all()),
+                    f"`{name}` holds values that are not finite (NaN or inf): the training diverged or divided by "
+                    "zero. Steps of plain gradient descent on a sum over hundreds of cells overshoot; AdaGrad divides "
+                    "each coordinate's step by the root of its accumulated squared gradients (plus ε, for a word "
+                    "that is in no cell).", "wrong")
+    return [table.detach() for table in value]
+
+
+def check_trained(t: Trial, tables: list[torch.Tensor], args: tuple[Any, ...], what: str) -> None:
+    """The outcome: the biases trained, and the objective within TRAIN_BOUND of the reference run's."""
+    rows, cols, counts, v, d, epochs, lr, x_max, alpha, gen = args
+    expect_true(bool(tables[2].any() or tables[3].any()),
+                f"the biases b_w and b_c are still all zero ({what}): they are parameters too, trained like W and C "
+                "with their own gradients and accumulators.")
+    start = glove_objective(glove_start(v, d, torch.Generator().manual_seed(gen.seed)), rows, cols, counts, x_max,
+                            alpha)
+    got = glove_objective(tables, rows, cols, counts, x_max, alpha)
+    if got >= start:
+        raise CheckFailure(f"the objective went up from the stated start ({what}): {start:.4g} at the start, "
+                           f"{got:.4g} at the tables you return: a step along the gradient instead of against it, or "
+                           "steps so large that they overshoot.", "wrong")
+    reference = glove_objective(reference_train_glove(rows, cols, counts, v, d, epochs, lr, x_max, alpha,
+                                                      torch.Generator().manual_seed(gen.seed)),
+                                rows, cols, counts, x_max, alpha)
+    expect_true(got <= TRAIN_BOUND * reference,
+                f"the weighted objective at the tables you return is {got / reference:.2f} times what {epochs} "
+                f"epochs of AdaGrad reach from the stated start ({what}); the check allows {TRAIN_BOUND:.2f}. Check "
+                "the start, the weighting in your gradients, and that each coordinate keeps its own sum of squared "
+                "gradients.")
+
+
+def check_train_glove(t: Trial, v: int, d: int, epochs: int, lr: float, x_max: float, alpha: float, what: str,
+                      words: int | None = None) -> None:
+    args = (*planted_counts(t, v, words=words), v, d, epochs, lr, x_max, alpha,
+            wire.GeneratorSpec(t.seed_for("start")))
+    tables = read_tables(t.call(*args).value, v, d)
+    check_trained(t, tables, args, what)
+
+
+@train_glove.case("a planted 30-50-word model, D = 8: 200 epochs at lr 0.3, x_max = 50, α = 3/4")
+def _(t: Trial) -> None:
+    v = t.py.randint(30, 50)
+    check_train_glove(t, v, 8, 200, 0.3, 50.0, 0.75, f"V={v}, D=8")
+
+
+@train_glove.case("another size, rate, x_max and α, and the last words of the vocabulary in no cell at all")
+def _(t: Trial) -> None:
+    v, words = t.py.randint(28, 36), t.py.randint(20, 25)
+    check_train_glove(t, v, 6, 300, 0.2, 20.0, 0.5, f"V={v}, {v - words} words in no cell, D=6", words=words)
+
+
+@train_glove.case("two calls in a row with generators seeded alike: each call starts afresh, so both give the "
+                  "same tables")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(25, 35), 8
+    seed = t.seed_for("start")
+    cells = planted_counts(t, v)
+    first, second = ((*cells, v, d, 150, 0.3, 30.0, 0.75, wire.GeneratorSpec(seed, name)) for name in ("a", "b"))
+    outcomes = t.run([Step(first), Step(second)])
+    tables = [read_tables(o.value, v, d) for o in outcomes]
+    check_trained(t, tables[0], first, f"the first call, V={v}")
+    same = all(torch.allclose(a, b, atol=1e-6, rtol=1e-5) for a, b in zip(*tables, strict=True))
+    expect_true(same, "the second of two calls with generators seeded alike returned other tables than the first: "
+                      "something carries over from one call to the next (an accumulator kept outside the function, "
+                      "or a default argument that is changed). Make every table and accumulator inside each call.")
+
+
+@train_glove.generator_probe
+def _(t: Trial, seed: int) -> tuple[Any, ...]:
+    return (*planted_counts(t, 12), 12, 4, 20, 0.3, 20.0, 0.75, wire.GeneratorSpec(seed))
+
+
+def _measure_train_glove(seeds: int = 30) -> None:  # pragma: no cover
+    """The objective / the reference's, from the same start, over ``seeds`` draws of the first two cases: a correct
+    run in another style (float64, no factor 2, a sparse product, ε outside the root) and two mistakes. The numbers
+    behind TRAIN_BOUND."""
+    def other_style(rows: torch.Tensor, cols: torch.Tensor, counts: torch.Tensor, v: int, d: int, epochs: int,
+                    lr: float, x_max: float, alpha: float, g: torch.Generator) -> list[torch.Tensor]:
+        params = [p.double() for p in glove_start(v, d, g)]
+        acc = [torch.zeros_like(p) for p in params]
+        x = counts.double()
+        f, target = glove_weight(x, x_max, alpha), torch.log(x)
+        for _ in range(epochs):
+            W, C, b_w, b_c = params
+            e = f * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - target)  # no factor 2
+            S = torch.sparse_coo_tensor(torch.stack([rows, cols]), e, (v, v))
+            grads = [S @ C, S.t() @ W, torch.zeros_like(b_w).index_add(0, rows, e),
+                     torch.zeros_like(b_c).index_add(0, cols, e)]
+            for p, gr, a in zip(params, grads, acc, strict=True):
+                a += gr * gr
+                p -= lr * gr / (a.sqrt() + 1e-10)
+        return [p.float() for p in params]
+
+    cases = {"first": (30, 50, 8, 200, 0.3, 50.0, 0.75, None), "second": (28, 36, 6, 300, 0.2, 20.0, 0.5, (20, 25))}
+    for case, (low, high, d, epochs, lr, x_max, alpha, words) in cases.items():
+        ratios: dict[str, list[float]] = {"other style": [], "no weighting": [], "one accumulator per table": []}
+        for seed in range(1000, 1000 + seeds):
+            t = Trial(train_glove, None, seed)  # type: ignore[arg-type]  # draws only, no calls
+            v = t.py.randint(low, high)
+            n = None if words is None else t.py.randint(*words)
+            cells = planted_counts(t, v, words=n)
+            settings = (v, d, epochs, lr, x_max, alpha)
+            ref = glove_objective(reference_train_glove(*cells, *settings, torch.Generator().manual_seed(seed)),
+                                  *cells, x_max, alpha)
+            runs = {"other style": other_style(*cells, *settings, torch.Generator().manual_seed(seed)),
+                    "no weighting": reference_train_glove(*cells, *settings, torch.Generator().manual_seed(seed),
+                                                          weighted=False),
+                    "one accumulator per table": reference_train_glove(
+                        *cells, *settings, torch.Generator().manual_seed(seed), per_table=True)}
+            for label, tables in runs.items():
+                ratios[label].append(glove_objective(tables, *cells, x_max, alpha) / ref)
+        for label, r in ratios.items():
+            print(f"{case:6} {label:26} min {min(r):.4f} max {max(r):.4f} "
+                  f"pass {sum(x <= TRAIN_BOUND for x in r)}/{len(r)}")

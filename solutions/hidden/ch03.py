@@ -9,6 +9,7 @@ from llmcourse.grading.ch03 import (
     check_cbow_grads,
     check_glove_grads,
     check_glove_loss,
+    check_train_glove,
     check_windows,
     glove_inputs,
 )
@@ -88,3 +89,18 @@ def _(t: Trial) -> None:
 def _(t: Trial) -> None:
     b, d = t.py.randint(3, 7), t.py.randint(3, 7)
     check_cbow_grads(t, cbow_inputs(t, b, 1, 1, d), "the gradients for K = 1, window 1")
+
+
+# --- train_glove -------------------------------------------------------------------------------
+
+
+@hidden_case("ch03.train_glove", "a wider model (D = 12) than the planted rank, 250 epochs at lr 0.25")
+def _(t: Trial) -> None:
+    v = t.py.randint(30, 40)
+    check_train_glove(t, v, 12, 250, 0.25, 40.0, 0.75, f"V={v}, D=12")
+
+
+@hidden_case("ch03.train_glove", "a narrow model (D = 4), half the vocabulary in no cell")
+def _(t: Trial) -> None:
+    v = t.py.randint(40, 50)
+    check_train_glove(t, v, 4, 200, 0.3, 50.0, 0.75, f"V={v}, D=4", words=v // 2)

@@ -386,6 +386,114 @@ def cbow_in_place(cv, mask, uc, un):
     return grads
 
 
+# --- train_glove -------------------------------------------------------------------------------
+
+
+def _train(rows, cols, counts, V, D, epochs, lr, x_max, alpha, generator, *, update="adagrad", weighted=True,
+           sign=1.0, sums=None, start="stated", biases=True):
+    if start == "stated":
+        W = (torch.rand(V, D, generator=generator) - 0.5) / D
+        C = (torch.rand(V, D, generator=generator) - 0.5) / D
+    else:  # a normal start of unit scale, not the stated one
+        W, C = torch.randn(V, D, generator=generator), torch.randn(V, D, generator=generator)
+    tables = [W, C, torch.zeros(V), torch.zeros(V)]
+    sums = [torch.zeros_like(p) for p in tables] if sums is None else sums
+    x = counts.float()
+    f = (x / x_max).clamp(max=1.0) ** alpha if weighted else torch.ones_like(x)
+    for _ in range(epochs):
+        W, C, b_w, b_c = tables
+        g = sign * 2 * f * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - torch.log(x))
+        grads = [torch.zeros_like(W).index_add(0, rows, g[:, None] * C[cols]),
+                 torch.zeros_like(C).index_add(0, cols, g[:, None] * W[rows]),
+                 torch.zeros(V).index_add(0, rows, g), torch.zeros(V).index_add(0, cols, g)]
+        for i, (p, gr, acc) in enumerate(zip(tables, grads, sums)):
+            if i >= 2 and not biases:
+                continue
+            if update == "sgd":
+                p -= lr * gr
+            elif update == "sum of gradients":
+                acc += gr
+                p -= lr * gr / torch.sqrt(acc + 1e-8)
+            elif update == "per table":
+                acc += (gr * gr).sum()
+                p -= lr * gr / torch.sqrt(acc + 1e-8)
+            elif update == "no root":
+                acc += gr * gr
+                p -= lr * gr / (acc + 1e-8)
+            elif update == "no eps":
+                acc += gr * gr
+                p -= lr * gr / torch.sqrt(acc)
+            else:
+                acc += gr * gr
+                p -= lr * gr / torch.sqrt(acc + 1e-8)
+    return tuple(tables)
+
+
+def train_sgd(*args):
+    return _train(*args, update="sgd")
+
+
+def train_unweighted(*args):
+    return _train(*args, weighted=False)
+
+
+def train_sign_flipped(*args):
+    return _train(*args, sign=-1.0)
+
+
+def train_sums_gradients(*args):
+    return _train(*args, update="sum of gradients")
+
+
+def train_one_sum_per_table(*args):
+    return _train(*args, update="per table")
+
+
+def train_no_root(*args):
+    return _train(*args, update="no root")
+
+
+def train_no_eps(*args):
+    return _train(*args, update="no eps")
+
+
+def train_fixed_biases(*args):
+    return _train(*args, biases=False)
+
+
+_KEPT = {}
+
+
+def train_keeps_sums(rows, cols, counts, V, D, *rest):  # the accumulators outlive the call
+    key = (V, D)
+    if key not in _KEPT:
+        _KEPT[key] = [torch.zeros(V, D), torch.zeros(V, D), torch.zeros(V), torch.zeros(V)]
+    return _train(rows, cols, counts, V, D, *rest, sums=_KEPT[key])
+
+
+def train_torch_optim(rows, cols, counts, V, D, epochs, lr, x_max, alpha, generator):
+    W = ((torch.rand(V, D, generator=generator) - 0.5) / D).requires_grad_()
+    C = ((torch.rand(V, D, generator=generator) - 0.5) / D).requires_grad_()
+    b_w, b_c = torch.zeros(V, requires_grad=True), torch.zeros(V, requires_grad=True)
+    optimizer = torch.optim.Adagrad([W, C, b_w, b_c], lr=lr)
+    x = counts.float()
+    f = (x / x_max).clamp(max=1.0) ** alpha
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        (f * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - torch.log(x)) ** 2).sum().backward()
+        optimizer.step()
+    return W.detach(), C.detach(), b_w.detach(), b_c.detach()
+
+
+def train_global_seed(rows, cols, counts, V, D, epochs, lr, x_max, alpha, generator):
+    torch.manual_seed(0)
+    return _train(rows, cols, counts, V, D, epochs, lr, x_max, alpha, None)
+
+
+def train_float64(*args):
+    return tuple(p.double() for p in _train(*args))
+
+
 WRONG_ANSWERS = {
     "ch03.cbow_windows": [
         WrongAnswer("wraps around with torch.roll", windows_rolled, "wrapped around the ends of the sentence"),
@@ -454,5 +562,18 @@ WRONG_ANSWERS = {
         WrongAnswer("float32 gradients for float64 input", cbow_float32, "but should be float64"),
         WrongAnswer("squeeze() (fails for B = 1)", cbow_squeezed, "should have shape"),
         WrongAnswer("zeroes the padded vectors in place", cbow_in_place, "changed its input `context_vectors`"),
+    ],    "ch03.train_glove": [
+        WrongAnswer("plain SGD at the same rate", train_sgd, "not finite"),
+        WrongAnswer("no weighting", train_unweighted, "times what"),
+        WrongAnswer("sign flipped", train_sign_flipped, "went up"),
+        WrongAnswer("sums the gradients, not their squares", train_sums_gradients, "not finite"),
+        WrongAnswer("one sum per table", train_one_sum_per_table, "times what"),
+        WrongAnswer("divides by the sum, not its root", train_no_root, "went up"),
+        WrongAnswer("no ε (a word in no cell)", train_no_eps, "not finite"),
+        WrongAnswer("biases never trained", train_fixed_biases, "biases b_w and b_c are still all zero"),
+        WrongAnswer("accumulators kept across calls", train_keeps_sums, "carries over from one call to the next"),
+        WrongAnswer("torch.optim.Adagrad", train_torch_optim, "torch.optim"),
+        WrongAnswer("global seed", train_global_seed, "global random generator"),
+        WrongAnswer("float64 tables", train_float64, "dtype float32"),
     ],
 }
