@@ -394,7 +394,7 @@ def test_an_argument_the_answer_ignores_is_caught_because_cases_vary_it(toys):
             t.check_call(t.randn(3), lr, reference=lambda x, lr: x * (1 - lr))
 
     result = run_check("ch99.step", lambda x, lr: x * 0.9)
-    assert not result.passed and "lr 0.03: the result is wrong" in messages(result)
+    assert not result.passed and "lr 0.03 (inputs as non-contiguous views): the result is wrong" in messages(result)
 
 
 def test_generator_use_is_checked_different_seeds_successive_calls_and_the_global_rng(toys):
@@ -650,3 +650,28 @@ def test_a_by_hand_gradient_may_not_come_from_autograd_by_any_name():
         result = run_check("ch03.glove_grads", answer, seed=3)
         words = " ".join(result.messages + [case.message for case in result.cases])
         assert not result.passed and "called autograd" in words, (answer.__name__, words)
+
+
+def test_the_last_case_sends_non_contiguous_inputs_so_a_view_that_needs_contiguous_memory_fails(toys):
+    """The engine passes the last public case's tensors (and the last hidden case's) as non-contiguous views with
+    the same values: `.view` fails there with a hint in words, `.reshape` passes, an input that already is a view
+    is left as the case made it, and an exercise that cannot take views says why in ``exempt``."""
+    for check_id, exempt in (("ch99.flat", None), ("ch99.flat_exempt", {"non-contiguous": "a toy that needs it"})):
+        ex = toys(check_id, args=("x",), exempt=exempt)
+        for rows in (2, 3):
+            @ex.case(f"({rows}, 4)")
+            def _(t, rows=rows):
+                t.check_call(t.randn(rows, 4), reference=lambda x: x.flatten() * 2)
+
+    result = run_check("ch99.flat", lambda x: x.view(-1) * 2)
+    words = messages(result)
+    assert not result.passed and result.cases[0].passed, words
+    assert "(3, 4) (inputs as non-contiguous views)" in words and "non-contiguous view" in words, words
+    assert run_check("ch99.flat", lambda x: x.reshape(-1) * 2).passed
+    assert run_check("ch99.flat_exempt", lambda x: x.view(-1) * 2).passed
+    from llmcourse.grading.core import _strided
+
+    x = torch.randn(3, 4)
+    assert not _strided(x).is_contiguous() and torch.equal(_strided(x), x)
+    assert _strided(x.T) is not None and _strided(x.T).stride() == x.T.stride()  # already a view: left alone
+    assert not _strided(torch.arange(5)).is_contiguous() and torch.equal(_strided(torch.arange(5)), torch.arange(5))

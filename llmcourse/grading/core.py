@@ -281,6 +281,9 @@ GENERAL_HINTS = {
     "Can't call numpy() on Tensor that requires grad":
         "a NumPy round trip cuts the result off from autograd, so no gradient could flow back: use torch "
         "operations all the way.",
+    "view size is not compatible with input tensor's size and stride":
+        "an input here is a non-contiguous view (a transpose or a slice, as real tensors often are), and `.view` "
+        "needs contiguous memory; reshape copies only when it must.",
     "does not require grad and does not have a grad_fn":
         "the computation was cut off from autograd (torch.no_grad(), .detach(), .data, .item() or NumPy).",
 }
@@ -305,11 +308,12 @@ class Trial:
     every run draws new inputs and a teacher can replay one from the gradebook's seed.
     """
 
-    def __init__(self, ex: Exercise, executor: Executor, seed: int) -> None:
+    def __init__(self, ex: Exercise, executor: Executor, seed: int, *, strided: bool = False) -> None:
         import random as _random
 
         self.ex = ex
         self.seed = seed
+        self.strided = strided  # send every tensor input as a non-contiguous view (same values), as real ones often are
         self.rng = torch.Generator().manual_seed(seed % (2**63))
         self.py = _random.Random(seed)
         self._executor = executor
@@ -350,8 +354,11 @@ class Trial:
         grad = self.ex.grad if grad is None else grad
         request_steps, sent = [], []
         for i, step in enumerate(steps):
-            args = tuple(_as_leaves(a) for a in step.args) if grad else step.args
-            kwargs = {k: _as_leaves(v) for k, v in step.kwargs.items()} if grad else step.kwargs
+            args, kwargs = step.args, step.kwargs
+            if self.strided:
+                args, kwargs = tuple(map(_strided, args)), {k: _strided(v) for k, v in kwargs.items()}
+            args = tuple(_as_leaves(a) for a in args) if grad else args
+            kwargs = {k: _as_leaves(v) for k, v in kwargs.items()} if grad else kwargs
             sent.append((args, kwargs))
             self._record_coverage(args, kwargs, on_target=step.on is None and step.method is None)
             record: dict[str, Any] = {
@@ -575,6 +582,22 @@ def _upstream_like(expected: Any, rng: torch.Generator) -> Any:
     return None
 
 
+def _strided(value: Any) -> Any:
+    """``value`` with every contiguous tensor in it (in lists and tuples too) as a non-contiguous view holding the same
+    values, as a transpose or a slice hands a function in real code: the last two dimensions stored column by column
+    (so ``.view`` cannot flatten them), or a 1-D tensor as every other element of a buffer twice as long."""
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return type(value)(_strided(v) for v in value)
+    if (not isinstance(value, torch.Tensor) or value.layout != torch.strided or value.numel() < 2
+            or not value.is_contiguous()):
+        return value
+    if value.dim() >= 2 and value.shape[-1] > 1 and value.shape[-2] > 1:
+        return value.mT.contiguous().mT
+    wide = torch.zeros(*value.shape[:-1], 2 * value.shape[-1], dtype=value.dtype)
+    wide[..., ::2] = value
+    return wide[..., ::2]
+
+
 def _signature(value: Any) -> Any:
     """How an argument looked, for the coverage tests: shapes and dtypes of tensors, values of scalars."""
     if isinstance(value, (wire.LeafSpec, wire.SharedSpec)):
@@ -615,6 +638,10 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
     """
     seed = secrets.randbits(62) if seed is None else seed
     cases = list(ex.cases) + _generator_cases(ex) + [Case(c.name, c.fn, True) for c in hidden]
+    # The last public case and the last hidden one pass their tensors as non-contiguous views (a `.view` that
+    # needs contiguous memory fails there, as on a transposed or sliced tensor in real code), unless the exercise
+    # declares why it cannot take them.
+    strided = set() if "non-contiguous" in ex.exempt else {len(ex.cases) - 1, len(cases) - 1 if hidden else -1}
     results: list[CaseResult] = []
     mistake_log: list[tuple[str, bool, bool]] = []
     coverage: dict[str, list[Any]] = {}
@@ -624,7 +651,10 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
             results.append(CaseResult(case.name, False, "not run: an earlier case did not finish in time",
                                       case.hidden))
             continue
-        trial = Trial(ex, executor, int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:8], "little"))
+        trial = Trial(ex, executor, int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:8], "little"),
+                      strided=index in strided)
+        if trial.strided:
+            case = Case(f"{case.name} (inputs as non-contiguous views)", case.fn, case.hidden)
         try:
             case.fn(trial)
             results.append(CaseResult(case.name, True, hidden=case.hidden))
