@@ -161,6 +161,23 @@ def _(t: Trial) -> None:
                        "weight given as (in_features, out_features)")
 
 
+@linear_forward.case("raises a ValueError for a 3-D weight, a 2-D or 0-d bias, and a 0-d x")
+def _(t: Trial) -> None:
+    n, d_in, d_out, k = _sizes(t, 4, 2, 7)
+    x, weight = t.randn(n, d_in), t.randn(d_out, d_in)
+    _check_linear(t, x, weight, t.randn(d_out))  # the tensors that fit, for comparison
+    stacked = t.randn(k, d_out, d_in)  # a stack of weights: matmul would broadcast it into k layers' outputs
+    _check_shape_error(t, x, stacked, t.randn(d_out), {"weight": stacked}, "a weight with three dimensions")
+    table = t.randn(d_out, k)  # first dimension right, but not (out_features,)
+    _check_shape_error(t, x, weight, table, {"bias": table}, "a 2-D bias whose first dimension is out_features")
+    row = t.randn(1, d_out)  # the right number of entries, but a row: it broadcasts over the batch
+    _check_shape_error(t, x, weight, row, {"bias": row}, "a (1, out_features) bias")
+    scalar = t.randn(())  # broadcasts over every output like a (1,) bias
+    _check_shape_error(t, x, weight, scalar, {"bias": scalar}, "a 0-d bias")
+    point = t.randn(())  # no last dimension at all, so nothing to compare with in_features
+    _check_shape_error(t, point, weight, t.randn(d_out), {"x": point}, "a 0-d x, which has no last dimension")
+
+
 @linear_forward.case("raises a ValueError naming the shapes for a bias that would broadcast, and a 1-D weight")
 def _(t: Trial) -> None:
     n, d_in, d_out = _sizes(t, 3, 2, 7)
@@ -181,11 +198,33 @@ _BY_HAND = ("it relies on autograd (.backward() or torch.autograd.grad), which t
 _SHAPES_HINT = ("check the shapes at every step of the backward pass: the gradient with respect to a tensor has "
                 "that tensor's shape, and going back through a layer multiplies by its weight matrix.")
 
+_KERNEL_WHY = ("is one of PyTorch's backward kernels, the step autograd runs for {what}: calling it hands you that "
+               "step's gradient without deriving it. Write the gradient as a formula with tensor arithmetic "
+               "instead ({how}).")
+_MLP_FORBIDDEN = (
+    *(Forbidden(f"torch.ops.aten.{name}", why=f"`{name}` " + _KERNEL_WHY.format(
+        what="the softmax cross-entropy",
+        how="the gradient of the mean cross-entropy with respect to the logits has a simple form; derive it for "
+            "one example first"))
+      for name in ("_log_softmax_backward_data", "_softmax_backward_data", "nll_loss_backward",
+                   "nll_loss2d_backward")),
+    *(Forbidden(f"torch.ops.aten.{name}", why=f"`{name}` " + _KERNEL_WHY.format(
+        what="an activation (with the right settings it gives ReLU's)",
+        how="ReLU's derivative is 1 where its input was positive and 0 elsewhere"))
+      for name in ("threshold_backward", "leaky_relu_backward", "hardtanh_backward", "elu_backward",
+                   "rrelu_with_noise_backward", "_prelu_kernel_backward")),
+    *(Forbidden(f"torch.ops.aten.{name}", why=f"`{name}` " + _KERNEL_WHY.format(
+        what="a linear layer",
+        how="the gradient of a layer's output gives those of its weight, its bias and its input by matrix "
+            "products and a sum"))
+      for name in ("linear_backward", "mkldnn_linear_backward")),
+)
+
 mlp_backward = exercise(
     "ch01.mlp_backward", name="mlp_backward",
     description="The gradients of the mean softmax cross-entropy of a Linear-ReLU-Linear network with respect to "
                 "W1, b1, W2, b2, derived by hand (backpropagation without autograd).",
-    args=("x", "y", "W1", "b1", "W2", "b2"), points=2, timeout=10, no_autograd=True,
+    args=("x", "y", "W1", "b1", "W2", "b2"), points=2, timeout=10, no_autograd=True, forbidden=_MLP_FORBIDDEN,
     hints={
         "element 0 of tensors does not require grad": _BY_HAND,
         "backward through the graph a second time": _BY_HAND,
@@ -724,10 +763,11 @@ _OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax
 
 train_classifier = exercise(
     "ch01.train_classifier", name="train_classifier",
-    description="A mini-batch training loop the learner designs (batch size, order drawn from the given generator, "
-                "an optimizer of torch.optim and its settings) that trains the given model in place, within a budget "
-                f"of examples, to {TARGET_ACCURACY:.0%} accuracy on held-out data; it reports its optimizer and the "
-                "rows of each step, and the check replays them.",
+    description="A mini-batch training loop the learner designs (batch size, an optimizer of torch.optim and its "
+                "settings) that trains the given model in place, within a budget of examples, to "
+                f"{TARGET_ACCURACY:.0%} accuracy on held-out data, each epoch a new permutation of the rows drawn "
+                "from the given generator; it reports its optimizer and the rows of each step, and the check "
+                "replays them.",
     args=("model", "x", "y", "max_examples", "generator"), points=3, timeout=20, random=True, mutates=("model",),
     exempt={"batch of 1": "a training set of one example cannot reach a held-out accuracy; a batch of one is the "
                           "learner's own choice here"},
@@ -789,6 +829,25 @@ def _read_report(value: Any, n: int, max_examples: int) -> tuple[str, dict[str, 
     return name, settings, rows
 
 
+def _check_epochs(steps: list[torch.Tensor], n: int, what: str) -> None:
+    """The reported rows, read one epoch (``n`` rows) after another, must each be a permutation of all ``n`` rows,
+    in another order than the epoch before; a last, unfinished epoch (the budget ran out) may not repeat a row."""
+    flat = torch.cat(steps)  # every row the run used, in order
+    previous = None
+    for start in range(0, len(flat), n):
+        epoch = flat[start:start + n]
+        number = start // n + 1
+        if len(torch.unique(epoch)) != len(epoch):
+            raise CheckFailure(f"epoch {number} of the steps you report ({what}) uses some rows of `x` twice and, "
+                               "if it is complete, others not at all: each epoch is one pass over the data, every "
+                               "row exactly once, in an order drawn from `generator` (a permutation of the rows).",
+                               "wrong")
+        if previous is not None and len(epoch) >= 3 and torch.equal(epoch, previous[:len(epoch)]):
+            raise CheckFailure(f"epoch {number} of the steps you report ({what}) goes through the rows in the same "
+                               f"order as epoch {number - 1}: draw a new order for every epoch.", "wrong")
+        previous = epoch
+
+
 def _replay(spec: wire.SequentialSpec, x: torch.Tensor, y: torch.Tensor, name: str, settings: dict[str, Any],
             steps: list[torch.Tensor], *, zero: bool = True, summed: bool = False) -> dict[str, torch.Tensor]:
     """The weights the reported steps give: one step of ``torch.optim.<name>(**settings)`` per batch, on the batch's
@@ -840,6 +899,7 @@ def _check_training(t: Trial, n: int, hidden: int, what: str, activation: str = 
                        "all the earlier batches": _replay(spec, x, y, name, settings, steps, zero=False),
                        "stepped on each batch's summed loss; the task steps on its mean": _replay(
                            spec, x, y, name, settings, steps, summed=True)})
+    _check_epochs(steps, n, what)
     accuracy = _accuracy(spec, after.state, held_x, held_y)
     if accuracy < TARGET_ACCURACY:
         raise CheckFailure(f"the trained model classifies {accuracy:.1%} of held-out points right ({what}, "

@@ -29,6 +29,19 @@ def _(t: Trial) -> None:
     _check_linear(t, t.randn(3, 1, 2, 1, scale=30.0), t.randn(d_out, 1), None)
 
 
+@hidden_case("ch01.linear_forward", "a ValueError for a 0-d weight, a 4-D weight and an (out_features, 1) bias")
+def _(t: Trial) -> None:
+    n, d_in, d_out = _sizes(t, 3, 2, 7)
+    x, weight = t.randn(2, n, d_in), t.randn(d_out, d_in)
+    _check_linear(t, x, weight, t.randn(d_out))  # the tensors that fit, for comparison
+    point = t.randn(())
+    _check_shape_error(t, x, point, None, {"weight": point}, "a 0-d weight")
+    stacked = t.randn(2, 1, d_out, d_in)
+    _check_shape_error(t, x, stacked, None, {"weight": stacked}, "a weight with four dimensions")
+    column = t.randn(d_out, 1)
+    _check_shape_error(t, x, weight, column, {"bias": column}, "an (out_features, 1) bias")
+
+
 @hidden_case("ch01.linear_forward", "a ValueError for a (B, T, D) input against the wrong weight, and a 2-D bias")
 def _(t: Trial) -> None:
     b, time, d_in, d_out = _sizes(t, 4, 2, 7)

@@ -118,6 +118,44 @@ def linear_checks_all(x, weight, bias):
     return out if bias is None else out + bias
 
 
+def linear_refuses_1d_weight_only(x, weight, bias):
+    if weight.dim() == 1:  # a 3-D weight gets through, and matmul broadcasts it into a stack of layers
+        raise ValueError(f"weight of shape {tuple(weight.shape)} is not a matrix")
+    if x.dim() == 0 or x.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    if bias is not None and bias.shape != weight.shape[-2:-1]:
+        raise ValueError(f"bias of shape {tuple(bias.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    out = x @ weight.transpose(-1, -2)
+    return out if bias is None else out + bias
+
+
+def linear_bias_first_dim_only(x, weight, bias):
+    if weight.dim() != 2 or x.dim() == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    if bias is not None and bias.shape[0] != weight.shape[0]:  # a (out_features, k) bias gets through
+        raise ValueError(f"bias of shape {tuple(bias.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def linear_bias_numel(x, weight, bias):
+    if weight.dim() != 2 or x.dim() == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    if bias is not None and bias.numel() != weight.shape[0]:  # a (1, out_features) bias gets through
+        raise ValueError(f"bias of shape {tuple(bias.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def linear_no_0d_guard(x, weight, bias):
+    if weight.dim() != 2 or x.shape[-1] != weight.shape[1]:  # IndexError on a 0-d x
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"bias of shape {tuple(bias.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
 # --- mlp_backward ------------------------------------------------------------------------------------
 
 
@@ -492,6 +530,54 @@ def ce_softplus_fold(logits, targets):
     return (lse - _picked(logits, targets)).mean()
 
 
+def _ce_one_hot_grad(y, num_classes, n):
+    d_log_probs = torch.zeros(n, num_classes)
+    d_log_probs[torch.arange(n), y] = -1.0 / n  # dL/dlog_softmax, written out
+    return d_log_probs
+
+
+def mlp_log_softmax_kernel(x, y, W1, b1, W2, b2):
+    z = x @ W1.T + b1
+    h = torch.relu(z)
+    log_probs = torch.log_softmax(h @ W2.T + b2, -1)
+    d_logits = torch.ops.aten._log_softmax_backward_data(_ce_one_hot_grad(y, W2.shape[0], len(x)), log_probs, 1,
+                                                         log_probs.dtype)
+    return _back(x, W2, z, h, d_logits)
+
+
+def mlp_softmax_kernel(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    d_probs = -onehot / probs / len(x)  # dL/dp of -log p_y, averaged
+    d_logits = torch.ops.aten._softmax_backward_data(d_probs, probs, 1, probs.dtype)
+    return _back(x, W2, z, h, d_logits)
+
+
+def mlp_nll_kernel(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    log_probs = probs.log()
+    d_log_probs = torch.ops.aten.nll_loss_backward(torch.tensor(1.0), log_probs, y, None, 1, -100, torch.tensor(1.0))
+    return _back(x, W2, z, h, d_log_probs + probs * (-d_log_probs).sum(-1, keepdim=True))
+
+
+def mlp_threshold_kernel(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    return _back(x, W2, z, h, (probs - onehot) / len(x), lambda g: torch.ops.aten.threshold_backward(g, z, 0))
+
+
+def mlp_leaky_relu_kernel(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    return _back(x, W2, z, h, (probs - onehot) / len(x),
+                 lambda g: torch.ops.aten.leaky_relu_backward(g, z, 0.0, False))
+
+
+def mlp_linear_kernel(x, y, W1, b1, W2, b2):
+    z, h, probs, onehot = _forward(x, y, W1, b1, W2, b2)
+    d_logits = (probs - onehot) / len(x)
+    d_h, dW2, db2 = torch.ops.aten.linear_backward(h, d_logits, W2, [True, True, True])
+    d_z = d_h * (z > 0)
+    return d_z.T @ x, d_z.sum(0), dW2, db2
+
+
 # --- train_classifier --------------------------------------------------------------------------------
 
 
@@ -524,6 +610,33 @@ def _train(model, x, y, max_examples, generator, *, batch_size=8, lr=0.03, name=
             steps.append(rows.tolist() if as_list else rows)
             used += len(rows)
     return name, settings, steps[report_shift::report_every]
+
+
+def train_one_order(model, x, y, max_examples, generator, batch_size=8):
+    order = torch.randperm(len(x), generator=generator)  # drawn once: every epoch repeats it
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    steps, used = [], 0
+    while True:
+        for rows in order.split(batch_size):
+            if used + len(rows) > max_examples:
+                return "Adam", {"lr": 0.03}, steps
+            optimizer.zero_grad()
+            F.cross_entropy(model(x[rows]), y[rows]).backward()
+            optimizer.step()
+            steps.append(rows)
+            used += len(rows)
+
+
+def train_with_replacement(model, x, y, max_examples, generator, batch_size=8):
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    steps = []
+    for _ in range(max_examples // batch_size):
+        rows = torch.randint(0, len(x), (batch_size,), generator=generator)  # rows drawn with replacement
+        optimizer.zero_grad()
+        F.cross_entropy(model(x[rows]), y[rows]).backward()
+        optimizer.step()
+        steps.append(rows)
+    return "Adam", {"lr": 0.03}, steps
 
 
 def train_full_batch(model, x, y, max_examples, generator):
@@ -613,6 +726,11 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("error names x's shape only", linear_names_only_x, "does not give the shape of `weight`"),
         WrongAnswer("assert instead of ValueError", linear_asserts, "raised AssertionError"),
         WrongAnswer("refuses a single vector", linear_rejects_vectors, "raised ValueError"),
+        WrongAnswer("refuses a 1-D weight but not a 3-D one", linear_refuses_1d_weight_only,
+                    "a weight with three dimensions"),
+        WrongAnswer("checks only the bias's first dimension", linear_bias_first_dim_only, "a 2-D bias"),
+        WrongAnswer("checks only the bias's number of entries", linear_bias_numel, "(1, out_features) bias"),
+        WrongAnswer("no guard for a 0-d x", linear_no_0d_guard, "raised IndexError"),
     ],
     "ch01.mlp_backward": [
         WrongAnswer("forgot the 1/N", mlp_no_mean, "1/N"),
@@ -636,6 +754,12 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("squeeze breaks a batch of one", mlp_squeezes, "should have shape"),
         WrongAnswer("gradients in backward order", mlp_backward_order, "should have shape"),
         WrongAnswer("db2 missing", mlp_only_last_layer, "four gradients"),
+        WrongAnswer("aten's log-softmax backward kernel", mlp_log_softmax_kernel, "backward kernels"),
+        WrongAnswer("aten's softmax backward kernel", mlp_softmax_kernel, "backward kernels"),
+        WrongAnswer("aten's nll_loss backward kernel", mlp_nll_kernel, "backward kernels"),
+        WrongAnswer("aten's threshold_backward for ReLU", mlp_threshold_kernel, "backward kernels"),
+        WrongAnswer("aten's leaky_relu_backward with slope 0", mlp_leaky_relu_kernel, "backward kernels"),
+        WrongAnswer("aten's linear_backward", mlp_linear_kernel, "backward kernels"),
     ],
     "ch01.adam_step": [
         WrongAnswer("AdamW with the decay in the gradient", adam_l2_always, "added the weight decay to the gradient"),
@@ -692,5 +816,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("returns nothing", train_returns_nothing, "three things"),
         WrongAnswer("rows as Python lists", train_lists_of_rows, "int64 tensor"),
         WrongAnswer("the optimizer's class, not its name", train_optimizer_object, "class name"),
+        WrongAnswer("one order for every epoch", train_one_order, "same order as epoch 1"),
+        WrongAnswer("batches drawn with replacement", train_with_replacement, "exactly once"),
     ],
 }
