@@ -7,8 +7,9 @@ count-based model the chapter describes in words; and gradients written by hand.
 3. ``glove_grads``: that objective's gradients with respect to both tables and both biases, by hand (no autograd),
    each word's contributions added up over all of its cells;
 4. ``cbow_ns_grads``: the CBOW negative-sampling loss's gradients, by hand, through the masked average;
-5. ``train_glove``: GloVe trained with AdaGrad on the learner's own gradients, graded on its outcome: the weighted
-   objective the returned tables reach on counts drawn from a planted log-bilinear model.
+5. ``train_glove``: GloVe trained with AdaGrad on the learner's own gradients, graded on one epoch's tables (one
+   reference AdaGrad step from the stated start) and on the outcome: the weighted objective the returned tables
+   reach on counts drawn from a planted log-bilinear model.
 
 The chapter builds skip-gram (``llmcourse.embeddings``) and explains GloVe without writing its loss or gradient;
 none of these is in it. Every case draws its inputs from the run's seed. The references are small functions
@@ -261,11 +262,12 @@ def _(t: Trial) -> None:
                      f"the objective for x_max={x_max:g}, alpha={alpha:g}")
 
 
-@glove_loss.case("large counts (up to a million) and tables W and C that are not contiguous (transposed views)")
+@glove_loss.case("large counts (up to a million), vectors of scale 5 (dot products in the tens) and tables W and C "
+                 "that are not contiguous (transposed views)")
 def _(t: Trial) -> None:
     v, d = t.py.randint(8, 14), t.py.randint(3, 6)
     nnz = t.py.randint(2 * v, 4 * v)
-    check_glove_loss(t, glove_inputs(t, v, d, nnz, 50.0, 0.75, high=1e6, scale=1.5, transposed=True),
+    check_glove_loss(t, glove_inputs(t, v, d, nnz, 50.0, 0.75, high=1e6, scale=5.0, transposed=True),
                      f"the objective for counts up to 10^6, V={v}", rtol=2e-4)
 
 
@@ -372,11 +374,12 @@ def _(t: Trial) -> None:
                       "with cells")
 
 
-@glove_grads.case("large counts (up to a million) and tables W and C that are not contiguous (transposed views)")
+@glove_grads.case("large counts (up to a million), vectors of scale 5 (dot products in the tens) and tables W and C "
+                  "that are not contiguous (transposed views)")
 def _(t: Trial) -> None:
     v, d = t.py.randint(8, 14), t.py.randint(3, 6)
     nnz = t.py.randint(2 * v, 4 * v)
-    check_glove_grads(t, glove_inputs(t, v, d, nnz, 50.0, 0.75, high=1e6, scale=1.5, transposed=True),
+    check_glove_grads(t, glove_inputs(t, v, d, nnz, 50.0, 0.75, high=1e6, scale=5.0, transposed=True),
                       f"{GRADS_WHAT} for counts up to 10^6, V={v}", rtol=2e-4)
 
 
@@ -563,6 +566,38 @@ def _(t: Trial) -> None:
                      atol=1e-4)
 
 
+def planted_scores(t: Trial, hidden: torch.Tensor, vectors: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """``vectors`` (B, ..., D) moved along h (B, D) so that each one's score against h is exactly a drawn target,
+    |target| in [low, high], of alternating sign (so both signs occur in every batch whatever the draw)."""
+    b, d = hidden.shape
+    h = hidden.reshape(b, *([1] * (vectors.dim() - 2)), d)  # broadcast against (B, ..., D)
+    h_sq = (h * h).sum(-1, keepdim=True)
+    n = vectors[..., 0].numel()
+    magnitude = torch.rand(n, generator=t.rng, dtype=torch.float64) * (high - low) + low
+    sign = torch.where(torch.arange(n) % 2 == 0, -1.0, 1.0).to(torch.float64)
+    sign = sign[torch.randperm(n, generator=t.rng)] if n > 2 else sign
+    target = (sign * magnitude).to(vectors.dtype).reshape(vectors.shape[:-1]).unsqueeze(-1)
+    along = (vectors * h).sum(-1, keepdim=True) / h_sq  # remove the part along h, then set it to the target
+    return vectors - along * h + target * h / h_sq
+
+
+def huge_score_inputs(t: Trial, b: int, w: int, k: int, d: int) -> tuple[torch.Tensor, ...]:
+    """CBOW inputs whose scores u·h lie in ±[150, 400], both signs for the center and for the noise words: exp of
+    such a score overflows float32 (exp(89) is already inf), so σ written as exp(s) / (1 + exp(s)) or
+    -exp(-s) / (1 + exp(-s)) gives inf / inf = NaN on one side."""
+    cv, mask, uc, un = cbow_inputs(t, b, w, k, d)
+    h = masked_mean(cv, mask)  # (B, D)
+    return cv, mask, planted_scores(t, h, uc, 150.0, 400.0), planted_scores(t, h, un, 150.0, 400.0)
+
+
+@cbow_ns_grads.case("scores in the hundreds, of both signs, for the center and the noise words: exp of such a score "
+                    "overflows float32")
+def _(t: Trial) -> None:
+    b, w, k, d = t.py.randint(4, 7), t.py.randint(1, 3), t.py.randint(2, 4), t.py.randint(4, 8)
+    check_cbow_grads(t, huge_score_inputs(t, b, w, k, d), f"the gradients for B={b}, K={k}, scores in the hundreds",
+                     atol=1e-4)
+
+
 @cbow_ns_grads.case("float64 vectors: float64 gradients at float64 precision")
 def _(t: Trial) -> None:
     b, w, k, d = t.py.randint(2, 5), t.py.randint(1, 3), t.py.randint(2, 5), t.py.randint(3, 6)
@@ -572,9 +607,13 @@ def _(t: Trial) -> None:
 
 # --- 5. train_glove ----------------------------------------------------------------------------
 #
-# Graded on the outcome: the weighted objective (recomputed here, in float64, from the returned tables) must be
-# within TRAIN_BOUND of what the grader's own run reaches from the same stated start (the start is reproducible
-# from the generator's seed). Measured by _measure_train_glove on this CPU, 30 draws per case: a correct run in
+# Graded twice. First on the outcome: the weighted objective (recomputed here, in float64, from the returned tables)
+# must be within TRAIN_BOUND of what the grader's own run reaches from the same stated start (the start is
+# reproducible from the generator's seed). Then on a second call with epochs=1: its tables must equal one reference
+# AdaGrad step from that start (check_first_step), which pins the start's order (W, then C) and the update (all
+# four gradients at one point, then the sums, then the steps) that the outcome alone lets through: C drawn before
+# W passed some draws, the tables updated in turn passed all, and so did a run one epoch short.
+# The outcome's bound, measured by _measure_train_glove on this CPU, 30 draws per case: a correct run in
 # another style (float64, no factor 2, a sparse product for the gradients, ε outside the root) lands within 1.5%
 # of the reference (30 of 30 pass in both cases); leaving the weighting out ends 21% or more above it in the first
 # case (0 of 30 pass; the second case's milder weighting lets 16 of 30 through), AdaGrad with one accumulator per
@@ -582,6 +621,8 @@ def _(t: Trial) -> None:
 
 TRAIN_BOUND = 1.05  # the learner's objective / the reference run's, from the same start
 TRAIN_EPS = 1e-8
+FIRST_STEP_FLAT = 1e-2  # |first gradient| below which (and above 0) one step's value is not judged
+FIRST_STEP_ATOL = 1e-5
 
 _NO_OPTIM = Forbidden(
     module="torch.optim",
@@ -591,8 +632,9 @@ _NO_OPTIM = Forbidden(
 train_glove = exercise(
     "ch03.train_glove", name="train_glove",
     description="GloVe trained from a stated start by full-batch AdaGrad on the learner's own gradients (no "
-                "autograd, no torch.optim) for a given number of epochs; graded on the weighted objective the "
-                "returned tables reach on counts drawn from a planted low-rank model.",
+                "autograd, no torch.optim) for a given number of epochs; graded on one epoch's tables against one "
+                "reference step and on the weighted objective the returned tables reach on counts drawn from a "
+                "planted low-rank model.",
     args=("rows", "cols", "counts", "vocab_size", "dim", "epochs", "lr", "x_max", "alpha", "generator"), points=2,
     timeout=15, random=True, no_autograd=True, forbidden=[_NO_OPTIM], hints=GLOVE_HINTS,
 )
@@ -687,12 +729,42 @@ def check_trained(t: Trial, tables: list[torch.Tensor], args: tuple[Any, ...], w
                 "gradients.")
 
 
+def check_first_step(tables: list[torch.Tensor], args: tuple[Any, ...], what: str) -> None:
+    """One epoch must be one AdaGrad step from the stated start, table for table.
+
+    Pins the start (W drawn before C, biases zero) and the update (all four gradients at the same point, then each
+    coordinate's sum of squares, then the step), which the outcome over many epochs cannot tell apart. A
+    coordinate whose first gradient is near zero (0 < |g| < FIRST_STEP_FLAT) is left out: there the step
+    lr·g/√(g² + ε) turns on rounding and on where ε goes; a gradient of exactly zero (a word in no cell) is kept.
+    """
+    rows, cols, counts, v, d, _, lr, x_max, alpha, gen = args
+    start = glove_start(v, d, torch.Generator().manual_seed(gen.seed))
+    x, dot, bias = _glove_parts(*start, rows, cols, counts)
+    grads = _glove_scatter(start[0], start[1], rows, cols,
+                           2 * glove_weight(x, x_max, alpha) * (dot + bias - torch.log(x)))
+    reference = reference_train_glove(rows, cols, counts, v, d, 1, lr, x_max, alpha,
+                                      torch.Generator().manual_seed(gen.seed))
+    for name, got, expected, grad in zip(("W", "C", "b_w", "b_c"), tables, reference, grads, strict=True):
+        judged = (grad == 0) | (grad.abs() >= FIRST_STEP_FLAT)
+        close = torch.isclose(got, expected, atol=FIRST_STEP_ATOL, rtol=1e-4) | ~judged
+        expect_true(bool(close.all()),
+                    f"after one epoch ({what}), `{name}` is not where one AdaGrad step from the stated start puts it "
+                    f"({int((~close).sum())} of {close.numel()} values differ). Check the start (W drawn first, then "
+                    "C, from the generator; biases zero), that all four gradients are taken at the same point before "
+                    "any table moves, and that each coordinate adds its squared gradient to its sum before it steps.")
+
+
 def check_train_glove(t: Trial, v: int, d: int, epochs: int, lr: float, x_max: float, alpha: float, what: str,
                       words: int | None = None) -> None:
-    args = (*planted_counts(t, v, words=words), v, d, epochs, lr, x_max, alpha,
-            wire.GeneratorSpec(t.seed_for("start")))
-    tables = read_tables(t.call(*args).value, v, d)
-    check_trained(t, tables, args, what)
+    cells = planted_counts(t, v, words=words)
+    seed = t.seed_for("start")
+    # two generators seeded alike; names unique to this case, as a spec's name is one object within a run, and an
+    # earlier case's call may run first in the same process
+    one, args = ((*cells, v, d, n, lr, x_max, alpha, wire.GeneratorSpec(seed, f"start {seed} epochs {n}"))
+                 for n in (1, epochs))
+    outcomes = t.run([Step(one), Step(args)])
+    check_trained(t, read_tables(outcomes[1].value, v, d), args, what)
+    check_first_step(read_tables(outcomes[0].value, v, d), one, f"{what}, epochs=1")
 
 
 @train_glove.case("a planted 30-50-word model, D = 8: 200 epochs at lr 0.3, x_max = 50, α = 3/4")

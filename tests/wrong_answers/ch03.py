@@ -361,6 +361,14 @@ def cbow_negatives_without_h(cv, mask, uc, un):
     return _cbow(cv, mask, uc, un, neg_factor="none")
 
 
+def cbow_naive_sigmoid_center(cv, mask, uc, un):  # σ(s) - 1 as -exp(-s) / (1 + exp(-s)): inf / inf at s << 0
+    return _cbow(cv, mask, uc, un, e_pos_fn=lambda s: -torch.exp(-s) / (1 + torch.exp(-s)))
+
+
+def cbow_naive_sigmoid_noise(cv, mask, uc, un):  # σ(s) as exp(s) / (1 + exp(s)): inf / inf at s >> 0
+    return _cbow(cv, mask, uc, un, e_neg_fn=lambda s: torch.exp(s) / (1 + torch.exp(s)))
+
+
 def cbow_autograd(cv, mask, uc, un):
     leaves = [x.detach().clone().requires_grad_() for x in (cv, uc, un)]
     lcv, luc, lun = leaves
@@ -390,23 +398,30 @@ def cbow_in_place(cv, mask, uc, un):
 
 
 def _train(rows, cols, counts, V, D, epochs, lr, x_max, alpha, generator, *, update="adagrad", weighted=True,
-           sign=1.0, sums=None, start="stated", biases=True):
-    if start == "stated":
+           sign=1.0, sums=None, start="stated", biases=True, in_turn=False, skip=0):
+    if start in ("stated", "C first"):
         W = (torch.rand(V, D, generator=generator) - 0.5) / D
         C = (torch.rand(V, D, generator=generator) - 0.5) / D
+        if start == "C first":
+            W, C = C, W
     else:  # a normal start of unit scale, not the stated one
         W, C = torch.randn(V, D, generator=generator), torch.randn(V, D, generator=generator)
     tables = [W, C, torch.zeros(V), torch.zeros(V)]
     sums = [torch.zeros_like(p) for p in tables] if sums is None else sums
     x = counts.float()
     f = (x / x_max).clamp(max=1.0) ** alpha if weighted else torch.ones_like(x)
-    for _ in range(epochs):
+
+    def gradients():
         W, C, b_w, b_c = tables
         g = sign * 2 * f * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - torch.log(x))
-        grads = [torch.zeros_like(W).index_add(0, rows, g[:, None] * C[cols]),
-                 torch.zeros_like(C).index_add(0, cols, g[:, None] * W[rows]),
-                 torch.zeros(V).index_add(0, rows, g), torch.zeros(V).index_add(0, cols, g)]
-        for i, (p, gr, acc) in enumerate(zip(tables, grads, sums)):
+        return [torch.zeros_like(W).index_add(0, rows, g[:, None] * C[cols]),
+                torch.zeros_like(C).index_add(0, cols, g[:, None] * W[rows]),
+                torch.zeros(V).index_add(0, rows, g), torch.zeros(V).index_add(0, cols, g)]
+
+    for _ in range(epochs - skip):
+        grads = gradients()
+        for i, (p, acc) in enumerate(zip(tables, sums)):
+            gr = gradients()[i] if in_turn else grads[i]  # in turn: each table steps on the others' new values
             if i >= 2 and not biases:
                 continue
             if update == "sgd":
@@ -459,6 +474,18 @@ def train_no_eps(*args):
 
 def train_fixed_biases(*args):
     return _train(*args, biases=False)
+
+
+def train_C_drawn_first(*args):
+    return _train(*args, start="C first")
+
+
+def train_tables_in_turn(*args):  # W steps, then C's gradient is taken at the new W, and so on
+    return _train(*args, in_turn=True)
+
+
+def train_one_epoch_short(*args):
+    return _train(*args, skip=1)
 
 
 _KEPT = {}
@@ -558,6 +585,8 @@ WRONG_ANSWERS = {
         WrongAnswer("sign flipped", cbow_sign_flipped, "flipped the sign of every gradient"),
         WrongAnswer("gradient of the summed loss", cbow_summed_loss, "forgot to divide by the batch size"),
         WrongAnswer("noise gradient without h", cbow_negatives_without_h, "left the factor h out"),
+        WrongAnswer("σ(s) - 1 as -exp(-s) / (1 + exp(-s))", cbow_naive_sigmoid_center, "NaN or infinity"),
+        WrongAnswer("σ(s) as exp(s) / (1 + exp(s))", cbow_naive_sigmoid_noise, "NaN or infinity"),
         WrongAnswer("autograd", cbow_autograd, "called autograd"),
         WrongAnswer("float32 gradients for float64 input", cbow_float32, "but should be float64"),
         WrongAnswer("squeeze() (fails for B = 1)", cbow_squeezed, "should have shape"),
@@ -571,6 +600,9 @@ WRONG_ANSWERS = {
         WrongAnswer("divides by the sum, not its root", train_no_root, "went up"),
         WrongAnswer("no ε (a word in no cell)", train_no_eps, "not finite"),
         WrongAnswer("biases never trained", train_fixed_biases, "biases b_w and b_c are still all zero"),
+        WrongAnswer("C drawn before W", train_C_drawn_first, "after one epoch"),
+        WrongAnswer("tables updated in turn, each on the others' new values", train_tables_in_turn, "after one epoch"),
+        WrongAnswer("one epoch short", train_one_epoch_short, "after one epoch"),
         WrongAnswer("accumulators kept across calls", train_keeps_sums, "carries over from one call to the next"),
         WrongAnswer("torch.optim.Adagrad", train_torch_optim, "torch.optim"),
         WrongAnswer("global seed", train_global_seed, "global random generator"),
