@@ -394,7 +394,8 @@ def test_an_argument_the_answer_ignores_is_caught_because_cases_vary_it(toys):
             t.check_call(t.randn(3), lr, reference=lambda x, lr: x * (1 - lr))
 
     result = run_check("ch99.step", lambda x, lr: x * 0.9)
-    assert not result.passed and "lr 0.03 (inputs as non-contiguous views): the result is wrong" in messages(result)
+    assert not result.passed and "lr 0.03 (non-contiguous inputs; after another case's call in the same process): " \
+        "the result is wrong" in messages(result)
 
 
 def test_generator_use_is_checked_different_seeds_successive_calls_and_the_global_rng(toys):
@@ -666,7 +667,7 @@ def test_the_last_case_sends_non_contiguous_inputs_so_a_view_that_needs_contiguo
     result = run_check("ch99.flat", lambda x: x.view(-1) * 2)
     words = messages(result)
     assert not result.passed and result.cases[0].passed, words
-    assert "(3, 4) (inputs as non-contiguous views)" in words and "non-contiguous view" in words, words
+    assert "(3, 4) (non-contiguous inputs" in words and "non-contiguous view" in words, words
     assert run_check("ch99.flat", lambda x: x.reshape(-1) * 2).passed
     assert run_check("ch99.flat_exempt", lambda x: x.view(-1) * 2).passed
     from llmcourse.grading.core import _strided
@@ -675,3 +676,56 @@ def test_the_last_case_sends_non_contiguous_inputs_so_a_view_that_needs_contiguo
     assert not _strided(x).is_contiguous() and torch.equal(_strided(x), x)
     assert _strided(x.T) is not None and _strided(x.T).stride() == x.T.stride()  # already a view: left alone
     assert not _strided(torch.arange(5)).is_contiguous() and torch.equal(_strided(torch.arange(5)), torch.arange(5))
+
+
+def test_the_last_case_runs_after_another_cases_call_so_state_kept_between_calls_is_caught(toys):
+    """A notebook calls a function again and again in one process: the engine runs the last case's calls after a
+    call another case passed, in the same process, so a cache kept from one call to the next (a default argument,
+    a global) fails there, while an answer that keeps nothing passes; ``exempt`` opts out with a reason."""
+    for check_id, exempt in (("ch99.double", None), ("ch99.double_exempt", {"state across calls": "a toy"})):
+        ex = toys(check_id, args=("x",), exempt=exempt)
+        for size in (3, 5):
+            @ex.case(f"size {size}")
+            def _(t, size=size):
+                t.check_call(t.randn(size), reference=lambda x: 2 * x)
+
+    def cached(x, _memo={}):  # noqa: B006 — the mistake under test: state kept between calls
+        if "answer" not in _memo:
+            _memo["answer"] = 2 * x
+        return _memo["answer"].clone()
+
+    result = run_check("ch99.double", cached)
+    words = messages(result)
+    assert not result.passed and result.cases[0].passed and "after another case's call" in words, words
+    assert run_check("ch99.double", lambda x: 2 * x).passed
+    assert run_check("ch99.double_exempt", cached).passed
+
+
+def test_forward_mode_autograd_is_refused_where_gradients_are_by_hand():
+    """Dual numbers (torch.autograd.forward_ad, torch.func.jvp) run no backward pass, so the autograd counter cannot
+    see them; a by-hand exercise rules out the operator every dual tensor is made by."""
+    import torch.autograd.forward_ad as fwAD
+
+    def glove(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
+        x = counts.to(W.dtype)
+        weight = torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
+        return (weight * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - x.log()) ** 2).sum()
+
+    def by_dual_numbers(W, C, b_w, b_c, *rest):
+        tables = [W, C, b_w, b_c]
+        grads = []
+        for k, table in enumerate(tables):
+            flat = torch.zeros(table.numel(), dtype=table.dtype)
+            for j in range(table.numel()):
+                tangent = torch.zeros(table.numel(), dtype=table.dtype)
+                tangent[j] = 1
+                with fwAD.dual_level():
+                    dual = fwAD.make_dual(table.detach().contiguous(), tangent.view(table.shape))
+                    args = [dual if i == k else t.detach() for i, t in enumerate(tables)]
+                    flat[j] = fwAD.unpack_dual(glove(*args, *rest)).tangent
+            grads.append(flat.view(table.shape))
+        return tuple(grads)
+
+    result = run_check("ch03.glove_grads", by_dual_numbers, seed=3)
+    words = " ".join(result.messages + [case.message for case in result.cases])
+    assert not result.passed and "forward-mode autograd" in words, words

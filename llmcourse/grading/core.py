@@ -196,7 +196,8 @@ class Exercise:
         """The exercise's own rules, and the chapters' graders, which no exercise may use: their references and
         named-mistake functions are answers (a mistake switched off is the right answer)."""
         own = {rule.key for rule in self.forbidden}
-        return self.forbidden + tuple(rule for rule in GRADER_RULES if rule.key not in own)
+        implied = GRADER_RULES + (FORWARD_AD_RULES if self.no_autograd else ())
+        return self.forbidden + tuple(rule for rule in implied if rule.key not in own)
 
     def case(self, name: str) -> Callable[[Callable[[Trial], None]], Callable[[Trial], None]]:
         """Decorator: register ``fn(trial)`` as a public case of this exercise, described by ``name``."""
@@ -214,6 +215,13 @@ class Exercise:
 
 
 REGISTRY: dict[str, Exercise] = {}
+
+# Forward-mode autograd (dual numbers: torch.autograd.forward_ad, torch.func.jvp) never runs a backward pass, so the
+# autograd counter cannot see it; every such use makes its dual tensors through this one operator.
+FORWARD_AD_RULES: tuple[Forbidden, ...] = (
+    Forbidden("torch._make_dual", why="forward-mode autograd (dual numbers: torch.autograd.forward_ad, "
+                                      "torch.func.jvp) computes the derivatives this exercise asks you to work out "
+                                      "by hand; write each one as a formula."),)
 
 # Every chapter's grader module (llmcourse/grading/chNN.py), ruled out in every exercise: the learner's code runs
 # where the grader is importable, and the references in it would pass its checks.
@@ -314,6 +322,10 @@ class Trial:
         self.ex = ex
         self.seed = seed
         self.strided = strided  # send every tensor input as a non-contiguous view (same values), as real ones often are
+        # A call another case made and passed, run first in the same process (its answer unused): a function is
+        # called again and again in a notebook, so state it keeps from one call to the next must not change the next.
+        self.decoy: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self.first_call: tuple[tuple[Any, ...], dict[str, Any]] | None = None  # this trial's, to be a later decoy
         self.rng = torch.Generator().manual_seed(seed % (2**63))
         self.py = _random.Random(seed)
         self._executor = executor
@@ -353,6 +365,13 @@ class Trial:
         """Make several calls in one child process (later steps may use objects kept by earlier ones)."""
         grad = self.ex.grad if grad is None else grad
         request_steps, sent = [], []
+        plain = self.ex.kind == "function" and all(step.on is None and step.method is None for step in steps)
+        decoy = self.decoy if plain else None
+        if decoy is not None:  # its shared buffers renamed, so this case's calls start from their own
+            request_steps.append({"args": [wire.spec_to_wire(_own_buffers(a)) for a in decoy[0]],
+                                  "kwargs": {k: wire.spec_to_wire(_own_buffers(v)) for k, v in decoy[1].items()},
+                                  "on": None, "method": None, "keep": None,
+                                  "global_seed": self.seed_for("global:decoy") % (2**31)})
         for i, step in enumerate(steps):
             args, kwargs = step.args, step.kwargs
             if self.strided:
@@ -385,6 +404,10 @@ class Trial:
             raise CheckFailure(f"calling `{self.ex.name}` gave back more than an answer can be "
                                "(hundreds of megabytes) or something that is not data.", "error")
         records = list(response.get("steps", []))
+        if decoy is not None and records:
+            self._interpret(records.pop(0), *decoy)  # it passed in its own case: a failure now is state carried over
+        if plain and self.first_call is None and sent and records and records[0].get("ok"):
+            self.first_call = sent[0]  # a call that returned (not one a case made to raise), to be a later decoy
         outcomes = []
         for i, (args, kwargs) in enumerate(sent):
             if i >= len(records):
@@ -582,6 +605,13 @@ def _upstream_like(expected: Any, rng: torch.Generator) -> Any:
     return None
 
 
+def _own_buffers(value: Any) -> Any:
+    """``value`` with each shared buffer (:class:`wire.SharedSpec`) given a name no case uses."""
+    if isinstance(value, wire.SharedSpec):
+        return wire.SharedSpec(value.value, f"earlier case: {value.name}")
+    return value
+
+
 def _strided(value: Any) -> Any:
     """``value`` with every contiguous tensor in it (in lists and tuples too) as a non-contiguous view holding the same
     values, as a transpose or a slice hands a function in real code: the last two dimensions stored column by column
@@ -641,7 +671,9 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
     # The last public case and the last hidden one pass their tensors as non-contiguous views (a `.view` that
     # needs contiguous memory fails there, as on a transposed or sliced tensor in real code), unless the exercise
     # declares why it cannot take them.
-    strided = set() if "non-contiguous" in ex.exempt else {len(ex.cases) - 1, len(cases) - 1 if hidden else -1}
+    last = {len(ex.cases) - 1, len(cases) - 1 if hidden else -1}
+    strided = set() if "non-contiguous" in ex.exempt else last
+    decoy = None  # the first call of the last case that passed, run again before the last cases' own calls
     results: list[CaseResult] = []
     mistake_log: list[tuple[str, bool, bool]] = []
     coverage: dict[str, list[Any]] = {}
@@ -653,11 +685,15 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
             continue
         trial = Trial(ex, executor, int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:8], "little"),
                       strided=index in strided)
-        if trial.strided:
-            case = Case(f"{case.name} (inputs as non-contiguous views)", case.fn, case.hidden)
+        trial.decoy = decoy if index in last and "state across calls" not in ex.exempt else None
+        notes = (["non-contiguous inputs"] if trial.strided else []) + \
+            (["after another case's call in the same process"] if trial.decoy else [])
+        if notes:
+            case = Case(f"{case.name} ({'; '.join(notes)})", case.fn, case.hidden)
         try:
             case.fn(trial)
             results.append(CaseResult(case.name, True, hidden=case.hidden))
+            decoy = trial.first_call or decoy
         except NotImplementedYet:
             msg = (f"`{ex.name}` is not implemented yet: replace the `raise NotImplementedError(...)` line with "
                    "your code.")

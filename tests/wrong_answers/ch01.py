@@ -684,10 +684,6 @@ def train_tiny_lr(model, x, y, max_examples, generator):
     return _train(model, x, y, max_examples, generator, lr=1e-4)
 
 
-def train_one_epoch(model, x, y, max_examples, generator):
-    return _train(model, x, y, max_examples, generator, epochs=1)
-
-
 def train_copy(model, x, y, max_examples, generator):
     return _train(copy.deepcopy(model), x, y, max_examples, generator)
 
@@ -811,7 +807,6 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("reports other settings", train_wrong_settings, "replay"),
         WrongAnswer("new optimizer every epoch", train_optimizer_per_epoch, "replay"),
         WrongAnswer("learning rate far too small", train_tiny_lr, "held-out"),
-        WrongAnswer("one epoch only", train_one_epoch, "held-out"),
         WrongAnswer("trains a copy", train_copy, "not a copy"),
         WrongAnswer("returns nothing", train_returns_nothing, "three things"),
         WrongAnswer("rows as Python lists", train_lists_of_rows, "int64 tensor"),
