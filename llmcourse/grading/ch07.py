@@ -371,7 +371,8 @@ padded_lm_loss = exercise(
                 "on ids (B, T); position t predicts ids[:, t + 1]; targets equal to pad_id are not scored; with label "
                 "smoothing eps the target keeps 1 - eps of its probability on the right token and spreads eps evenly "
                 "over the whole vocabulary, the right token included; the mean over the scored targets, a 0-d "
-                "tensor, written from log_softmax (PyTorch's cross-entropy and NLL losses are refused).",
+                "tensor of the logits' dtype (float64 logits give a float64 loss), written from log_softmax "
+                "(PyTorch's cross-entropy and NLL losses are refused).",
     args=("logits", "ids", "pad_id", "smoothing"), points=2, timeout=10, grad=True, forbidden=LOSS_FORBIDDEN,
 )
 
@@ -403,13 +404,13 @@ def padded_mistakes(logits: torch.Tensor, ids: torch.Tensor, pad_id: int, smooth
             each = _smoothed(flat, target.clamp(0, v - 1), eps)
         keep = (target != pad_id).double()
         if mask == "none":
-            return each.mean().float()
+            return each.mean().to(logits.dtype)
         if mask == "zeros":
-            return (each * keep).sum().div(len(each)).float()
+            return (each * keep).sum().div(len(each)).to(logits.dtype)
         if per_row:
             rows = (each * keep).view(tgt.shape).sum(1) / keep.view(tgt.shape).sum(1).clamp(min=1)
-            return rows.mean().float()
-        return ((each * keep).sum() / keep.sum()).float()
+            return rows.mean().to(logits.dtype)
+        return ((each * keep).sum() / keep.sum()).to(logits.dtype)
 
     return mistake_values({
         "scored every position against its own token (no shift): position t predicts the NEXT token, ids[:, t + 1]":
@@ -429,15 +430,19 @@ def padded_mistakes(logits: torch.Tensor, ids: torch.Tensor, pad_id: int, smooth
 
 
 def check_padded(t: Trial, batch: int, length: int, vocab: int, pad_id: int, smoothing: float,
-                 lengths: list[int] | None = None) -> None:
-    logits = t.randn(batch, length, vocab, scale=2.0)  # (B, T, V)
+                 lengths: list[int] | None = None, dtype: torch.dtype = torch.float32) -> None:
+    """float64 logits are checked at float64 precision (1e-10), so a softened target or a mask built with a
+    default-dtype constructor (torch.full, torch.zeros: float32) shows in the loss and its gradient."""
+    logits = t.randn(batch, length, vocab, scale=2.0, dtype=dtype)  # (B, T, V)
     ids = t.randint(0, vocab, (batch, length))  # (B, T)
     ids = torch.where(ids == pad_id, (ids + 1) % vocab, ids)  # real tokens are never the pad id
     lengths = lengths or [t.py.randint(2, length) for _ in range(batch)]
     for row, n in enumerate(lengths):
         ids[row, n:] = pad_id  # right padding
-    t.check_call(logits, ids, pad_id, smoothing, reference=padded_reference, what="the loss",
-                 mistakes=padded_mistakes)
+    tolerance = 1e-10 if dtype == torch.float64 else None
+    t.check_call(logits, ids, pad_id, smoothing, reference=padded_reference,
+                 what="the float64 loss" if tolerance else "the loss", mistakes=padded_mistakes,
+                 **({"atol": tolerance, "rtol": tolerance} if tolerance else {}))
 
 
 @padded_lm_loss.case("a batch of sequences of different lengths, padded at the end, with label smoothing")
@@ -453,7 +458,9 @@ def _(t: Trial) -> None:
     check_padded(t, 1, t.py.randint(7, 12), vocab, vocab - 1, 0.0)
 
 
-@padded_lm_loss.case("strong smoothing, a pad id in the middle of the vocabulary, more positions than tokens")
+@padded_lm_loss.case("strong smoothing, a pad id in the middle of the vocabulary, more positions than tokens; "
+                     "float64 logits: a float64 loss at float64 precision")
 def _(t: Trial) -> None:
     vocab = t.py.randint(3, 5)
-    check_padded(t, t.py.randint(2, 4), t.py.randint(9, 14), vocab, vocab // 2, t.py.uniform(0.3, 0.6))
+    check_padded(t, t.py.randint(2, 4), t.py.randint(9, 14), vocab, vocab // 2, t.py.uniform(0.3, 0.6),
+                 dtype=torch.float64)

@@ -46,7 +46,8 @@ penalize_frequency_presence = exercise(
     "ch08.penalize_frequency_presence", name="penalize_frequency_presence",
     description="OpenAI's penalties on logits (B, V) given the ids generated so far (B, T): subtract "
                 "frequency_penalty times the number of times each id occurs in its row, and presence_penalty once "
-                "for every id that occurs at all; return new logits (B, V).",
+                "for every id that occurs at all; return new logits (B, V) of the logits' dtype (float64 in, "
+                "float64 out, at float64 precision).",
     args=("logits", "ids", "frequency_penalty", "presence_penalty"), points=1, timeout=10,
     forbidden=[no_transformers("logits processors (its repetition penalty and sequence bias among them) are the "
                                "library's versions of this step")], hints={
@@ -92,11 +93,16 @@ def penalty_mistakes(logits: torch.Tensor, ids: torch.Tensor, frequency: float, 
     return {text: value.to(logits.dtype) for text, value in values.items()}
 
 
-def check_penalty(t: Trial, batch: int, length: int, vocab: int, frequency: float, presence: float) -> None:
-    logits = t.randn(batch, vocab, scale=2.0)  # (B, V)
+def check_penalty(t: Trial, batch: int, length: int, vocab: int, frequency: float, presence: float,
+                  dtype: torch.dtype = torch.float32) -> None:
+    """float64 logits are checked at float64 precision (1e-12), so penalties counted or multiplied in a tensor made
+    by a default-dtype constructor (torch.zeros, torch.full: float32) show, though the result is float64."""
+    logits = t.randn(batch, vocab, scale=2.0, dtype=dtype)  # (B, V)
     ids = t.randint(0, max(2, vocab // 3), (batch, length))  # (B, T): few distinct ids, so many repeats
-    t.check_call(logits, ids, frequency, presence, reference=penalty_reference, what="the penalised logits",
-                 mistakes=penalty_mistakes, atol=1e-5, rtol=1e-5)
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    t.check_call(logits, ids, frequency, presence, reference=penalty_reference,
+                 what=f"the penalised {'float64 ' if dtype == torch.float64 else ''}logits", mistakes=penalty_mistakes,
+                 atol=tolerance, rtol=tolerance)
 
 
 @penalize_frequency_presence.case("a batch of rows with many repeated ids, both penalties positive")
@@ -105,9 +111,11 @@ def _(t: Trial) -> None:
                   t.py.uniform(0.8, 1.5))
 
 
-@penalize_frequency_presence.case("a batch of one row, a longer history, a larger vocabulary")
+@penalize_frequency_presence.case("a batch of one row, a longer history, a larger vocabulary; float64 logits stay "
+                                  "float64, at float64 precision")
 def _(t: Trial) -> None:
-    check_penalty(t, 1, t.py.randint(20, 30), t.py.randint(30, 40), t.py.uniform(0.1, 0.4), t.py.uniform(0.2, 0.6))
+    check_penalty(t, 1, t.py.randint(20, 30), t.py.randint(30, 40), t.py.uniform(0.1, 0.4), t.py.uniform(0.2, 0.6),
+                  dtype=torch.float64)
 
 
 @penalize_frequency_presence.case("negative penalties (which encourage repeats), a short history")
@@ -120,9 +128,9 @@ def _(t: Trial) -> None:
 
 sample_typical = exercise(
     "ch08.sample_typical", name="sample_typical",
-    description="Locally typical sampling: per row of logits (B, V), rank the ids by how far their surprisal "
-                "-log p is from the row's entropy H (closest first), keep ids in that order until their "
-                "probabilities add up to typical_mass (the id that crosses it is kept), renormalise and draw one "
+    description="Locally typical sampling: per row of logits (B, V) (float32 or float64), rank the ids by how far "
+                "their surprisal -log p is from the row's entropy H (closest first), keep ids in that order until "
+                "their probabilities add up to typical_mass (the id that crosses it is kept), renormalise and draw one "
                 "id with the given generator; return a (B,) tensor of int64 ids.",
     args=("logits", "typical_mass", "generator"), points=2, timeout=15, random=True,
     forbidden=[no_transformers("TypicalLogitsWarper (like its top-k, top-p, min-p and repetition-penalty "
@@ -194,9 +202,9 @@ def check_typical(t: Trial, rows: torch.Tensor, mass: float) -> None:
              mistakes=typical_mistakes(rows, mass), atol=_TOL, rtol=0)
 
 
-def peaked_rows(t: Trial, n_rows: int, vocab: int) -> torch.Tensor:
+def peaked_rows(t: Trial, n_rows: int, vocab: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Rows with one likely id and a spread tail: the most likely id is often not the most typical one."""
-    rows = t.randn(n_rows, vocab)
+    rows = t.randn(n_rows, vocab, dtype=dtype)
     rows[torch.arange(n_rows), torch.randint(vocab, (n_rows,), generator=t.rng)] += 1.5
     return rows
 
@@ -206,9 +214,10 @@ def _(t: Trial) -> None:
     check_typical(t, peaked_rows(t, 4, 8), t.py.uniform(0.52, 0.58))
 
 
-@sample_typical.case("ids follow the typical set row by row for a wider mass and a larger vocabulary")
+@sample_typical.case("ids follow the typical set row by row for a wider mass and a larger vocabulary, from float64 "
+                     "logits")
 def _(t: Trial) -> None:
-    check_typical(t, peaked_rows(t, 3, t.py.randint(9, 10)), t.py.uniform(0.62, 0.68))
+    check_typical(t, peaked_rows(t, 3, t.py.randint(9, 10), dtype=torch.float64), t.py.uniform(0.62, 0.68))
 
 
 @sample_typical.case("ids follow the typical set for logits far from 0 (beyond ±100)")

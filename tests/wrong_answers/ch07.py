@@ -233,6 +233,19 @@ def loss_nll_skips_padding(logits, ids, pad_id, smoothing):  # nll_loss's ignore
     return (1 - smoothing) * nll - smoothing * log_probs.mean(-1)[targets != pad_id].mean()
 
 
+def loss_target_built_in_float32(logits, ids, pad_id, smoothing):
+    # the softened target as a distribution, made with torch.full without dtype=: float32, so with float64 logits
+    # the loss (float64 by promotion) carries the target's float32 rounding
+    log_probs = F.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V)
+    targets = ids[:, 1:]
+    v = logits.size(-1)
+    q = torch.full(log_probs.shape, smoothing / v)  # float32 whatever the logits' dtype
+    q = q.scatter(-1, targets.unsqueeze(-1), 1 - smoothing + smoothing / v)
+    each = -(q * log_probs).sum(-1)
+    keep = targets != pad_id
+    return each[keep].sum() / keep.sum()
+
+
 def loss_item(logits, ids, pad_id, smoothing):
     return _smoothed_loss(logits[:, :-1], ids[:, 1:], pad_id, smoothing).item()
 
@@ -276,6 +289,8 @@ WRONG_ANSWERS = {
         WrongAnswer("mean of per-sequence means", loss_mean_of_sequences, "each sequence first"),
         WrongAnswer("no label smoothing", loss_no_smoothing, "label smoothing"),
         WrongAnswer(".item() instead of a tensor", loss_item, "0-d tensor"),
+        WrongAnswer("softened target made with torch.full (float32) under float64 logits", loss_target_built_in_float32,
+                    "the float64 loss is wrong"),
         WrongAnswer("F.cross_entropy with ignore_index and label_smoothing", loss_cross_entropy_does_it,
                     "torch.nn.functional.cross_entropy"),
         WrongAnswer("nn.CrossEntropyLoss does it", loss_module_does_it, "which this exercise rules out"),

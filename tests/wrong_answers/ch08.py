@@ -49,6 +49,14 @@ def penalty_in_place(logits, ids, frequency_penalty, presence_penalty):
     return logits
 
 
+def penalty_made_in_float32(logits, ids, frequency_penalty, presence_penalty):
+    # the penalty built with default-dtype constructors (torch.zeros, torch.full): float32, so with float64 logits
+    # the result is float64 by promotion but carries the penalties' float32 rounding
+    counts = torch.zeros(logits.shape).scatter_add(1, ids, torch.ones(ids.shape))  # (B, V) float32
+    penalty = counts * torch.full((), frequency_penalty) + (counts > 0) * torch.full((), presence_penalty)
+    return logits - penalty
+
+
 def penalty_float64(logits, ids, frequency_penalty, presence_penalty):
     counts = _counts(logits, ids).double()
     return logits.double() - frequency_penalty * counts - presence_penalty * (counts > 0).double()
@@ -101,6 +109,19 @@ def typical_global_rng(logits, typical_mass, generator):
 def typical_keeps_shape(logits, typical_mass, generator):
     logp, probs, entropy = _typical_parts(logits)
     return _nucleus_in((-logp - entropy).abs().argsort(-1), probs, typical_mass, generator)[:, None]
+
+
+def typical_mask_made_in_float32(logits, typical_mass, generator):
+    # the kept probabilities scattered back into a torch.zeros(...) without dtype=: float32, so float64 logits make
+    # scatter refuse the float64 source
+    logp = torch.log_softmax(logits, -1)  # in the logits' dtype
+    probs = logp.exp()
+    entropy = -(probs * logp).sum(-1, keepdim=True)
+    order = (-logp - entropy).abs().argsort(-1)
+    walked = probs.gather(-1, order)
+    keep = walked.cumsum(-1) - walked < typical_mass
+    kept = torch.zeros(logits.shape).scatter(-1, order, walked * keep)  # (B, V) in id order
+    return torch.multinomial(kept, 1, generator=generator).squeeze(-1)
 
 
 def typical_hf_warper(logits, typical_mass, generator):
@@ -277,6 +298,8 @@ WRONG_ANSWERS = {
         WrongAnswer("the chapter's sign-aware penalty", penalty_sign_aware, "Hugging Face's rule"),
         WrongAnswer("in place", penalty_in_place, "in place"),
         WrongAnswer("float64 result", penalty_float64, "float64"),
+        WrongAnswer("penalty made with torch.zeros/torch.full (float32) under float64 logits", penalty_made_in_float32,
+                    "the penalised float64 logits"),
     ],
     "ch08.sample_typical": [
         WrongAnswer("top-p instead", typical_is_top_p, "ranked the ids by probability"),
@@ -285,6 +308,7 @@ WRONG_ANSWERS = {
         WrongAnswer("entropy in bits", typical_entropy_in_bits, "same logarithm"),
         WrongAnswer("global generator", typical_global_rng, "global random generator"),
         WrongAnswer("(B, 1) ids", typical_keeps_shape, "squeeze"),
+        WrongAnswer("kept probabilities scattered into a float32 torch.zeros", typical_mask_made_in_float32, "dtype"),
         WrongAnswer("Hugging Face's TypicalLogitsWarper", typical_hf_warper, "used the `transformers` library"),
         WrongAnswer("TypicalLogitsWarper imported inside the call", typical_hf_imported_inside,
                     "imported `transformers.generation.logits_process`"),
