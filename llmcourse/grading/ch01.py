@@ -142,10 +142,14 @@ def _(t: Trial) -> None:
     _check_linear(t, t.randn(2, 1, time, d_out), t.randn(d_in, d_out), t.randn(d_in))
 
 
-@linear_forward.case("works without a bias (bias=None), as nn.Linear(..., bias=False)")
+@linear_forward.case("works without a bias (bias=None), as nn.Linear(..., bias=False), and keeps float64 float64")
 def _(t: Trial) -> None:
     b, time, d_in, d_out = _sizes(t, 4, 2, 7)
     _check_linear(t, t.randn(b, time, d_in), t.randn(d_out, d_in), None)
+    n, d_in, d_out = _sizes(t, 3, 2, 7)
+    double = torch.float64
+    _check_linear(t, t.randn(n, d_in, dtype=double), t.randn(d_out, d_in, dtype=double), None)
+    _check_linear(t, t.randn(n, d_in, dtype=double), t.randn(d_out, d_in, dtype=double), t.randn(d_out, dtype=double))
     _check_linear(t, t.randn(1, d_out), t.randn(d_in, d_out), None)
 
 
@@ -237,8 +241,8 @@ mlp_backward = exercise(
 _PARAMS = ("W1", "b1", "W2", "b2")
 
 
-def _mlp_problem(t: Trial, n: int, d: int, h: int, c: int, *, scale: float = 1.0,
-                 margin: float = 0.02) -> tuple[torch.Tensor, ...]:
+def _mlp_problem(t: Trial, n: int, d: int, h: int, c: int, *, scale: float = 1.0, margin: float = 0.02,
+                 dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ...]:
     """Inputs for one call: x (n, d), labels y (n,), W1 (h, d), b1 (h,), W2 (c, h), b2 (c,).
 
     Redrawn until no pre-activation lies within ``margin`` of zero, where ReLU has no derivative (autograd
@@ -246,14 +250,14 @@ def _mlp_problem(t: Trial, n: int, d: int, h: int, c: int, *, scale: float = 1.0
     that a missing or wrong ReLU derivative shows.
     """
     for _ in range(500):
-        x = t.randn(n, d, scale=scale)
-        W1, b1 = t.randn(h, d, scale=1 / math.sqrt(d)), t.randn(h, scale=0.5)
+        x = t.randn(n, d, scale=scale, dtype=dtype)
+        W1, b1 = t.randn(h, d, scale=1 / math.sqrt(d), dtype=dtype), t.randn(h, scale=0.5, dtype=dtype)
         pre = F.linear(x, W1, b1)  # (n, h)
         if pre.abs().min() > margin and (pre > 0).any() and (pre < 0).any():
             break
     else:
         raise AssertionError("the grader could not draw pre-activations away from ReLU's kink")  # a grader bug
-    W2, b2 = t.randn(c, h, scale=1.5 / math.sqrt(h)), t.randn(c, scale=0.5)
+    W2, b2 = t.randn(c, h, scale=1.5 / math.sqrt(h), dtype=dtype), t.randn(c, scale=0.5, dtype=dtype)
     y = t.randint(0, c, (n,))  # (n,) int64
     return x, y, W1, b1, W2, b2
 
@@ -306,13 +310,14 @@ def _mlp_mistakes(x: torch.Tensor, y: torch.Tensor, W1: torch.Tensor, b1: torch.
     }
 
 
-def _check_mlp(t: Trial, n: int, d: int, h: int, c: int, *, leaves: bool, scale: float = 1.0) -> None:
+def _check_mlp(t: Trial, n: int, d: int, h: int, c: int, *, leaves: bool, scale: float = 1.0,
+               dtype: torch.dtype = torch.float32) -> None:
     """One call: four gradients of the right shapes and dtypes, equal to autograd's, with no autograd behind them.
 
     The engine counts calls into autograd during the learner's call (``no_autograd=True``). With ``leaves``
     the float inputs arrive as tensors that require grad, as a model's parameters would.
     """
-    args = _mlp_problem(t, n, d, h, c, scale=scale)
+    args = _mlp_problem(t, n, d, h, c, scale=scale, dtype=dtype)
     expected = _mlp_reference(*args)
     out = t.call(*args, grad=leaves)
     if any(isinstance(a, TensorInfo) and a.grad is not None for a in out.args_after):
@@ -346,10 +351,12 @@ def _(t: Trial) -> None:
     _check_mlp(t, t.py.randint(4, 9), h, d, 2, leaves=False)
 
 
-@mlp_backward.case("computes the gradients by formula, without autograd, also when the parameters require grad")
+@mlp_backward.case("computes the gradients by formula, without autograd, also when the parameters require grad, "
+                   "and keeps float64 float64")
 def _(t: Trial) -> None:
     d, h, c = _sizes(t, 3, 2, 6)
     _check_mlp(t, t.py.randint(3, 10), d, h, c, leaves=True)
+    _check_mlp(t, t.py.randint(3, 10), d, h, c, leaves=False, dtype=torch.float64)
 
 
 @mlp_backward.case("keeps every axis apart when N, D, H and C are equal, and copes with large inputs")
@@ -770,7 +777,8 @@ train_classifier = exercise(
                 "replays them.",
     args=("model", "x", "y", "max_examples", "generator"), points=3, timeout=20, random=True, mutates=("model",),
     exempt={"batch of 1": "a training set of one example cannot reach a held-out accuracy; a batch of one is the "
-                          "learner's own choice here"},
+                          "learner's own choice here",
+            "float64": "the model is the chapter's float32 network; this exercise is the training loop, not dtypes"},
     hints={
         "'int' object is not iterable": "report the steps as a list with one entry per optimizer step.",
         "cannot unpack": "return three things: the optimizer's class name, its settings (a dict) and the list of "

@@ -156,6 +156,16 @@ def linear_no_0d_guard(x, weight, bias):
     return out if bias is None else out + bias
 
 
+def linear_float32_buffer(x, weight, bias):
+    if x.dim() == 0 or weight.dim() != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"bias of shape {tuple(bias.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    out = torch.zeros(*x.shape[:-1], weight.shape[0])  # the default dtype, float32, whatever x is
+    out += x @ weight.T
+    return out if bias is None else out + bias
+
+
 # --- mlp_backward ------------------------------------------------------------------------------------
 
 
@@ -704,6 +714,7 @@ def train_optimizer_object(model, x, y, max_examples, generator):
 WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
     "ch01.linear_forward": [
         WrongAnswer("forgot the bias", linear_no_bias, "forgot to add the bias"),
+        WrongAnswer("a float32 buffer for float64 inputs", linear_float32_buffer, "should be float64"),
         WrongAnswer("subtracts the bias", linear_minus_bias, "subtracted the bias"),
         WrongAnswer("weight not transposed", linear_no_transpose, "without transposing"),
         WrongAnswer("torch.mm only handles 2-D", linear_mm, "leading dimensions"),
