@@ -60,9 +60,16 @@ def causal(t: int, diagonal: int = 0) -> torch.Tensor:
 
 
 def qkv(t: Trial, shape: tuple[int, ...], t_q: int, t_k: int, d: int, dv: int,
-        scale: float = 1.0) -> tuple[torch.Tensor, ...]:
+        scale: float = 1.0, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ...]:
     """q (..., Tq, d), k (..., Tk, d), v (..., Tk, dv); ``scale`` sharpens the scores (1: spread about 1)."""
-    return t.randn(*shape, t_q, d, scale=scale), t.randn(*shape, t_k, d, scale=scale), t.randn(*shape, t_k, dv)
+    return (t.randn(*shape, t_q, d, scale=scale, dtype=dtype), t.randn(*shape, t_k, d, scale=scale, dtype=dtype),
+            t.randn(*shape, t_k, dv, dtype=dtype))
+
+
+def tolerance(dtype: torch.dtype) -> dict[str, float]:
+    """atol and rtol for a result in ``dtype``: float64 answers are held to float64 rounding, so a float32 step
+    on the way (a constant or a buffer made without dtype=) shows even when the result's dtype is right."""
+    return {"atol": 1e-10, "rtol": 1e-10} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
 
 
 # --- 1. grouped_query_attention -------------------------------------------------------------------
@@ -154,16 +161,17 @@ def gqa_mistakes(*args: Any) -> dict[str, torch.Tensor]:
     return mistake_values({text: (lambda m=m: gqa_variant(*args, mistake=m)) for m, text in GQA_MISTAKES.items()})
 
 
-def check_gqa(t: Trial, batch: int, length: int, n_head: int, n_kv_head: int, head_dim: int) -> None:
+def check_gqa(t: Trial, batch: int, length: int, n_head: int, n_kv_head: int, head_dim: int,
+              dtype: torch.dtype = torch.float32) -> None:
     """grouped_query_attention against repeated heads + causal SDPA: values and every gradient."""
     c = n_head * head_dim
-    x = t.randn(batch, length, c)  # (B, T, C)
-    w_q = t.randn(c, c, scale=1.5 / math.sqrt(c))  # scores of order 1, so a missing scale shows
-    w_k = t.randn(n_kv_head * head_dim, c, scale=1.5 / math.sqrt(c))
-    w_v = t.randn(n_kv_head * head_dim, c, scale=1 / math.sqrt(c))
-    w_o = t.randn(c, c, scale=1 / math.sqrt(c))
+    x = t.randn(batch, length, c, dtype=dtype)  # (B, T, C)
+    w_q = t.randn(c, c, scale=1.5 / math.sqrt(c), dtype=dtype)  # scores of order 1, so a missing scale shows
+    w_k = t.randn(n_kv_head * head_dim, c, scale=1.5 / math.sqrt(c), dtype=dtype)
+    w_v = t.randn(n_kv_head * head_dim, c, scale=1 / math.sqrt(c), dtype=dtype)
+    w_o = t.randn(c, c, scale=1 / math.sqrt(c), dtype=dtype)
     t.check_call(x, w_q, w_k, w_v, w_o, n_head, n_kv_head, reference=gqa_reference, what="the output y",
-                 mistakes=gqa_mistakes)
+                 mistakes=gqa_mistakes, **tolerance(dtype))
 
 
 @grouped_query_attention.case("values and gradients match repeated heads + causal SDPA: 4 query heads, 2 kv heads")
@@ -171,9 +179,9 @@ def _(t: Trial) -> None:
     check_gqa(t, t.py.randint(2, 3), t.py.randint(5, 8), 4, 2, t.py.choice((3, 4)))
 
 
-@grouped_query_attention.case("the same with 6 query heads in 3 groups, on a batch of one sequence")
+@grouped_query_attention.case("the same with 6 query heads in 3 groups, on a batch of one sequence, in float64")
 def _(t: Trial) -> None:
-    check_gqa(t, 1, t.py.randint(6, 9), 6, 3, 2)
+    check_gqa(t, 1, t.py.randint(6, 9), 6, 3, 2, dtype=torch.float64)
 
 
 @grouped_query_attention.case("multi-query attention: 4 query heads share one key/value head")
@@ -249,10 +257,11 @@ def window_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: 
     })
 
 
-def check_window(t: Trial, lengths: list[int], length: int, window: int, heads: int, d: int, dv: int) -> None:
-    q, k, v = qkv(t, (len(lengths), heads), length, length, d, dv)
+def check_window(t: Trial, lengths: list[int], length: int, window: int, heads: int, d: int, dv: int,
+                 dtype: torch.dtype = torch.float32) -> None:
+    q, k, v = qkv(t, (len(lengths), heads), length, length, d, dv, dtype=dtype)
     t.check_call(q, k, v, torch.tensor(lengths), window, reference=window_reference, what="the output",
-                 mistakes=window_mistakes)
+                 mistakes=window_mistakes, **tolerance(dtype))
 
 
 @sliding_window_attention.case("a padded batch of three sequences, a window of 3, two heads")
@@ -273,10 +282,11 @@ def _(t: Trial) -> None:
     check_window(t, [t.py.randint(2, length), length], length, length + t.py.randint(0, 3), 3, 4, 4)
 
 
-@sliding_window_attention.case("padded queries far from every real key get zeros (short sequences, window of 2)")
+@sliding_window_attention.case("padded queries far from every real key get zeros (short sequences, window of 2), "
+                               "in float64")
 def _(t: Trial) -> None:
     length = t.py.randint(7, 9)
-    check_window(t, [length, 2, 1], length, 2, 2, 6, 4)
+    check_window(t, [length, 2, 1], length, 2, 2, 6, 4, dtype=torch.float64)
 
 
 # --- 3. attention_backward ------------------------------------------------------------------------
@@ -341,10 +351,10 @@ def backward_mistakes(*args: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]
 
 
 def check_backward(t: Trial, shape: tuple[int, ...], t_q: int, t_k: int, d: int, dv: int,
-                   scale: float = 1.0) -> None:
+                   scale: float = 1.0, dtype: torch.dtype = torch.float32) -> None:
     """attention_backward against autograd through SDPA, each of the three gradients on its own."""
-    q, k, v = qkv(t, shape, t_q, t_k, d, dv, scale=scale)
-    upstream = t.randn(*shape, t_q, dv)
+    q, k, v = qkv(t, shape, t_q, t_k, d, dv, scale=scale, dtype=dtype)
+    upstream = t.randn(*shape, t_q, dv, dtype=dtype)
     got = t.call(q, k, v, upstream).value
     if not isinstance(got, (tuple, list)) or len(got) != 3:
         raise CheckFailure("`attention_backward` should return three tensors (dL/dq, dL/dk, dL/dv), but it "
@@ -353,7 +363,7 @@ def check_backward(t: Trial, shape: tuple[int, ...], t_q: int, t_k: int, d: int,
     mistakes = backward_mistakes(q, k, v, upstream)
     for i, name in enumerate(_BACKWARD_NAMES):
         t.expect(got[i], expected[i], name, mistakes={text: values[i] for text, values in mistakes.items()},
-                 atol=1e-5, rtol=1e-4)
+                 **tolerance(dtype))
 
 
 @attention_backward.case("all three gradients match autograd for one head: (Tq, d) queries, more keys than queries")
@@ -362,10 +372,12 @@ def _(t: Trial) -> None:
     check_backward(t, (), t_q, t_q + t.py.randint(1, 4), t.py.randint(3, 6), t.py.randint(2, 5))
 
 
-@attention_backward.case("the same with batch and head dimensions (B, H, T, d), as many keys as queries")
+@attention_backward.case("the same with batch and head dimensions (B, H, T, d), as many keys as queries, in "
+                         "float64")
 def _(t: Trial) -> None:
     length = t.py.randint(4, 6)
-    check_backward(t, (t.py.randint(2, 3), t.py.randint(2, 3)), length, length, 4, 4)
+    check_backward(t, (t.py.randint(2, 3), t.py.randint(2, 3)), length, length, t.py.choice((3, 5)), 4,
+                   dtype=torch.float64)
 
 
 @attention_backward.case("a batch of one, fewer keys than queries, sharp softmax rows")
@@ -388,33 +400,40 @@ alibi_attention = exercise(
 )
 
 
-def alibi_bias(n_head: int, t: int, *, sign: float = -1.0, reverse: bool = False, offset: int = 1) -> torch.Tensor:
-    """(H, T, T): sign * m_h * (i - j), m_h = 2^(-8 (h + offset) / H) (``reverse``: slopes in the other order)."""
-    h = torch.arange(n_head, dtype=torch.float32)
+def alibi_bias(n_head: int, t: int, *, sign: float = -1.0, reverse: bool = False, offset: int = 1,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(H, T, T) in ``dtype``: sign * m_h * (i - j), m_h = 2^(-8 (h + offset) / H) (``reverse``: slopes in the
+    other order)."""
+    h = torch.arange(n_head, dtype=dtype)
     slopes = 2.0 ** (-8 * (h + offset) / n_head)  # (H,)
     if reverse:
         slopes = slopes.flip(0)
-    distance = (torch.arange(t)[:, None] - torch.arange(t)[None, :]).float()  # (T, T): i - j
+    distance = (torch.arange(t)[:, None] - torch.arange(t)[None, :]).to(dtype)  # (T, T): i - j
     return sign * slopes[:, None, None] * distance  # (H, T, T)
 
 
 def alibi_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """SDPA with ALiBi's float bias plus -inf above the diagonal."""
     t = q.size(-2)
-    bias = alibi_bias(q.size(1), t).to(q.dtype).masked_fill(~causal(t), float("-inf"))  # (H, T, T)
+    bias = alibi_bias(q.size(1), t, dtype=q.dtype).masked_fill(~causal(t), float("-inf"))  # (H, T, T)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
 def alibi_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
-    n_head, t = q.size(1), q.size(-2)
-    right = alibi_bias(n_head, t)
+    n_head, t, dtype = q.size(1), q.size(-2), q.dtype
+    right = alibi_bias(n_head, t, dtype=dtype)
+    float32 = {} if dtype == torch.float32 else {
+        "built the bias in float32 (torch.arange and friends make float32 without dtype=): its slopes are rounded "
+        "to float32 before they meet the float64 scores; make the bias in the inputs' dtype":
+            lambda: attend(q, k, v, causal(t), bias=alibi_bias(n_head, t)),
+    }
     return mistake_values({
         "added +m_h * (i - j): ALiBi penalises distance, so far keys get lower scores":
-            lambda: attend(q, k, v, causal(t), bias=alibi_bias(n_head, t, sign=1.0)),
+            lambda: attend(q, k, v, causal(t), bias=alibi_bias(n_head, t, sign=1.0, dtype=dtype)),
         "gave the slopes in reverse order: head 0 has the largest slope, 2^(-8/H)":
-            lambda: attend(q, k, v, causal(t), bias=alibi_bias(n_head, t, reverse=True)),
+            lambda: attend(q, k, v, causal(t), bias=alibi_bias(n_head, t, reverse=True, dtype=dtype)),
         "used the slopes 2^(-8h/H) with h counted from 0: head h (0-based) has slope 2^(-8 (h + 1) / H), so "
-        "no head has slope 1": lambda: attend(q, k, v, causal(t), bias=alibi_bias(n_head, t, offset=0)),
+        "no head has slope 1": lambda: attend(q, k, v, causal(t), bias=alibi_bias(n_head, t, offset=0, dtype=dtype)),
         "added the bias to the weights after the softmax: it is added to the scores":
             lambda: attend(q, k, v, causal(t), bias=right, bias_after=True),
         "left out the causal mask: the bias alone does not stop a token from seeing later ones":
@@ -422,12 +441,14 @@ def alibi_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[st
         "left out the 1/sqrt(d) scaling of the scores (ALiBi adds its bias to the scaled scores)":
             lambda: attend(q, k, v, causal(t), bias=right, scale=1.0),
         "forgot the bias: that is plain causal attention": lambda: attend(q, k, v, causal(t)),
+        **float32,
     })
 
 
-def check_alibi(t: Trial, batch: int, n_head: int, length: int, d: int, dv: int) -> None:
-    q, k, v = qkv(t, (batch, n_head), length, length, d, dv)
-    t.check_call(q, k, v, reference=alibi_reference, what="the output", mistakes=alibi_mistakes)
+def check_alibi(t: Trial, batch: int, n_head: int, length: int, d: int, dv: int,
+                dtype: torch.dtype = torch.float32) -> None:
+    q, k, v = qkv(t, (batch, n_head), length, length, d, dv, dtype=dtype)
+    t.check_call(q, k, v, reference=alibi_reference, what="the output", mistakes=alibi_mistakes, **tolerance(dtype))
 
 
 @alibi_attention.case("values and gradients match SDPA with ALiBi's bias: 4 heads, a batch of two")
@@ -440,6 +461,6 @@ def _(t: Trial) -> None:
     check_alibi(t, 1, 8, t.py.randint(8, 12), 4, 4)
 
 
-@alibi_attention.case("the same with 3 heads (not a power of two) and a long sequence")
+@alibi_attention.case("the same with 3 heads (not a power of two) and a long sequence, in float64")
 def _(t: Trial) -> None:
-    check_alibi(t, 2, 3, t.py.randint(20, 30), t.py.randint(2, 4), 6)
+    check_alibi(t, 2, 3, t.py.randint(20, 30), t.py.randint(2, 4), 6, dtype=torch.float64)

@@ -26,6 +26,12 @@ from .core import CheckFailure, Forbidden, Trial, exercise
 from .expect import kind_of, mistake_values
 
 
+def tolerance(dtype: torch.dtype) -> dict[str, float]:
+    """atol and rtol for a result in ``dtype``: float64 answers are held to float64 rounding, so a float32 step
+    on the way (a constant or a buffer made without dtype=) shows even when the result's dtype is right."""
+    return {"atol": 1e-10, "rtol": 1e-10} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
+
+
 def _tuple_of(got: Any, n: int, name: str, what: str) -> tuple[Any, ...]:
     if not isinstance(got, (tuple, list)) or len(got) != n:
         raise CheckFailure(f"`{name}` should return {what}, but it returned {kind_of(got)}.", "type")
@@ -124,11 +130,12 @@ def ln_mistakes(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, e
     })
 
 
-def check_ln_backward(t: Trial, shape: tuple[int, ...], eps: float, scale: float = 1.0) -> None:
+def check_ln_backward(t: Trial, shape: tuple[int, ...], eps: float, scale: float = 1.0,
+                      dtype: torch.dtype = torch.float32) -> None:
     """layer_norm_backward against autograd through F.layer_norm, each of the three gradients on its own."""
-    x = t.randn(*shape, scale=scale) + t.py.uniform(-1.0, 1.0)  # (..., C), not centred
-    weight = t.randn(shape[-1]) + 1.0  # (C,): far from the default ones, so a missing weight shows
-    grad_out = t.randn(*shape)  # (..., C): dL/dy
+    x = t.randn(*shape, scale=scale, dtype=dtype) + t.py.uniform(-1.0, 1.0)  # (..., C), not centred
+    weight = t.randn(shape[-1], dtype=dtype) + 1.0  # (C,): far from the default ones, so a missing weight shows
+    grad_out = t.randn(*shape, dtype=dtype)  # (..., C): dL/dy
     got = _tuple_of(t.call(grad_out, x, weight, eps).value, 3, "layer_norm_backward",
                     "three tensors (dL/dx, dL/dweight, dL/dbias)")
     # The reference in float64: with few features dL/dx is a small difference of large terms, and float32 autograd
@@ -136,11 +143,12 @@ def check_ln_backward(t: Trial, shape: tuple[int, ...], eps: float, scale: float
     expected = tuple(e.to(x.dtype) for e in ln_reference(grad_out.double(), x.double(), weight.double(), eps))
     std = (x.double().var(-1, keepdim=True, unbiased=False) + eps).sqrt()
     terms = (grad_out.double() * weight.double() / std).abs().max().item()
-    atols = (1e-5 * max(1.0, terms), 1e-5, 1e-5)
+    tol = tolerance(x.dtype)
+    atols = (tol["atol"] * max(1.0, terms), tol["atol"], tol["atol"])
     mistakes = ln_mistakes(grad_out, x, weight, eps)
     for k, name in enumerate(_LN_NAMES):
         t.expect(got[k], expected[k], name, mistakes={text: values[k] for text, values in mistakes.items()},
-                 atol=atols[k], rtol=1e-4)
+                 atol=atols[k], rtol=tol["rtol"])
 
 
 @layer_norm_backward.case("all three gradients match autograd on a batch of sequences (B, T, C)")
@@ -148,9 +156,10 @@ def _(t: Trial) -> None:
     check_ln_backward(t, (t.py.randint(2, 4), t.py.randint(3, 6), t.py.randint(5, 9)), 1e-5)
 
 
-@layer_norm_backward.case("the same on a 2-d batch (N, C) with few features and a large eps")
+@layer_norm_backward.case("the same on a 2-d batch (N, C) with few features and a large eps, in float64")
 def _(t: Trial) -> None:
-    check_ln_backward(t, (t.py.randint(3, 7), t.py.randint(3, 5)), t.py.uniform(0.05, 0.3), scale=0.3)
+    check_ln_backward(t, (t.py.randint(3, 7), t.py.randint(3, 5)), t.py.uniform(0.05, 0.3), scale=0.3,
+                      dtype=torch.float64)
 
 
 @layer_norm_backward.case("the same on a single sequence (1, T, C), more positions than features")
@@ -264,13 +273,13 @@ def swiglu_mistakes(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor,
     })
 
 
-def check_swiglu(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int) -> None:
-    x = t.randn(*lead, n_embd)  # (..., C)
-    w_gate = t.randn(d_ff, n_embd, scale=1.5 / math.sqrt(n_embd))  # (F, C): pre-activations of order 1-2
-    w_up = t.randn(d_ff, n_embd, scale=1 / math.sqrt(n_embd))  # (F, C)
-    w_down = t.randn(n_embd, d_ff, scale=1 / math.sqrt(d_ff))  # (C, F)
+def check_swiglu(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int, dtype: torch.dtype = torch.float32) -> None:
+    x = t.randn(*lead, n_embd, dtype=dtype)  # (..., C)
+    w_gate = t.randn(d_ff, n_embd, scale=1.5 / math.sqrt(n_embd), dtype=dtype)  # (F, C): pre-activations ~1-2
+    w_up = t.randn(d_ff, n_embd, scale=1 / math.sqrt(n_embd), dtype=dtype)  # (F, C)
+    w_down = t.randn(n_embd, d_ff, scale=1 / math.sqrt(d_ff), dtype=dtype)  # (C, F)
     t.check_call(x, w_gate, w_up, w_down, reference=swiglu_reference, what="the FFN's output",
-                 mistakes=swiglu_mistakes)
+                 mistakes=swiglu_mistakes, **tolerance(dtype))
 
 
 @swiglu_ffn.case("values and gradients on a batch of sequences (B, T, C), F = LLaMA's width for multiple_of 1")
@@ -279,10 +288,10 @@ def _(t: Trial) -> None:
     check_swiglu(t, (t.py.randint(2, 3), t.py.randint(3, 5)), n_embd, width_reference(n_embd, 1))
 
 
-@swiglu_ffn.case("values and gradients on one row (1, C), F narrower than C")
+@swiglu_ffn.case("values and gradients on one row (1, C), F narrower than C, in float64")
 def _(t: Trial) -> None:
     n_embd = t.py.randint(6, 9)
-    check_swiglu(t, (1,), n_embd, n_embd - t.py.randint(2, 4))
+    check_swiglu(t, (1,), n_embd, n_embd - t.py.randint(2, 4), dtype=torch.float64)
 
 
 @swiglu_ffn.case("values and gradients with F = C (square weights) and extra leading dimensions")
@@ -470,15 +479,16 @@ def moe_mistakes(*args: Any) -> dict[str, torch.Tensor]:
     return mistake_values({text: (lambda m=m: moe_variant(*args, mistake=m)) for m, text in MOE_MISTAKES.items()})
 
 
-def check_moe(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int, n_expert: int, k: int) -> None:
-    x = t.randn(*lead, n_embd)  # (..., C)
-    router = t.randn(n_expert, n_embd, scale=2 / math.sqrt(n_embd))  # (E, C): clear winners per position
-    w_fc = t.randn(n_expert, d_ff, n_embd, scale=1.5 / math.sqrt(n_embd))  # (E, F, C)
-    b_fc = t.randn(n_expert, d_ff, scale=0.3)  # (E, F)
-    w_proj = t.randn(n_expert, n_embd, d_ff, scale=1 / math.sqrt(d_ff))  # (E, C, F)
-    b_proj = t.randn(n_expert, n_embd, scale=0.3)  # (E, C)
+def check_moe(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int, n_expert: int, k: int,
+              dtype: torch.dtype = torch.float32) -> None:
+    x = t.randn(*lead, n_embd, dtype=dtype)  # (..., C)
+    router = t.randn(n_expert, n_embd, scale=2 / math.sqrt(n_embd), dtype=dtype)  # (E, C): clear winners
+    w_fc = t.randn(n_expert, d_ff, n_embd, scale=1.5 / math.sqrt(n_embd), dtype=dtype)  # (E, F, C)
+    b_fc = t.randn(n_expert, d_ff, scale=0.3, dtype=dtype)  # (E, F)
+    w_proj = t.randn(n_expert, n_embd, d_ff, scale=1 / math.sqrt(d_ff), dtype=dtype)  # (E, C, F)
+    b_proj = t.randn(n_expert, n_embd, scale=0.3, dtype=dtype)  # (E, C)
     t.check_call(x, router, w_fc, b_fc, w_proj, b_proj, k, reference=moe_reference, what="the mixture's output",
-                 mistakes=moe_mistakes)
+                 mistakes=moe_mistakes, **tolerance(dtype))
 
 
 @moe_feedforward.case("top-2 of several experts on a batch of sequences (B, T, C): values and gradients")
@@ -493,7 +503,7 @@ def _(t: Trial) -> None:
     check_moe(t, (1,), n_embd, n_embd - t.py.randint(1, 3), t.py.randint(3, 4), 1)
 
 
-@moe_feedforward.case("top-3 of eight experts on many positions (N, C), F = C")
+@moe_feedforward.case("top-3 of eight experts on many positions (N, C), F = C, in float64")
 def _(t: Trial) -> None:
     size = t.py.randint(3, 5)
-    check_moe(t, (t.py.randint(12, 20),), size, size, 8, 3)
+    check_moe(t, (t.py.randint(12, 20),), size, size, 8, 3, dtype=torch.float64)

@@ -77,6 +77,19 @@ def gqa_detached(*args):
     return _gqa(*args).detach()
 
 
+def gqa_float32_buffer(x, w_q, w_k, w_v, w_o, n_head, n_kv_head):
+    B, T, C = x.shape
+    hd, g = C // n_head, n_head // n_kv_head
+    y = torch.zeros(B, T, C)  # float32 whatever x's dtype: each head's share is rounded into it
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    for h in range(n_head):
+        own = slice(h * hd, (h + 1) * hd)
+        kv = slice((h // g) * hd, (h // g + 1) * hd)
+        q, k, v = x @ w_q[own].T, x @ w_k[kv].T, x @ w_v[kv].T  # (B, T, hd) each
+        y += _softmax_attend(q @ k.transpose(-2, -1) / math.sqrt(hd), mask, v) @ w_o[:, own].T
+    return y
+
+
 def _gqa_library(x, w_q, w_k, w_v, w_o, n_head, n_kv_head, attend):
     B, T, C = x.shape
     hd = C // n_head
@@ -159,6 +172,17 @@ def window_float64_mask(*args):
     return _window(*args, float_mask=True)  # a float64 log-mask promotes the result to float64
 
 
+def window_float32_zeros(q, k, v, lengths, window):
+    T = q.size(-2)
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    mask = (j <= i) & (j > i - window) & (j < lengths[:, None, None, None])  # (B, 1, T, T)
+    has_key = mask.any(-1, keepdim=True)  # (B, 1, T, 1)
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(~(mask | ~has_key), float("-inf"))
+    out = torch.zeros(*q.shape[:-1], v.size(-1))  # zeros for the rows without a key, but float32
+    out += (torch.softmax(scores, dim=-1) @ v) * has_key
+    return out
+
+
 # --- attention_backward ----------------------------------------------------------------------------
 
 
@@ -209,6 +233,18 @@ def backward_by_autograd(q, k, v, grad_out):
     return torch.autograd.grad(out, leaves, grad_out)
 
 
+def backward_float32_accumulators(q, k, v, grad_out):
+    scale = 1 / math.sqrt(q.size(-1))
+    p = torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1)  # (..., Tq, Tk)
+    d_p = grad_out @ v.transpose(-2, -1)
+    d_s = p * (d_p - (p * d_p).sum(-1, keepdim=True))
+    d_k, d_v = torch.zeros(k.shape), torch.zeros(v.shape)  # float32 whatever the inputs' dtype
+    for i in range(q.size(-2)):  # each query adds its share to every key and value
+        d_v += p[..., i, :, None] * grad_out[..., i, None, :]
+        d_k += d_s[..., i, :, None] * q[..., i, None, :] * scale
+    return d_s @ k * scale, d_k, d_v
+
+
 def backward_dot_T(q, k, v, grad_out):
     scale = 1 / math.sqrt(q.size(-1))
     p = torch.softmax(q @ k.T * scale, dim=-1)  # .T reverses every dimension of a batched tensor
@@ -220,13 +256,14 @@ def backward_dot_T(q, k, v, grad_out):
 # --- alibi_attention -------------------------------------------------------------------------------
 
 
-def _alibi(q, k, v, *, sign=-1.0, reverse=False, start=1, after=False, masked=True, scale=True, bias=True):
+def _alibi(q, k, v, *, sign=-1.0, reverse=False, start=1, after=False, masked=True, scale=True, bias=True,
+           dtype=None):
     B, H, T, d = q.shape
-    slopes = 2.0 ** (-8 * torch.arange(start, start + H) / H)
+    slopes = 2.0 ** (-8 * torch.arange(start, start + H, dtype=dtype or q.dtype) / H)
     if reverse:
         slopes = slopes.flip(0)
     distance = torch.arange(T)[:, None] - torch.arange(T)[None, :]
-    b = sign * slopes[:, None, None] * distance if bias else torch.zeros(H, T, T)
+    b = sign * slopes[:, None, None] * distance if bias else torch.zeros(H, T, T, dtype=q.dtype)
     scores = q @ k.transpose(-2, -1) / (math.sqrt(d) if scale else 1.0)
     if not after:
         scores = scores + b
@@ -266,6 +303,10 @@ def alibi_no_bias(*args):
     return _alibi(*args, bias=False)
 
 
+def alibi_float32_bias(*args):
+    return _alibi(*args, dtype=torch.float32)  # as torch.arange(1, H + 1) gives: float32 slopes for float64 scores
+
+
 def alibi_in_place(q, k, v):
     q /= math.sqrt(q.size(-1))  # scales the caller's queries
     return _alibi(q, k, v, scale=False)
@@ -284,6 +325,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("output detached from autograd", gqa_detached, "autograd"),
         WrongAnswer("SDPA with enable_gqa=True does the sharing", gqa_sdpa_enable_gqa, "enable_gqa=True"),
         WrongAnswer("PyTorch's CPU flash kernel does the sharing", gqa_cpu_flash_kernel, "internal PyTorch kernel"),
+        WrongAnswer("heads written into a float32 torch.zeros buffer", gqa_float32_buffer, "should be float64"),
     ],
     "ch05.sliding_window_attention": [
         WrongAnswer("window one key too wide", window_too_wide, "window + 1 keys"),
@@ -296,6 +338,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("no 1/sqrt(d)", window_no_scale, "1/sqrt(d)"),
         WrongAnswer("NaN for queries without keys", window_nan_rows, "NaN"),
         WrongAnswer("float64 log-mask", window_float64_mask, "float64"),
+        WrongAnswer("output started as a float32 torch.zeros", window_float32_zeros, "should be float64"),
     ],
     "ch05.attention_backward": [
         WrongAnswer("no softmax Jacobian", backward_no_softmax_jacobian, "straight through the softmax"),
@@ -306,6 +349,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("dv = P @ grad_out", backward_dv_untransposed, "P^T @ grad_out"),
         WrongAnswer("autograd instead of by hand", backward_by_autograd, "called autograd"),
         WrongAnswer(".T on batched tensors", backward_dot_T, "transpose"),
+        WrongAnswer("dk, dv summed into float32 torch.zeros", backward_float32_accumulators, "should be float64"),
     ],
     "ch05.alibi_attention": [
         WrongAnswer("bias with the wrong sign", alibi_positive_bias, "penalises distance"),
@@ -316,5 +360,6 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("no 1/sqrt(d)", alibi_no_scale, "1/sqrt(d)"),
         WrongAnswer("no bias at all", alibi_no_bias, "forgot the bias"),
         WrongAnswer("scales q in place", alibi_in_place, "in place"),
+        WrongAnswer("bias built in float32 for float64 inputs", alibi_float32_bias, "built the bias in float32"),
     ],
 }

@@ -35,6 +35,16 @@ def ln_constant_stats(grad_out, x, weight, eps):
     return grad_out * weight / std, _per_feature(grad_out * x_hat), _per_feature(grad_out)
 
 
+def ln_float32_accumulators(grad_out, x, weight, eps):
+    dx, _, _ = _ln_grads(grad_out, x, weight, eps)
+    x_hat, _ = _stats(x, eps)
+    d_weight, d_bias = torch.zeros(x.shape[-1]), torch.zeros(x.shape[-1])  # float32 whatever x's dtype
+    for g, xh in zip(grad_out.reshape(-1, x.shape[-1]), x_hat.reshape(-1, x.shape[-1])):  # position by position
+        d_weight += g * xh
+        d_bias += g
+    return dx, d_weight, d_bias
+
+
 def ln_mean_path_only(grad_out, x, weight, eps):
     x_hat, std = _stats(x, eps)
     g = grad_out * weight
@@ -281,6 +291,16 @@ def moe_relu(x, router_weight, w_fc, b_fc, w_proj, b_proj, k):
     return _mix(_all_experts(x, w_fc, b_fc, w_proj, b_proj, torch.relu), chosen, torch.softmax(kept, -1))
 
 
+def moe_float32_output(x, router_weight, w_fc, b_fc, w_proj, b_proj, k):
+    kept, chosen = (x @ router_weight.T).topk(k, dim=-1)  # (..., k)
+    gates = torch.softmax(kept, -1)
+    out = torch.zeros(x.shape)  # float32 whatever x's dtype: every expert's share is rounded into it
+    for e in range(w_fc.shape[0]):  # expert by expert, as Mixtral's reference code loops
+        gate_e = (gates * (chosen == e)).sum(-1, keepdim=True)  # (..., 1): 0 where e was not chosen
+        out += gate_e * (F.gelu(x @ w_fc[e].T + b_fc[e]) @ w_proj[e].T + b_proj[e])
+    return out
+
+
 def moe_detached_router(x, router_weight, w_fc, b_fc, w_proj, b_proj, k):
     kept, chosen = (x @ router_weight.T).topk(k, dim=-1)
     gates = torch.softmax(kept, -1).detach()  # "the routing is a discrete choice"
@@ -296,6 +316,7 @@ WRONG_ANSWERS = {
         WrongAnswer("statistics over the batch", ln_over_batch, "normalised over the batch"),
         WrongAnswer("gamma's and beta's gradients averaged", ln_averages_gamma, "averaged dL/dweight"),
         WrongAnswer("gamma's gradient without x_hat", ln_gamma_without_x_hat, "forgot x_hat"),
+        WrongAnswer("dweight, dbias summed into float32 torch.zeros", ln_float32_accumulators, "should be float64"),
         WrongAnswer("sums over () for one vector", ln_sums_over_empty_dims, "shape"),
         WrongAnswer("uses autograd", ln_uses_autograd, "called autograd"),
         WrongAnswer("scales grad_out in place", ln_scales_grad_out_in_place, "changed its input"),
@@ -333,5 +354,6 @@ WRONG_ANSWERS = {
         WrongAnswer("every expert mixed", moe_dense, "dense mixture"),
         WrongAnswer("ReLU experts", moe_relu, "ReLU"),
         WrongAnswer("router cut off from autograd", moe_detached_router, "the gradient with respect to"),
+        WrongAnswer("experts summed into a float32 torch.zeros", moe_float32_output, "should be float64"),
     ],
 }
