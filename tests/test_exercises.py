@@ -54,7 +54,8 @@ def test_the_masters_answers_pass_with_any_seed(solved):
 
 
 def test_every_argument_is_varied_and_sizes_include_the_edge_cases(solved):
-    """Cases must vary every argument, and tensor inputs must include a batch of 1 and a non-square shape."""
+    """Cases must vary every argument, and tensor inputs must include a batch of 1, a non-square shape and, where
+    they are floating point, float64 (exemptions declared with a reason)."""
     chapter, namespace = solved
     for ex in chapter_exercises(chapter):
         if ex.kind != "function":
@@ -70,6 +71,10 @@ def test_every_argument_is_varied_and_sizes_include_the_edge_cases(solved):
                 assert any(shape[0] == 1 for shape in shapes), f"{ex.check_id}: no case has a batch of 1"
             if "non-square" not in ex.exempt:
                 assert any(shape[-1] != shape[-2] for shape in shapes), f"{ex.check_id}: no non-square input"
+        floats = {s[2] for values in coverage.values() for s in values
+                  if isinstance(s, tuple) and s and s[0] == "tensor" and "float" in s[2]}
+        if floats and "float64" not in ex.exempt:  # a torch.zeros(...) inside the answer silently makes float32
+            assert "torch.float64" in floats, f"{ex.check_id}: no case passes float64 inputs ({sorted(floats)})"
 
 
 @pytest.mark.parametrize("check_id, wrong", list(_wrong_answers()))
