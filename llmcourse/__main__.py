@@ -85,19 +85,27 @@ def _notebooks(paths: list[str]) -> list[Path]:
     return found
 
 
+def _found_notebooks(paths: list[str], timeout: float) -> tuple[list[Path], str | None]:
+    """The notebooks ``paths`` name, or a one-line reason they or the per-cell ``timeout`` cannot work."""
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        return [], f"no such file or folder: {missing[0]}"
+    notebooks = _notebooks(paths)
+    if not notebooks:
+        return [], "no notebooks (*.ipynb) found in " + " ".join(paths)
+    if not 0 < timeout <= MAX_CELL_SECONDS:
+        return [], f"--timeout must be a number of seconds above 0 and at most {MAX_CELL_SECONDS}, not {timeout:g}"
+    return notebooks, None
+
+
 def _grade_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None]:
     """The notebooks to grade, or a one-line reason the arguments cannot work (checked before any grading)."""
     from .config import PROFILES
     from .grading.core import chapter_exercises
 
-    missing = [p for p in args.paths if not Path(p).exists()]
-    if missing:
-        return [], f"no such file or folder: {missing[0]}"
-    notebooks = _notebooks(args.paths)
-    if not notebooks:
-        return [], "no notebooks (*.ipynb) found in " + " ".join(args.paths)
-    if not 0 < args.timeout <= MAX_CELL_SECONDS:
-        return [], f"--timeout must be a number of seconds above 0 and at most {MAX_CELL_SECONDS}, not {args.timeout:g}"
+    notebooks, problem = _found_notebooks(args.paths, args.timeout)
+    if problem:
+        return [], problem
     if args.memory_mb < 1:
         return [], f"--memory-mb must be at least 1, not {args.memory_mb}"
     if args.jobs < 1:
@@ -176,14 +184,9 @@ def _execute_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None
 
     if args.profile not in PROFILES:
         return [], f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}"
-    if not 0 < args.timeout <= MAX_CELL_SECONDS:
-        return [], f"--timeout must be a number of seconds above 0 and at most {MAX_CELL_SECONDS}, not {args.timeout:g}"
-    missing = [p for p in args.paths if not Path(p).exists()]
-    if missing:
-        return [], f"no such file or folder: {missing[0]}"
-    notebooks = _notebooks(args.paths)
-    if not notebooks:
-        return [], "no notebooks (*.ipynb) found in " + " ".join(args.paths)
+    notebooks, problem = _found_notebooks(args.paths, args.timeout)
+    if problem:
+        return [], problem
     for nb_path in notebooks:
         try:
             nbformat.read(nb_path, as_version=4)
