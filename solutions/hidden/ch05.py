@@ -1,6 +1,6 @@
 """Chapter 5's hidden cases: sizes and values the public cases leave out (one token, one head, many groups,
-a window of one, all-but-one padding, very sharp softmax rows, float64 inputs). Same checks as the public
-cases, new inputs."""
+a window of one, all-but-one padding, very sharp softmax rows). Same checks as the public cases (float64
+among them), new inputs."""
 
 from __future__ import annotations
 
