@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -198,7 +200,7 @@ def _execute_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None
 def _cmd_execute(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     notebooks, problem = _execute_arguments(args)
@@ -209,10 +211,12 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     for nb_path in notebooks:
         print(f"executing {nb_path} in the {args.profile} profile ...", file=sys.stderr)
         nb = nbformat.read(nb_path, as_version=4)
-        try:
-            NotebookClient(nb, timeout=args.timeout, resources={"metadata": {"path": str(nb_path.parent)}}).execute()
-        except (CellExecutionError, CellTimeoutError) as err:  # the file is left as it was: nothing is lost
-            last = [line for line in str(err).strip().splitlines() if line.strip()][-1:] or ["(no message)"]
+        client = NotebookClient(nb, timeout=args.timeout, resources={"metadata": {"path": str(nb_path.parent)}})
+        try:  # the kernel process's own log (its shutdown races included) is not the learner's output: cells' is
+            client.execute(stderr=subprocess.DEVNULL)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:  # the file is left as it was
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # no terminal colours in a one-line message
+            last = [line for line in text.strip().splitlines() if line.strip()][-1:] or [type(err).__name__]
             print(f"error: {nb_path} stopped in a cell, file left unchanged: {last[0][:300]}", file=sys.stderr)
             return 1
         nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})  # one output per stream, not hundreds

@@ -189,5 +189,7 @@ def test_execute_reports_a_failing_cell_in_one_line_and_keeps_the_file(tmp_path)
     result = cli("execute", str(nb), "--profile", "ci", "--timeout", "60")
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error:") and "boom here" in last and "Traceback" not in result.stderr, result.stderr
+    assert last.startswith("error:") and "ValueError: boom here" in last and "Traceback" not in result.stderr, \
+        result.stderr
+    assert "\x1b" not in last  # no terminal colour codes
     assert nb.read_bytes() == before
