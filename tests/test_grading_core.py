@@ -729,3 +729,28 @@ def test_forward_mode_autograd_is_refused_where_gradients_are_by_hand():
     result = run_check("ch03.glove_grads", by_dual_numbers, seed=3)
     words = " ".join(result.messages + [case.message for case in result.cases])
     assert not result.passed and "forward-mode autograd" in words, words
+
+
+def test_a_count_by_formula_refuses_a_model_built_on_the_meta_device(toys):
+    """Forbidden(device="meta"): a model built there and counted is a measurement, whatever built it (device=,
+    a `with torch.device(...)` block); the same count by arithmetic passes; a bad declaration is refused."""
+    rule = core.Forbidden(device="meta", why="count it by formula.")
+    ex = toys("ch99.count", args=("d_in", "d_out"), forbidden=[rule])
+    for d_in, d_out in ((3, 5), (7, 2)):
+        @ex.case(f"{d_in} -> {d_out}")
+        def _(t, d_in=d_in, d_out=d_out):
+            t.check_call(d_in, d_out, reference=lambda a, b: a * b + b)
+
+    def on_meta_block(d_in, d_out):
+        with torch.device("meta"):
+            return sum(p.numel() for p in nn.Linear(d_in, d_out).parameters())
+
+    def on_meta_argument(d_in, d_out):
+        return sum(p.numel() for p in nn.Linear(d_in, d_out, device="meta").parameters())
+
+    for answer in (on_meta_block, on_meta_argument):
+        words = messages(run_check("ch99.count", answer))
+        assert "tensors on the `meta` device" in words and "count it by formula" in words, words
+    assert run_check("ch99.count", lambda d_in, d_out: d_in * d_out + d_out).passed
+    with pytest.raises(ValueError, match="not exactly one of"):
+        toys("ch99.bad", args=("x",), forbidden=[core.Forbidden(device="meta", module="torch", why="both")])

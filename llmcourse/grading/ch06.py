@@ -312,6 +312,8 @@ encoder_decoder_params = exercise(
                 "n_kv_head key/value heads of n_embd // n_head features each.",
     args=("src_vocab_size", "tgt_vocab_size", "n_embd", "n_head", "n_kv_head", "n_enc_layer", "n_dec_layer",
           "d_ff"), points=1, timeout=10,
+    forbidden=[Forbidden(device="meta", why="a model built on the meta device and counted is a measurement, not a "
+                                            "formula: add up each layer's weights from the sizes, with arithmetic.")],
 )
 
 

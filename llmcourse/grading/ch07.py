@@ -270,6 +270,8 @@ FLOPS_FORBIDDEN = (
                                  "device, is a measurement, not a formula) and the grader's own reference: write the "
                                  "count from the sizes, with plain arithmetic.")
       for name in _course_modules()),
+    Forbidden(device="meta", why="a model built on the meta device and measured is a measurement, not a formula: "
+                                 "derive the count from the sizes, product by product, with plain arithmetic."),
 )
 
 training_flops_per_token = exercise(

@@ -118,6 +118,10 @@ class Forbidden:
       profiler hook notes any function or class of it that runs (imported before the call or not, by any name),
       and importing it inside the call is refused, so a heavy library is not loaded against the time limit.
 
+    - ``device`` names a device (``"meta"``) on which no tensor may be made during the learner's call: a
+      ``TorchDispatchMode`` sees every operator's results, so a model built there and counted, whatever built it,
+      is noted (for exercises that ask for a count by formula).
+
     ``why`` says in plain words what the call would do for the learner and what to write instead. Like the
     autograd counter, the watch keeps an honest answer honest; it is not a sandbox against code written to dodge
     it (a library's code copied into the notebook is the learner's code).
@@ -127,18 +131,23 @@ class Forbidden:
     why: str = ""
     when: dict[str, Any] = field(default_factory=dict)
     module: str = ""
+    device: str = ""
 
     @property
     def key(self) -> str:
         """How the learner's side names this rule in its notes."""
+        if self.device:
+            return f"device:{self.device}"
         return f"module:{self.module}" if self.module else self.function
 
     def problem(self) -> str:
         """What is wrong with this declaration ("" when nothing is)."""
         if not self.why:
             return "says no why"
-        if bool(self.function) == bool(self.module):
-            return "names neither or both of function= and module="
+        if sum(map(bool, (self.function, self.module, self.device))) != 1:
+            return "names not exactly one of function=, module= and device="
+        if self.device and self.when:
+            return "cannot narrow a device with when="
         if self.function and self.function.count(".") < 1:
             return "needs a dotted function path ('module.name')"
         if self.module and not all(part.isidentifier() for part in self.module.split(".")):
@@ -149,6 +158,8 @@ class Forbidden:
 
     def to_wire(self) -> dict[str, Any]:
         """The rule as the learner's side gets it (plain data)."""
+        if self.device:
+            return {"device": self.device}
         if self.module:
             return {"module": self.module}
         return {"function": self.function, "when": dict(self.when)}
@@ -156,6 +167,8 @@ class Forbidden:
     def shown(self) -> str:
         """The call as a message names it, e.g. ``torch.nn.functional.scaled_dot_product_attention(...,
         enable_gqa=True)``, or ``the `transformers` library``."""
+        if self.device:
+            return f"tensors on the `{self.device}` device"
         if self.module:
             return f"the `{self.module}` library"
         if not self.when:
@@ -420,7 +433,7 @@ class Trial:
         for rule in self.ex.rules:
             if rule.key in record.get("forbidden_calls", ()):
                 seen = str(record.get("forbidden_where", {}).get(rule.key, ""))[:200]
-                verb = "used" if rule.module else "called"
+                verb = "used" if rule.module or rule.device else "called"
                 raise CheckFailure(f"`{self.ex.name}` {verb} {rule.shown()}{f' ({seen})' if seen else ''}, which this "
                                    f"exercise rules out: {rule.why}", "forbidden")
         if not record.get("ok"):

@@ -41,7 +41,9 @@ import torch._ops
 import torch.autograd  # noqa: F401  (imported here, once, so the learner's timed call does not pay for it)
 import torch.nn.functional  # noqa: F401
 import torch.optim  # noqa: F401
+import torch.utils._pytree
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import wire
 
@@ -353,9 +355,33 @@ def _watching_calls(rules: list[dict[str, Any]], seen: set[str], where: dict[str
     use of each library in words."""
     functions = [rule for rule in rules if rule.get("function")]
     libraries = [str(rule["module"]) for rule in rules if rule.get("module")]
+    devices = [str(rule["device"]) for rule in rules if rule.get("device")]
+    where = {} if where is None else where
     with _ForbiddenCallWatch(functions, seen) if functions else _nothing(), \
-            _LibraryWatch(libraries, seen, {} if where is None else where).watching() if libraries else _nothing():
+            _LibraryWatch(libraries, seen, where).watching() if libraries else _nothing(), \
+            _DeviceWatch(devices, seen, where) if devices else _nothing():
         yield
+
+
+class _DeviceWatch(TorchDispatchMode):
+    """Notes any operator whose result lies on a ruled-out device (``core.Forbidden(device="meta")``): however the
+    tensors were asked for (``device=``, ``with torch.device(...)``, ``.to()``), their operators pass through here."""
+
+    def __init__(self, devices: list[str], seen: set[str], where: dict[str, str]) -> None:
+        super().__init__()
+        self.devices = set(devices)
+        self.seen = seen
+        self.where = where
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for value in torch.utils._pytree.tree_leaves(out):
+            if isinstance(value, torch.Tensor) and value.device.type in self.devices:
+                key = f"device:{value.device.type}"
+                self.seen.add(key)
+                self.where.setdefault(key, f"ran `{func}` there")
+                break
+        return out
 
 
 @contextmanager

@@ -216,6 +216,27 @@ def count_package_model(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_hea
     return sum(p.numel() for p in model.parameters())
 
 
+def count_meta_model(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_head, n_enc_layer, n_dec_layer, d_ff):
+    """The right layout, written out with PyTorch's layers on the meta device and counted: a measurement."""
+    nn, kv = torch.nn, n_kv_head * (n_embd // n_head)
+
+    def attention():
+        return [nn.Linear(n_embd, n_embd, bias=False), nn.Linear(n_embd, kv, bias=False),
+                nn.Linear(n_embd, kv, bias=False), nn.Linear(n_embd, n_embd, bias=False)]
+
+    def block(cross):
+        parts = [nn.RMSNorm(n_embd), *attention(), nn.RMSNorm(n_embd), nn.Linear(n_embd, d_ff, bias=False),
+                 nn.Linear(n_embd, d_ff, bias=False), nn.Linear(d_ff, n_embd, bias=False)]
+        return parts + ([nn.RMSNorm(n_embd), *attention()] if cross else [])
+
+    with torch.device("meta"):
+        model = nn.ModuleList([nn.Embedding(src_vocab_size, n_embd), nn.Embedding(tgt_vocab_size, n_embd),
+                               *(m for _ in range(n_enc_layer) for m in block(False)),
+                               *(m for _ in range(n_dec_layer) for m in block(True)),
+                               nn.RMSNorm(n_embd), nn.RMSNorm(n_embd), nn.Linear(n_embd, tgt_vocab_size, bias=False)])
+    return sum(p.numel() for p in model.parameters())
+
+
 def count_package_formulas(src_vocab_size, tgt_vocab_size, n_embd, n_head, n_kv_head, n_enc_layer, n_dec_layer,
                            d_ff):
     """The package's formulas with RMSNorm and no biases: its FFN has two matrices, its keys and values full width."""
@@ -341,7 +362,8 @@ WRONG_ANSWERS = {
     ],
     "ch06.encoder_decoder_params": [
         WrongAnswer("the package's Seq2SeqTransformer counted on the meta device", count_package_model,
-                    "the number of parameters"),
+                    "on the `meta` device"),
+        WrongAnswer("the right layout built on the meta device and counted", count_meta_model, "meta"),
         WrongAnswer("the package's formulas (RMSNorm, no biases)", count_package_formulas, "three matrices"),
         WrongAnswer("keys and values as wide as the queries", count_full_width_kv, "n_kv_head"),
         WrongAnswer("LayerNorm's gain and shift", count_layer_norm, "gain only"),
