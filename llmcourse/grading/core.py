@@ -106,7 +106,7 @@ class Step:
 class Forbidden:
     """A library call an exercise rules out, because it would do the exercise's work: "by hand means by hand".
 
-    Either one function or a whole library:
+    One function, a whole library or a device:
 
     - ``function`` is the dotted path of a PyTorch function or operator (``"torch.nn.functional.
       scaled_dot_product_attention"``, ``"torch.ops.aten._scaled_dot_product_flash_attention_for_cpu"``);
@@ -117,7 +117,6 @@ class Forbidden:
     - ``module`` names a library (``"transformers"``) none of whose code may run during the learner's call: a
       profiler hook notes any function or class of it that runs (imported before the call or not, by any name),
       and importing it inside the call is refused, so a heavy library is not loaded against the time limit.
-
     - ``device`` names a device (``"meta"``) on which no tensor may be made during the learner's call: a
       ``TorchDispatchMode`` sees every operator's results, so a model built there and counted, whatever built it,
       is noted (for exercises that ask for a count by formula).
@@ -256,8 +255,9 @@ def exercise(check_id: str, name: str, description: str, *, args: Sequence[str] 
     for rule in forbidden:
         problem = rule.problem() if isinstance(rule, Forbidden) else "is not a Forbidden"
         if problem:
-            raise ValueError(f"{check_id}: forbidden takes Forbidden(function='module.name', why=...) or "
-                             f"Forbidden(module='library', why=...); {rule!r} {problem}")
+            raise ValueError(f"{check_id}: forbidden takes Forbidden(function='module.name', why=...), "
+                             f"Forbidden(module='library', why=...) or Forbidden(device='meta', why=...); "
+                             f"{rule!r} {problem}")
     unknown = set(mutates) - set(args)
     if unknown:
         raise ValueError(f"{check_id}: mutates names arguments it does not have: {sorted(unknown)}")
