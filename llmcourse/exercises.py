@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -111,4 +112,59 @@ def build_all(root: Path = ROOT, *, check: bool = False) -> list[str]:
     orphans = [p.name for p in sorted(exercises_dir.glob("*.ipynb")) if p.name not in expected]
     if check:
         stale.extend(f"{name} (no solutions/{name} master)" for name in orphans)
+    return stale
+
+
+# --- recorded public cases (see llmcourse.grading.recorded) --------------------------------------------------
+
+
+def solution_namespace(chapter: str, root: Path = ROOT) -> dict[str, Any]:
+    """The solved exercise functions of a chapter: its master notebook's code cells, check cells left out, run
+    into one namespace (the masters are short; the chapter's own notebook is not run)."""
+    (path,) = sorted((root / "solutions").glob(f"{chapter[2:]}_*.ipynb"))
+    namespace: dict[str, Any] = {"__name__": f"solutions_{chapter}"}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code" or 'check("' in cell.source:
+            continue
+        source = "\n".join(line for line in cell.source.splitlines() if "environment_report()" not in line)
+        exec(compile(source, f"{path.name}", "exec"), namespace)  # noqa: S102 — the course's own masters
+    return namespace
+
+
+def record_chapter(chapter: str, root: Path = ROOT, *, check: bool = False,
+                   per_case: int | None = None) -> list[str]:
+    """Record (or with ``check``, record again in memory and compare) the public cases of one chapter's exercises,
+    the master answering and the teacher's references computing; return what was out of date."""
+    from .grading import recorded
+    from .grading.core import chapter_exercises, record_exercise, student_executor
+    from .grading.references import load_references
+
+    load_references(root / "solutions" / "references")
+    namespace = solution_namespace(chapter, root)
+    per_case = recorded.SEEDS_PER_CASE if per_case is None else per_case
+    committed = recorded.load_chapter(chapter)
+    fresh: dict[str, Any] = {}
+    stale: list[str] = []
+    for ex in chapter_exercises(chapter):
+        if ex.name not in namespace:
+            raise KeyError(f"solutions/{chapter[2:]}_*.ipynb defines no {ex.name!r} for {ex.check_id}")
+        cases = record_exercise(ex, student_executor(namespace[ex.name]), per_case)
+        fresh[ex.check_id] = {"cases": cases}
+        old = committed.get(ex.check_id)
+        where = "not recorded" if old is None else recorded.same_tape(old, fresh[ex.check_id])
+        if where:
+            stale.append(f"{ex.check_id} ({where})")
+    if set(committed) - set(fresh):
+        stale.extend(f"{name} (recorded, but no such exercise)" for name in sorted(set(committed) - set(fresh)))
+    if stale and not check:
+        recorded.save_chapter(chapter, fresh)
+    return stale
+
+
+def record_all(root: Path = ROOT, *, check: bool = False) -> list[str]:
+    """Every chapter with graded exercises: see :func:`record_chapter`."""
+    chapters = sorted(p.name[:2] for p in (root / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    stale: list[str] = []
+    for number in chapters:
+        stale += record_chapter(f"ch{number}", root, check=check)
     return stale

@@ -13,6 +13,9 @@ from _solutions import solution_namespace
 
 from llmcourse.grading import chapter_exercises, run_check
 from llmcourse.grading.core import REGISTRY, load_chapter_checks
+from llmcourse.grading.references import load_references
+
+load_references()  # the teacher's side: live grading and hidden cases need the references
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = (1, 2, 3)
@@ -46,11 +49,15 @@ def test_every_exercise_has_at_least_three_wrong_answers(chapter):
 
 
 def test_the_masters_answers_pass_with_any_seed(solved):
+    """Replayed from the recorded cases (a learner's check) with several seeds, and live from the teacher's
+    references on fresh inputs (the batch grade)."""
     chapter, namespace = solved
     for ex in chapter_exercises(chapter):
         for seed in SEEDS:
             result = run_check(ex.check_id, namespace[ex.name], seed=seed)
             assert result.passed and result.points == ex.points, (ex.check_id, seed, result.messages)
+        result = run_check(ex.check_id, namespace[ex.name], seed=SEEDS[0], live=True)
+        assert result.passed and result.points == ex.points, (ex.check_id, "live", result.messages)
 
 
 def test_every_argument_is_varied_and_sizes_include_the_edge_cases(solved):
@@ -79,8 +86,8 @@ def test_every_argument_is_varied_and_sizes_include_the_edge_cases(solved):
 
 @pytest.mark.parametrize("check_id, wrong", list(_wrong_answers()))
 def test_wrong_answer_fails_with_a_message_that_names_the_problem(check_id, wrong):
-    for seed in SEEDS[:2]:
-        result = run_check(check_id, wrong.answer, seed=seed)
+    for seed, live in ((SEEDS[0], False), (SEEDS[1], True)):  # a learner's replayed check, the teacher's live grade
+        result = run_check(check_id, wrong.answer, seed=seed, live=live)
         assert not result.passed and result.points == 0, f"the grader accepted a wrong answer: {wrong.mistake}"
         message = " ".join(result.messages)
         assert wrong.says.lower() in message.lower(), f"message should mention {wrong.says!r}; it says: {message}"
@@ -151,3 +158,12 @@ def test_a_by_hand_gradient_may_use_no_grad_but_never_autograd():
     assert run_check("ch01.mlp_backward", by_hand, seed=5).passed
     result = run_check("ch01.mlp_backward", autograd_on_copies, seed=5)
     assert not result.passed and "called autograd" in " ".join(result.messages)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_recorded_cases_are_in_sync_with_the_references(chapter):
+    """A learner's check replays llmcourse/checks/recorded/chNN.pt: recorded again here from the masters and the
+    teacher's references, it must come out the same (`python -m llmcourse exercises build` rewrites it)."""
+    from llmcourse.exercises import record_chapter
+
+    assert record_chapter(chapter, check=True) == [], "run: python -m llmcourse exercises build"

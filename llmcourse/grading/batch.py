@@ -37,6 +37,7 @@ from typing import Any
 
 from . import sandbox, wire
 from .core import Case, CaseResult, CheckResult, Exercise, chapter_exercises, grade
+from .references import ReferencesMissing, load_references
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 GRACE_SECONDS = 15.0  # beyond a cell's or a case's own limit, before the sandbox is killed
@@ -49,6 +50,7 @@ class GradeOptions:
     profile: str = "ci"
     chapter: str | None = None
     hidden: dict[str, list[Case]] = field(default_factory=dict)
+    references: Path | None = None  # the teacher's references (default: solutions/references of the course)
     seed: int | None = None
     isolation: sandbox.Isolation | None = None
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
@@ -310,6 +312,13 @@ def grade_notebook(path: Path, options: GradeOptions | None = None, **overrides:
     exercises = chapter_exercises(chapter)
     if not exercises:
         record.problems.append(f"no graded exercises for chapter {chapter!r}")
+        return record
+    try:  # the batch grade is the teacher's: fresh inputs, expected answers from the teacher's references
+        load_references(options.references)
+    except ReferencesMissing as exc:
+        record.problems.append(str(exc))
+        record.results = [CheckResult(ex.check_id, False, 0.0, ex.points, messages=["not graded: " + str(exc)])
+                          for ex in exercises]
         return record
     cells = [(i, c.source) for i, c in enumerate(notebook.cells) if c.cell_type == "code" and c.source.strip()]
     scratch = Path(tempfile.mkdtemp(prefix="llmcourse-grade-"))

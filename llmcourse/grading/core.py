@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import pkgutil
+import random as _random
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,7 +40,7 @@ from typing import Any
 
 import torch
 
-from . import wire
+from . import recorded, references, wire
 from .expect import CheckFailure, difference, kind_of, matches
 from .runner import input_gradients, run_request
 
@@ -235,13 +236,15 @@ FORWARD_AD_RULES: tuple[Forbidden, ...] = (
                                       "torch.func.jvp) computes the derivatives this exercise asks you to work out "
                                       "by hand; write each one as a formula."),)
 
-# Every chapter's grader module (llmcourse/grading/chNN.py), ruled out in every exercise: the learner's code runs
-# where the grader is importable, and the references in it would pass its checks.
-GRADER_RULES: tuple[Forbidden, ...] = tuple(
-    Forbidden(module=f"{__package__}.{info.name}",
-              why="that module is the grader itself; its references would pass the check without your own code.")
-    for info in pkgutil.iter_modules(importlib.import_module(__package__ or "llmcourse.grading").__path__)
-    if len(info.name) == 4 and info.name.startswith("ch") and info.name[2:].isdigit())
+# The teacher's references (imported under llmcourse_references.chNN, see .references) and the chapters' checks,
+# ruled out in every exercise: where the learner's code runs beside a loaded reference, calling it is not an answer.
+GRADER_RULES: tuple[Forbidden, ...] = (
+    Forbidden(module=references.MODULE_PREFIX,
+              why="that module is the teacher's reference for the grader; it would pass the check without your own "
+                  "code."),
+    Forbidden(module="llmcourse.checks",
+              why="that module is the grader itself; its cases are not an answer to them."),
+)
 
 
 def exercise(check_id: str, name: str, description: str, *, args: Sequence[str] = (), points: float = 1.0,
@@ -269,12 +272,12 @@ def exercise(check_id: str, name: str, description: str, *, args: Sequence[str] 
 
 
 def load_chapter_checks() -> None:
-    """Import every ``llmcourse.grading.chNN`` module so their exercises are registered."""
-    from llmcourse import grading
+    """Import every ``llmcourse.checks.chNN`` module so their exercises are registered."""
+    from llmcourse import checks
 
-    for info in pkgutil.iter_modules(grading.__path__):
+    for info in pkgutil.iter_modules(checks.__path__):
         if info.name.startswith("ch") and info.name[2:].isdigit():
-            importlib.import_module(f"llmcourse.grading.{info.name}")
+            importlib.import_module(f"llmcourse.checks.{info.name}")
 
 
 def get_exercise(check_id: str) -> Exercise:
@@ -329,11 +332,17 @@ class Trial:
     every run draws new inputs and a teacher can replay one from the gradebook's seed.
     """
 
-    def __init__(self, ex: Exercise, executor: Executor, seed: int, *, strided: bool = False) -> None:
+    def __init__(self, ex: Exercise, executor: Executor, seed: int, *, strided: bool = False,
+                 tape: list[dict[str, Any]] | None = None, recording: bool = False) -> None:
         import random as _random
 
         self.ex = ex
         self.seed = seed
+        # Where the expected answers come from (see .references): computed live from the teacher's references, and
+        # appended to ``tape`` when ``recording``; or, given a recorded ``tape`` and not recording, read from it.
+        self.recording = recording
+        self.tape: list[dict[str, Any]] | None = [] if recording else tape
+        self._tape_at = 0
         self.strided = strided  # send every tensor input as a non-contiguous view (same values), as real ones often are
         # A call another case made and passed, run first in the same process (its answer unused): a function is
         # called again and again in a notebook, so state it keeps from one call to the next must not change the next.
@@ -360,6 +369,43 @@ class Trial:
     def seed_for(self, label: str) -> int:
         """A seed derived from this trial's, for something the learner's code gets (a generator)."""
         return int.from_bytes(hashlib.sha256(f"{self.seed}:{label}".encode()).digest()[:7], "little")
+
+    # -- the expected answers: live from the teacher's references, or replayed from a recording ---------------
+
+    @property
+    def replaying(self) -> bool:
+        return self.tape is not None and not self.recording
+
+    def _taped(self, kind: str, key: str, inputs: Any, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """One expected answer: ``compute()`` it live (and record it), or read the next recorded one, after making
+        sure the recorded one was computed from the same inputs as this trial drew."""
+        if not self.replaying:
+            entry = compute()
+            if self.recording:
+                assert self.tape is not None
+                self.tape.append({"kind": kind, "key": key, "inputs": recorded.fingerprint(inputs), **entry})
+            return entry
+        assert self.tape is not None
+        if self._tape_at >= len(self.tape):
+            raise recorded.RecordingMismatch(f"{self.ex.check_id}: the recorded case ends before this case asks for "
+                                             f"{key!r}; the recorded cases are out of date (exercises build)")
+        entry = self.tape[self._tape_at]
+        self._tape_at += 1
+        if entry.get("kind") != kind or entry.get("key") != key:
+            raise recorded.RecordingMismatch(f"{self.ex.check_id}: the case asks for {key!r} where the recording has "
+                                             f"{entry.get('key')!r}; the recorded cases are out of date")
+        if not recorded.same_fingerprint(entry.get("inputs"), recorded.fingerprint(inputs)):
+            raise recorded.RecordingMismatch(
+                f"{self.ex.check_id}: this case's inputs, drawn again from the recorded seed, differ from the ones the "
+                f"recorded answer {key!r} was computed from (another PyTorch's random numbers, or a case changed "
+                "since the recording)")
+        return entry
+
+    def reference(self, key: str, *args: Any, **kwargs: Any) -> Any:
+        """What the teacher's reference ``key`` gives on these inputs (plain data): the expected answer of a case
+        that compares by hand, or a dict of named mistakes for :meth:`expect`."""
+        return self._taped("value", key, (args, kwargs),
+                           lambda: {"value": _plain(references.lookup(key)(*args, **kwargs))})["value"]
 
     # -- calling the learner's code ----------------------------------------------------------------------
 
@@ -515,38 +561,57 @@ class Trial:
                 else "wrong"
             raise CheckFailure(message if message and kind == "wrong" else problem, kind)
 
-    def check_call(self, *args: Any, reference: Callable[..., Any], what: str = "the result",
-                   mistakes: dict[str, Any] | Callable[..., dict[str, Any]] | None = None, grad: bool | None = None,
-                   atol: float = 1e-5, rtol: float = 1e-4, grad_atol: float | None = None,
+    def check_call(self, *args: Any, reference: str | Callable[..., Any], what: str = "the result",
+                   mistakes: str | dict[str, Any] | Callable[..., dict[str, Any]] | None = None,
+                   grad: bool | None = None, atol: float = 1e-5, rtol: float = 1e-4, grad_atol: float | None = None,
                    compare: dict[str, Any] | None = None, **kwargs: Any) -> Outcome:
         """Call the learner's code and the ``reference`` on the same inputs and require the same answer.
 
-        ``mistakes`` maps a description to what that mistake gives on these inputs (or is a function of
-        the inputs returning such a dict). With gradients on, every input's gradient must match too.
-        ``compare`` passes options to the comparison (``strict_sequences``, ``positions``); other keyword
-        arguments go to the learner's function.
+        ``reference`` is the key of a teacher-side reference (see :mod:`.references`); a function is taken as
+        well, for the engine's own tests, and is always run live. ``mistakes`` maps a description to what that
+        mistake gives on these inputs, or is the key of (or a function of the inputs returning) such a dict.
+        With gradients on, every input's gradient must match too. ``compare`` passes options to the comparison
+        (``strict_sequences``, ``positions``); other keyword arguments go to the learner's function.
         """
         grad = self.ex.grad if grad is None else grad
         leaf_args = tuple(_as_leaves(a) for a in args) if grad else args
         leaf_kwargs = {k: _as_leaves(v) for k, v in kwargs.items()} if grad else kwargs
-        ref_objects: dict[str, Any] = {}
-        ref_args = [wire.build(wire.spec_to_wire(a), ref_objects) for a in leaf_args]
-        ref_kwargs = {k: wire.build(wire.spec_to_wire(v), ref_objects) for k, v in leaf_kwargs.items()}
-        expected_raw = reference(*ref_args, **ref_kwargs)
-        expected = _plain(expected_raw)
-        upstream = _upstream_like(expected, self.rng) if grad else None
-        outcome = self.call(*args, grad=grad, upstream=upstream, **kwargs)
-        if callable(mistakes):
-            mistakes = mistakes(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
-        self.expect(outcome.value, expected, what, mistakes=mistakes, atol=atol, rtol=rtol, **(compare or {}))
+        plain_args = [_plain(a) for a in args]
+        plain_kwargs = {k: _plain(v) for k, v in kwargs.items()}
+
+        def compute() -> dict[str, Any]:
+            fn = references.lookup(reference) if isinstance(reference, str) else reference
+            ref_objects: dict[str, Any] = {}
+            ref_args = [wire.build(wire.spec_to_wire(a), ref_objects) for a in leaf_args]
+            ref_kwargs = {k: wire.build(wire.spec_to_wire(v), ref_objects) for k, v in leaf_kwargs.items()}
+            expected_raw = fn(*ref_args, **ref_kwargs)
+            expected = _plain(expected_raw)
+            entry: dict[str, Any] = {"expected": expected, "upstream": None, "grads": None, "connected": False}
+            if grad:
+                entry["upstream"] = _upstream_like(expected, self.rng)
+                entry["grads"], entry["connected"] = input_gradients(expected_raw, entry["upstream"], ref_args)
+            named = mistakes
+            if isinstance(named, str):
+                named = references.lookup(named)
+            if callable(named):
+                named = named(*plain_args, **plain_kwargs)
+            entry["mistakes"] = named
+            return entry
+
+        key = reference if isinstance(reference, str) else getattr(reference, "__name__", "reference")
+        entry = self._taped("call", key, (plain_args, plain_kwargs), compute)
+        if grad and self.replaying:
+            _upstream_like(entry["expected"], self.rng)  # drawn as when it was recorded, so later draws stay in step
+        outcome = self.call(*args, grad=grad, upstream=entry["upstream"], **kwargs)
+        self.expect(outcome.value, entry["expected"], what, mistakes=entry["mistakes"], atol=atol, rtol=rtol,
+                    **(compare or {}))
         if grad:
-            self._check_gradients(outcome, expected_raw, upstream, ref_args, atol if grad_atol is None else grad_atol,
-                                  rtol)
+            self._check_gradients(outcome, entry["grads"], entry["connected"],
+                                  atol if grad_atol is None else grad_atol, rtol)
         return outcome
 
-    def _check_gradients(self, outcome: Outcome, expected_raw: Any, upstream: Any, ref_args: list[Any],
+    def _check_gradients(self, outcome: Outcome, expected: dict[str, Any] | None, connected: bool,
                          atol: float, rtol: float) -> None:
-        expected, connected = input_gradients(expected_raw, upstream, ref_args)
         if not connected or not expected:
             return
         if not outcome.connected:
@@ -674,12 +739,20 @@ def _wrong_kind(ex: Exercise, student: Any) -> str:
     return ""
 
 
-def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: Sequence[Case] = ()) -> CheckResult:
+def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: Sequence[Case] = (),
+          replay: Sequence[dict[str, Any]] | None = None) -> CheckResult:
     """Run every public case of ``ex`` (and the given hidden ones) through ``executor``; the verdict.
 
-    Points are all or nothing per exercise and never more than its maximum.
+    With ``replay`` (the exercise's recorded cases, see :mod:`.recorded`), each public case runs one of its
+    recorded trials, drawn at random, and reads its expected answers from the recording; without it, every
+    case draws fresh inputs and computes them live from the teacher's references. Points are all or nothing per
+    exercise and never more than its maximum.
     """
     seed = secrets.randbits(62) if seed is None else seed
+    if replay is not None and [c["name"] for c in replay] != [c.name for c in ex.cases]:
+        raise recorded.RecordingMismatch(f"{ex.check_id}: the recorded cases are not this exercise's cases "
+                                         "(rebuild them: python -m llmcourse exercises build)")
+    chooser = _random.Random(seed)
     cases = list(ex.cases) + _generator_cases(ex) + [Case(c.name, c.fn, True) for c in hidden]
     # The last public case and the last hidden one pass their tensors as non-contiguous views (a `.view` that
     # needs contiguous memory fails there, as on a transposed or sliced tensor in real code), unless the exercise
@@ -696,8 +769,11 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
             results.append(CaseResult(case.name, False, "not run: an earlier case did not finish in time",
                                       case.hidden))
             continue
-        trial = Trial(ex, executor, int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:8], "little"),
-                      strided=index in strided)
+        trial_seed, tape = int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:8], "little"), None
+        if replay is not None and index < len(ex.cases):
+            chosen = chooser.choice(replay[index]["trials"])
+            trial_seed, tape = int(chosen["seed"]), list(chosen["tape"])
+        trial = Trial(ex, executor, trial_seed, strided=index in strided, tape=tape)
         trial.decoy = decoy if index in last and "state across calls" not in ex.exempt else None
         notes = (["non-contiguous inputs"] if trial.strided else []) + \
             (["after another case's call in the same process"] if trial.decoy else [])
@@ -714,6 +790,9 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
         except CaseTimedOut as exc:
             timed_out = True
             results.append(CaseResult(case.name, False, str(exc), case.hidden))
+        except recorded.RecordingMismatch as exc:  # the course's recording, not the learner's code
+            results.append(CaseResult(case.name, False, f"the grader could not replay this case: {exc}; please "
+                                                        "report it", case.hidden))
         except CheckFailure as failure:
             message = _HIDDEN_WORDS.get(failure.kind, "gives a wrong answer") if case.hidden else str(failure)
             if trial.printed.strip() and not case.hidden:
@@ -787,8 +866,13 @@ def _generator_cases(ex: Exercise) -> list[Case]:
     return [Case("draws its randomness from the generator it is given, and only from it", uses_the_generator)]
 
 
-def run_check(check_id: str, student: Any, *, seed: int | None = None, hidden: Sequence[Case] = ()) -> CheckResult:
-    """Judge ``student`` against exercise ``check_id`` (public cases, in a forked child) without printing."""
+def run_check(check_id: str, student: Any, *, seed: int | None = None, hidden: Sequence[Case] = (),
+              live: bool = False) -> CheckResult:
+    """Judge ``student`` against exercise ``check_id`` (public cases, in a forked child) without printing.
+
+    The public cases replay the exercise's recorded cases (a learner's install holds no references); ``live``
+    (the teacher's side, with the references loaded) draws fresh inputs instead, as the batch grade does.
+    """
     try:
         ex = get_exercise(check_id)
     except KeyError as err:
@@ -796,4 +880,24 @@ def run_check(check_id: str, student: Any, *, seed: int | None = None, hidden: S
     problem = _wrong_kind(ex, student)
     if problem:
         return CheckResult(check_id, False, 0.0, ex.points, messages=[problem])
-    return grade(ex, student_executor(student), seed=seed, hidden=hidden)
+    replay = None if live else recorded.recorded_cases(check_id)
+    return grade(ex, student_executor(student), seed=seed, hidden=hidden, replay=replay)
+
+
+def record_exercise(ex: Exercise, executor: Executor, per_case: int = recorded.SEEDS_PER_CASE) -> list[dict[str, Any]]:
+    """Record ``per_case`` trials of every public case of ``ex`` with ``executor`` (the master solution) answering
+    and the teacher's references loaded; every trial must pass, or the recording would teach a wrong answer."""
+    cases = []
+    for index, case in enumerate(ex.cases):
+        trials = []
+        for k in range(per_case):
+            seed = recorded.trial_seed(ex.check_id, index, k)
+            trial = Trial(ex, executor, seed, recording=True)
+            try:
+                case.fn(trial)
+            except (CheckFailure, CaseTimedOut, NotImplementedYet) as exc:
+                raise RuntimeError(f"{ex.check_id}, case {case.name!r}, seed {seed}: the master solution fails it "
+                                   f"({type(exc).__name__}: {exc})") from exc
+            trials.append({"seed": seed, "tape": trial.tape})
+        cases.append({"name": case.name, "trials": trials})
+    return cases

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from llmcourse.grading.ch01 import (
+from llmcourse.checks.ch01 import (
     _adam_params,
     _adam_state,
     _ce_problem,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmcourse.grading.ch02 import (
+from llmcourse.checks.ch02 import (
     CL100K_PATTERN,
     SENTENCES,
     check_load,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from llmcourse.grading.ch03 import (
+from llmcourse.checks.ch03 import (
     cbow_inputs,
     check_cbow_grads,
     check_glove_grads,

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from llmcourse.grading.ch04 import check_bptt, check_clip, check_gru, sequence_inputs, upstream_for
+from llmcourse.checks.ch04 import check_bptt, check_clip, check_gru, sequence_inputs, upstream_for
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 

@@ -4,7 +4,7 @@ among them), new inputs."""
 
 from __future__ import annotations
 
-from llmcourse.grading.ch05 import check_alibi, check_backward, check_gqa, check_window
+from llmcourse.checks.ch05 import check_alibi, check_backward, check_gqa, check_window
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 

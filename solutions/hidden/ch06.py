@@ -4,7 +4,7 @@ checks as the public cases, new inputs."""
 
 from __future__ import annotations
 
-from llmcourse.grading.ch06 import check_count, check_ln_backward, check_moe, check_swiglu, check_width
+from llmcourse.checks.ch06 import check_count, check_ln_backward, check_moe, check_swiglu, check_width
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 

@@ -3,7 +3,7 @@ after warm-up, one block without biases, a vocabulary of two, every sequence pad
 
 from __future__ import annotations
 
-from llmcourse.grading.ch07 import check_flops, check_groups, check_padded, check_wsd
+from llmcourse.checks.ch07 import check_flops, check_groups, check_padded, check_wsd
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 

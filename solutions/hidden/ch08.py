@@ -4,7 +4,7 @@ nearly everything, a stop string at the very start). Same checks as the public c
 
 from __future__ import annotations
 
-from llmcourse.grading.ch08 import check_penalty, check_ring, check_stream, check_typical, peaked_rows
+from llmcourse.checks.ch08 import check_penalty, check_ring, check_stream, check_typical, peaked_rows
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
 

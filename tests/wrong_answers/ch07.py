@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode  # imported before the check, as a learner's earlier cell would
 
+from llmcourse.checks.ch07 import flops_reference
 from llmcourse.gpt import GPT, GPTConfig
-from llmcourse.grading.ch07 import flops_reference
 
 from . import WrongAnswer
 

@@ -27,10 +27,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import wire
+from ..grading import wire
+from ..grading.core import CheckFailure, Forbidden, Step, Trial, exercise
+from ..grading.expect import kind_of
 from .ch04 import check_ids
-from .core import CheckFailure, Forbidden, Step, Trial, exercise
-from .expect import kind_of
 
 
 def no_transformers(what: str) -> Forbidden:

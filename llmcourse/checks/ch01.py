@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from ..device import cpu_threads
-from . import wire
-from .core import Forbidden, Trial, exercise
-from .expect import CheckFailure, expect_true, kind_of
-from .wire import TensorInfo
+from ..grading import wire
+from ..grading.core import Forbidden, Trial, exercise
+from ..grading.expect import CheckFailure, expect_true, kind_of
+from ..grading.wire import TensorInfo
 
 # --- helpers -----------------------------------------------------------------------------------------
 

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from . import wire
-from .core import CheckFailure, Forbidden, Trial, exercise
-from .expect import TensorInfo, expect_true, kind_of, mistake_values
+from ..grading import wire
+from ..grading.core import CheckFailure, Forbidden, Trial, exercise
+from ..grading.expect import TensorInfo, expect_true, kind_of, mistake_values
 
 _WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .core import CheckFailure, Forbidden, Step, Trial, exercise
-from .expect import kind_of, mistake_values
+from ..grading.core import CheckFailure, Forbidden, Step, Trial, exercise
+from ..grading.expect import kind_of, mistake_values
 
 # --- 1. wsd_lr ------------------------------------------------------------------------------------------
 
@@ -252,14 +252,10 @@ def _(t: Trial) -> None:
 def _course_modules() -> list[str]:
     """The ``llmcourse`` package's modules a learner could count with: all but the grading engine, whose own code
     (``runner``, ``wire``, ...) runs around every call, so ruling out ``llmcourse`` whole would refuse every answer;
-    the chapters' graders (``llmcourse.grading.chNN``, this one's reference among them) are ruled out."""
+    the chapters' checks (``llmcourse.checks``) are ruled out with the rest."""
     import llmcourse
 
-    from . import __path__ as grading_path
-
-    names = [f"llmcourse.{info.name}" for info in pkgutil.iter_modules(llmcourse.__path__) if info.name != "grading"]
-    return names + [f"llmcourse.grading.{info.name}" for info in pkgutil.iter_modules(grading_path)
-                    if info.name.startswith("ch") and info.name[2:].isdigit()]
+    return [f"llmcourse.{info.name}" for info in pkgutil.iter_modules(llmcourse.__path__) if info.name != "grading"]
 
 
 FLOPS_FORBIDDEN = (

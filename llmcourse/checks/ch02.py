@@ -29,8 +29,8 @@ from llmcourse.tokenizers import reference
 from llmcourse.tokenizers.bpe import GPT2_SPLIT_PATTERN, pretokenize, train_merges
 from llmcourse.tokenizers.reference import CL100K_PATTERN
 
-from .core import Forbidden, Step, Trial, exercise
-from .expect import CheckFailure
+from ..grading.core import Forbidden, Step, Trial, exercise
+from ..grading.expect import CheckFailure
 
 Ranks = dict[bytes, int]
 Pair = tuple[int, int]
@@ -282,7 +282,7 @@ TRAIN_FORBIDDEN = (
                                  "exercise is to write them: " + _TRAIN_YOURSELF)
       # Only the modules that hold a trainer: every library ruled out slows each call the learner makes (the
       # watch sees every call), and a BPE loop makes many.
-      for name in ("llmcourse.tokenizers", "llmcourse.grading.ch02")),
+      for name in ("llmcourse.tokenizers", "llmcourse.checks.ch02")),
 )
 
 train_bpe = exercise(

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .core import CheckFailure, Forbidden, Trial, exercise
-from .expect import kind_of, mistake_values
+from ..grading.core import CheckFailure, Forbidden, Trial, exercise
+from ..grading.expect import kind_of, mistake_values
 
 
 def tolerance(dtype: torch.dtype) -> dict[str, float]:

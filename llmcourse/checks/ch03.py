@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from ..device import cpu_threads
-from . import wire
-from .core import Forbidden, Step, Trial, exercise
-from .expect import CheckFailure, expect_true, kind_of
+from ..grading import wire
+from ..grading.core import Forbidden, Step, Trial, exercise
+from ..grading.expect import CheckFailure, expect_true, kind_of
 
 BROADCAST_HINT = {"must match the size of tensor b":
                   "line up the shapes: u_negatives is (B, K, D) and the vector it is scored against is (B, D), so "

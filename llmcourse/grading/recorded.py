@@ -1,0 +1,168 @@
+"""Recorded public cases: what a learner's ``check()`` compares with, as plain data instead of reference code.
+
+``python -m llmcourse exercises build`` runs every public case of every exercise for several seeds on the
+teacher's side, with the master solution answering and the teacher's references (:mod:`.references`) computing
+the expected answers, and writes each case's *tape*: every expected answer the case asked for, in order (expected
+outputs, upstream and expected gradients, named-mistake outputs), each with a fingerprint of the inputs it was
+computed from. One file per chapter, ``llmcourse/checks/recorded/chNN.pt``, saved with ``torch.save`` and read
+with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists, tuples and dicts, no code.
+
+A learner's check draws, for every case, one of its recorded seeds at random, runs the case's own code (which
+draws the inputs from that seed again and calls the learner's function on them), and reads each expected answer
+from the tape, after checking that the inputs drawn now have the recorded fingerprint. ``exercises build
+--check`` (and the course's tests) record again and fail when a tape differs from the committed one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import wire
+
+FORMAT = 1
+RECORDED_DIR = Path(__file__).resolve().parents[1] / "checks" / "recorded"
+SEEDS_PER_CASE = 4
+
+
+class RecordingMismatch(Exception):
+    """A recorded tape does not fit the case replaying it: the recording is out of date or the inputs differ."""
+
+
+def trial_seed(check_id: str, case_index: int, k: int) -> int:
+    """The seed of the k-th recorded trial of a case (fixed, so a recording can be made again and compared)."""
+    return int.from_bytes(hashlib.sha256(f"record:{check_id}:{case_index}:{k}".encode()).digest()[:8], "little")
+
+
+# --- fingerprints: which inputs an expected answer was computed from ------------------------------------------
+
+
+def fingerprint(value: Any) -> Any:
+    """A small summary of ``value``: the structure, every tensor's shape, dtype, sum and sum of absolute values
+    (in float64), every number and a hash of every text. Two draws that agree on it are the same inputs."""
+    if isinstance(value, (wire.LeafSpec, wire.SharedSpec)):
+        return fingerprint(value.value)
+    if isinstance(value, wire.GeneratorSpec):
+        return ("generator", value.seed)
+    if isinstance(value, wire.IterSpec):
+        return ("iter", [fingerprint(v) for v in value.items])
+    if isinstance(value, torch.nn.Module):
+        return ("module", type(value).__name__, fingerprint(dict(value.state_dict())))
+    if isinstance(value, torch.Tensor):
+        data = value.detach()
+        if data.is_floating_point() or data.is_complex():
+            data = data.to(torch.float64)
+            total, size = data.sum().item(), data.abs().sum().item()
+        elif data.dtype == torch.bool:
+            total, size = float(data.sum().item()), float(data.numel())
+        else:
+            total, size = float(data.to(torch.float64).sum().item()), float(data.to(torch.float64).abs().sum().item())
+        return ("tensor", tuple(value.shape), str(value.dtype), total, size)
+    if isinstance(value, dict):
+        return ("dict", [(fingerprint(k), fingerprint(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [fingerprint(v) for v in value])
+    if isinstance(value, (str, bytes)):
+        raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+        return ("text", len(value), hashlib.sha256(raw).hexdigest()[:16])
+    if isinstance(value, (bool, int)) or value is None:
+        return value
+    if isinstance(value, float):
+        return ("float", value)
+    if isinstance(value, torch.dtype):
+        return ("dtype", str(value))
+    return ("object", type(value).__name__)
+
+
+def same_fingerprint(a: Any, b: Any, rel: float = 1e-6) -> bool:
+    """Equal structure and numbers equal to ``rel`` (sums made on another CPU may differ in the last bits)."""
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b or abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_fingerprint(x, y, rel) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+# --- storage ---------------------------------------------------------------------------------------------------
+
+
+def path_for(chapter: str, folder: Path | None = None) -> Path:
+    return (folder or RECORDED_DIR) / f"{chapter}.pt"
+
+
+def load_chapter(chapter: str, folder: Path | None = None) -> dict[str, Any]:
+    """The recorded cases of one chapter, by exercise id ({} when there is no recording)."""
+    path = path_for(chapter, folder)
+    if not path.is_file():
+        return {}
+    data = torch.load(path, weights_only=True, map_location="cpu")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise RecordingMismatch(f"{path} is not a recording this version of llmcourse reads; rebuild the exercises")
+    return dict(data.get("exercises", {}))
+
+
+def save_chapter(chapter: str, exercises: dict[str, Any], folder: Path | None = None) -> Path:
+    """Write a chapter's recording atomically (a half-written file is never left behind)."""
+    path = path_for(chapter, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{chapter}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save({"format": FORMAT, "exercises": exercises}, tmp)
+        torch.load(tmp, weights_only=True)  # what a learner's install will do: it must read back as plain data
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+_CACHE: dict[str, dict[str, Any]] = {}
+
+
+def recorded_cases(check_id: str) -> list[dict[str, Any]] | None:
+    """The recorded trials of every public case of ``check_id`` ([{"name", "trials": [{"seed", "tape"}]}]), or None."""
+    chapter = check_id.split(".", 1)[0]
+    if chapter not in _CACHE:
+        _CACHE[chapter] = load_chapter(chapter)
+    entry = _CACHE[chapter].get(check_id)
+    return None if entry is None else list(entry["cases"])
+
+
+def same_tape(a: Any, b: Any) -> str:
+    """'' when two tapes agree (tensors to float rounding), else where they first differ."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape \
+                or a.dtype != b.dtype:
+            return "a tensor's type, shape or dtype"
+        if a.is_floating_point():
+            tol = {"atol": 1e-12, "rtol": 1e-9} if a.dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
+            return "" if torch.allclose(a, b, equal_nan=True, **tol) else "a tensor's values"
+        return "" if torch.equal(a, b) else "a tensor's values"
+    if isinstance(a, dict) and isinstance(b, dict):
+        if list(a) != list(b):
+            return f"keys {sorted(map(str, a))[:5]} against {sorted(map(str, b))[:5]}"
+        for k in a:
+            where = same_tape(a[k], b[k])
+            if where:
+                return f"[{k!r}] {where}"
+        return ""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b) or type(a) is not type(b):
+            return "a list's length or type"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            where = same_tape(x, y)
+            if where:
+                return f"[{i}] {where}"
+        return ""
+    if isinstance(a, float) and isinstance(b, float):
+        return "" if same_fingerprint(a, b, 1e-9) else "a number"
+    return "" if a == b else f"{str(a)[:60]!r} against {str(b)[:60]!r}"
