@@ -488,9 +488,18 @@ def test_stored_baselines_that_are_missing_stale_or_damaged_are_not_used(tmp_pat
 
 @pytest.mark.parametrize("mistake", ["", "no_such_mistake"])
 def test_the_graders_variants_refuse_an_empty_or_unknown_mistake(mistake):
-    # With no mistake switched on each variant would compute the right answer: a learner could import it.
-    from llmcourse.grading import ch04
+    # With no mistake switched on each variant would compute the right answer. The variants live on the teacher's
+    # side (solutions/references/ch04.py), out of the learner's install, and refuse to be the answer there too.
+    import sys
 
+    import llmcourse.checks.ch04 as checks
+    from llmcourse.grading.references import MODULE_PREFIX, load_references
+
+    load_references()
+    ch04 = sys.modules[f"{MODULE_PREFIX}.ch04"]
+    for name in ("bptt_variant", "gru_variant", "clip_variant", "bptt_reference", "gru_reference", "clip_reference",
+                 "run_layer", "bptt_mistakes", "gru_mistakes", "clip_mistakes"):
+        assert not hasattr(checks, name), f"llmcourse.checks.ch04 ships {name} to the learner"
     x, h0, w_ih, w_hh, b_ih, b_hh = (torch.randn(2, 3, 4), torch.randn(2, 5), torch.randn(5, 4), torch.randn(5, 5),
                                       torch.randn(5), torch.randn(5))
     with pytest.raises(ValueError, match="mistake"):
