@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode  # imported before the check, as a learner's earlier cell would
 
-from llmcourse.checks.ch07 import flops_reference
 from llmcourse.gpt import GPT, GPTConfig
 
 from . import WrongAnswer
@@ -147,8 +146,11 @@ def flops_counted_on_meta(vocab_size, block_size, n_layer, n_head, n_embd):  # t
     return int(counter.get_total_flops()) // block_size
 
 
-def flops_grader_reference(vocab_size, block_size, n_layer, n_head, n_embd):
-    return flops_reference(vocab_size, block_size, n_layer, n_head, n_embd)
+def flops_grader_reference(vocab_size, block_size, n_layer, n_head, n_embd):  # the teacher's reference, where loaded
+    from llmcourse.grading.references import REFERENCES, load_references
+
+    load_references()
+    return REFERENCES["ch07.training_flops_per_token"](vocab_size, block_size, n_layer, n_head, n_embd)
 
 
 def flops_six_n_from_the_package(vocab_size, block_size, n_layer, n_head, n_embd):  # no counter, the package's GPT
