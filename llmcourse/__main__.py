@@ -3,7 +3,8 @@
     env [--check]             print the environment report; --check compares the device with the CPU
     data list | path NAME | fetch [NAME...]
                               the dataset registry; fetch downloads and verifies
-    exercises build [--check] regenerate exercises/ from solutions/ (or fail if they drifted)
+    exercises build [--check] regenerate exercises/ from solutions/ and record the public cases a learner's
+                              check() replays, from the teacher's references (or fail if either drifted)
     grade PATH... --out DIR   grade submitted notebooks, each in its own sandbox, into a gradebook
     execute NOTEBOOK...       re-run notebooks in place (to refresh stored outputs)
     book                      build the Jupyter Book into book/_build/html
@@ -17,6 +18,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
@@ -58,22 +60,42 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _chapter_id(text: str) -> str:
+    """argparse type: 'ch05' (or '05', '5')."""
+    digits = text[2:] if text.startswith("ch") else text
+    if not digits.isdigit() or not 1 <= int(digits) <= 99:
+        raise argparse.ArgumentTypeError(f"expected a chapter like ch05, not {text!r}")
+    return f"ch{int(digits):02d}"
+
+
 def _cmd_exercises(args: argparse.Namespace) -> int:
-    from .exercises import MarkerError, build_all
+    from .exercises import MarkerError, build_all, record_all, record_chapter
+    from .grading.references import ReferencesMissing
 
     try:
         stale = build_all(check=args.check)
     except MarkerError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    if args.check:
-        if stale:
-            print("exercises/ is out of date with solutions/ for: " + ", ".join(stale), file=sys.stderr)
-            print("run: python -m llmcourse exercises build", file=sys.stderr)
-            return 1
-        print("exercises/ is up to date with solutions/")
+    if args.check and stale:
+        print("exercises/ is out of date with solutions/ for: " + ", ".join(stale), file=sys.stderr)
+        print("run: python -m llmcourse exercises build", file=sys.stderr)
+        return 1
+    print("exercises/ is up to date with solutions/" if args.check else
+          f"rebuilt {len(stale)} exercise notebook(s)" + (": " + ", ".join(stale) if stale else ""))
+    if args.notebooks_only:
         return 0
-    print(f"rebuilt {len(stale)} exercise notebook(s)" + (": " + ", ".join(stale) if stale else ""))
+    try:  # the recorded public cases a learner's check() replays (llmcourse/checks/recorded/)
+        recorded = record_chapter(args.chapter, check=args.check) if args.chapter else record_all(check=args.check)
+    except (ReferencesMissing, KeyError, RuntimeError) as err:
+        print(f"error: recording the public cases: {err}", file=sys.stderr)
+        return 1
+    if args.check and recorded:
+        print("the recorded cases are out of date for: " + ", ".join(recorded), file=sys.stderr)
+        print("run: python -m llmcourse exercises build", file=sys.stderr)
+        return 1
+    print("the recorded cases are up to date" if args.check else
+          f"recorded the public cases again; changed: {', '.join(recorded) or 'none'}")
     return 0
 
 
@@ -232,10 +254,17 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Answers a bad argument in one line (no usage block) and exits with 2, like the commands' own checks."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog.removeprefix('python -m llmcourse').strip() or 'llmcourse'}: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmcourse", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _OneLineParser(prog="python -m llmcourse", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     p = sub.add_parser("env", help="print the environment report")
     p.add_argument("--check", action="store_true", help="also compare the device with the CPU on a small network")
@@ -249,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("exercises", help="generate exercises/ from solutions/")
     p.add_argument("action", choices=["build"])
     p.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+    p.add_argument("--notebooks-only", action="store_true",
+                   help="leave the recorded public cases (llmcourse/checks/recorded/) alone")
+    p.add_argument("--chapter", default=None, type=_chapter_id, help="record one chapter's cases (e.g. ch05)")
     p.set_defaults(run=_cmd_exercises)
 
     p = sub.add_parser("grade", help="grade submitted notebooks into a gradebook")

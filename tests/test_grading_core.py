@@ -594,17 +594,20 @@ def test_the_in_process_fallback_grades_and_times_out(linear):
 
 
 def test_no_exercise_can_be_answered_by_the_graders_own_code():
-    """The grader modules (llmcourse/grading/chNN.py) are importable wherever the learner's code runs, and their
-    references and named-mistake functions compute answers: every exercise rules them out, by the engine, so a stub
-    that hands the work to one of them fails with the rule's words while the same answer written out passes."""
-    from llmcourse.grading import ch03
+    """Where the teacher's references are loaded (the batch grade's process, the course's tests), a learner's code
+    run there could reach them: every exercise rules them out, by the engine, so a stub that hands the work to one
+    fails with the rule's words while the same answer written out passes (live and replayed)."""
+    from llmcourse.grading.references import MODULE_PREFIX, REFERENCES, load_references
 
-    assert {rule.module for rule in core.GRADER_RULES} >= {"llmcourse.grading.ch01", "llmcourse.grading.ch03"}
+    load_references()
+    assert {rule.module for rule in core.GRADER_RULES} >= {MODULE_PREFIX, "llmcourse.checks"}
     for ex in core.REGISTRY.values():
         assert {rule.key for rule in core.GRADER_RULES} <= {rule.key for rule in ex.rules}, ex.check_id
+    teachers = REFERENCES["ch03.glove_loss"]
+    assert teachers.__module__.startswith(MODULE_PREFIX)
 
     def copied(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
-        return ch03.reference_glove_loss(W, C, b_w, b_c, rows, cols, counts, x_max, alpha)
+        return teachers(W, C, b_w, b_c, rows, cols, counts, x_max, alpha)
 
     def written_out(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
         x = counts.to(W.dtype)
@@ -612,10 +615,11 @@ def test_no_exercise_can_be_answered_by_the_graders_own_code():
         error = (W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - x.log()
         return (weight * error**2).sum()
 
-    assert run_check("ch03.glove_loss", written_out, seed=5).passed
-    result = run_check("ch03.glove_loss", copied, seed=5)
-    words = " ".join(result.messages + [case.message for case in result.cases])
-    assert not result.passed and "the grader itself" in words, words
+    for live in (False, True):
+        assert run_check("ch03.glove_loss", written_out, seed=5, live=live).passed
+        result = run_check("ch03.glove_loss", copied, seed=5, live=live)
+        words = " ".join(result.messages + [case.message for case in result.cases])
+        assert not result.passed and "teacher's reference" in words, words
 
 
 def test_a_by_hand_gradient_may_not_come_from_autograd_by_any_name():
@@ -754,3 +758,82 @@ def test_a_count_by_formula_refuses_a_model_built_on_the_meta_device(toys):
     assert run_check("ch99.count", lambda d_in, d_out: d_in * d_out + d_out).passed
     with pytest.raises(ValueError, match="not exactly one of"):
         toys("ch99.bad", args=("x",), forbidden=[core.Forbidden(device="meta", module="torch", why="both")])
+
+
+# --- recorded cases: a learner's check replays plain data, never the teacher's code ------------------------------
+
+
+@pytest.fixture
+def recorded_toy(toys):
+    """ch99.scale: x * 2 + offset, its expected answers from a teacher-side reference named by key."""
+    from llmcourse.grading import references
+
+    ex = toys("ch99.scale", args=("x", "offset"), grad=True, timeout=3)
+
+    @references.reference("ch99.scale")
+    def teacher(x, offset):
+        return x * 2 + offset
+
+    @references.reference("ch99.scale/mistakes")
+    def mistakes(x, offset):
+        return {"forgot the offset": x * 2}
+
+    @ex.case("a (3, 4) input")
+    def _(t):
+        t.check_call(t.randn(3, 4), t.py.uniform(1, 2), reference="ch99.scale", mistakes="ch99.scale/mistakes")
+
+    @ex.case("a float64 row, compared by hand")
+    def _(t):
+        x, offset = t.randn(1, 5, dtype=torch.float64), 0.5
+        got = t.call(x, offset, grad=False).value
+        t.expect(got, t.reference("ch99.scale", x, offset), "the result",
+                 mistakes=t.reference("ch99.scale/mistakes", x, offset))
+
+    yield ex
+    references.REFERENCES.pop("ch99.scale")
+    references.REFERENCES.pop("ch99.scale/mistakes")
+
+
+def test_a_recorded_case_replays_from_plain_data_without_the_reference(recorded_toy, tmp_path):
+    """Recorded with the right answer, saved and read back with weights_only=True, the cases replay with the
+    teacher's reference gone: the right answer passes, a wrong one fails with its named mistake, on every seed."""
+    from llmcourse.grading import recorded, references
+
+    right = lambda x, offset: x * 2 + offset  # noqa: E731
+    tape = core.record_exercise(recorded_toy, core.student_executor(right), per_case=3)
+    recorded.save_chapter("ch99", {"ch99.scale": {"cases": tape}}, tmp_path)
+    replay = recorded.load_chapter("ch99", tmp_path)["ch99.scale"]["cases"]
+    assert recorded.same_tape(replay, tape) == ""
+    saved = {key: references.REFERENCES.pop(key) for key in ("ch99.scale", "ch99.scale/mistakes")}
+    try:
+        with pytest.raises(references.ReferencesMissing, match="not loaded"):
+            core.grade(recorded_toy, core.student_executor(right), seed=1)  # live needs the teacher's side
+        for seed in range(6):
+            result = core.grade(recorded_toy, core.student_executor(right), seed=seed, replay=replay)
+            assert result.passed, result.messages
+            wrong = core.grade(recorded_toy, core.student_executor(lambda x, offset: x * 2), seed=seed, replay=replay)
+            assert not wrong.passed and "forgot the offset" in " ".join(wrong.messages)
+    finally:
+        references.REFERENCES.update(saved)
+
+
+def test_a_replay_refuses_a_tape_made_from_other_inputs(recorded_toy):
+    """Each recorded answer carries a fingerprint of its inputs: a case that now draws differently (a changed case,
+    another random stream) is reported as the grader's problem, never judged against the wrong answer."""
+    right = lambda x, offset: x * 2 + offset  # noqa: E731
+    tape = core.record_exercise(recorded_toy, core.student_executor(right), per_case=1)
+    entry = tape[0]["trials"][0]["tape"][0]
+    shape, dtype, total, size = entry["inputs"][1][0][1][0][1:]  # the first argument's fingerprint
+    entry["inputs"][1][0][1][0] = ("tensor", shape, dtype, total + 1.0, size)
+    result = core.grade(recorded_toy, core.student_executor(right), seed=0, replay=tape)
+    assert not result.passed
+    assert "could not replay" in result.cases[0].message and "differ from the ones" in result.cases[0].message
+    assert result.cases[1].passed
+    renamed = [dict(tape[0], name="another case"), tape[1]]
+    with pytest.raises(Exception, match="not this exercise's cases"):
+        core.grade(recorded_toy, core.student_executor(right), seed=0, replay=renamed)
+
+
+def test_a_recording_is_made_only_from_a_passing_master(recorded_toy):
+    with pytest.raises(RuntimeError, match="the master solution fails it"):
+        core.record_exercise(recorded_toy, core.student_executor(lambda x, offset: x * 2), per_case=1)

@@ -117,6 +117,7 @@ def save_chapter(chapter: str, exercises: dict[str, Any], folder: Path | None = 
     os.close(handle)
     try:
         torch.save({"format": FORMAT, "exercises": exercises}, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a recording is shipped to every learner
         torch.load(tmp, weights_only=True)  # what a learner's install will do: it must read back as plain data
         os.replace(tmp, path)
     finally:
