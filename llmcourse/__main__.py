@@ -138,6 +138,8 @@ def _grade_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None]:
         return [], f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}"
     if args.chapter is not None and not chapter_exercises(args.chapter):
         return [], f"no graded exercises for chapter {args.chapter!r} (expected e.g. ch01)"
+    if args.references is not None and not Path(args.references).is_dir():
+        return [], f"--references: no such folder: {args.references}"
     if args.hidden is not None and not Path(args.hidden).is_dir():
         return [], f"--hidden: no such folder: {args.hidden}"
     if args.hidden is not None and not args.no_hidden:
@@ -177,15 +179,29 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         return 2
     if isolation.warning:
         print(isolation.warning, file=sys.stderr)
+    from .grading.references import ReferencesMissing, default_references_folder, load_references
+
+    references_folder = Path(args.references) if args.references else default_references_folder()
+    try:  # the teacher's side: the expected answers every case compares with, on fresh inputs
+        loaded = load_references(references_folder)
+    except ReferencesMissing as err:
+        print(f"error: --references: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 — a typo in a teacher's file is one line naming it, not a traceback
+        where = f" (line {err.lineno})" if isinstance(err, SyntaxError) and err.lineno else ""
+        print(f"error: --references: {references_folder}{where}: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
     hidden_folder = None if args.no_hidden else (Path(args.hidden) if args.hidden else default_hidden_folder())
     try:
         hidden = load_hidden(hidden_folder) if hidden_folder else {}
     except HiddenCaseError as err:
         print(f"error: hidden cases: {err}", file=sys.stderr)
         return 2
+    print(f"references: {len(loaded)} from {references_folder}", file=sys.stderr)
     print(f"hidden cases: {sum(map(len, hidden.values()))} from {hidden_folder}" if hidden_folder
           else "hidden cases: none", file=sys.stderr)
     options = GradeOptions(cell_timeout=args.timeout, profile=args.profile, chapter=args.chapter, hidden=hidden,
+                           references=references_folder,
                            seed=args.seed, isolation=isolation,
                            limits=sandbox.Limits(memory_mb=args.memory_mb))
     book = Gradebook(Path(args.out))
@@ -291,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chapter", default=None, help="chapter id (ch01, ...) when the file names do not start with "
                                                   "the chapter's number (01_...)")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--references", default=None,
+                   help="folder of the teacher's references (default: solutions/references of the course)")
     p.add_argument("--hidden", default=None, help="folder of hidden cases (default: solutions/hidden of the course)")
     p.add_argument("--no-hidden", action="store_true", help="run the public cases only")
     p.add_argument("--seed", type=int, default=None, help="seed for the cases' inputs (default: new each run; "

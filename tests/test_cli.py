@@ -132,6 +132,8 @@ def test_grade_a_folder_of_submissions(tmp_path):
     (["{nb}", "--profile", "huge"], "unknown profile 'huge'"),
     (["{nb}", "--chapter", "ch42"], "no graded exercises for chapter 'ch42'"),
     (["{nb}", "--hidden", "no/such/hidden"], "--hidden: no such folder"),
+    (["{nb}", "--references", "no/such/references"], "--references: no such folder"),
+    (["{nb}", "--references", "{bad_syntax}"], "line 2): SyntaxError"),
     (["{nb}", "--out", "{file}"], "is not a writable folder"),
     (["{nb}", "--out", "{subs}"], "holds the submissions themselves"),
 ])
