@@ -84,6 +84,35 @@ def test_every_argument_is_varied_and_sizes_include_the_edge_cases(solved):
             assert "torch.float64" in floats, f"{ex.check_id}: no case passes float64 inputs ({sorted(floats)})"
 
 
+LARGE = 20.0  # an input this large (scores or logits in the hundreds after a product) overflows a naive exp
+
+
+def _tensor_signatures(coverage):
+    return [s for values in coverage.values() for s in values if isinstance(s, tuple) and s and s[0] == "tensor"]
+
+
+def test_cases_reach_large_magnitudes_low_precision_and_empty_inputs(solved):
+    """Engine-wide coverage, unless the exercise declares why its inputs cannot (exempt keys "large magnitudes",
+    "low precision", "empty"): a case with a floating input of magnitude LARGE or more (where a softmax without the
+    max subtracted, exp(s)/(1+exp(s)) or a one-pass variance break), a case in float16 or bfloat16 (the answer
+    must keep the input's dtype), and a case with an empty dimension (an empty batch, no noise words, ...)."""
+    chapter, namespace = solved
+    missing = []
+    for ex in chapter_exercises(chapter):
+        if ex.kind != "function":
+            continue
+        tensors = _tensor_signatures(run_check(ex.check_id, namespace[ex.name], seed=7).coverage)
+        floats = [s for s in tensors if "float" in s[2]]
+        if floats and "large magnitudes" not in ex.exempt and not any((s[3] or 0) >= LARGE for s in floats):
+            missing.append(f"{ex.check_id}: no case has a floating input of magnitude {LARGE:g} or more")
+        if floats and "low precision" not in ex.exempt and not any(s[2] in ("torch.float16", "torch.bfloat16")
+                                                                   for s in floats):
+            missing.append(f"{ex.check_id}: no case passes float16 or bfloat16 inputs")
+        if tensors and "empty" not in ex.exempt and not any(0 in s[1] for s in tensors):
+            missing.append(f"{ex.check_id}: no case passes an input with an empty dimension")
+    assert not missing, "\n".join(missing)
+
+
 @pytest.mark.parametrize("check_id, wrong", list(_wrong_answers()))
 def test_wrong_answer_fails_with_a_message_that_names_the_problem(check_id, wrong):
     for seed, live in ((SEEDS[0], False), (SEEDS[1], True)):  # a learner's replayed check, the teacher's live grade

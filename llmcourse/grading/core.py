@@ -497,6 +497,13 @@ class Trial:
                 "(torch.manual_seed, torch.rand/randn/randint/multinomial without `generator=`, random.*): "
                 "this exercise must leave it alone" + (" and draw only from the generator it is given."
                                                        if self.ex.random else "."), "rng")
+        for alias in record.get("aliases", ()):
+            name = self._arg_name(int(alias)) if alias.isdigit() else alias
+            if name not in self.ex.mutates and "aliasing" not in self.ex.exempt:
+                raise CheckFailure(
+                    f"`{self.ex.name}` returned a tensor that shares memory with its input `{name}` (the input itself, "
+                    "or a view of it): whoever changes one later changes the other, as a cache or a buffer kept "
+                    "between calls would. Return a new tensor (`.clone()` where you mean a copy).", "mutation")
         after = [wire.decode(a) for a in record.get("args_after", [])]
         kw_after = {k: wire.decode(v) for k, v in record.get("kwargs_after", {}).items()}
         for position, (original, now) in enumerate(zip(args, after, strict=False)):
@@ -711,7 +718,9 @@ def _signature(value: Any) -> Any:
     if isinstance(value, (wire.LeafSpec, wire.SharedSpec)):
         value = value.value
     if isinstance(value, torch.Tensor):
-        return ("tensor", tuple(value.shape), str(value.dtype))
+        finite = value.detach()[value.detach().isfinite()] if value.is_floating_point() else None
+        largest = float(finite.abs().max()) if finite is not None and finite.numel() else None
+        return ("tensor", tuple(value.shape), str(value.dtype), largest)
     if isinstance(value, wire.GeneratorSpec):
         return ("generator", value.seed)
     if isinstance(value, (wire.IterSpec, wire.SequentialSpec)):

@@ -436,10 +436,38 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
         except BaseException as exc:
             steps_out.append({"ok": False, "error": describe_exception(exc), "after_call": True})
             break
+        if not step.get("on") and not step.get("method"):
+            record["aliases"] = _aliases(output, args, kwargs)
         if step.get("keep"):
             objects[step["keep"]] = output
         steps_out.append(record)
     return {"steps": steps_out}
+
+
+def _tensors(value: Any, depth: int = 0) -> Iterator[torch.Tensor]:
+    """Every tensor inside ``value`` (lists, tuples, dicts), for the aliasing check."""
+    if depth > 8:
+        return
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item, depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item, depth + 1)
+
+
+def _aliases(output: Any, args: list[Any], kwargs: dict[str, Any]) -> list[str]:
+    """The arguments (``"0"``, ``"1"``, ..., or keyword names) whose memory a tensor of the result shares: the input
+    itself or a view of it handed back, so the caller's next change to one changes the other."""
+    storages = {t.untyped_storage().data_ptr() for t in _tensors(output) if t.numel() and t.layout == torch.strided}
+    found = []
+    for name, value in [(str(i), a) for i, a in enumerate(args)] + list(kwargs.items()):
+        if any(t.numel() and t.layout == torch.strided and t.untyped_storage().data_ptr() in storages
+               for t in _tensors(value)):
+            found.append(name)
+    return found
 
 
 def input_gradients(output: Any, upstream: Any, args: list[Any]) -> tuple[dict[str, torch.Tensor | None], bool]:
