@@ -837,3 +837,75 @@ def test_a_replay_refuses_a_tape_made_from_other_inputs(recorded_toy):
 def test_a_recording_is_made_only_from_a_passing_master(recorded_toy):
     with pytest.raises(RuntimeError, match="the master solution fails it"):
         core.record_exercise(recorded_toy, core.student_executor(lambda x, offset: x * 2), per_case=1)
+
+
+# --- the classes of mistake issue 20 names, each on a toy: one right answer, one wrong of that class -------------
+
+
+def test_a_result_that_is_an_input_or_a_view_of_it_fails_unless_declared(toys):
+    """State handed back must not alias what the caller gave: ``return x`` (or a view, ``x[:]``) where the task asks
+    for a new tensor fails with words that say so; the same values copied pass; an in-place exercise may."""
+    ex = toys("ch99.relu_state", args=("x",), timeout=3)
+
+    @ex.case("a (3, 4) input")
+    def _(t):
+        t.check_call(t.randn(3, 4).abs(), reference=lambda x: x.clamp_min(0))  # already non-negative
+
+    assert run_check("ch99.relu_state", lambda x: x.clamp_min(0), seed=1).passed
+    assert run_check("ch99.relu_state", lambda x: x.clone(), seed=1).passed
+    for aliased in (lambda x: x, lambda x: x[:], lambda x: x.view(x.shape)):
+        result = run_check("ch99.relu_state", aliased, seed=1)
+        assert not result.passed and "shares memory with its input `x`" in " ".join(result.messages)
+    in_place = toys("ch99.relu_", args=("x",), mutates=("x",), timeout=3)
+    in_place.cases = ex.cases
+    assert run_check("ch99.relu_", lambda x: x.clamp_min_(0), seed=1).passed
+
+
+def test_large_magnitudes_low_precision_and_an_empty_batch_tell_right_from_naive(toys):
+    """A softmax with cases of the three kinds the coverage test asks every exercise for: logits in the hundreds
+    (the max not subtracted overflows), bfloat16 logits (a float32 buffer made inside the answer changes the dtype)
+    and an empty batch. The right answer passes all; each naive answer fails the case of its kind, in words."""
+    ex = toys("ch99.softmax", args=("logits",), timeout=3)
+
+    @ex.case("logits of order one")
+    def _(t):
+        t.check_call(t.randn(3, 5), reference=lambda s: torch.softmax(s, -1))
+
+    @ex.case("logits in the hundreds, with a large gap within each row")
+    def _(t):
+        s = t.randn(2, 6, scale=300.0)
+        t.check_call(s, reference=lambda s: torch.softmax(s, -1))
+
+    @ex.case("bfloat16 logits")
+    def _(t):
+        t.check_call(t.randn(4, 7, dtype=torch.bfloat16), reference=lambda s: torch.softmax(s.float(), -1).to(s.dtype),
+                     atol=1e-2, rtol=1e-2)
+
+    @ex.case("an empty batch")
+    def _(t):
+        t.check_call(t.randn(0, 5), reference=lambda s: torch.softmax(s, -1))
+
+    def right(s):
+        e = (s - s.amax(-1, keepdim=True)).exp()
+        return e / e.sum(-1, keepdim=True)
+
+    def naive(s):
+        return s.exp() / s.exp().sum(-1, keepdim=True)
+
+    def float32_buffer(s):
+        out = torch.zeros(s.shape)  # float32, whatever the input's dtype
+        out[:] = right(s)
+        return out
+
+    def max_of_all(s):  # fails on an empty batch: max() of an empty tensor raises
+        e = (s - s.max()).exp()
+        return e / e.sum(-1, keepdim=True)
+
+    assert run_check("ch99.softmax", right, seed=3).passed
+    failing = {naive: "logits in the hundreds", float32_buffer: "bfloat16", max_of_all: "an empty batch"}
+    for wrong, case in failing.items():
+        result = run_check("ch99.softmax", wrong, seed=3)
+        failed = [c.name for c in result.cases if not c.passed]
+        assert not result.passed and any(case in name for name in failed), (wrong.__name__, failed)
+    dtype_words = " ".join(run_check("ch99.softmax", float32_buffer, seed=3).messages)
+    assert "bfloat16" in dtype_words and "float32" in dtype_words, dtype_words
