@@ -41,7 +41,7 @@ def _(t: Trial) -> None:
 
 @hidden_case("ch02.recover_merges", "a table learned from a toy text with gaps between ranks, and deep GPT-4 tokens")
 def _(t: Trial) -> None:
-    check_recover(t, toy_table(t.py, gaps=True, shuffle=True)[0])
+    check_recover(t, toy_table(t, gaps=True, shuffle=True)[0])
     check_recover(t, deep_table(t.py, 3))
 
 
