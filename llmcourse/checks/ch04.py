@@ -48,6 +48,25 @@ def sequence_inputs(t: Trial, batch: int, length: int, n_in: int, hidden: int, *
     return [x, h0, w_ih, w_hh, b_ih, b_hh]
 
 
+# Tolerances by the inputs' dtype. float16 and bfloat16 answers are compared with the float32 computation of the same
+# low-precision inputs, rounded once to their dtype: an answer computed in the low dtype itself rounds at every step.
+_TOL = {torch.float32: {"atol": 1e-5, "rtol": 1e-4}, torch.float64: {"atol": 1e-10, "rtol": 1e-8},
+        torch.float16: {"atol": 4e-3, "rtol": 4e-3}, torch.bfloat16: {"atol": 3e-2, "rtol": 3e-2}}
+
+
+def spiked(t: Trial, inputs: list[torch.Tensor], low: float, high: float) -> list[torch.Tensor]:
+    """The same inputs with x's features at one or two steps (never all) scaled by a factor drawn from [low, high):
+    raw, unnormalised features (a count, a price) in the tens or hundreds, whose pre-activations there run into the
+    hundreds and saturate every tanh and sigmoid, where one written with exp overflows."""
+    x, *rest = inputs
+    length = x.shape[1]
+    steps = t.py.sample(range(length), min(length - 1, t.py.randint(1, 2)))
+    x = x.clone()
+    for step in steps:
+        x[:, step] *= t.py.uniform(low, high)
+    return [x, *rest]
+
+
 # --- ids, shared with chapter 8's samplers ------------------------------------------------------
 
 
@@ -99,9 +118,10 @@ def check_bptt(t: Trial, inputs: list[torch.Tensor], grad_outputs: torch.Tensor)
     plain = [v.detach().clone() for v in inputs]
     expected = t.reference("ch04.rnn_bptt", *plain, grad_outputs)
     mistakes = t.reference("ch04.rnn_bptt/mistakes", *plain, grad_outputs)
-    tol = {"atol": 1e-5, "rtol": 1e-4} if inputs[0].dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-8}
+    tol = _TOL[inputs[0].dtype]
     for k, name in enumerate(_GRAD_NAMES):
-        size = max(1.0, float(expected[k].abs().max()))  # over many steps float32 sums round at the largest's scale
+        # over many steps float32 sums round at the largest's scale
+        size = max(1.0, float(expected[k].abs().max()) if expected[k].numel() else 0.0)
         t.expect(got[k], expected[k], name, mistakes={text: values[k] for text, values in mistakes.items()},
                  atol=tol["atol"] * size, rtol=tol["rtol"])
 
@@ -156,6 +176,27 @@ def _(t: Trial) -> None:
                upstream_for(t, batch, length, size, zero_steps=tuple(range(skip))))
 
 
+@rnn_bptt.case("unnormalised inputs: at one or two steps features in the hundreds saturate the tanh (its slope 0 "
+               "there, the gradient cut), the other steps as usual")
+def _(t: Trial) -> None:
+    batch, length, n_in, hidden = t.py.randint(2, 3), t.py.randint(5, 8), t.py.randint(2, 4), t.py.randint(3, 5)
+    inputs = spiked(t, sequence_inputs(t, batch, length, n_in, hidden), 60.0, 150.0)
+    check_bptt(t, inputs, upstream_for(t, batch, length, hidden))
+
+
+@rnn_bptt.case("float16 throughout, as mixed-precision activations come: the gradients stay float16")
+def _(t: Trial) -> None:
+    batch, length, n_in, hidden = t.py.randint(2, 4), t.py.randint(2, 4), t.py.randint(2, 4), t.py.randint(3, 5)
+    check_bptt(t, sequence_inputs(t, batch, length, n_in, hidden, dtype=torch.float16),
+               upstream_for(t, batch, length, hidden, dtype=torch.float16))
+
+
+@rnn_bptt.case("an empty batch (B = 0): dL/dx and dL/dh0 empty, the weights' gradients all zero")
+def _(t: Trial) -> None:
+    length, n_in, hidden = t.py.randint(2, 4), t.py.randint(2, 4), t.py.randint(2, 4)
+    check_bptt(t, sequence_inputs(t, 0, length, n_in, hidden), upstream_for(t, 0, length, hidden))
+
+
 # --- 2. gru_sequence ----------------------------------------------------------------------------
 
 _GRU_YOURSELF = "the recurrence, step by step, is this exercise: write it with matrix products, sigmoid and tanh."
@@ -189,11 +230,10 @@ gru_sequence = exercise(
 )
 
 
-def check_gru(t: Trial, inputs: list[torch.Tensor]) -> None:
+def check_gru(t: Trial, inputs: list[torch.Tensor], grad_atol: float | None = None) -> None:
     """gru_sequence against nn.GRU on fresh inputs: outputs, last state and every input's gradient."""
-    tol = {"atol": 1e-5, "rtol": 1e-4} if inputs[0].dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-8}
     t.check_call(*inputs, reference="ch04.gru_sequence", what="(outputs, h_T)", mistakes="ch04.gru_sequence/mistakes",
-                 **tol)
+                 grad_atol=grad_atol, **_TOL[inputs[0].dtype])
 
 
 @gru_sequence.case("values and gradients match nn.GRU over a few steps, fewer inputs than hidden units")
@@ -225,6 +265,26 @@ def _(t: Trial) -> None:
 def _(t: Trial) -> None:
     check_gru(t, sequence_inputs(t, t.py.randint(2, 3), t.py.randint(4, 7), t.py.randint(2, 4), t.py.randint(2, 4),
                                  blocks=3, dtype=torch.float64))
+
+
+@gru_sequence.case("unnormalised inputs: at one or two steps features in the hundreds drive the gates' "
+                   "pre-activations into the hundreds (a sigmoid or tanh written with exp overflows there)")
+def _(t: Trial) -> None:
+    inputs = sequence_inputs(t, t.py.randint(2, 3), t.py.randint(4, 7), t.py.randint(2, 4), t.py.randint(2, 4),
+                             blocks=3)
+    check_gru(t, spiked(t, inputs, 60.0, 150.0), grad_atol=1e-4)
+
+
+@gru_sequence.case("bfloat16 throughout, as mixed-precision activations come: outputs, state and gradients stay "
+                   "bfloat16")
+def _(t: Trial) -> None:
+    check_gru(t, sequence_inputs(t, t.py.randint(2, 4), t.py.randint(2, 4), t.py.randint(2, 4), t.py.randint(2, 4),
+                                 blocks=3, dtype=torch.bfloat16))
+
+
+@gru_sequence.case("an empty batch (B = 0): outputs (0, T, H) and h_T (0, H)")
+def _(t: Trial) -> None:
+    check_gru(t, sequence_inputs(t, 0, t.py.randint(2, 4), t.py.randint(2, 4), t.py.randint(2, 4), blocks=3))
 
 
 # --- 3. clip_grad_norm --------------------------------------------------------------------------
@@ -276,7 +336,8 @@ def check_clip(t: Trial, shapes: list[tuple[int, ...]], max_norm: float, norm_ty
             expect_true(a.grad is None, f"parameter {i} had no gradient (`.grad` was None) and should keep none.")
     total, clipped = t.reference("ch04.clip_grad_norm", values, grads, max_norm, norm_type)
     mistakes = t.reference("ch04.clip_grad_norm/mistakes", grads, max_norm, norm_type)
-    tol = {"atol": 0.0, "rtol": 2e-5} if dtype == torch.float32 else {"atol": 0.0, "rtol": 1e-9}
+    tol = {torch.float32: {"atol": 0.0, "rtol": 2e-5}, torch.float64: {"atol": 0.0, "rtol": 1e-9},
+           torch.float16: {"atol": 0.0, "rtol": 2e-3}, torch.bfloat16: {"atol": 0.0, "rtol": 1.6e-2}}[dtype]
     got_grads = [a.grad for a in after]
     how = (f"(max_norm {max_norm:g}, norm_type {norm_type:g}, {len(shapes)} parameters, {len(frozen)} without a "
            "gradient)")
@@ -327,3 +388,16 @@ def _(t: Trial) -> None:
     rows, cols = t.py.randint(3, 6), t.py.randint(2, 4)
     check_clip(t, [(rows, cols), (cols,), (rows,)], _max_norm(t), t.py.choice((2.0, math.inf)),
                frozen=(t.py.randrange(3),), scale=1e4, one_shot=True)
+
+
+@clip_grad_norm.case("float16 gradients, as a model kept in half precision has: the norm comes back float16")
+def _(t: Trial) -> None:
+    rows, cols = t.py.randint(2, 4), t.py.randint(2, 4)
+    check_clip(t, [(rows, cols), (cols,), (rows,)], _max_norm(t), t.py.choice((2.0, math.inf)), dtype=torch.float16,
+               scale=2.0)
+
+
+@clip_grad_norm.case("a parameter with no entries (shape (0, k)) among others, 2-norm: it adds nothing to the norm")
+def _(t: Trial) -> None:
+    rows, cols = t.py.randint(2, 4), t.py.randint(2, 4)
+    check_clip(t, [(rows, cols), (0, cols), (rows,)], _max_norm(t), 2.0)

@@ -31,6 +31,30 @@ def _require_mistake(mistake: str, known: dict[str, str]) -> None:
                          "mistakes only, never the right answer")
 
 
+_LOW = (torch.float16, torch.bfloat16)
+
+
+def in_float32(fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, but where the tensors come in float16 or bfloat16 it runs on float32 copies of them and each
+    tensor of the result is cast back to the inputs' dtype (rounded once, as the answer a careful float32 computation
+    of the same low-precision inputs gives); the casts keep autograd's graph, so gradients reach the inputs."""
+    low = next((a.dtype for a in args if isinstance(a, torch.Tensor) and a.dtype in _LOW), None)
+    if low is None:
+        return fn(*args)
+    wide = [a.float() if isinstance(a, torch.Tensor) and a.dtype in _LOW else a for a in args]
+
+    def back(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.to(low) if value.is_floating_point() else value
+        if isinstance(value, dict):
+            return {k: back(v) for k, v in value.items()}
+        if isinstance(value, (tuple, list)):
+            return type(value)(back(v) for v in value)
+        return value
+
+    return back(fn(*wide))
+
+
 def run_layer(kind: type[nn.RNNBase], x: torch.Tensor, h0: torch.Tensor, *weights: torch.Tensor
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """PyTorch's one-layer ``kind`` (nn.RNN or nn.GRU, batch_first) with these tensors as its weights, so
@@ -47,7 +71,10 @@ def run_layer(kind: type[nn.RNNBase], x: torch.Tensor, h0: torch.Tensor, *weight
 def bptt_reference(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
                    b_hh: torch.Tensor, grad_outputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Autograd through nn.RNN (tanh, batch_first) with these tensors as its weights, for the upstream
-    grad_outputs on its outputs (B, T, H)."""
+    grad_outputs on its outputs (B, T, H); float16 and bfloat16 inputs are computed in float32 and the gradients
+    cast back."""
+    if x.dtype in _LOW:
+        return in_float32(bptt_reference, x, h0, w_ih, w_hh, b_ih, b_hh, grad_outputs)
     leaves = [v.detach().clone().requires_grad_(True) for v in (x, h0, w_ih, w_hh, b_ih, b_hh)]
     outputs, _ = run_layer(nn.RNN, *leaves)
     return tuple(g.detach() for g in torch.autograd.grad(outputs, leaves, grad_outputs))
@@ -114,7 +141,8 @@ BPTT_MISTAKES = {
 
 @reference("ch04.rnn_bptt/mistakes")
 def bptt_mistakes(*args: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
-    return mistake_values({text: (lambda m=m: bptt_variant(*args, mistake=m)) for m, text in BPTT_MISTAKES.items()})
+    return mistake_values({text: (lambda m=m: in_float32(lambda *a: bptt_variant(*a, mistake=m), *args))
+                           for m, text in BPTT_MISTAKES.items()})
 
 
 # --- 2. gru_sequence ----------------------------------------------------------------------------
@@ -122,8 +150,9 @@ def bptt_mistakes(*args: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
 
 @reference("ch04.gru_sequence")
 def gru_reference(x: torch.Tensor, h0: torch.Tensor, *weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """nn.GRU itself, with these tensors as its weights: (outputs (B, T, H), h_T (B, H))."""
-    return run_layer(nn.GRU, x, h0, *weights)
+    """nn.GRU itself, with these tensors as its weights: (outputs (B, T, H), h_T (B, H)); float16 and bfloat16
+    inputs are computed in float32 and the results cast back (autograd reaches the inputs through the casts)."""
+    return in_float32(lambda *a: run_layer(nn.GRU, *a), x, h0, *weights)
 
 
 def gru_variant(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
@@ -175,7 +204,8 @@ GRU_MISTAKES = {
 
 @reference("ch04.gru_sequence/mistakes")
 def gru_mistakes(*args: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    return mistake_values({text: (lambda m=m: gru_variant(*args, mistake=m)) for m, text in GRU_MISTAKES.items()})
+    return mistake_values({text: (lambda m=m: in_float32(lambda *a: gru_variant(*a, mistake=m), *args))
+                           for m, text in GRU_MISTAKES.items()})
 
 
 # --- 3. clip_grad_norm --------------------------------------------------------------------------
@@ -186,7 +216,13 @@ EPS = 1e-6  # what clip_grad_norm_ adds to the total norm before dividing
 @reference("ch04.clip_grad_norm")
 def clip_reference(values: list[torch.Tensor], grads: list[torch.Tensor | None], max_norm: float, norm_type: float,
                    ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
-    """torch.nn.utils.clip_grad_norm_ on copies: (the total norm, the gradients after clipping)."""
+    """torch.nn.utils.clip_grad_norm_ on copies: (the total norm, the gradients after clipping); float16 and bfloat16
+    gradients are clipped in float32 and the results cast back."""
+    if any(g is not None and g.dtype in _LOW for g in grads):
+        low = next(g.dtype for g in grads if g is not None)
+        total, clipped = clip_reference([v.float() for v in values], [None if g is None else g.float() for g in grads],
+                                        max_norm, norm_type)
+        return total.to(low), [None if c is None else c.to(low) for c in clipped]
     leaves = [v.clone().requires_grad_(True) for v in values]
     for leaf, g in zip(leaves, grads, strict=True):
         leaf.grad = None if g is None else g.clone()

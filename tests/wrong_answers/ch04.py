@@ -118,18 +118,45 @@ def bptt_squeezed(*args):
     return (dx.squeeze(0), *rest)
 
 
+def bptt_tanh_by_exp(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_outputs):
+    def tanh(a):  # tanh written out with exp: inf / inf = NaN once a pre-activation passes about 89
+        return (torch.exp(a) - torch.exp(-a)) / (torch.exp(a) + torch.exp(-a))
+
+    length = x.shape[1]
+    states = [h0]
+    for t in range(length):
+        states.append(tanh(x[:, t] @ weight_ih.T + bias_ih + states[-1] @ weight_hh.T + bias_hh))
+    dx, dw_ih, dw_hh = torch.zeros_like(x), torch.zeros_like(weight_ih), torch.zeros_like(weight_hh)
+    db, carried = torch.zeros_like(bias_ih), torch.zeros_like(h0)
+    for t in reversed(range(length)):
+        grad_a = (grad_outputs[:, t] + carried) * (1 - states[t + 1] ** 2)
+        dx[:, t] = grad_a @ weight_ih
+        dw_ih += grad_a.T @ x[:, t]
+        dw_hh += grad_a.T @ states[t]
+        db += grad_a.sum(0)
+        carried = grad_a @ weight_hh
+    return dx, carried, dw_ih, dw_hh, db, db.clone()
+
+
+def bptt_zeros_without_dtype(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_outputs):
+    dx, *rest = _bptt(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_outputs)
+    out = torch.zeros(x.shape)  # float32 whatever x is
+    out[:] = dx
+    return (out, *rest)
+
+
 # --- gru_sequence ------------------------------------------------------------------------------
 
 
 def _gru(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, *, order="rzn", flip_z=False, bias_outside=False,
-         reset_before=False, one_sum=False, shifted=False, h_last=True):
+         reset_before=False, one_sum=False, shifted=False, h_last=True, sigmoid=torch.sigmoid, tanh=torch.tanh):
     hidden = h0.shape[-1]
     h, states = h0, [h0]
     for t in range(x.shape[1]):
         gi = dict(zip(order, (x[:, t] @ weight_ih.T + bias_ih).chunk(3, dim=-1)))
         gh = dict(zip(order, (h @ weight_hh.T + bias_hh).chunk(3, dim=-1)))
-        r = torch.sigmoid(gi["r"] + gh["r"])
-        z = torch.sigmoid(gi["z"] + gh["z"])
+        r = sigmoid(gi["r"] + gh["r"])
+        z = sigmoid(gi["z"] + gh["z"])
         if reset_before:
             n = torch.tanh(gi["n"] + (r * h) @ weight_hh[2 * hidden:].T + bias_hh[2 * hidden:])
         elif bias_outside:
@@ -137,11 +164,11 @@ def _gru(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, *, order="rzn", flip_z=F
         elif one_sum:
             n = torch.tanh(r * (gi["n"] + gh["n"]))
         else:
-            n = torch.tanh(gi["n"] + r * gh["n"])
+            n = tanh(gi["n"] + r * gh["n"])
         h = z * n + (1 - z) * h if flip_z else (1 - z) * n + z * h
         states.append(h)
     outputs = torch.stack(states[:-1] if shifted else states[1:], dim=1)
-    return outputs, (h if h_last else h0)
+    return outputs, (h if h_last else h0.clone())
 
 
 def gru_zr_swapped(*args):
@@ -174,6 +201,30 @@ def gru_outputs_shifted(*args):
 
 def gru_returns_h0(*args):
     return _gru(*args, h_last=False)
+
+
+def gru_returns_h0_itself(*args):
+    outputs, _ = _gru(*args)
+    return outputs, args[1]  # the caller's h0 itself
+
+
+def gru_sigmoid_exp_ratio(*args):
+    return _gru(*args, sigmoid=lambda a: torch.exp(a) / (1 + torch.exp(a)))  # inf / inf = NaN for a above about 89
+
+
+def gru_sigmoid_by_hand(*args):
+    return _gru(*args, sigmoid=lambda a: 1 / (1 + torch.exp(-a)))  # right values; its gradient is 0 * inf = NaN
+
+
+def gru_tanh_by_exp(*args):
+    return _gru(*args, tanh=lambda a: (torch.exp(a) - torch.exp(-a)) / (torch.exp(a) + torch.exp(-a)))
+
+
+def gru_outputs_in_zeros(x, h0, *weights):
+    outputs, h = _gru(x, h0, *weights)
+    buffer = torch.zeros(outputs.shape)  # float32 whatever x is
+    buffer[:] = outputs  # in place, but autograd follows the copy
+    return buffer, h
 
 
 def gru_with_nn_gru(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
@@ -347,6 +398,20 @@ def clip_returns_float64(*args):
     return _clip(*args).double()
 
 
+def clip_float32_accumulator(parameters, max_norm, norm_type):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.zeros(())  # float32 whatever the gradients are
+    for g in grads:
+        total += g.square().sum() if norm_type == 2.0 else 0.0
+        if norm_type != 2.0:
+            total = torch.maximum(total, g.abs().max())
+    total = total.sqrt() if norm_type == 2.0 else total
+    with torch.no_grad():
+        for g in grads:
+            g.mul_((max_norm / (total + 1e-6)).clamp(max=1.0).to(g.dtype))
+    return total
+
+
 def clip_crashes_on_none(parameters, max_norm, norm_type):
     parameters = list(parameters)
     total = torch.stack([p.grad.square().sum() for p in parameters]).sum().sqrt()
@@ -384,6 +449,10 @@ WRONG_ANSWERS = {
         WrongAnswer("starts from zeros instead of h0", bptt_first_state_hard_coded, "dL/dx"),
         WrongAnswer("adds into the caller's grad_outputs", bptt_adds_into_grad_outputs, "in place"),
         WrongAnswer("squeezes the batch of 1 away", bptt_squeezed, "shape"),
+        WrongAnswer("tanh written with exp, NaN for pre-activations in the hundreds", bptt_tanh_by_exp,
+                    "NaN or infinity"),
+        WrongAnswer("dL/dx gathered in torch.zeros(x.shape), float32 for float16 inputs", bptt_zeros_without_dtype,
+                    "should be float16"),
     ],
     "ch04.gru_sequence": [
         WrongAnswer("reset and update gates swapped", gru_zr_swapped, "swapped the reset and update gates"),
@@ -395,13 +464,21 @@ WRONG_ANSWERS = {
         WrongAnswer("one pre-activation for the candidate (LSTM habit)", gru_one_pre_activation,
                     "before splitting them"),
         WrongAnswer("outputs hold the state before each step", gru_outputs_shifted, "before each step"),
-        WrongAnswer("returns h0 as h_T", gru_returns_h0, "initial state"),
+        WrongAnswer("returns a copy of h0 as h_T", gru_returns_h0, "initial state"),
+        WrongAnswer("returns the caller's h0 itself as h_T", gru_returns_h0_itself, "shares memory"),
         WrongAnswer("nn.GRU with the weights copied in", gru_with_nn_gru, "rules out"),
         WrongAnswer("torch.gru_cell per step", gru_with_cells, "torch.gru_cell"),
         WrongAnswer("torch._VF.gru", gru_with_vf, "torch.gru"),
         WrongAnswer("outputs written into a detached buffer", gru_preallocated_in_place, "gradient"),
         WrongAnswer("always float32", gru_float32_always, "float32"),
         WrongAnswer("squeezes the batch of 1 away", gru_squeezed, "shape"),
+        WrongAnswer("sigmoid as exp(a) / (1 + exp(a)), NaN for pre-activations in the hundreds", gru_sigmoid_exp_ratio,
+                    "NaN or infinity"),
+        WrongAnswer("sigmoid as 1 / (1 + exp(-a)): right values, NaN gradients where it saturates",
+                    gru_sigmoid_by_hand, "gradient with respect to"),
+        WrongAnswer("tanh written with exp", gru_tanh_by_exp, "NaN or infinity"),
+        WrongAnswer("outputs copied into torch.zeros(...), float32 for bfloat16 inputs", gru_outputs_in_zeros,
+                    "should be bfloat16"),
     ],
     "ch04.clip_grad_norm": [
         WrongAnswer("small gradients scaled up (no cap at 1)", clip_no_cap, "scales small gradients up"),
@@ -420,6 +497,8 @@ WRONG_ANSWERS = {
         WrongAnswer("torch._foreach_norm", clip_with_foreach_norm, "torch._foreach_norm"),
         WrongAnswer("returns a Python float", clip_returns_float, "0-d tensor"),
         WrongAnswer("returns float64 for float32 gradients", clip_returns_float64, "float64"),
+        WrongAnswer("norm summed into torch.zeros(()), float32 for float16 gradients", clip_float32_accumulator,
+                    "should be float16"),
         WrongAnswer("crashes on a parameter without a gradient", clip_crashes_on_none, "skip them"),
         WrongAnswer("total norm through NumPy, returned as float32", clip_numpy_norm, "float32"),
     ],
