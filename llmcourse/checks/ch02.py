@@ -172,24 +172,46 @@ def draw_until(make: Callable[[], Any], good: Callable[[Any], bool], tries: int 
     return value
 
 
-def tiktoken_file(rng: random.Random, ranks: Ranks, *, order: str = "rank", end: str = "\n") -> str:
-    """``ranks`` written in tiktoken's format: ``base64(token) rank`` a line."""
+def tiktoken_file(rng: random.Random, ranks: Ranks, *, order: str = "rank", end: str = "\n",
+                  newlines: tuple[str, ...] = ("\n",)) -> str:
+    """``ranks`` written in tiktoken's format: ``base64(token) rank`` a line, each line ended by one of
+    ``newlines`` (drawn, every one of them used where there are lines enough)."""
     items = sorted(ranks.items(), key=lambda kv: kv[1])
     if order == "shuffled":
         rng.shuffle(items)
-    return "\n".join(f"{base64.b64encode(token).decode('ascii')} {rank}" for token, rank in items) + end
+    lines = [f"{base64.b64encode(token).decode('ascii')} {rank}" for token, rank in items]
+    ends = list(newlines) + [rng.choice(newlines) for _ in range(max(0, len(lines) - 1 - len(newlines)))]
+    rng.shuffle(ends)
+    return "".join(line + sep for line, sep in zip(lines, ends, strict=False)) + (lines[-1] if lines else "") + end
+
+
+NEWLINES = ("\n", "\r\n", "\r")
+EMOJI = ("🙂", "🦜", "🧬", "🎉", "🚀")  # characters of four bytes
+MULTI_BYTE = ("東京", "北京", "한국어", "café", "naïve", "Ω", "—", "€")
+
+
+def cl100k_pieces(rng: random.Random) -> tuple[str, Ranks]:
+    """A short text with an emoji and other characters outside ASCII, and every GPT-4 token inside it (all 256
+    bytes included), in no particular order."""
+    text = rng.choice(EMOJI) + " " + " ".join(rng.sample(MULTI_BYTE, 3)) + rng.choice(EMOJI)
+    items = list(reachable(text.encode("utf-8"), cl100k()).items())
+    rng.shuffle(items)
+    return text, dict(items)
 
 
 # --- 1. load_ranks ---------------------------------------------------------------------------------------
 
 load_ranks = exercise(
     "ch02.load_ranks", name="load_ranks",
-    description="Read a .tiktoken file's text into a dict from each token's bytes to its rank.",
+    description="Read a .tiktoken file's text (a line per token: its base64 and its rank; lines may end with \\n, "
+                "\\r\\n or \\r, and blank lines hold nothing) into a dict from each token's bytes to its rank.",
     args=("text",), points=1, timeout=10,
     hints={"codec can't decode": "a token is bytes, and not every token is valid UTF-8 (it can hold part of a "
                                  "character): keep the decoded base64 as bytes.",
            "not enough values to unpack": "a file can end with an empty line: skip lines that hold nothing.",
-           "Incorrect padding": "decode the token's base64 text with base64.b64decode, whole."},
+           "Incorrect padding": "decode the token's base64 text with base64.b64decode, whole.",
+           "too many values to unpack": "a line can end with \\r\\n or a lone \\r as well as \\n: cut the text "
+                                        "into lines with str.splitlines(), which knows all three."},
 )
 
 
@@ -219,6 +241,20 @@ def _(t: Trial) -> None:
     check_load(t, tiktoken_file(t.py, chosen, end=t.py.choice(("\n", "", "\n\n"))))
 
 
+@load_ranks.case("every kind of line ending (\\n, \\r\\n, \\r: files written on other systems), lines in no "
+                 "particular order, GPT-4's tokens of emoji and other characters outside ASCII; an empty file")
+def _(t: Trial) -> None:
+    check_load(t, "")
+    ranks, _ = toy_table(t, gaps=True)
+    used = set(ranks.values())
+    for token, rank in cl100k_pieces(t.py)[1].items():
+        if len(token) >= 2 and rank not in used:  # GPT-4's ranks for pieces of emoji and the like
+            ranks.setdefault(token, rank)
+    check_load(t, tiktoken_file(t.py, ranks, order="shuffled", newlines=("\r\n",), end=t.py.choice(("\r\n", ""))))
+    check_load(t, tiktoken_file(t.py, ranks, order="shuffled", newlines=("\r",), end=t.py.choice(("\r", ""))))
+    check_load(t, tiktoken_file(t.py, ranks, order="shuffled", newlines=NEWLINES, end=t.py.choice(NEWLINES)))
+
+
 # --- 2. train_bpe ------------------------------------------------------------------------------------------
 
 
@@ -239,7 +275,8 @@ TRAIN_FORBIDDEN = (
 
 train_bpe = exercise(
     "ch02.train_bpe", name="train_bpe",
-    description="Train byte-level BPE GPT-style: cut `text` into chunks with regex.findall(pattern, text), count "
+    description="Train byte-level BPE GPT-style on `text` exactly as given: cut it into chunks with "
+                "regex.findall(pattern, text), count "
                 "each distinct chunk once with its frequency, and repeatedly merge the most frequent adjacent pair "
                 "inside the chunks (pairs weighted by chunk frequency; among equal counts, the pair that occurs "
                 "first in the text as tokenized so far) into the next id from 256 on, until there are `vocab_size` "
@@ -333,6 +370,24 @@ def _(t: Trial) -> None:
     check_train(t, "", 256 + t.py.randint(1, 5), pattern)
 
 
+@train_bpe.case("every kind of line ending (\\n, \\r\\n, \\r) and an emoji in the text; a text of line endings only")
+def _(t: Trial) -> None:
+    pattern = t.py.choice(PATTERNS)
+
+    def make() -> tuple[str, int]:
+        lines = [word_text(t.py, words=4, n=t.py.randint(3, 8)) for _ in range(t.py.randint(6, 10))]
+        at = t.py.randrange(len(lines))
+        lines[at] += " " + t.py.choice(EMOJI) + t.py.choice(("", "!", " ok"))
+        ends = list(NEWLINES) + [t.py.choice(NEWLINES) for _ in lines[3:]]
+        t.py.shuffle(ends)
+        return "".join(line + end for line, end in zip(lines, ends, strict=True)), 256 + t.py.randint(15, 40)
+
+    text, size = draw_until(make, lambda ts: _separates_train(t, ts[0], ts[1], pattern, ("changed the text's line",)))
+    check_train(t, text, size, pattern)
+    check_train(t, "".join(t.py.choice(NEWLINES) for _ in range(t.py.randint(6, 12))), 256 + t.py.randint(2, 6),
+                pattern)
+
+
 # --- 3. recover_merges -------------------------------------------------------------------------------------
 
 recover_merges = exercise(
@@ -343,7 +398,11 @@ recover_merges = exercise(
     hints={"too many values to unpack": "each token of two or more bytes was made by one merge, of exactly two "
                                         "tokens learned before it: a token has two parts, never more.",
            "not enough values to unpack": "a token was made from two tokens learned before it, each of a lower "
-                                          "rank than its own: it cannot be one of its own parts."},
+                                          "rank than its own: it cannot be one of its own parts.",
+           "max() arg is an empty sequence": "a table can be empty, or hold only single bytes: then nothing was "
+                                             "merged, and the answer is an empty dict.",
+           "max() iterable argument is empty": "a table can be empty, or hold only single bytes: then nothing was "
+                                               "merged, and the answer is an empty dict."},
 )
 
 
@@ -385,6 +444,14 @@ def _(t: Trial) -> None:
     check_recover(t, deep_table(t.py, t.py.randint(5, 10)))
 
 
+@recover_merges.case("edges: an empty table, a table of single bytes only (nothing merged), and GPT-4's tokens for a "
+                     "text with emoji and other characters outside ASCII, in no particular order")
+def _(t: Trial) -> None:
+    check_recover(t, {})
+    check_recover(t, {bytes([b]): r for r, b in enumerate(t.py.sample(range(256), t.py.randint(1, 40)))})
+    check_recover(t, cl100k_pieces(t.py)[1])
+
+
 # --- 4. StreamDecoder ------------------------------------------------------------------------------------------
 
 _DECODE_YOURSELF = ("work out from each byte's high bits where a character ends, and hold back only an "
@@ -407,12 +474,15 @@ stream_decoder = exercise(
                 "push(token_id) returns, as str, every character the bytes so far complete (held back: only an "
                 "unfinished character at the end, a lead byte followed by fewer continuation bytes than it "
                 "announces, judged by the high bits alone; released bytes decoded with errors='replace'); flush() "
-                "returns the held-back bytes decoded with errors='replace' and starts afresh.",
+                "returns the held-back bytes decoded with errors='replace' and starts afresh. A token's bytes may be "
+                "empty; text is returned exactly as its bytes decode (line endings included).",
     args=("vocab",), points=2, timeout=10, forbidden=STREAM_FORBIDDEN,
     hints={"codec can't decode": "a token's bytes can end inside a character: hold back an unfinished character "
                                  "until its last byte arrives, and decode invalid bytes with errors='replace'.",
            "can't concat str to bytes": "keep what has arrived as bytes, and decode only what you release.",
-           "NoneType": "push and flush return a str every time: \"\" when nothing is ready."},
+           "NoneType": "push and flush return a str every time: \"\" when nothing is ready.",
+           "index out of range": "a token's bytes can be empty (b\"\"), and what is held back can be shorter than "
+                                 "the character it starts: check a length before you index."},
 )
 
 
@@ -542,3 +612,24 @@ def _(t: Trial) -> None:
     vocab, ids = random_vocab(t.py, one + two)
     first, second = [ids[p] for p in one] + [None], [ids[p] for p in two] + [None]
     check_stream(t, vocab, [[None], first + second, second + [None, None]])
+
+
+@stream_decoder.case("a 4-byte character pushed one byte at a time (held back over three pushes, an empty token "
+                     "among them), empty tokens, every kind of line ending (a \\r\\n cut between its two bytes too)")
+def _(t: Trial) -> None:
+    emoji = t.py.choice(EMOJI).encode("utf-8")
+    wide = t.py.choice(("東", "京", "€", "ह")).encode("utf-8")  # three bytes
+
+    def word() -> bytes:
+        return t.py.choice(("naïve", "déjà", "ok", "Ω", "line", "x")).encode("utf-8")
+
+    segments = [
+        [word() + b"\r", b"\n" + word()],  # \r\n cut between its bytes
+        [emoji[:1], emoji[1:2], b"", emoji[2:3], emoji[3:]],  # held back over three pushes, an empty token inside
+        [wide[:1], wide[1:2], wide[2:] + b"\r"],
+        [b"\r\n"], [word() + b"\r"], [word() + b"\n"], [b""], [word()],
+    ]
+    t.py.shuffle(segments)
+    pieces = [piece for segment in segments for piece in segment]
+    vocab, ids = random_vocab(t.py, pieces)
+    check_stream(t, vocab, [[ids[p] for p in pieces] + [None]])

@@ -88,15 +88,18 @@ def _merge(ids: list[int], pair: Pair, idx: int, *, from_right: bool = False) ->
 
 def train_variant(text: str, vocab_size: int, pattern: str, *, split: bool = True, weighted: bool = True,
                   order: str = "text", tie: str = "first", overlap: bool = True, from_right: bool = False,
-                  code_points: bool = False, n_merges: int | None = None, pattern_used: str | None = None
-                  ) -> list[Pair]:
+                  code_points: bool = False, n_merges: int | None = None, pattern_used: str | None = None,
+                  newlines: bool = False) -> list[Pair]:
     """BPE training with a switch for each known mistake; with the defaults, the reference.
 
     ``order`` is the order of the distinct chunks ("text": first appearance; "frequent": most frequent first, as
     Counter.most_common gives them; "sorted"); ``tie`` picks among pairs of equal count ("first": the first seen
     when counting the chunks in that order, each left to right; "smallest" / "largest": by comparing the pairs);
-    ``overlap=False`` counts a pair as often as a left-to-right merge would replace it (``aaa`` holds (a, a) once).
+    ``overlap=False`` counts a pair as often as a left-to-right merge would replace it (``aaa`` holds (a, a) once);
+    ``newlines`` turns the text's ``\r\n`` and ``\r`` into ``\n`` first (a learner "cleaning" the text).
     """
+    if newlines:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     chunks = regex.findall(pattern_used or pattern, text) if split else ([text] if text else [])
     counts = Counter(chunks)  # distinct chunks in order of first appearance, with their frequencies
     items = list(counts.items())
@@ -168,6 +171,8 @@ def train_mistakes_all(text: str, vocab_size: int, pattern: str) -> dict[str, An
             run(n_merges=vocab_size),
         "made one merge too many: stop when the vocabulary has `vocab_size` ids (256 bytes and vocab_size - 256 "
         "merges)": run(n_merges=vocab_size - 255),
+        "changed the text's line endings (\\r\\n or \\r became \\n): train on the text exactly as it is given, "
+        "every byte of it": run(newlines=True),
     }
 
 
@@ -296,14 +301,20 @@ def _held_from(buffer: bytes) -> int:
 
 def stream_variant(vocab: dict[int, bytes], events: list[Event], *, hold: str = "unfinished",
                    errors: str = "replace", per_token: bool = False, flush_keeps: bool = False,
-                   flush_drops: bool = False) -> list[str]:
+                   flush_drops: bool = False, newlines: bool = False) -> list[str]:
     """What a decoder returns for each event; with the defaults, the reference.
 
     ``hold``: "unfinished" (the rule), "all" (release nothing before a flush), "lead" (hold back only a final lead
     byte: released as soon as a continuation byte follows), "high" (hold back every final byte >= 0x80),
     "complete" (hold back a character until one more byte has arrived: the lead counted twice), "valid" (hold back
-    only a final piece that strict decoding calls unfinished, so an invalid lead is released at once).
+    only a final piece that strict decoding calls unfinished, so an invalid lead is released at once), "two"
+    (look back only two bytes for a lead byte, so a 4-byte character with three bytes arrived is released);
+    ``newlines`` turns ``\r\n`` and ``\r`` into ``\n`` in each returned text.
     """
+    if newlines:
+        return [text.replace("\r\n", "\n").replace("\r", "\n")
+                for text in stream_variant(vocab, events, hold=hold, errors=errors, per_token=per_token,
+                                           flush_keeps=flush_keeps, flush_drops=flush_drops)]
     buffer, out = b"", []
     for event in events:
         if event is None:
@@ -340,6 +351,8 @@ def stream_variant(vocab: dict[int, bytes], events: list[Event], *, hold: str = 
                     continue
                 cut = len(buffer) - back if back <= _announced(byte) else len(buffer)
                 break
+        elif hold == "two":
+            cut = _held_from(buffer[-2:]) + max(0, len(buffer) - 2)
         else:
             cut = _held_from(buffer)
         out.append(buffer[:cut].decode("utf-8", errors))
@@ -375,4 +388,9 @@ def stream_mistakes(vocab: dict[int, bytes], events: list[Event]) -> dict[str, l
         "flush() returned nothing: it must release the held-back bytes, decoded with errors='replace'": run(
             flush_drops=True),
         "flush() did not start afresh: after a flush, the held-back bytes are gone": run(flush_keeps=True),
+        "looked back only two bytes for the lead byte, so a 4-byte character whose first three bytes had arrived "
+        "was released: its lead byte can be three bytes back (a character can arrive over three or more pushes)":
+            run(hold="two"),
+        "changed the line endings (\\r\\n or \\r became \\n): return the text exactly as its bytes decode":
+            run(newlines=True),
     })

@@ -53,6 +53,23 @@ def load_every_line(text):
     return ranks
 
 
+def load_split_at_newline(text):
+    ranks = {}
+    for line in text.split("\n"):  # a file written with \r line endings is one long line
+        if line.strip():
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def load_empty_file_crashes(text):
+    ranks = {}
+    for line in text.strip().split("\n"):  # an empty file gives one empty line, which has no token
+        token, rank = line.split()
+        ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
 # --- train_bpe ---------------------------------------------------------------------------------------------
 
 
@@ -104,6 +121,11 @@ def _train(text, vocab_size, pattern, *, chunks=None, weighted=True, pick=None, 
         words = [merge(ids, pair, 256 + len(merges)) for ids in words]
         merges.append(pair)
     return merges
+
+
+def train_normalizes_newlines(text, vocab_size, pattern):
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # "cleans" the text first
+    return _train(text, vocab_size, pattern)
 
 
 def train_no_split(text, vocab_size, pattern):
@@ -292,6 +314,31 @@ class StreamFlushKeeps(_Buffered):
         return self.pending.decode("utf-8", "replace")  # the bytes stay for the next stream
 
 
+class StreamLooksBackTwo(_Buffered):
+    def cut(self, data):
+        for back in range(1, min(2, len(data)) + 1):  # a 4-byte character's lead can be three bytes back
+            if data[-back] >> 6 == 0b10:
+                continue
+            return len(data) - back if back < _needs(data[-back]) else len(data)
+        return len(data)
+
+
+class StreamTranslatesNewlines(_Buffered):
+    def push(self, token_id):
+        return super().push(token_id).replace("\r\n", "\n").replace("\r", "\n")  # like a file read in text mode
+
+    def flush(self):
+        return super().flush().replace("\r\n", "\n").replace("\r", "\n")
+
+
+class StreamEmptyToken(_Buffered):
+    def push(self, token_id):
+        token = self.vocab[token_id]
+        if not self.pending and token[-1] < 0x80:  # a shortcut for tokens that end in ASCII; b"" has no last byte
+            return token.decode("utf-8", "replace")
+        return super().push(token_id)
+
+
 class StreamStrict(_Buffered):
     errors = "strict"
 
@@ -390,6 +437,18 @@ def recover_numbered(mergeable_ranks):
     return merges
 
 
+def recover_by_rank_list(mergeable_ranks):
+    tokens = [None] * (max(mergeable_ranks.values()) + 1)  # an empty table has no largest rank
+    for token, rank in mergeable_ranks.items():
+        tokens[rank] = token
+    merges = {}
+    for rank, token in enumerate(tokens):
+        if token is not None and len(token) >= 2:
+            left, right = _bpe_parts(token, mergeable_ranks, below=rank)
+            merges[(mergeable_ranks[left], mergeable_ranks[right])] = rank
+    return merges
+
+
 def recover_in_given_order(mergeable_ranks):
     merges = {}
     for token, rank in mergeable_ranks.items():  # assumes the table is in rank order
@@ -433,6 +492,8 @@ WRONG_ANSWERS = {
         WrongAnswer("drops the last line", load_drops_last_line, "does not end with a newline"),
         WrongAnswer("tokens decoded to str", load_as_str, "not every token is valid UTF-8"),
         WrongAnswer("crashes on the final empty line", load_every_line, "skip lines that hold nothing"),
+        WrongAnswer("lines cut at \\n only", load_split_at_newline, "str.splitlines()"),
+        WrongAnswer("crashes on an empty file", load_empty_file_crashes, "skip lines that hold nothing"),
     ],
     "ch02.train_bpe": [
         WrongAnswer("pairs across chunks", train_no_split, "across chunk boundaries"),
@@ -449,6 +510,7 @@ WRONG_ANSWERS = {
         WrongAnswer("no early stop", train_no_early_stop, "return the merges made so far"),
         WrongAnswer("the package's trainer", train_with_the_package, "rules out"),
         WrongAnswer("tiktoken's trainer", train_with_tiktoken, "rules out"),
+        WrongAnswer("line endings normalized", train_normalizes_newlines, "changed the text's line endings"),
     ],
     "ch02.recover_merges": [
         WrongAnswer("first cut that works", recover_first_cut, "at the first place"),
@@ -458,6 +520,7 @@ WRONG_ANSWERS = {
         WrongAnswer("pairs reversed", recover_reversed_pairs, "(right, left)"),
         WrongAnswer("pairs of bytes", recover_bytes_pairs, "two tokens' bytes"),
         WrongAnswer("every token allowed", recover_every_token, "cannot be one of its own parts"),
+        WrongAnswer("a list indexed by rank, crashes on an empty table", recover_by_rank_list, "empty dict"),
     ],
     "ch02.StreamDecoder": [
         WrongAnswer("each token decoded alone", StreamPerToken, "decoded each token on its own"),
@@ -473,5 +536,8 @@ WRONG_ANSWERS = {
         WrongAnswer("None when nothing is ready", StreamReturnsNone, "should be a Python str"),
         WrongAnswer("one buffer for all decoders", StreamSharedBuffer, "decoder 2"),
         WrongAnswer("Python's incremental decoder", StreamCodecs, "rules out"),
+        WrongAnswer("looks back two bytes for a lead", StreamLooksBackTwo, "three bytes back"),
+        WrongAnswer("line endings translated", StreamTranslatesNewlines, "changed the line endings"),
+        WrongAnswer("crashes on an empty token", StreamEmptyToken, "can be empty"),
     ],
 }
