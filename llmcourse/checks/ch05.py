@@ -37,9 +37,16 @@ def qkv(t: Trial, shape: tuple[int, ...], t_q: int, t_k: int, d: int, dv: int,
             t.randn(*shape, t_k, dv, dtype=dtype))
 
 
+_LOW_PRECISION = {torch.float16: {"atol": 4e-3, "rtol": 4e-3}, torch.bfloat16: {"atol": 3e-2, "rtol": 3e-2}}
+
+
 def tolerance(dtype: torch.dtype) -> dict[str, float]:
     """atol and rtol for a result in ``dtype``: float64 answers are held to float64 rounding, so a float32 step
-    on the way (a constant or a buffer made without dtype=) shows even when the result's dtype is right."""
+    on the way (a constant or a buffer made without dtype=) shows even when the result's dtype is right; float16
+    and bfloat16 answers (computed in their dtype) are compared with the reference computed in float32 from the
+    same inputs and rounded to their dtype, within a few of their rounding steps."""
+    if dtype in _LOW_PRECISION:
+        return dict(_LOW_PRECISION[dtype])
     return {"atol": 1e-10, "rtol": 1e-10} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
 
 
@@ -76,16 +83,20 @@ grouped_query_attention = exercise(
 
 
 def check_gqa(t: Trial, batch: int, length: int, n_head: int, n_kv_head: int, head_dim: int,
-              dtype: torch.dtype = torch.float32) -> None:
-    """grouped_query_attention against repeated heads + causal SDPA: values and every gradient."""
+              dtype: torch.dtype = torch.float32, x_scale: float = 1.0) -> None:
+    """grouped_query_attention against repeated heads + causal SDPA: values and every gradient; ``x_scale`` sets
+    the activations' size (the scores grow as its square: 25 puts them in the thousands)."""
     c = n_head * head_dim
-    x = t.randn(batch, length, c, dtype=dtype)  # (B, T, C)
+    x = t.randn(batch, length, c, scale=x_scale, dtype=dtype)  # (B, T, C)
     w_q = t.randn(c, c, scale=1.5 / math.sqrt(c), dtype=dtype)  # scores of order 1, so a missing scale shows
     w_k = t.randn(n_kv_head * head_dim, c, scale=1.5 / math.sqrt(c), dtype=dtype)
     w_v = t.randn(n_kv_head * head_dim, c, scale=1 / math.sqrt(c), dtype=dtype)
     w_o = t.randn(c, c, scale=1 / math.sqrt(c), dtype=dtype)
+    # float16 gradients of the weights sum many rounded products: compared within 4e-2 (the master's worst is 1.6e-2)
+    grad_atol = 4e-2 if dtype == torch.float16 else None
     t.check_call(x, w_q, w_k, w_v, w_o, n_head, n_kv_head, reference="ch05.grouped_query_attention",
-                 what="the output y", mistakes="ch05.grouped_query_attention/mistakes", **tolerance(dtype))
+                 what="the output y", mistakes="ch05.grouped_query_attention/mistakes", grad_atol=grad_atol,
+                 **tolerance(dtype))
 
 
 @grouped_query_attention.case("values and gradients match repeated heads + causal SDPA: 4 query heads, 2 kv heads")
@@ -109,6 +120,22 @@ def _(t: Trial) -> None:
     check_gqa(t, 2, t.py.randint(3, 6), n_head, n_head, t.py.randint(3, 5))
 
 
+@grouped_query_attention.case("large activations (|x| up to about 80, scores in the thousands, far apart within a "
+                              "row), in float64: a softmax without the row's max subtracted overflows")
+def _(t: Trial) -> None:
+    check_gqa(t, 2, t.py.randint(5, 8), 4, 2, 4, dtype=torch.float64, x_scale=25.0)
+
+
+@grouped_query_attention.case("float16 activations and weights: the output stays float16")
+def _(t: Trial) -> None:
+    check_gqa(t, 2, t.py.randint(4, 7), 4, 2, t.py.choice((4, 8)), dtype=torch.float16)
+
+
+@grouped_query_attention.case("an empty batch (B=0): an empty output of shape (0, T, C)")
+def _(t: Trial) -> None:
+    check_gqa(t, 0, t.py.randint(3, 5), 4, 2, 3)
+
+
 # --- 2. sliding_window_attention ------------------------------------------------------------------
 
 sliding_window_attention = exercise(
@@ -125,10 +152,10 @@ sliding_window_attention = exercise(
 
 
 def check_window(t: Trial, lengths: list[int], length: int, window: int, heads: int, d: int, dv: int,
-                 dtype: torch.dtype = torch.float32) -> None:
-    q, k, v = qkv(t, (len(lengths), heads), length, length, d, dv, dtype=dtype)
-    t.check_call(q, k, v, torch.tensor(lengths), window, reference="ch05.sliding_window_attention", what="the output",
-                 mistakes="ch05.sliding_window_attention/mistakes", **tolerance(dtype))
+                 dtype: torch.dtype = torch.float32, scale: float = 1.0) -> None:
+    q, k, v = qkv(t, (len(lengths), heads), length, length, d, dv, scale=scale, dtype=dtype)
+    t.check_call(q, k, v, torch.tensor(lengths, dtype=torch.long), window, reference="ch05.sliding_window_attention",
+                 what="the output", mistakes="ch05.sliding_window_attention/mistakes", **tolerance(dtype))
 
 
 @sliding_window_attention.case("a padded batch of three sequences, a window of 3, two heads")
@@ -154,6 +181,27 @@ def _(t: Trial) -> None:
 def _(t: Trial) -> None:
     length = t.py.randint(7, 9)
     check_window(t, [length, 2, 1], length, 2, 2, 6, 4, dtype=torch.float64)
+
+
+@sliding_window_attention.case("large queries and keys (scores in the hundreds, far apart within a row): a softmax "
+                               "without the row's max subtracted overflows")
+def _(t: Trial) -> None:
+    length = t.py.randint(7, 10)
+    check_window(t, [length, t.py.randint(3, length - 1)], length, t.py.randint(3, 4), 2, 4, 3, scale=10.0)
+
+
+@sliding_window_attention.case("float16 queries, keys and values: the output (zeros included) stays float16")
+def _(t: Trial) -> None:
+    length = t.py.randint(6, 9)
+    check_window(t, [length, t.py.randint(2, length - 1), 1], length, 3, 2, 8, 4, dtype=torch.float16)
+
+
+@sliding_window_attention.case("an empty batch (B=0, no lengths), and a batch with a sequence of length 0: its "
+                               "queries see no key and get zeros")
+def _(t: Trial) -> None:
+    length = t.py.randint(4, 6)
+    check_window(t, [], length, 2, 2, 4, 3)
+    check_window(t, [length, 0], length, t.py.randint(2, 3), 1, 4, 3)
 
 
 # --- 3. attention_backward ------------------------------------------------------------------------
@@ -208,6 +256,22 @@ def _(t: Trial) -> None:
     check_backward(t, (1,), t.py.randint(5, 7), t.py.randint(2, 4), t.py.randint(4, 6), 3, scale=1.8)
 
 
+@attention_backward.case("large queries and keys (scores in the hundreds, far apart within a row): a softmax "
+                         "without the row's max subtracted overflows")
+def _(t: Trial) -> None:
+    check_backward(t, (2,), t.py.randint(4, 6), t.py.randint(6, 9), 4, 3, scale=10.0)
+
+
+@attention_backward.case("bfloat16 inputs: the three gradients stay bfloat16")
+def _(t: Trial) -> None:
+    check_backward(t, (2, 2), t.py.randint(3, 5), t.py.randint(5, 7), 8, 4, dtype=torch.bfloat16)
+
+
+@attention_backward.case("an empty batch (0 sequences of 2 heads): three empty gradients")
+def _(t: Trial) -> None:
+    check_backward(t, (0, 2), t.py.randint(3, 5), t.py.randint(4, 6), 4, 3)
+
+
 # --- 4. alibi_attention ---------------------------------------------------------------------------
 
 alibi_attention = exercise(
@@ -224,8 +288,8 @@ alibi_attention = exercise(
 
 
 def check_alibi(t: Trial, batch: int, n_head: int, length: int, d: int, dv: int,
-                dtype: torch.dtype = torch.float32) -> None:
-    q, k, v = qkv(t, (batch, n_head), length, length, d, dv, dtype=dtype)
+                dtype: torch.dtype = torch.float32, scale: float = 1.0) -> None:
+    q, k, v = qkv(t, (batch, n_head), length, length, d, dv, scale=scale, dtype=dtype)
     t.check_call(q, k, v, reference="ch05.alibi_attention", what="the output",
                  mistakes="ch05.alibi_attention/mistakes", **tolerance(dtype))
 
@@ -243,3 +307,19 @@ def _(t: Trial) -> None:
 @alibi_attention.case("the same with 3 heads (not a power of two) and a long sequence, in float64")
 def _(t: Trial) -> None:
     check_alibi(t, 2, 3, t.py.randint(20, 30), t.py.randint(2, 4), 6, dtype=torch.float64)
+
+
+@alibi_attention.case("large queries and keys (scores in the hundreds, far apart within a row): a softmax without "
+                      "the row's max subtracted overflows")
+def _(t: Trial) -> None:
+    check_alibi(t, 2, 2, t.py.randint(6, 9), 4, 3, scale=10.0)
+
+
+@alibi_attention.case("float16 queries, keys and values, 4 heads: the output stays float16")
+def _(t: Trial) -> None:
+    check_alibi(t, 2, 4, t.py.randint(6, 10), 8, 4, dtype=torch.float16)
+
+
+@alibi_attention.case("an empty batch (B=0): an empty output")
+def _(t: Trial) -> None:
+    check_alibi(t, 0, 4, t.py.randint(3, 6), 4, 3)

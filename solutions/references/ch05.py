@@ -17,19 +17,39 @@ from llmcourse.attention import attention
 from llmcourse.grading.expect import mistake_values
 from llmcourse.grading.references import reference
 
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def widened(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """float16 and bfloat16 inputs in float32 (differentiably), for a reference computed from the same values and
+    rounded to the inputs' dtype at the end; other dtypes as they are."""
+    return tuple(x.float() if x.dtype in LOW_PRECISION else x for x in tensors)
+
+
+NAIVE_SOFTMAX = ("computed the softmax as exp(s) / sum(exp(s)) without subtracting each row's largest score first: "
+                 "exp overflows to infinity once a score passes about 88 in float32 (709 in float64), and inf / inf "
+                 "is NaN; torch.softmax subtracts the max for you")
+
+
+def naive_softmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """The mistake NAIVE_SOFTMAX (masked scores at -inf give exp 0; a row with no key gives 0, not NaN)."""
+    e = scores.exp()
+    total = e.sum(dim, keepdim=True)
+    return torch.where(total == 0, 0.0, e / total).to(scores.dtype)
+
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None = None, *,
            bias: torch.Tensor | None = None, scale: float | None = None, dim: int = -1,
-           mask_after: bool = False, bias_after: bool = False) -> torch.Tensor:
+           mask_after: bool = False, bias_after: bool = False, naive: bool = False) -> torch.Tensor:
     """Attention with switches for the known mistakes (never the reference): the scale, the softmax's axis,
-    the mask or the bias applied after the softmax instead of before."""
+    the mask or the bias applied after the softmax instead of before, a softmax without the max subtracted."""
     scale = 1 / math.sqrt(q.size(-1)) if scale is None else scale
     scores = q @ k.transpose(-2, -1) * scale  # (..., Tq, Tk)
     if bias is not None and not bias_after:
         scores = scores + bias
     if allowed is not None and not mask_after:
         scores = scores.masked_fill(~allowed, float("-inf"))
-    weights = torch.softmax(scores, dim=dim).nan_to_num(0.0)
+    weights = naive_softmax(scores, dim) if naive else torch.softmax(scores, dim=dim).nan_to_num(0.0)
     if allowed is not None and mask_after:
         weights = weights * allowed
     if bias is not None and bias_after:
@@ -60,7 +80,8 @@ def gqa_variant(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torc
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
     allowed = {"no_mask": None, "sees_next": causal(t, 1)}.get(mistake, causal(t))
     scale = {"no_scale": 1.0, "scale_c": 1 / math.sqrt(c)}.get(mistake)
-    out = attend(q, k, v, allowed, scale=scale, dim=-2 if mistake == "axis" else -1)  # (B, nh, T, hd)
+    out = attend(q, k, v, allowed, scale=scale, dim=-2 if mistake == "axis" else -1,
+                 naive=mistake == "naive_softmax")  # (B, nh, T, hd)
     if mistake == "no_transpose":
         merged = out.reshape(b, t, c)
     else:
@@ -71,14 +92,17 @@ def gqa_variant(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torc
 @reference("ch05.grouped_query_attention")
 def gqa_reference(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor,
                   n_head: int, n_kv_head: int) -> torch.Tensor:
-    """Repeat each key/value head for its group, then PyTorch's causal SDPA: (B, T, C)."""
+    """Repeat each key/value head for its group, then PyTorch's causal SDPA: (B, T, C) (float16 and bfloat16 inputs
+    computed in float32 and rounded to their dtype)."""
+    dtype = x.dtype
+    x, w_q, w_k, w_v, w_o = widened(x, w_q, w_k, w_v, w_o)
     b, t, c = x.shape
     hd = c // n_head
     q = (x @ w_q.T).view(b, t, n_head, hd).transpose(1, 2)  # (B, nh, T, hd)
     k = (x @ w_k.T).view(b, t, n_kv_head, hd).transpose(1, 2).repeat_interleave(n_head // n_kv_head, dim=1)
     v = (x @ w_v.T).view(b, t, n_kv_head, hd).transpose(1, 2).repeat_interleave(n_head // n_kv_head, dim=1)
     out = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hd)
-    return out.transpose(1, 2).reshape(b, t, c) @ w_o.T
+    return (out.transpose(1, 2).reshape(b, t, c) @ w_o.T).to(dtype)
 
 
 GQA_MISTAKES = {
@@ -92,6 +116,7 @@ GQA_MISTAKES = {
     "axis": "normalised the softmax over the queries (dim=-2): each query's weights over the keys must sum to 1",
     "no_transpose": "split the heads with a plain reshape (B, T, C) -> (B, n_head, T, head_dim): view as "
                     "(B, T, n_head, head_dim) first and then swap T and the heads, or each head mixes positions",
+    "naive_softmax": NAIVE_SOFTMAX,
 }
 
 
@@ -120,7 +145,9 @@ def window_mask(lengths: torch.Tensor, t: int, window: int, *, lower: int = 0, u
 @reference("ch05.sliding_window_attention")
 def window_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor,
                      window: int) -> torch.Tensor:
-    return attention(q, k, v, mask=window_mask(lengths, q.size(-2), window))[0]
+    """The chapter's attention with the window's mask (float16 and bfloat16 inputs computed in float32 and rounded
+    to their dtype)."""
+    return attention(*widened(q, k, v), mask=window_mask(lengths, q.size(-2), window))[0].to(q.dtype)
 
 
 @reference("ch05.sliding_window_attention/mistakes")
@@ -146,22 +173,26 @@ def window_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: 
         "normalised the softmax over the queries (dim=-2): each query's weights over the keys must sum to 1":
             lambda: attend(q, k, v, right, dim=-2),
         "left out the 1/sqrt(d) scaling of the scores": lambda: attend(q, k, v, right, scale=1.0),
+        NAIVE_SOFTMAX: lambda: attend(q, k, v, right, naive=True),
     })
 
 
 @reference("ch05.attention_backward")
 def backward_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                        grad_out: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Autograd through F.scaled_dot_product_attention, for the upstream grad_out."""
-    leaves = [x.detach().clone().requires_grad_(True) for x in (q, k, v)]
+    """Autograd through F.scaled_dot_product_attention, for the upstream grad_out (float16 and bfloat16 inputs
+    computed in float32 and rounded to their dtype)."""
+    leaves = [x.detach().clone().requires_grad_(True) for x in widened(q, k, v)]
     out = F.scaled_dot_product_attention(*leaves)
-    return tuple(g.detach() for g in torch.autograd.grad(out, leaves, grad_out))
+    grads = torch.autograd.grad(out, leaves, *widened(grad_out))
+    return tuple(g.detach().to(x.dtype) for g, x in zip(grads, (q, k, v), strict=True))
 
 
 def backward_variant(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, grad_out: torch.Tensor,
                      mistake: str = "") -> tuple[torch.Tensor, ...]:
     scale = 1 / math.sqrt(q.size(-1))
-    p = torch.softmax(q @ k.mT * scale, dim=-1)  # (..., Tq, Tk)
+    scores = q @ k.mT * scale  # (..., Tq, Tk)
+    p = naive_softmax(scores) if mistake == "naive_softmax" else torch.softmax(scores, dim=-1)
     d_v = p @ grad_out if mistake == "dv_untransposed" else p.mT @ grad_out
     d_p = grad_out @ v.mT  # (..., Tq, Tk)
     if mistake == "no_jacobian":
@@ -186,6 +217,7 @@ BACKWARD_MISTAKES = {
     "no_scale": "forgot the 1/sqrt(d) in dL/dq and dL/dk: the scores are q k^T / sqrt(d)",
     "scale_twice": "divided by d instead of sqrt(d) in dL/dq and dL/dk: the scale enters once",
     "dv_untransposed": "took dL/dv as P @ grad_out: v[j] reaches out[i] through P[i, j], so dL/dv = P^T @ grad_out",
+    "naive_softmax": NAIVE_SOFTMAX,
 }
 
 
@@ -209,10 +241,12 @@ def alibi_bias(n_head: int, t: int, *, sign: float = -1.0, reverse: bool = False
 
 @reference("ch05.alibi_attention")
 def alibi_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """SDPA with ALiBi's float bias plus -inf above the diagonal."""
-    t = q.size(-2)
+    """SDPA with ALiBi's float bias plus -inf above the diagonal (float16 and bfloat16 inputs computed in float32
+    and rounded to their dtype)."""
+    dtype, t = q.dtype, q.size(-2)
+    q, k, v = widened(q, k, v)
     bias = alibi_bias(q.size(1), t, dtype=q.dtype).masked_fill(~causal(t), float("-inf"))  # (H, T, T)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias).to(dtype)
 
 
 @reference("ch05.alibi_attention/mistakes")
@@ -238,5 +272,6 @@ def alibi_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[st
         "left out the 1/sqrt(d) scaling of the scores (ALiBi adds its bias to the scaled scores)":
             lambda: attend(q, k, v, causal(t), bias=right, scale=1.0),
         "forgot the bias: that is plain causal attention": lambda: attend(q, k, v, causal(t)),
+        NAIVE_SOFTMAX: lambda: attend(q, k, v, causal(t), bias=right, naive=True),
         **float32,
     })

@@ -15,6 +15,15 @@ def _softmax_attend(scores, mask, v, dim=-1):
     return torch.nan_to_num(weights) @ v
 
 
+def _naive_softmax(scores, dim=-1):
+    e = scores.exp()  # overflows to inf for scores above ~88 (float32) or ~709 (float64): inf / inf is NaN
+    total = e.sum(dim, keepdim=True)
+    return torch.where(total == 0, 0.0, e / total).to(scores.dtype)
+
+
+NAIVE = "without subtracting each row's largest score"
+
+
 # --- grouped_query_attention -----------------------------------------------------------------------
 
 
@@ -39,6 +48,39 @@ def _gqa(x, w_q, w_k, w_v, w_o, n_head, n_kv_head, *, repeat="interleave", scale
     out = _softmax_attend(scores, mask, v, dim=dim)
     merged = out.reshape(B, T, C) if split == "reshape" else out.transpose(1, 2).reshape(B, T, C)
     return merged @ w_o.T
+
+
+def gqa_naive_softmax(x, w_q, w_k, w_v, w_o, n_head, n_kv_head):
+    B, T, C = x.shape
+    hd = C // n_head
+    q = (x @ w_q.T).view(B, T, n_head, hd).transpose(1, 2)
+    k = (x @ w_k.T).view(B, T, n_kv_head, hd).transpose(1, 2).repeat_interleave(n_head // n_kv_head, dim=1)
+    v = (x @ w_v.T).view(B, T, n_kv_head, hd).transpose(1, 2).repeat_interleave(n_head // n_kv_head, dim=1)
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(hd)).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(),
+                                                                    float("-inf"))
+    return (_naive_softmax(scores) @ v).transpose(1, 2).reshape(B, T, C) @ w_o.T
+
+
+def gqa_float32_additive_mask(x, w_q, w_k, w_v, w_o, n_head, n_kv_head):
+    B, T, C = x.shape
+    hd = C // n_head
+    q = (x @ w_q.T).view(B, T, n_head, hd).transpose(1, 2)
+    k = (x @ w_k.T).view(B, T, n_kv_head, hd).transpose(1, 2).repeat_interleave(n_head // n_kv_head, dim=1)
+    v = (x @ w_v.T).view(B, T, n_kv_head, hd).transpose(1, 2).repeat_interleave(n_head // n_kv_head, dim=1)
+    mask = torch.zeros(T, T).masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))  # float32
+    scores = q @ k.transpose(-2, -1) / math.sqrt(hd) + mask  # float16 + float32 (T, T): float32 from here on
+    return (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(B, T, C) @ w_o.T
+
+
+def gqa_view_minus_one(x, w_q, w_k, w_v, w_o, n_head, n_kv_head):
+    B, T, C = x.shape
+    hd = C // n_head
+    q = (x @ w_q.T).view(-1, T, n_head, hd).transpose(1, 2)  # -1 cannot be inferred for an empty batch
+    k = (x @ w_k.T).view(-1, T, n_kv_head, hd).transpose(1, 2).repeat_interleave(n_head // n_kv_head, dim=1)
+    v = (x @ w_v.T).view(-1, T, n_kv_head, hd).transpose(1, 2).repeat_interleave(n_head // n_kv_head, dim=1)
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(hd)).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(),
+                                                                    float("-inf"))
+    return (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(B, T, C) @ w_o.T
 
 
 def gqa_tiles_heads(*args):
@@ -160,6 +202,23 @@ def window_no_scale(*args):
     return _window(*args, scale=False)
 
 
+def window_naive_softmax(q, k, v, lengths, window):
+    T = q.size(-2)
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    mask = (j <= i) & (j > i - window) & (j < lengths[:, None, None, None])
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(~mask, float("-inf"))
+    return _naive_softmax(scores) @ v
+
+
+def window_float32_additive_mask(q, k, v, lengths, window):
+    T = q.size(-2)
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    allowed = (j <= i) & (j > i - window) & (j < lengths[:, None, None, None])  # (B, 1, T, T)
+    mask = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))  # float32 whatever q's dtype
+    weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)) + mask, dim=-1)
+    return torch.where(allowed.any(-1, keepdim=True), weights, 0.0) @ v
+
+
 def window_nan_rows(q, k, v, lengths, window):
     T = q.size(-2)
     i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
@@ -201,6 +260,24 @@ def _backward(q, k, v, grad_out, *, jacobian="full", scale_power=1, dv="transpos
         d_s = p * (d_p - (p * d_p).sum(-1, keepdim=True))
     s = scale**scale_power
     return d_s @ k * s, d_s.transpose(-2, -1) @ q * s, d_v
+
+
+def backward_naive_softmax(q, k, v, grad_out):
+    scale = 1 / math.sqrt(q.size(-1))
+    p = _naive_softmax(q @ k.transpose(-2, -1) * scale)
+    d_p = grad_out @ v.transpose(-2, -1)
+    d_s = p * (d_p - (p * d_p).sum(-1, keepdim=True))
+    return d_s @ k * scale, d_s.transpose(-2, -1) @ q * scale, p.transpose(-2, -1) @ grad_out
+
+
+def backward_float32_rowsum(q, k, v, grad_out):
+    scale = 1 / math.sqrt(q.size(-1))
+    p = torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1)
+    d_p = grad_out @ v.transpose(-2, -1)
+    rowsum = torch.zeros(*p.shape[:-1], 1)  # float32 whatever the inputs' dtype
+    rowsum += (p * d_p).sum(-1, keepdim=True)
+    d_s = p * (d_p - rowsum)
+    return d_s @ k * scale, d_s.transpose(-2, -1) @ q * scale, p.transpose(-2, -1) @ grad_out
 
 
 def backward_no_softmax_jacobian(*args):
@@ -257,19 +334,21 @@ def backward_dot_T(q, k, v, grad_out):
 
 
 def _alibi(q, k, v, *, sign=-1.0, reverse=False, start=1, after=False, masked=True, scale=True, bias=True,
-           dtype=None):
+           dtype=None, naive=False, float_distance=False):
     B, H, T, d = q.shape
     slopes = 2.0 ** (-8 * torch.arange(start, start + H, dtype=dtype or q.dtype) / H)
     if reverse:
         slopes = slopes.flip(0)
     distance = torch.arange(T)[:, None] - torch.arange(T)[None, :]
+    if float_distance:
+        distance = distance.float()  # float32 distances promote half-precision scores to float32
     b = sign * slopes[:, None, None] * distance if bias else torch.zeros(H, T, T, dtype=q.dtype)
     scores = q @ k.transpose(-2, -1) / (math.sqrt(d) if scale else 1.0)
     if not after:
         scores = scores + b
     if masked:
         scores = scores.masked_fill(distance < 0, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)
+    weights = _naive_softmax(scores) if naive else torch.softmax(scores, dim=-1)
     if after:
         weights = weights + b
     return weights @ v
@@ -307,6 +386,14 @@ def alibi_float32_bias(*args):
     return _alibi(*args, dtype=torch.float32)  # as torch.arange(1, H + 1) gives: float32 slopes for float64 scores
 
 
+def alibi_naive_softmax(*args):
+    return _alibi(*args, naive=True)
+
+
+def alibi_float32_distance(*args):
+    return _alibi(*args, float_distance=True)
+
+
 def alibi_in_place(q, k, v):
     q /= math.sqrt(q.size(-1))  # scales the caller's queries
     return _alibi(q, k, v, scale=False)
@@ -326,6 +413,11 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("SDPA with enable_gqa=True does the sharing", gqa_sdpa_enable_gqa, "enable_gqa=True"),
         WrongAnswer("PyTorch's CPU flash kernel does the sharing", gqa_cpu_flash_kernel, "internal PyTorch kernel"),
         WrongAnswer("heads written into a float32 torch.zeros buffer", gqa_float32_buffer, "should be float64"),
+        WrongAnswer("softmax as exp / sum exp, no max subtracted", gqa_naive_softmax, NAIVE),
+        WrongAnswer("additive mask made by torch.zeros(T, T) in float32", gqa_float32_additive_mask,
+                    "but found Half"),  # the float32 scores meet float16 values in a product, which PyTorch refuses
+        WrongAnswer("heads split with view(-1, T, ...), which fails for an empty batch", gqa_view_minus_one,
+                    "ambiguous"),
     ],
     "ch05.sliding_window_attention": [
         WrongAnswer("window one key too wide", window_too_wide, "window + 1 keys"),
@@ -339,6 +431,9 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("NaN for queries without keys", window_nan_rows, "NaN"),
         WrongAnswer("float64 log-mask", window_float64_mask, "float64"),
         WrongAnswer("output started as a float32 torch.zeros", window_float32_zeros, "should be float64"),
+        WrongAnswer("softmax as exp / sum exp, no max subtracted", window_naive_softmax, NAIVE),
+        WrongAnswer("additive mask made by torch.zeros in float32", window_float32_additive_mask,
+                    "should be float16"),
     ],
     "ch05.attention_backward": [
         WrongAnswer("no softmax Jacobian", backward_no_softmax_jacobian, "straight through the softmax"),
@@ -350,6 +445,8 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("autograd instead of by hand", backward_by_autograd, "called autograd"),
         WrongAnswer(".T on batched tensors", backward_dot_T, "transpose"),
         WrongAnswer("dk, dv summed into float32 torch.zeros", backward_float32_accumulators, "should be float64"),
+        WrongAnswer("softmax as exp / sum exp, no max subtracted", backward_naive_softmax, NAIVE),
+        WrongAnswer("row sum accumulated in a float32 torch.zeros", backward_float32_rowsum, "should be bfloat16"),
     ],
     "ch05.alibi_attention": [
         WrongAnswer("bias with the wrong sign", alibi_positive_bias, "penalises distance"),
@@ -361,5 +458,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("no bias at all", alibi_no_bias, "forgot the bias"),
         WrongAnswer("scales q in place", alibi_in_place, "in place"),
         WrongAnswer("bias built in float32 for float64 inputs", alibi_float32_bias, "built the bias in float32"),
+        WrongAnswer("softmax as exp / sum exp, no max subtracted", alibi_naive_softmax, NAIVE),
+        WrongAnswer("distances made float32 (.float())", alibi_float32_distance, "should be float16"),
     ],
 }
