@@ -25,8 +25,25 @@ from ..grading.expect import kind_of
 
 def tolerance(dtype: torch.dtype) -> dict[str, float]:
     """atol and rtol for a result in ``dtype``: float64 answers are held to float64 rounding, so a float32 step
-    on the way (a constant or a buffer made without dtype=) shows even when the result's dtype is right."""
-    return {"atol": 1e-10, "rtol": 1e-10} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
+    on the way (a constant or a buffer made without dtype=) shows even when the result's dtype is right; float16 and
+    bfloat16 answers (compared with a reference computed in float32 or float64 from the same inputs, then rounded)
+    are allowed a few roundings of their own dtype on the way (8 bits of mantissa for bfloat16, 11 for float16)."""
+    if dtype == torch.float64:
+        return {"atol": 1e-10, "rtol": 1e-10}
+    if dtype == torch.bfloat16:
+        return {"atol": 2e-2, "rtol": 2e-2}
+    if dtype == torch.float16:
+        return {"atol": 3e-3, "rtol": 3e-3}
+    return {"atol": 1e-5, "rtol": 1e-4}
+
+
+# Gradients of a float16 / bfloat16 network carry more roundings than its output: a weight's gradient adds up
+# rounded products over the positions, and a softmax's backward is a small difference of rounded products, so
+# with cancellation an element can be off by a few percent of the terms' size (about 1 here); measured on the
+# master and on other right formulations (x * sigmoid(x), a by-hand stable softmax, an expert loop), bfloat16 needs
+# ~0.12 and float16 ~0.015. The formulas themselves are held to float32 / float64 in the other cases; these cases
+# check the dtype and that nothing overflows or breaks. None keeps the output's atol.
+HALF_GRAD_ATOL = {torch.bfloat16: 1.5e-1, torch.float16: 2e-2}
 
 
 def _tuple_of(got: Any, n: int, name: str, what: str) -> tuple[Any, ...]:
@@ -72,9 +89,11 @@ _LN_NAMES = ("dL/dx", "dL/dweight", "dL/dbias")
 
 
 def check_ln_backward(t: Trial, shape: tuple[int, ...], eps: float, scale: float = 1.0,
-                      dtype: torch.dtype = torch.float32) -> None:
-    """layer_norm_backward against autograd through F.layer_norm, each of the three gradients on its own."""
-    x = t.randn(*shape, scale=scale, dtype=dtype) + t.py.uniform(-1.0, 1.0)  # (..., C), not centred
+                      dtype: torch.dtype = torch.float32, offset: float | None = None) -> None:
+    """layer_norm_backward against autograd through F.layer_norm, each of the three gradients on its own. With
+    ``offset``, every feature shares that large common offset (x = offset + noise of size ``scale``)."""
+    shift = t.py.uniform(-1.0, 1.0) if offset is None else offset
+    x = t.randn(*shape, scale=scale, dtype=dtype) + shift  # (..., C), not centred
     weight = t.randn(shape[-1], dtype=dtype) + 1.0  # (C,): far from the default ones, so a missing weight shows
     grad_out = t.randn(*shape, dtype=dtype)  # (..., C): dL/dy
     got = _tuple_of(t.call(grad_out, x, weight, eps).value, 3, "layer_norm_backward",
@@ -83,14 +102,26 @@ def check_ln_backward(t: Trial, shape: tuple[int, ...], eps: float, scale: float
     # autograd itself is off by ~1e-4 there. An answer in x's dtype is allowed the rounding of those terms
     # (|dL/dy w| / std).
     expected = t.reference("ch06.layer_norm_backward", grad_out, x, weight, eps)
-    std = (x.double().var(-1, keepdim=True, unbiased=False) + eps).sqrt()
-    terms = (grad_out.double() * weight.double() / std).abs().max().item()
+    std = (x.double().var(-1, keepdim=True, unbiased=False) + eps).sqrt() if x.numel() else torch.ones(())
+    terms = (grad_out.double() * weight.double() / std).abs().max().item() if x.numel() else 0.0
     tol = tolerance(x.dtype)
-    atols = (tol["atol"] * max(1.0, terms), tol["atol"], tol["atol"])
+    atols = [tol["atol"] * max(1.0, terms), tol["atol"], tol["atol"]]
+    rtol = tol["rtol"]
+    positions = x.numel() // max(1, shape[-1])
+    if dtype in (torch.float16, torch.bfloat16):
+        atols[1] *= max(1.0, math.sqrt(positions))  # dL/dweight adds up every position's rounded share
+    if offset is not None:
+        # x is stored in its dtype around the offset, so x - mean is known to about one unit in the last place of
+        # the offset (2.4e-4 at 3000 in float32): allow ten of them, relative to std, in x_hat and what uses it. A
+        # one-pass variance (E[x^2] - E[x]^2) loses the whole variance at this offset.
+        loose = 10 * abs(offset) * torch.finfo(dtype).eps / max(1e-30, std.min().item())
+        atols[0] = max(atols[0], loose * max(1.0, terms))
+        atols[1] = max(atols[1], loose * max(1.0, positions))
+        rtol = max(rtol, loose)
     mistakes = t.reference("ch06.layer_norm_backward/mistakes", grad_out, x, weight, eps)
     for k, name in enumerate(_LN_NAMES):
         t.expect(got[k], expected[k], name, mistakes={text: values[k] for text, values in mistakes.items()},
-                 atol=atols[k], rtol=tol["rtol"])
+                 atol=atols[k], rtol=rtol)
 
 
 @layer_norm_backward.case("all three gradients match autograd on a batch of sequences (B, T, C)")
@@ -113,6 +144,31 @@ def _(t: Trial) -> None:
 @layer_norm_backward.case("the same on one vector (C,) of many features")
 def _(t: Trial) -> None:
     check_ln_backward(t, (t.py.randint(30, 64),), 1e-5, scale=2.0)
+
+
+@layer_norm_backward.case("features sharing a large common offset (activations near +-3000, spread 1), float32: "
+                          "a one-pass variance E[x^2] - E[x]^2 cancels them away")
+def _(t: Trial) -> None:
+    check_ln_backward(t, (t.py.randint(3, 6), t.py.randint(8, 16)), 1e-5,
+                      offset=t.py.choice((-1.0, 1.0)) * t.py.uniform(2000.0, 4000.0))
+
+
+@layer_norm_backward.case("mixed-precision activations in bfloat16 (B, T, C): the gradients come back in bfloat16")
+def _(t: Trial) -> None:
+    check_ln_backward(t, (t.py.randint(2, 3), t.py.randint(3, 5), t.py.randint(6, 12)), 1e-5, dtype=torch.bfloat16)
+
+
+@layer_norm_backward.case("the same in float16, on a 2-d batch (N, C)")
+def _(t: Trial) -> None:
+    check_ln_backward(t, (t.py.randint(3, 8), t.py.randint(6, 12)), 1e-5, dtype=torch.float16)
+
+
+@layer_norm_backward.case("an empty batch: no sequences (0, T, C) or sequences of no positions (B, 0, C); dL/dx is "
+                          "empty, dL/dweight and dL/dbias are zeros")
+def _(t: Trial) -> None:
+    features = t.py.randint(3, 6)
+    check_ln_backward(t, (0, t.py.randint(2, 4), features), 1e-5)
+    check_ln_backward(t, (t.py.randint(1, 3), 0, features), 1e-5)
 
 
 # --- 2. swiglu_width and swiglu_ffn ------------------------------------------------------------------
@@ -165,13 +221,15 @@ swiglu_ffn = exercise(
 )
 
 
-def check_swiglu(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int, dtype: torch.dtype = torch.float32) -> None:
-    x = t.randn(*lead, n_embd, dtype=dtype)  # (..., C)
-    w_gate = t.randn(d_ff, n_embd, scale=1.5 / math.sqrt(n_embd), dtype=dtype)  # (F, C): pre-activations ~1-2
+def check_swiglu(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int, dtype: torch.dtype = torch.float32,
+                 x_scale: float = 1.0, gate_scale: float = 1.5) -> None:
+    x = t.randn(*lead, n_embd, scale=x_scale, dtype=dtype)  # (..., C)
+    # (F, C): gate pre-activations ~ x_scale * gate_scale (1-2 by default)
+    w_gate = t.randn(d_ff, n_embd, scale=gate_scale / math.sqrt(n_embd), dtype=dtype)
     w_up = t.randn(d_ff, n_embd, scale=1 / math.sqrt(n_embd), dtype=dtype)  # (F, C)
     w_down = t.randn(n_embd, d_ff, scale=1 / math.sqrt(d_ff), dtype=dtype)  # (C, F)
     t.check_call(x, w_gate, w_up, w_down, reference="ch06.swiglu_ffn", what="the FFN's output",
-                 mistakes="ch06.swiglu_ffn/mistakes", **tolerance(dtype))
+                 mistakes="ch06.swiglu_ffn/mistakes", grad_atol=HALF_GRAD_ATOL.get(dtype), **tolerance(dtype))
 
 
 @swiglu_ffn.case("values and gradients on a batch of sequences (B, T, C), F = LLaMA's width for multiple_of 1")
@@ -190,6 +248,34 @@ def _(t: Trial) -> None:
 def _(t: Trial) -> None:
     size = t.py.randint(3, 6)
     check_swiglu(t, (2, t.py.randint(2, 3), t.py.randint(2, 4)), size, size)
+
+
+@swiglu_ffn.case("massive activations: x near +-30 to +-90 and gate pre-activations in the hundreds of both signs, "
+                 "where SiLU written as z * exp(z) / (1 + exp(z)) overflows (and z / (1 + exp(-z)) has no gradient)")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(4, 8)
+    check_swiglu(t, (t.py.randint(2, 3), t.py.randint(3, 5)), n_embd, t.reference("ch06.swiglu_width", n_embd, 1),
+                 x_scale=t.py.uniform(30.0, 40.0), gate_scale=t.py.uniform(6.0, 10.0))
+
+
+@swiglu_ffn.case("in bfloat16, as LLaMA runs (B, T, C): the output and the gradients stay bfloat16")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(4, 8)
+    check_swiglu(t, (t.py.randint(2, 3), t.py.randint(3, 5)), n_embd, t.reference("ch06.swiglu_width", n_embd, 1),
+                 dtype=torch.bfloat16)
+
+
+@swiglu_ffn.case("in float16 on one row (1, C)")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(6, 9)
+    check_swiglu(t, (1,), n_embd, n_embd + t.py.randint(2, 6), dtype=torch.float16)
+
+
+@swiglu_ffn.case("an empty batch: no sequences (0, T, C), then sequences of no positions (B, 0, C)")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(3, 6)
+    check_swiglu(t, (0, t.py.randint(2, 4)), n_embd, n_embd + 2)
+    check_swiglu(t, (t.py.randint(1, 3), 0), n_embd, n_embd + 2)
 
 
 # --- 3. encoder_decoder_params -------------------------------------------------------------------------
@@ -259,15 +345,29 @@ moe_feedforward = exercise(
 
 
 def check_moe(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int, n_expert: int, k: int,
-              dtype: torch.dtype = torch.float32) -> None:
-    x = t.randn(*lead, n_embd, dtype=dtype)  # (..., C)
-    router = t.randn(n_expert, n_embd, scale=2 / math.sqrt(n_embd), dtype=dtype)  # (E, C): clear winners
+              dtype: torch.dtype = torch.float32, router_scale: float = 2.0, margin: float = 0.0) -> None:
+    """With ``margin``, x's positions (lead = (N,)) are drawn from three times as many, keeping those whose k-th and
+    (k+1)-th router logits are at least ``margin`` apart: a choice that rounding in a low-precision dtype (or an
+    answer that works in float32) cannot flip."""
+    rows = lead[0] * 3 if margin else lead[0]
+    x = t.randn(rows, *lead[1:], n_embd, dtype=dtype)  # (..., C)
+    router = t.randn(n_expert, n_embd, scale=router_scale / math.sqrt(n_embd), dtype=dtype)  # (E, C): clear winners
+    if margin and k < n_expert:
+        # only the inputs are chosen here: which experts win is the learner's (and the reference's) to work out
+        ranked = (x.double() @ router.double().T).sort(-1, descending=True).values  # (3N, E)
+        gap = (ranked[:, k - 1] - ranked[:, k]).flatten()
+        keep = (gap >= margin).nonzero().flatten()
+        keep = torch.cat([keep, (gap < margin).nonzero().flatten()])[:lead[0]].sort().values
+        x = x[keep].contiguous()
+    elif margin:
+        x = x[:lead[0]].contiguous()
     w_fc = t.randn(n_expert, d_ff, n_embd, scale=1.5 / math.sqrt(n_embd), dtype=dtype)  # (E, F, C)
     b_fc = t.randn(n_expert, d_ff, scale=0.3, dtype=dtype)  # (E, F)
     w_proj = t.randn(n_expert, n_embd, d_ff, scale=1 / math.sqrt(d_ff), dtype=dtype)  # (E, C, F)
     b_proj = t.randn(n_expert, n_embd, scale=0.3, dtype=dtype)  # (E, C)
     t.check_call(x, router, w_fc, b_fc, w_proj, b_proj, k, reference="ch06.moe_feedforward",
-                 what="the mixture's output", mistakes="ch06.moe_feedforward/mistakes", **tolerance(dtype))
+                 what="the mixture's output", mistakes="ch06.moe_feedforward/mistakes",
+                 grad_atol=HALF_GRAD_ATOL.get(dtype), **tolerance(dtype))
 
 
 @moe_feedforward.case("top-2 of several experts on a batch of sequences (B, T, C): values and gradients")
@@ -286,3 +386,31 @@ def _(t: Trial) -> None:
 def _(t: Trial) -> None:
     size = t.py.randint(3, 5)
     check_moe(t, (t.py.randint(12, 20),), size, size, 8, 3, dtype=torch.float64)
+
+
+@moe_feedforward.case("router logits in the hundreds, tens to hundreds apart within a position (top-2): a softmax "
+                      "of the kept logits without the largest subtracted overflows")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(4, 6)
+    check_moe(t, (t.py.randint(2, 3), t.py.randint(3, 5)), n_embd, t.py.randint(6, 10), t.py.randint(4, 6), 2,
+              router_scale=t.py.uniform(150.0, 250.0))
+
+
+@moe_feedforward.case("in bfloat16, as Mixtral runs: top-2 of four experts on positions (N, C) whose choice is "
+                      "clear; the output and the gradients stay bfloat16")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(4, 6)
+    check_moe(t, (t.py.randint(4, 8),), n_embd, t.py.randint(6, 10), 4, 2, dtype=torch.bfloat16, margin=0.3)
+
+
+@moe_feedforward.case("in float16, top-1 of three experts on positions (N, C) whose choice is clear")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(4, 6)
+    check_moe(t, (t.py.randint(3, 6),), n_embd, n_embd, 3, 1, dtype=torch.float16, margin=0.3)
+
+
+@moe_feedforward.case("no positions at all: an empty batch (0, C), then sequences of no positions (B, 0, C)")
+def _(t: Trial) -> None:
+    n_embd = t.py.randint(3, 5)
+    check_moe(t, (0,), n_embd, t.py.randint(3, 6), 4, 2)
+    check_moe(t, (t.py.randint(1, 3), 0), n_embd, t.py.randint(3, 6), 4, 2)

@@ -53,7 +53,10 @@ def ln_reference(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, 
 
 @reference("ch06.layer_norm_backward/mistakes")
 def ln_mistakes(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float) -> dict[str, tuple]:
-    """What each known mistake gives for the three gradients (those that cannot run here are left out)."""
+    """What each known mistake gives for the three gradients (those that cannot run here are left out; on an empty
+    batch every one of them gives the right gradients, or NaN where it averages over no positions)."""
+    if x.numel() == 0:
+        return {}
 
     def through(mistake: str) -> tuple[torch.Tensor, ...]:
         leaves = [x.detach().clone().requires_grad_(True), weight.detach().clone().requires_grad_(True),
@@ -118,9 +121,27 @@ def width_mistakes(n_embd: int, multiple_of: int) -> dict[str, int]:
     }
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _in_float32(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
+    """``fn`` on float16 / bfloat16 tensors computed in float32 from the same (rounded) inputs, the result rounded
+    back to their dtype once (autograd goes through the casts, so the gradients come back in the inputs' dtype);
+    other dtypes as they are."""
+    low = next((a.dtype for a in args if isinstance(a, torch.Tensor) and a.dtype in _HALF), None)
+    if low is None:
+        return fn(*args)
+    up = [a.float() if isinstance(a, torch.Tensor) and a.dtype in _HALF else a for a in args]
+    return fn(*up).to(low)
+
+
+def _swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
+    return (F.silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T  # (..., C)
+
+
 @reference("ch06.swiglu_ffn")
 def swiglu_reference(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
-    return (F.silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T  # (..., C)
+    return _in_float32(_swiglu, x, w_gate, w_up, w_down)
 
 
 @reference("ch06.swiglu_ffn/mistakes")
@@ -251,7 +272,7 @@ def moe_variant(x: torch.Tensor, router_weight: torch.Tensor, w_fc: torch.Tensor
 
 @reference("ch06.moe_feedforward")
 def moe_reference(*args: Any) -> torch.Tensor:
-    return moe_variant(*args)
+    return _in_float32(moe_variant, *args)
 
 
 MOE_MISTAKES = {

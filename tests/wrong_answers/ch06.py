@@ -145,6 +145,22 @@ def ln_group_norm_grad_fn(grad_out, x, weight, eps):  # group norm with one grou
     return dx.reshape(x.shape), _per_feature(grad_out * x_hat), _per_feature(grad_out)
 
 
+def ln_one_pass_variance(grad_out, x, weight, eps):  # var = E[x^2] - E[x]^2: fine near 0, nothing left near 3000
+    mean = x.mean(-1, keepdim=True)
+    var = (x * x).mean(-1, keepdim=True) - mean * mean
+    std = (var + eps).sqrt()
+    x_hat = (x - mean) / std
+    g = grad_out * weight
+    dx = (g - g.mean(-1, keepdim=True) - x_hat * (g * x_hat).mean(-1, keepdim=True)) / std
+    return dx, _per_feature(grad_out * x_hat), _per_feature(grad_out)
+
+
+def ln_float32_result(grad_out, x, weight, eps):  # works in float32 "for stability", never casts back
+    if x.dtype == torch.float64:
+        return _ln_grads(grad_out, x, weight, eps)
+    return _ln_grads(grad_out.float(), x.float(), weight.float(), eps)
+
+
 # --- swiglu_width ------------------------------------------------------------------------------
 
 
@@ -196,6 +212,22 @@ def swiglu_detached(x, w_gate, w_up, w_down):
 
 def swiglu_float64(x, w_gate, w_up, w_down):
     x, w_gate, w_up, w_down = (t.double() for t in (x, w_gate, w_up, w_down))
+    return (F.silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T
+
+
+def swiglu_exp_silu(x, w_gate, w_up, w_down):  # SiLU as z e^z / (1 + e^z): e^z overflows for z > 88 in float32
+    z = x @ w_gate.T
+    return (z * torch.exp(z) / (1 + torch.exp(z)) * (x @ w_up.T)) @ w_down.T
+
+
+def swiglu_exp_minus_silu(x, w_gate, w_up, w_down):  # z / (1 + e^-z): right values, NaN gradients for z < -88
+    z = x @ w_gate.T
+    return (z / (1 + torch.exp(-z)) * (x @ w_up.T)) @ w_down.T
+
+
+def swiglu_float32_result(x, w_gate, w_up, w_down):  # upcasts half inputs and never casts back
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x, w_gate, w_up, w_down = (t.float() for t in (x, w_gate, w_up, w_down))
     return (F.silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T
 
 
@@ -328,6 +360,20 @@ def moe_detached_router(x, router_weight, w_fc, b_fc, w_proj, b_proj, k):
     return _mix(_all_experts(x, w_fc, b_fc, w_proj, b_proj), chosen, gates)
 
 
+def moe_softmax_without_max(x, router_weight, w_fc, b_fc, w_proj, b_proj, k):  # e^kept overflows past 88
+    kept, chosen = (x @ router_weight.T).topk(k, dim=-1)
+    gates = kept.exp() / kept.exp().sum(-1, keepdim=True)
+    return _mix(_all_experts(x, w_fc, b_fc, w_proj, b_proj), chosen, gates)
+
+
+def moe_float32_result(x, router_weight, w_fc, b_fc, w_proj, b_proj, k):  # upcasts half inputs, never casts back
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x, router_weight, w_fc, b_fc, w_proj, b_proj = (t.float() for t in (x, router_weight, w_fc, b_fc, w_proj,
+                                                                             b_proj))
+    kept, chosen = (x @ router_weight.T).topk(k, dim=-1)
+    return _mix(_all_experts(x, w_fc, b_fc, w_proj, b_proj), chosen, torch.softmax(kept, -1))
+
+
 WRONG_ANSWERS = {
     "ch06.layer_norm_backward": [
         WrongAnswer("mean and variance treated as constants", ln_constant_stats, "as constants"),
@@ -344,6 +390,8 @@ WRONG_ANSWERS = {
         WrongAnswer("PyTorch's native_layer_norm_backward", ln_native_backward, "native_layer_norm_backward"),
         WrongAnswer("the grad_fn of F.layer_norm called by hand", ln_grad_fn_of_layer_norm, "rules out"),
         WrongAnswer("the grad_fn of a one-group group norm", ln_group_norm_grad_fn, "group_norm"),
+        WrongAnswer("one-pass variance E[x^2] - E[x]^2", ln_one_pass_variance, "dL/dx"),
+        WrongAnswer("float32 gradients for bfloat16 inputs", ln_float32_result, "should be bfloat16"),
     ],
     "ch06.swiglu_width": [
         WrongAnswer("the GELU network's width", width_gelu, "three matrices"),
@@ -359,6 +407,9 @@ WRONG_ANSWERS = {
         WrongAnswer("weights not transposed", swiglu_no_transpose, "transposes"),
         WrongAnswer("gate detached", swiglu_detached, "gradient"),
         WrongAnswer("float64 result", swiglu_float64, "float64"),
+        WrongAnswer("SiLU as z exp(z) / (1 + exp(z))", swiglu_exp_silu, "NaN or infinity"),
+        WrongAnswer("SiLU as z / (1 + exp(-z))", swiglu_exp_minus_silu, "gradient with respect to"),
+        WrongAnswer("float32 result for bfloat16 inputs", swiglu_float32_result, "should be bfloat16"),
     ],
     "ch06.encoder_decoder_params": [
         WrongAnswer("the package's Seq2SeqTransformer counted on the meta device", count_package_model,
@@ -377,5 +428,8 @@ WRONG_ANSWERS = {
         WrongAnswer("ReLU experts", moe_relu, "ReLU"),
         WrongAnswer("router cut off from autograd", moe_detached_router, "the gradient with respect to"),
         WrongAnswer("experts summed into a float32 torch.zeros", moe_float32_output, "should be float64"),
+        WrongAnswer("softmax of the kept logits without the max subtracted", moe_softmax_without_max,
+                    "NaN or infinity"),
+        WrongAnswer("float32 result for bfloat16 inputs", moe_float32_result, "should be bfloat16"),
     ],
 }
