@@ -47,8 +47,12 @@ penalize_frequency_presence = exercise(
     description="OpenAI's penalties on logits (B, V) given the ids generated so far (B, T): subtract "
                 "frequency_penalty times the number of times each id occurs in its row, and presence_penalty once "
                 "for every id that occurs at all; return new logits (B, V) of the logits' dtype (float64 in, "
-                "float64 out, at float64 precision).",
+                "float64 out, at float64 precision; float16 or bfloat16 logits stay float16 or bfloat16). An empty "
+                "history (T = 0, the first step) penalises nothing.",
     args=("logits", "ids", "frequency_penalty", "presence_penalty"), points=1, timeout=10,
+    exempt={"large magnitudes": "the penalties are subtracted from the logits: no exp, no softmax and no sum of "
+                                "squares, so logits in the hundreds break nothing that small ones do (the cases' "
+                                "logits of about ±6 already tell every named mistake apart)"},
     forbidden=[no_transformers("logits processors (its repetition penalty and sequence bias among them) are the "
                                "library's versions of this step")], hints={
         "index": "the counts are per row: one (V,) histogram for each row of ids, so a (B, V) tensor of counts.",
@@ -64,9 +68,10 @@ def check_penalty(t: Trial, batch: int, length: int, vocab: int, frequency: floa
     by a default-dtype constructor (torch.zeros, torch.full: float32) show, though the result is float64."""
     logits = t.randn(batch, vocab, scale=2.0, dtype=dtype)  # (B, V)
     ids = t.randint(0, max(2, vocab // 3), (batch, length))  # (B, T): few distinct ids, so many repeats
-    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    tolerance = {torch.float64: 1e-12, torch.float16: 2e-3, torch.bfloat16: 1e-2}.get(dtype, 1e-5)
+    named = "" if dtype == torch.float32 else f"{str(dtype).replace('torch.', '')} "
     t.check_call(logits, ids, frequency, presence, reference="ch08.penalize_frequency_presence",
-                 what=f"the penalised {'float64 ' if dtype == torch.float64 else ''}logits",
+                 what=f"the penalised {named}logits",
                  mistakes="ch08.penalize_frequency_presence/mistakes", atol=tolerance, rtol=tolerance)
 
 
@@ -89,11 +94,25 @@ def _(t: Trial) -> None:
                   -t.py.uniform(0.7, 1.2))
 
 
+@penalize_frequency_presence.case("bfloat16 and float16 logits (a model run in half precision) stay in their dtype")
+def _(t: Trial) -> None:
+    for dtype in (torch.bfloat16, torch.float16):
+        check_penalty(t, t.py.randint(2, 3), t.py.randint(8, 14), t.py.randint(9, 13), t.py.uniform(0.3, 0.9),
+                      t.py.uniform(0.5, 1.2), dtype=dtype)
+
+
+@penalize_frequency_presence.case("the first step: an empty history (B, 0) penalises nothing; then an empty batch")
+def _(t: Trial) -> None:
+    check_penalty(t, t.py.randint(2, 3), 0, t.py.randint(6, 9), t.py.uniform(0.3, 0.9), t.py.uniform(0.5, 1.2))
+    check_penalty(t, 0, t.py.randint(3, 6), t.py.randint(6, 9), t.py.uniform(0.3, 0.9), t.py.uniform(0.5, 1.2))
+
+
 # --- 2. sample_typical -----------------------------------------------------------------------------------------
 
 sample_typical = exercise(
     "ch08.sample_typical", name="sample_typical",
-    description="Locally typical sampling: per row of logits (B, V) (float32 or float64), rank the ids by how far "
+    description="Locally typical sampling: per row of logits (B, V) (float32 or float64, or float16 / bfloat16 from a "
+                "model run in half precision; an empty batch gives an empty (0,) tensor), rank the ids by how far "
                 "their surprisal -log p is from the row's entropy H (closest first), keep ids in that order until "
                 "their probabilities add up to typical_mass (the id that crosses it is kept), renormalise and draw one "
                 "id with the given generator; return a (B,) tensor of int64 ids.",
@@ -153,6 +172,37 @@ def _(t: Trial) -> None:
     check_typical(t, rows + offsets[:, None], t.py.uniform(0.55, 0.65))
 
 
+def far_below(t: Trial, rows: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """``rows`` with two ids of each row pushed ``low`` .. ``high`` below the row's largest logit: a gap within the
+    row, where softmax(rows) underflows to 0 in the rows' dtype and log(0) = -inf makes 0 * log p nan (a constant
+    shift of a whole row would change no probability)."""
+    rows = rows.clone()
+    for r in range(rows.size(0)):
+        ids = torch.randperm(rows.size(1), generator=t.rng)[:2]
+        rows[r, ids] = torch.tensor([rows[r].max().item() - t.py.uniform(low, high) for _ in ids], dtype=rows.dtype)
+    return rows
+
+
+@sample_typical.case("ids far below the top of their row (gaps of 120 to 300, float32): their probability is 0 in "
+                     "float32, their log probability is not")
+def _(t: Trial) -> None:
+    check_typical(t, far_below(t, peaked_rows(t, 2, t.py.randint(6, 8)), 120.0, 300.0), t.py.uniform(0.55, 0.65))
+
+
+@sample_typical.case("float16 logits (a model run in half precision) with ids 25 to 60 below the top of their row")
+def _(t: Trial) -> None:
+    check_typical(t, far_below(t, peaked_rows(t, 2, t.py.randint(6, 8), dtype=torch.float16), 25.0, 60.0),
+                  t.py.uniform(0.55, 0.65))
+
+
+@sample_typical.case("bfloat16 logits, and an empty batch (0, V): an empty (0,) tensor of int64 ids")
+def _(t: Trial) -> None:
+    check_typical(t, peaked_rows(t, 1, t.py.randint(5, 7), dtype=torch.bfloat16), t.py.uniform(0.45, 0.55))
+    vocab = t.py.randint(5, 9)
+    got = t.call(t.randn(0, vocab), t.py.uniform(0.5, 0.7), wire.GeneratorSpec(t.seed_for("empty"))).value
+    check_ids(got, 0, vocab, what="the ids sampled for an empty batch")
+
+
 @sample_typical.case("a batch of one row: (1,) int64 ids, from the typical set, over many calls")
 def _(t: Trial) -> None:
     vocab, n_calls = t.py.randint(4, 6), 300
@@ -195,7 +245,8 @@ rolling_kv_step = exercise(
                 "already carry their positions). Write k_new and v_new (B, nh, 1, hd) of position pos into slot "
                 "pos % W of the buffers, in place; attend the query q (B, nh, 1, hd) over the slots that hold "
                 "positions max(0, pos - W + 1) .. pos, masking the slots no position has reached yet, with scores "
-                "scaled by 1/sqrt(hd); return out (B, nh, 1, hd). No concatenation and no copy of the buffers.",
+                "scaled by 1/sqrt(hd); return out (B, nh, 1, hd) of q's dtype. No concatenation and no copy of the "
+                "buffers.",
     args=("q", "k_new", "v_new", "k_buf", "v_buf", "pos"), mutates=("k_buf", "v_buf"), points=2, timeout=15,
     forbidden=ROLLING_FORBIDDEN, hints={
         "out of bounds for dimension": "the buffer has W slots, 0 .. W - 1: once the window is full, a new position "
@@ -223,7 +274,8 @@ def joined(stale: torch.Tensor, history: torch.Tensor, start: int) -> torch.Tens
 
 
 def check_ring(t: Trial, batch: int, heads: int, window: int, head_dim: int, n_steps: int, start: int = 0,
-               dtype: torch.dtype = torch.float32) -> None:
+               dtype: torch.dtype = torch.float32, q_scale: float = 1.5, atol: float = 1e-5,
+               rtol: float = 1e-4) -> None:
     """``n_steps`` consecutive steps from position ``start`` in one run, the buffers shared by all of them.
 
     The buffers start as stale values from an earlier sequence (where no position of this one has reached yet) and,
@@ -233,7 +285,7 @@ def check_ring(t: Trial, batch: int, heads: int, window: int, head_dim: int, n_s
     total = start + n_steps
     keys = t.randn(batch, heads, total, head_dim, scale=1.5, dtype=dtype)  # (B, nh, P, hd): every position
     values = t.randn(batch, heads, total, head_dim, dtype=dtype)
-    queries = [t.randn(batch, heads, 1, head_dim, scale=1.5, dtype=dtype) for _ in range(n_steps)]
+    queries = [t.randn(batch, heads, 1, head_dim, scale=q_scale, dtype=dtype) for _ in range(n_steps)]
     stale_k = t.randn(batch, heads, window, head_dim, scale=3.0, dtype=dtype)  # (B, nh, W, hd)
     stale_v = t.randn(batch, heads, window, head_dim, scale=3.0, dtype=dtype)
     k_init, v_init = joined(stale_k, keys, start), joined(stale_v, values, start)
@@ -247,14 +299,15 @@ def check_ring(t: Trial, batch: int, heads: int, window: int, head_dim: int, n_s
         expected_buffers = (expected["k_buf"][i], expected["v_buf"][i])
         for which, name in ((0, "k_buf"), (1, "v_buf")):
             got = wire.strip_meta(outcome.args_after[3 + which])
-            if isinstance(got, torch.Tensor) and got.shape == before[which].shape and torch.equal(got, before[which]):
+            if (isinstance(got, torch.Tensor) and got.shape == before[which].shape and got.numel() > 0
+                    and torch.equal(got, before[which])):
                 raise CheckFailure(NOT_WRITTEN.format(name=name), "wrong")
             t.expect(got, expected_buffers[which], f"`{name}` after the step at pos={pos} (window W={window})",
                      mistakes={text: run.get(name, expected[name])[i] for text, run in mistakes.items()},
                      atol=0, rtol=0)
         t.expect(outcome.value, expected["out"][i],
                  f"the output at pos={pos} (window W={window})",
-                 mistakes={text: run["out"][i] for text, run in mistakes.items()}, atol=1e-5, rtol=1e-4)
+                 mistakes={text: run["out"][i] for text, run in mistakes.items()}, atol=atol, rtol=rtol)
         before = expected_buffers
 
 
@@ -280,6 +333,28 @@ def _(t: Trial) -> None:
     window = t.py.randint(3, 5)
     start = window * t.py.randint(8, 12) + t.py.randint(1, window - 1)  # not a multiple of W: the slot comes from pos
     check_ring(t, t.py.randint(1, 3), t.py.randint(1, 2), window, t.py.randint(3, 5), 2 * window + 1, start=start)
+
+
+@rolling_kv_step.case("scores in the hundreds (queries of magnitude ~60): exp of a score overflows float32, so the "
+                      "softmax must subtract the row's largest score first")
+def _(t: Trial) -> None:
+    window = t.py.randint(4, 5)
+    # float32 scores of several hundred carry rounding of ~1e-4, which the weights pass on to the output
+    check_ring(t, t.py.randint(1, 2), 2, window, t.py.randint(4, 6), 2 * window, q_scale=60.0, atol=2e-3, rtol=2e-3)
+
+
+@rolling_kv_step.case("float16 queries, keys, values and buffers (a model run in half precision): the output stays "
+                      "float16")
+def _(t: Trial) -> None:
+    window = t.py.randint(3, 5)
+    check_ring(t, t.py.randint(1, 2), 2, window, t.py.randint(4, 6), 2 * window + 1, dtype=torch.float16,
+               atol=4e-3, rtol=4e-3)
+
+
+@rolling_kv_step.case("an empty batch (every sequence finished): (0, nh, 1, hd) out, buffers of (0, nh, W, hd)")
+def _(t: Trial) -> None:
+    window = t.py.randint(3, 4)
+    check_ring(t, 0, 2, window, t.py.randint(3, 5), window + 1)
 
 
 # --- 4. stream_with_stop ---------------------------------------------------------------------------------------
@@ -350,3 +425,25 @@ def _(t: Trial) -> None:
     stop = t.py.choice(["ZZ", "QED"])
     check_stream(t, [random_text(t, 4), random_text(t, 2) + stop + random_text(t, 3), "more"], stop)
     check_stream(t, split_text(t, random_text(t, 10) + "!" + random_text(t, 5)), "!")
+
+
+@stream_with_stop.case("stop strings that begin by repeating themselves: 'abab' after 'aba', '\\n\\nUser:' after a "
+                       "third newline, 'aab' after 'aaa'")
+def _(t: Trial) -> None:
+    filler = random_text(t, t.py.randint(3, 6), "cdexy ")
+    check_stream(t, split_text(t, filler) + ["aba", "bab"] + split_text(t, random_text(t, 4)), "abab")
+    check_stream(t, split_text(t, filler) + ["\n", "\n", "\n"] + split_text(t, "User:" + random_text(t, 4), 2),
+                 "\n\nUser:")
+    letter, last = t.py.choice("pq"), t.py.choice("rs")
+    check_stream(t, split_text(t, filler + letter * 3 + last + random_text(t, 3), 2), letter * 2 + last)
+
+
+@stream_with_stop.case("a beginning of the stop string held over three pieces (and an empty one) that turns out not "
+                       "to match; an empty stream")
+def _(t: Trial) -> None:
+    stop = t.py.choice(["STOP", "<eos>", "\nEND"])
+    false_start = [stop[0], "", stop[1], stop[2], "x" + random_text(t, 2)]
+    check_stream(t, ["", *split_text(t, random_text(t, t.py.randint(3, 6)))] + false_start
+                 + split_text(t, random_text(t, 3) + stop[:2]), stop)
+    check_stream(t, split_text(t, random_text(t, 4)) + false_start + [stop[0], stop[1:], random_text(t, 3)], stop)
+    check_stream(t, [], stop)

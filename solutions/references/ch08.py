@@ -248,6 +248,10 @@ def stream_reference(pieces: list[str], stop: str, *, hold: str = "prefix", find
         if hold == "prefix":
             keep = next((n for n in range(min(len(stop) - 1, len(pending)), 0, -1)
                          if pending.endswith(stop[:n])), 0)
+        elif hold == "shortest":  # the shortest end that begins the stop string
+            keep = next((n for n in range(1, min(len(stop) - 1, len(pending)) + 1) if pending.endswith(stop[:n])), 0)
+        elif hold == "piece":  # an end of the newest piece only
+            keep = next((n for n in range(min(len(stop) - 1, len(piece)), 0, -1) if piece.endswith(stop[:n])), 0)
         elif hold == "always":
             keep = min(len(stop) - 1, len(pending))
         else:
@@ -274,6 +278,45 @@ def stream_unheld(pieces: list[str], stop: str) -> list[str]:
     return out
 
 
+def stream_restarting(pieces: list[str], stop: str) -> list[str]:
+    """Matches character by character, and after a mismatch starts over from the mismatched character alone (no
+    fallback to a shorter beginning of the stop string that the matched text ends with)."""
+    out, held = [], ""
+    for piece in pieces:
+        chunk = ""
+        for ch in piece:
+            if ch == stop[len(held)]:
+                held += ch
+                if held == stop:
+                    out.append(chunk)
+                    return out
+            else:
+                chunk += held
+                held = ch if ch == stop[0] else ""
+                chunk += "" if held else ch
+        out.append(chunk)
+    if out:
+        out[-1] += held
+    return out
+
+
+def stream_losing_held(pieces: list[str], stop: str) -> list[str]:
+    """Holds back the right text, but shows only the new text when it is released: the held text is lost."""
+    out, held = [], ""
+    for piece in pieces:
+        text = held + piece
+        at = text.find(stop)
+        if at >= 0:
+            out.append(text[len(held):at])
+            return out
+        keep = next((n for n in range(min(len(stop) - 1, len(text)), 0, -1) if text.endswith(stop[:n])), 0)
+        out.append(text[len(held):len(text) - keep])
+        held = text[len(text) - keep:]
+    if out:
+        out[-1] += held
+    return out
+
+
 @reference("ch08.stream_with_stop")
 def stream_expected(pieces: list[str], stop: str) -> list[str]:
     """The chunks shown after each piece read."""
@@ -292,4 +335,15 @@ def stream_mistakes(pieces: list[str], stop: str) -> dict[str, list[str]]:
         "never showed the text held back when the pieces ran out: add it to the last chunk":
             stream_reference(pieces, stop, flush=False),
         "showed the stop string itself: the text ends before it": stream_reference(pieces, stop, include_stop=True),
+        "held back only an end of the newest piece: the text held back can span several pieces (a stop string may "
+        "arrive one character per piece)": stream_reference(pieces, stop, hold="piece"),
+        "held back only the shortest end that begins the stop string: hold back the longest (after 'aba', 'abab' "
+        "may still come from the first 'a')": stream_reference(pieces, stop, hold="shortest"),
+        "matched the stop string character by character and started over after a mismatch: the text matched so far "
+        "can end with a shorter beginning of the stop string ('\n\n\nUser:' holds '\n\nUser:'), so search the "
+        "unshown text": stream_restarting(pieces, stop),
+        "lost the held-back text when it turned out not to begin the stop string: show it with the text that "
+        "follows": stream_losing_held(pieces, stop),
+        "skipped the empty pieces: every piece read gets its chunk, an empty one too":
+            stream_reference([piece for piece in pieces if piece], stop),
     }

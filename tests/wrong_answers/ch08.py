@@ -49,6 +49,12 @@ def penalty_in_place(logits, ids, frequency_penalty, presence_penalty):
     return logits
 
 
+def penalty_in_place_copy_returned(logits, ids, frequency_penalty, presence_penalty):
+    counts = _counts(logits, ids)
+    logits -= frequency_penalty * counts + presence_penalty * (counts > 0).to(logits.dtype)
+    return logits.clone()
+
+
 def penalty_made_in_float32(logits, ids, frequency_penalty, presence_penalty):
     # the penalty built with default-dtype constructors (torch.zeros, torch.full): float32, so with float64 logits
     # the result is float64 by promotion but carries the penalties' float32 rounding
@@ -60,6 +66,24 @@ def penalty_made_in_float32(logits, ids, frequency_penalty, presence_penalty):
 def penalty_float64(logits, ids, frequency_penalty, presence_penalty):
     counts = _counts(logits, ids).double()
     return logits.double() - frequency_penalty * counts - presence_penalty * (counts > 0).double()
+
+
+def penalty_counts_in_float32(logits, ids, frequency_penalty, presence_penalty):
+    # the counts in a torch.zeros without dtype= (float32): right for float32 logits, but bfloat16 logits come
+    # back float32 (and float64 ones carry the float32 products' rounding)
+    counts = torch.zeros(logits.shape).scatter_add(1, ids, torch.ones(ids.shape))
+    return logits - frequency_penalty * counts - presence_penalty * (counts > 0).float()
+
+
+def penalty_returns_logits_when_no_history(logits, ids, frequency_penalty, presence_penalty):
+    if ids.numel() == 0:  # nothing generated yet, nothing to penalise: but the caller gets its own tensor back
+        return logits
+    return penalty_float32_safe(logits, ids, frequency_penalty, presence_penalty)
+
+
+def penalty_float32_safe(logits, ids, frequency_penalty, presence_penalty):
+    counts = _counts(logits, ids)
+    return logits - frequency_penalty * counts - presence_penalty * (counts > 0).to(logits.dtype)
 
 
 # --- sample_typical --------------------------------------------------------------------------------------------
@@ -122,6 +146,21 @@ def typical_mask_made_in_float32(logits, typical_mass, generator):
     keep = walked.cumsum(-1) - walked < typical_mass
     kept = torch.zeros(logits.shape).scatter(-1, order, walked * keep)  # (B, V) in id order
     return torch.multinomial(kept, 1, generator=generator).squeeze(-1)
+
+
+def typical_log_of_softmax(logits, typical_mass, generator):
+    # log(softmax) in the logits' dtype: an id far below the top gets p = 0, log p = -inf and 0 * -inf = nan in
+    # the entropy, so the ranking by |-log p - H| is lost
+    probs = torch.softmax(logits, -1)
+    logp = probs.log()
+    entropy = -(probs * logp).sum(-1, keepdim=True)
+    return _nucleus_in((-logp - entropy).abs().argsort(-1), probs.double(), typical_mass, generator)
+
+
+def typical_ids_through_a_list(logits, typical_mass, generator):
+    logp, probs, entropy = _typical_parts(logits)
+    drawn = _nucleus_in((-logp - entropy).abs().argsort(-1), probs, typical_mass, generator)
+    return torch.tensor([int(i) for i in drawn])  # int64 from a list of ints, but float32 from an empty list
 
 
 def typical_hf_warper(logits, typical_mass, generator):
@@ -224,6 +263,24 @@ def _counting_steps():
     return rolling_counts_its_own_steps
 
 
+def rolling_exp_without_max(q, k_new, v_new, k_buf, v_buf, pos):
+    # softmax written out as exp(s) / sum exp(s), the largest score not subtracted: inf / inf once a score is ~89
+    window = k_buf.size(-2)
+    _write(k_buf, v_buf, k_new, v_new, pos % window)
+    scores = q @ k_buf.transpose(-2, -1) / math.sqrt(q.size(-1))
+    weights = scores.exp().masked_fill(torch.arange(window) > pos, 0.0)
+    return weights / weights.sum(-1, keepdim=True) @ v_buf
+
+
+def rolling_additive_mask_in_float32(q, k_new, v_new, k_buf, v_buf, pos):
+    # an additive mask from torch.full without dtype= (float32): float16 scores are promoted to float32
+    window = k_buf.size(-2)
+    _write(k_buf, v_buf, k_new, v_new, pos % window)
+    mask = torch.full((window,), float("-inf")).masked_fill(torch.arange(window) <= pos, 0.0)
+    scores = q @ k_buf.transpose(-2, -1) / math.sqrt(q.size(-1)) + mask
+    return torch.softmax(scores, dim=-1) @ v_buf.to(scores.dtype)  # v cast to match, after a dtype error
+
+
 def rolling_no_scale(q, k_new, v_new, k_buf, v_buf, pos):
     window = k_buf.size(-2)
     _write(k_buf, v_buf, k_new, v_new, pos % window)
@@ -283,6 +340,84 @@ def stream_includes_stop(pieces, stop):
     return _stream(pieces, stop, _prefix_hold, include=True)
 
 
+def stream_shortest_hold(pieces, stop):
+    return _stream(pieces, stop, lambda pending, stop: next(
+        (n for n in range(1, min(len(stop) - 1, len(pending)) + 1) if pending.endswith(stop[:n])), 0))
+
+
+def stream_holds_end_of_piece(pieces, stop):
+    shown, pending = [], ""
+    for piece in pieces:
+        pending += piece
+        at = pending.find(stop)
+        if at >= 0:
+            shown.append(pending[:at])
+            return shown
+        keep = next((n for n in range(min(len(stop) - 1, len(piece)), 0, -1) if piece.endswith(stop[:n])), 0)
+        shown.append(pending[:len(pending) - keep])
+        pending = pending[len(pending) - keep:]
+    if shown:
+        shown[-1] += pending
+    return shown
+
+
+def stream_restarts_matching(pieces, stop):
+    # a character-by-character matcher that starts over after a mismatch (no fallback, as KMP would)
+    shown, matched = [], 0
+    for piece in pieces:
+        chunk = ""
+        for ch in piece:
+            if ch == stop[matched]:
+                matched += 1
+                if matched == len(stop):
+                    shown.append(chunk)
+                    return shown
+            else:
+                chunk += stop[:matched]
+                matched = 1 if ch == stop[0] else 0
+                if not matched:
+                    chunk += ch
+        shown.append(chunk)
+    if shown:
+        shown[-1] += stop[:matched]
+    return shown
+
+
+def stream_loses_held(pieces, stop):
+    shown, held = [], ""
+    for piece in pieces:
+        text = held + piece
+        at = text.find(stop)
+        if at >= 0:
+            shown.append(text[len(held):at])
+            return shown
+        keep = _prefix_hold(text, stop)
+        shown.append(text[len(held):len(text) - keep])  # only the new text: the held text is forgotten
+        held = text[len(text) - keep:]
+    if shown:
+        shown[-1] += held
+    return shown
+
+
+def stream_skips_empty_pieces(pieces, stop):
+    return _stream([piece for piece in pieces if piece], stop, _prefix_hold)
+
+
+def stream_flush_unguarded(pieces, stop):
+    shown, pending = [], ""
+    for piece in pieces:
+        pending += piece
+        at = pending.find(stop)
+        if at >= 0:
+            shown.append(pending[:at])
+            return shown
+        keep = _prefix_hold(pending, stop)
+        shown.append(pending[:len(pending) - keep])
+        pending = pending[len(pending) - keep:]
+    shown[-1] += pending  # an empty stream has no last chunk
+    return shown
+
+
 def stream_joined(pieces, stop):
     text = "".join(pieces)
     at = text.find(stop)
@@ -296,10 +431,17 @@ WRONG_ANSWERS = {
         WrongAnswer("whole batch", penalty_whole_batch, "over the whole batch"),
         WrongAnswer("added", penalty_added, "added the penalties"),
         WrongAnswer("the chapter's sign-aware penalty", penalty_sign_aware, "Hugging Face's rule"),
-        WrongAnswer("in place", penalty_in_place, "in place"),
+        # returning the changed input itself: the engine's aliasing rule (a result that shares memory with an input)
+        # speaks first, and its message says to return a new tensor
+        WrongAnswer("in place", penalty_in_place, "shares memory"),
+        WrongAnswer("in place, a copy returned", penalty_in_place_copy_returned, "in place"),
         WrongAnswer("float64 result", penalty_float64, "float64"),
         WrongAnswer("penalty made with torch.zeros/torch.full (float32) under float64 logits", penalty_made_in_float32,
                     "the penalised float64 logits"),
+        WrongAnswer("counts in a float32 torch.zeros under bfloat16 logits", penalty_counts_in_float32,
+                    "should be bfloat16"),
+        WrongAnswer("the logits themselves returned for an empty history", penalty_returns_logits_when_no_history,
+                    "shares memory"),
     ],
     "ch08.sample_typical": [
         WrongAnswer("top-p instead", typical_is_top_p, "ranked the ids by probability"),
@@ -309,6 +451,10 @@ WRONG_ANSWERS = {
         WrongAnswer("global generator", typical_global_rng, "global random generator"),
         WrongAnswer("(B, 1) ids", typical_keeps_shape, "squeeze"),
         WrongAnswer("kept probabilities scattered into a float32 torch.zeros", typical_mask_made_in_float32, "dtype"),
+        WrongAnswer("log(softmax) in the logits' dtype (nan entropy for ids far below the top)", typical_log_of_softmax,
+                    "how often each id is drawn"),
+        WrongAnswer("ids through a Python list (float32 when the batch is empty)", typical_ids_through_a_list,
+                    "should be int64"),
         WrongAnswer("Hugging Face's TypicalLogitsWarper", typical_hf_warper, "used the `transformers` library"),
         WrongAnswer("TypicalLogitsWarper imported inside the call", typical_hf_imported_inside,
                     "imported `transformers.generation.logits_process`"),
@@ -326,6 +472,9 @@ WRONG_ANSWERS = {
         WrongAnswer("writes into a copy of the buffers", rolling_writes_a_copy, "left `k_buf` as it was"),
         WrongAnswer("counts its own steps instead of reading pos", _counting_steps(), "after the step at pos="),
         WrongAnswer("no scale", rolling_no_scale, "did not scale"),
+        WrongAnswer("exp(s) / sum exp(s) without the largest score subtracted", rolling_exp_without_max, "output"),
+        WrongAnswer("additive mask from torch.full (float32) under float16 inputs", rolling_additive_mask_in_float32,
+                    "should be float16"),
     ],
     "ch08.stream_with_stop": [
         WrongAnswer("each piece alone", stream_each_piece_alone, "each piece alone"),
@@ -334,5 +483,11 @@ WRONG_ANSWERS = {
         WrongAnswer("no flush", stream_no_flush, "ran out"),
         WrongAnswer("includes the stop", stream_includes_stop, "showed the stop string itself"),
         WrongAnswer("one chunk", stream_joined, "items"),
+        WrongAnswer("holds back the shortest matching end", stream_shortest_hold, "shortest end"),
+        WrongAnswer("holds back an end of the newest piece only", stream_holds_end_of_piece, "newest piece"),
+        WrongAnswer("character matcher that starts over after a mismatch", stream_restarts_matching, "started over"),
+        WrongAnswer("loses the held text when it is released", stream_loses_held, "lost the held-back text"),
+        WrongAnswer("skips empty pieces", stream_skips_empty_pieces, "skipped the empty pieces"),
+        WrongAnswer("last chunk flushed without a guard (empty stream)", stream_flush_unguarded, "IndexError"),
     ],
 }
