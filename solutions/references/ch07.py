@@ -185,9 +185,12 @@ def flops_mistakes(vocab_size: int, block_size: int, n_layer: int, n_head: int, 
 
 @reference("ch07.padded_lm_loss")
 def padded_reference(logits: torch.Tensor, ids: torch.Tensor, pad_id: int, smoothing: float) -> torch.Tensor:
+    """float16 and bfloat16 logits: computed in float32 from the same logits, the loss cast to their dtype."""
     v = logits.size(-1)
-    return F.cross_entropy(logits[:, :-1].reshape(-1, v), ids[:, 1:].reshape(-1), ignore_index=pad_id,
-                           label_smoothing=smoothing)
+    low = logits.dtype in (torch.float16, torch.bfloat16)
+    loss = F.cross_entropy((logits.float() if low else logits)[:, :-1].reshape(-1, v), ids[:, 1:].reshape(-1),
+                           ignore_index=pad_id, label_smoothing=smoothing)
+    return loss.to(logits.dtype)
 
 
 def _smoothed(log_probs: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -202,7 +205,7 @@ def padded_mistakes(logits: torch.Tensor, ids: torch.Tensor, pad_id: int, smooth
     lp = F.log_softmax(logits.double(), -1)  # (B, T, V)
 
     def loss(pred: torch.Tensor, tgt: torch.Tensor, eps: float = smoothing, mask: str = "ignore",
-             per_row: bool = False, other: bool = False) -> torch.Tensor:
+             per_row: bool = False, other: bool = False, guard: bool = True) -> torch.Tensor:
         flat, target = pred.reshape(-1, v), tgt.reshape(-1)
         if other:  # eps spread over the V - 1 wrong tokens only
             nll = -flat.gather(-1, target[:, None]).squeeze(-1)
@@ -216,7 +219,8 @@ def padded_mistakes(logits: torch.Tensor, ids: torch.Tensor, pad_id: int, smooth
         if mask == "zeros":
             return (each * keep).sum().div(len(each)).to(logits.dtype)
         if per_row:
-            rows = (each * keep).view(tgt.shape).sum(1) / keep.view(tgt.shape).sum(1).clamp(min=1)
+            counts = keep.view(tgt.shape).sum(1)
+            rows = (each * keep).view(tgt.shape).sum(1) / (counts.clamp(min=1) if guard else counts)
             return rows.mean().to(logits.dtype)
         return ((each * keep).sum() / keep.sum()).to(logits.dtype)
 
@@ -231,6 +235,9 @@ def padded_mistakes(logits: torch.Tensor, ids: torch.Tensor, pad_id: int, smooth
             lambda: loss(lp[:, :-1], ids[:, 1:], mask="none"),
         "averaged each sequence first, then the sequences: every scored target weighs the same, whatever its "
         "sequence's length": lambda: loss(lp[:, :-1], ids[:, 1:], per_row=True),
+        "averaged each sequence first, then the sequences (a sequence with nothing to score gives 0/0, NaN): every "
+        "scored target weighs the same, whatever its sequence's length":
+            lambda: loss(lp[:, :-1], ids[:, 1:], per_row=True, guard=False),
         "left out the label smoothing": lambda: loss(lp[:, :-1], ids[:, 1:], eps=0.0),
         "spread eps over the V - 1 wrong tokens only: the smoothed target puts eps / V on every token, the right one "
         "included": lambda: loss(lp[:, :-1], ids[:, 1:], other=True),

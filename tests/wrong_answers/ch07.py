@@ -248,6 +248,35 @@ def loss_target_built_in_float32(logits, ids, pad_id, smoothing):
     return each[keep].sum() / keep.sum()
 
 
+def loss_log_of_softmax(logits, ids, pad_id, smoothing):  # log(softmax): the small probabilities underflow to 0
+    probs = torch.softmax(logits[:, :-1], dim=-1)
+    log_probs = torch.log(probs)
+    targets = ids[:, 1:]
+    keep = targets != pad_id
+    nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    each = (1 - smoothing) * nll - smoothing * log_probs.mean(-1)
+    return each[keep].sum() / keep.sum()
+
+
+def loss_exp_without_the_max(logits, ids, pad_id, smoothing):  # log-sum-exp written out, the max not subtracted
+    pred = logits[:, :-1]
+    log_probs = pred - pred.exp().sum(-1, keepdim=True).log()
+    targets = ids[:, 1:]
+    keep = targets != pad_id
+    nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    each = (1 - smoothing) * nll - smoothing * log_probs.mean(-1)
+    return each[keep].sum() / keep.sum()
+
+
+def loss_float_mask(logits, ids, pad_id, smoothing):  # keep.float(): a float32 mask, fine in float32 and float64
+    log_probs = F.log_softmax(logits[:, :-1], dim=-1)
+    targets = ids[:, 1:]
+    keep = (targets != pad_id).float()
+    nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    each = (1 - smoothing) * nll - smoothing * log_probs.mean(-1)
+    return (each * keep).sum() / keep.sum()
+
+
 def loss_item(logits, ids, pad_id, smoothing):
     return _smoothed_loss(logits[:, :-1], ids[:, 1:], pad_id, smoothing).item()
 
@@ -291,6 +320,10 @@ WRONG_ANSWERS = {
         WrongAnswer("mean of per-sequence means", loss_mean_of_sequences, "each sequence first"),
         WrongAnswer("no label smoothing", loss_no_smoothing, "label smoothing"),
         WrongAnswer(".item() instead of a tensor", loss_item, "0-d tensor"),
+        WrongAnswer("log(softmax(...)): small probabilities underflow to 0", loss_log_of_softmax, "NaN or infinity"),
+        WrongAnswer("exp of the logits without the max subtracted", loss_exp_without_the_max, "NaN or infinity"),
+        WrongAnswer("a float32 mask (keep.float()) turns a float16/bfloat16 loss into float32", loss_float_mask,
+                    "float32 tensor, but should be"),
         WrongAnswer("softened target made with torch.full (float32) under float64 logits", loss_target_built_in_float32,
                     "the float64 loss is wrong"),
         WrongAnswer("F.cross_entropy with ignore_index and label_smoothing", loss_cross_entropy_does_it,
