@@ -47,3 +47,23 @@ def _(t: Trial) -> None:
 def _(t: Trial) -> None:
     shapes = [(t.py.randint(1, 4),) for _ in range(8)]
     check_clip(t, shapes, round(t.py.uniform(0.2, 0.8), 3), 2.0, frozen=(0, 2, 3, 5, 7), dtype=torch.float64)
+
+
+@hidden_case("ch04.rnn_bptt", "bfloat16 throughout, a single hidden unit")
+def _(t: Trial) -> None:
+    batch, length = t.py.randint(2, 4), t.py.randint(2, 3)
+    check_bptt(t, sequence_inputs(t, batch, length, t.py.randint(2, 3), 1, dtype=torch.bfloat16),
+               upstream_for(t, batch, length, 1, dtype=torch.bfloat16))
+
+
+@hidden_case("ch04.gru_sequence", "float16 throughout, x a non-contiguous view")
+def _(t: Trial) -> None:
+    check_gru(t, sequence_inputs(t, t.py.randint(2, 3), t.py.randint(2, 4), t.py.randint(2, 4), t.py.randint(2, 4),
+                                 blocks=3, dtype=torch.float16, strided=True))
+
+
+@hidden_case("ch04.clip_grad_norm", "bfloat16 gradients, inf-norm, one parameter without a gradient")
+def _(t: Trial) -> None:
+    rows = t.py.randint(2, 4)
+    check_clip(t, [(rows, 3), (3,), (rows,)], round(t.py.uniform(0.5, 2.0), 3), math.inf, frozen=(t.py.randrange(3),),
+               dtype=torch.bfloat16, scale=2.0)
