@@ -429,6 +429,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("NaN for queries without keys", window_nan_rows, "NaN"),
         WrongAnswer("float64 log-mask", window_float64_mask, "float64"),
         WrongAnswer("output started as a float32 torch.zeros", window_float32_zeros, "should be float64"),
+        WrongAnswer("softmax as exp / sum exp, no max subtracted", window_naive_softmax, NAIVE),
     ],
     "ch05.attention_backward": [
         WrongAnswer("no softmax Jacobian", backward_no_softmax_jacobian, "straight through the softmax"),
@@ -440,6 +441,7 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("autograd instead of by hand", backward_by_autograd, "called autograd"),
         WrongAnswer(".T on batched tensors", backward_dot_T, "transpose"),
         WrongAnswer("dk, dv summed into float32 torch.zeros", backward_float32_accumulators, "should be float64"),
+        WrongAnswer("softmax as exp / sum exp, no max subtracted", backward_naive_softmax, NAIVE),
     ],
     "ch05.alibi_attention": [
         WrongAnswer("bias with the wrong sign", alibi_positive_bias, "penalises distance"),
@@ -451,5 +453,6 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("no bias at all", alibi_no_bias, "forgot the bias"),
         WrongAnswer("scales q in place", alibi_in_place, "in place"),
         WrongAnswer("bias built in float32 for float64 inputs", alibi_float32_bias, "built the bias in float32"),
+        WrongAnswer("softmax as exp / sum exp, no max subtracted", alibi_naive_softmax, NAIVE),
     ],
 }
