@@ -497,6 +497,13 @@ class Trial:
                 "(torch.manual_seed, torch.rand/randn/randint/multinomial without `generator=`, random.*): "
                 "this exercise must leave it alone" + (" and draw only from the generator it is given."
                                                        if self.ex.random else "."), "rng")
+        after = [wire.decode(a) for a in record.get("args_after", [])]
+        kw_after = {k: wire.decode(v) for k, v in record.get("kwargs_after", {}).items()}
+        for position, (original, now) in enumerate(zip(args, after, strict=False)):
+            self._check_unchanged(self._arg_name(position), original, now)
+        for key, value in kwargs.items():
+            self._check_unchanged(key, value, kw_after.get(key))
+        # after the in-place check: changing an input and handing it back is first of all a change in place
         for alias in record.get("aliases", ()):
             name = self._arg_name(int(alias)) if alias.isdigit() else alias
             if name not in self.ex.mutates and "aliasing" not in self.ex.exempt:
@@ -504,12 +511,6 @@ class Trial:
                     f"`{self.ex.name}` returned a tensor that shares memory with its input `{name}` (the input itself, "
                     "or a view of it): whoever changes one later changes the other, as a cache or a buffer kept "
                     "between calls would. Return a new tensor (`.clone()` where you mean a copy).", "mutation")
-        after = [wire.decode(a) for a in record.get("args_after", [])]
-        kw_after = {k: wire.decode(v) for k, v in record.get("kwargs_after", {}).items()}
-        for position, (original, now) in enumerate(zip(args, after, strict=False)):
-            self._check_unchanged(self._arg_name(position), original, now)
-        for key, value in kwargs.items():
-            self._check_unchanged(key, value, kw_after.get(key))
         raw = wire.decode(record.get("output"))
         grads = None
         connected = False

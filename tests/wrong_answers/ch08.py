@@ -433,7 +433,7 @@ WRONG_ANSWERS = {
         WrongAnswer("the chapter's sign-aware penalty", penalty_sign_aware, "Hugging Face's rule"),
         # returning the changed input itself: the engine's aliasing rule (a result that shares memory with an input)
         # speaks first, and its message says to return a new tensor
-        WrongAnswer("in place", penalty_in_place, "shares memory"),
+        WrongAnswer("in place", penalty_in_place, "in place"),
         WrongAnswer("in place, a copy returned", penalty_in_place_copy_returned, "in place"),
         WrongAnswer("float64 result", penalty_float64, "float64"),
         WrongAnswer("penalty made with torch.zeros/torch.full (float32) under float64 logits", penalty_made_in_float32,
