@@ -47,6 +47,9 @@ cbow_windows = exercise(
     description="Every word's context in a sentence as a row of 2·window ids, padded with 0 at the edges, "
                 "and a mask of the real words.",
     args=("ids", "window"), points=1, timeout=10,
+    exempt={"empty": "the exercise takes one sentence, and a sentence has at least one word (the one-word sentence "
+                     "is a case); the chapter's solution builds the rows with unfold over the padded sentence, which "
+                     "raises for N = 0, and the description promises nothing for an empty one"},
 )
 
 
@@ -96,6 +99,17 @@ GLOVE_HINTS = {
         "W and C may be views that are not contiguous in memory (a transposed table): pick rows by indexing, or use "
         ".reshape, which copies when it has to; .view cannot.",
 }
+GLOVE_LARGE = ("the objective is a weighted sum of squares of w_i·c_j + b_w[i] + b_c[j] - ln x: no exponential, "
+               "softmax or one-pass variance that a large table value would overflow or cancel; the large-counts "
+               "case already takes the counts to 10^6 and the dot products into the tens")
+GLOVE_EMPTY_WHAT = "for a co-occurrence list with no cell (rows, cols and counts of length 0)"
+
+
+def no_cells() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An empty coalesced COO list: rows, cols, counts, each (0,) int64."""
+    return tuple(torch.zeros(0, dtype=torch.long) for _ in range(3))  # type: ignore[return-value]
+
+
 def cooccurrences(t: Trial, v: int, nnz: int, x_max: float, *, high: float | None = None,
                   exact: tuple[int, ...] = (), words: int | None = None) -> tuple[torch.Tensor, ...]:
     """A coalesced COO list of ``nnz`` distinct cells of a V×V matrix: rows, cols, counts (each (nnz,) int64).
@@ -134,7 +148,7 @@ glove_loss = exercise(
     "ch03.glove_loss", name="glove_loss",
     description="GloVe's weighted least-squares objective over the non-zero cells of a co-occurrence matrix "
                 "given as (rows, cols, counts): a 0-d tensor of W's dtype that autograd can train through.",
-    args=GLOVE_ARGS, points=1, timeout=10, grad=True, hints=GLOVE_HINTS,
+    args=GLOVE_ARGS, points=1, timeout=10, grad=True, hints=GLOVE_HINTS, exempt={"large magnitudes": GLOVE_LARGE},
 )
 
 
@@ -188,6 +202,22 @@ def _(t: Trial) -> None:
                          10.0, 0.75), "the objective for a single cell")
 
 
+@glove_loss.case("bfloat16 tables (as mixed-precision training keeps them): a bfloat16 objective")
+def _(t: Trial) -> None:
+    # the reference computes in float32 from the same bfloat16 tables and casts; bfloat16 keeps 8 bits of mantissa,
+    # so the objective (hundreds) is held to 1e-2 relative and its gradients (tens) to 0.3 absolute
+    v, d = t.py.randint(10, 16), t.py.randint(3, 6)
+    check_glove_loss(t, glove_inputs(t, v, d, t.py.randint(2 * v, 4 * v), 100.0, 0.75, dtype=torch.bfloat16,
+                                     exact=(100, 1)), "the bfloat16 objective", atol=1e-2, rtol=1e-2, grad_atol=0.3)
+
+
+@glove_loss.case("no non-zero cell at all (an empty list): a sum over no cells is 0")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(3, 6), t.py.randint(2, 5)
+    W, C, b_w, b_c = t.randn(v, d), t.randn(v, d), t.randn(v), t.randn(v)
+    check_glove_loss(t, (W, C, b_w, b_c, *no_cells(), 10.0, 0.75), f"the objective {GLOVE_EMPTY_WHAT}")
+
+
 # --- 3. glove_grads ----------------------------------------------------------------------------
 
 glove_grads = exercise(
@@ -195,6 +225,7 @@ glove_grads = exercise(
     description="The gradients of GloVe's objective with respect to W, C, b_w and b_c, written out by hand (no "
                 "autograd), each word's contributions from all of its cells added up.",
     args=GLOVE_ARGS, points=2, timeout=10, hints=GLOVE_HINTS, no_autograd=True,
+    exempt={"large magnitudes": GLOVE_LARGE},
 )
 
 
@@ -249,6 +280,22 @@ def _(t: Trial) -> None:
                           torch.tensor([t.py.randint(2, 9)]), 10.0, 0.75), f"{GRADS_WHAT} for a single cell")
 
 
+@glove_grads.case("float16 tables: float16 gradients")
+def _(t: Trial) -> None:
+    # the reference differentiates in float32 from the same float16 tables and casts; the gradients are sums of
+    # terms in the tens, so float16's rounding of the terms allows 5e-2 absolute, 2e-3 relative
+    v, d = t.py.randint(10, 16), t.py.randint(3, 6)
+    check_glove_grads(t, glove_inputs(t, v, d, t.py.randint(2 * v, 4 * v), 100.0, 0.75, dtype=torch.float16,
+                                      exact=(100, 1)), f"the float16 {GRADS_WHAT[4:]}", atol=5e-2, rtol=2e-3)
+
+
+@glove_grads.case("no non-zero cell at all (an empty list): every gradient is 0")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(3, 6), t.py.randint(2, 5)
+    check_glove_grads(t, (t.randn(v, d), t.randn(v, d), t.randn(v), t.randn(v), *no_cells(), 10.0, 0.75),
+                      f"{GRADS_WHAT} {GLOVE_EMPTY_WHAT}")
+
+
 # --- the CBOW inputs, exercise 4's -----------------------------------------------------------------
 
 
@@ -260,7 +307,7 @@ def edge_mask(t: Trial, b: int, w: int) -> torch.Tensor:
         if left + right == 0:
             left = w
         rows.append([False] * (w - left) + [True] * left + [True] * right + [False] * (w - right))
-    return torch.tensor(rows)
+    return torch.tensor(rows, dtype=torch.bool).reshape(b, 2 * w)  # (0, 2W) for an empty batch
 
 
 def cbow_inputs(t: Trial, b: int, w: int, k: int, d: int, mask: torch.Tensor | None = None,
@@ -355,6 +402,20 @@ def _(t: Trial) -> None:
     b, w, k, d = t.py.randint(4, 7), t.py.randint(1, 3), t.py.randint(2, 4), t.py.randint(4, 8)
     check_cbow_grads(t, huge_score_inputs(t, b, w, k, d), f"the gradients for B={b}, K={k}, scores in the hundreds",
                      atol=1e-4)
+
+
+@cbow_ns_grads.case("bfloat16 vectors (as mixed-precision training keeps them): bfloat16 gradients")
+def _(t: Trial) -> None:
+    # the reference differentiates in float32 from the same bfloat16 vectors and casts: 1e-2 absolute and relative
+    b, w, k, d = t.py.randint(3, 6), t.py.randint(1, 3), t.py.randint(2, 5), t.py.randint(4, 8)
+    check_cbow_grads(t, cbow_inputs(t, b, w, k, d, dtype=torch.bfloat16), f"the bfloat16 gradients for B={b}, K={k}",
+                     atol=1e-2, rtol=1e-2)
+
+
+@cbow_ns_grads.case("no noise words (K = 0): u_negatives is (B, 0, D) and only the center word's term is left")
+def _(t: Trial) -> None:
+    b, w, d = t.py.randint(3, 6), t.py.randint(1, 3), t.py.randint(3, 7)
+    check_cbow_grads(t, cbow_inputs(t, b, w, 0, d), f"the gradients for B={b}, K=0")
 
 
 @cbow_ns_grads.case("float64 vectors: float64 gradients at float64 precision")
@@ -507,6 +568,26 @@ def _(t: Trial) -> None:
 def _(t: Trial) -> None:
     v, words = t.py.randint(28, 36), t.py.randint(20, 25)
     check_train_glove(t, v, 6, 300, 0.2, 20.0, 0.5, f"V={v}, {v - words} words in no cell, D=6", words=words)
+
+
+def check_start_kept(t: Trial, cells: tuple[torch.Tensor, ...], v: int, d: int, epochs: int, what: str) -> None:
+    """A run that cannot move the tables (no cell, or zero epochs) must return the stated start."""
+    seed = t.seed_for("start")
+    args = (*cells, v, d, epochs, 0.3, 20.0, 0.75, wire.GeneratorSpec(seed, f"start {seed} kept, {epochs} epochs"))
+    tables = read_tables(t.run([Step(args)])[0].value, v, d)
+    start = t.reference("ch03.train_glove/start", v, d, seed)
+    for name, got, expected in zip(("W", "C", "b_w", "b_c"), tables, start, strict=True):
+        expect_true(bool(torch.allclose(got, expected, atol=1e-6, rtol=1e-5)),
+                    f"`{name}` is not the stated start ({what}), yet nothing can move it: W drawn first, then C, each "
+                    "(rand(V, D) - 0.5) / D from the generator, the biases zero, and a step of 0 where the gradient "
+                    "is 0 (ε inside the root keeps 0 / √(0 + ε) at 0).")
+
+
+@train_glove.case("no cell at all (an empty co-occurrence list): every gradient is 0, so the tables stay at the "
+                  "stated start")
+def _(t: Trial) -> None:
+    v, d = t.py.randint(5, 10), t.py.randint(2, 5)
+    check_start_kept(t, no_cells(), v, d, t.py.randint(3, 6), f"V={v}, D={d}, no cell")
 
 
 @train_glove.case("two calls in a row with generators seeded alike: each call starts afresh, so both give the "

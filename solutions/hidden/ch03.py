@@ -9,9 +9,11 @@ from llmcourse.checks.ch03 import (
     check_cbow_grads,
     check_glove_grads,
     check_glove_loss,
+    check_start_kept,
     check_train_glove,
     check_windows,
     glove_inputs,
+    planted_counts,
 )
 from llmcourse.grading.core import Trial
 from llmcourse.grading.hidden import hidden_case
@@ -74,6 +76,14 @@ def _(t: Trial) -> None:
     check_glove_grads(t, symmetric(t, t.py.randint(6, 10), 5, 8.0, 0.75), "the gradients for a symmetric X")
 
 
+@hidden_case("ch03.glove_grads", "bfloat16 tables: bfloat16 gradients")
+def _(t: Trial) -> None:
+    # float32 reference from the same bfloat16 tables, cast; bfloat16's 8 bits of mantissa on terms in the tens
+    v = t.py.randint(8, 12)
+    check_glove_grads(t, glove_inputs(t, v, 4, 3 * v, 50.0, 0.75, dtype=torch.bfloat16, exact=(50, 1)),
+                      "the bfloat16 gradients", atol=0.3, rtol=1e-2)
+
+
 # --- cbow_ns_grads -----------------------------------------------------------------------------
 
 
@@ -91,6 +101,19 @@ def _(t: Trial) -> None:
     check_cbow_grads(t, cbow_inputs(t, b, 1, 1, d), "the gradients for K = 1, window 1")
 
 
+@hidden_case("ch03.cbow_ns_grads", "float16 vectors: float16 gradients")
+def _(t: Trial) -> None:
+    b, w, k, d = t.py.randint(3, 6), 2, t.py.randint(2, 5), t.py.randint(4, 8)
+    check_cbow_grads(t, cbow_inputs(t, b, w, k, d, dtype=torch.float16), "the float16 gradients", atol=2e-3,
+                     rtol=2e-3)
+
+
+@hidden_case("ch03.cbow_ns_grads", "an empty batch (B = 0): gradients of shapes (0, C, D), (0, D), (0, K, D)")
+def _(t: Trial) -> None:
+    w, k, d = t.py.randint(1, 3), t.py.randint(2, 4), t.py.randint(3, 6)
+    check_cbow_grads(t, cbow_inputs(t, 0, w, k, d), "the gradients for B=0")
+
+
 # --- train_glove -------------------------------------------------------------------------------
 
 
@@ -104,3 +127,9 @@ def _(t: Trial) -> None:
 def _(t: Trial) -> None:
     v = t.py.randint(40, 50)
     check_train_glove(t, v, 4, 200, 0.3, 50.0, 0.75, f"V={v}, D=4", words=v // 2)
+
+
+@hidden_case("ch03.train_glove", "zero epochs: the tables are the stated start")
+def _(t: Trial) -> None:
+    v = t.py.randint(20, 30)
+    check_start_kept(t, planted_counts(t, v), v, 6, 0, f"V={v}, epochs=0")

@@ -92,10 +92,18 @@ def _glove_parts(W: torch.Tensor, C: torch.Tensor, b_w: torch.Tensor, b_c: torch
     return counts.to(W.dtype), (W[rows] * C[cols]).sum(-1), b_w[rows] + b_c[cols]
 
 
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
 @reference("ch03.glove_loss")
 def reference_glove_loss(W: torch.Tensor, C: torch.Tensor, b_w: torch.Tensor, b_c: torch.Tensor, rows: torch.Tensor,
                          cols: torch.Tensor, counts: torch.Tensor, x_max: float, alpha: float) -> torch.Tensor:
-    """(V, D), (V, D), (V,), (V,), three (nnz,) int64 -> () GloVe's weighted least-squares objective."""
+    """(V, D), (V, D), (V,), (V,), three (nnz,) int64 -> () GloVe's weighted least-squares objective. Tables in
+    float16 or bfloat16 are taken up to float32 for the computation and the result cast back to their dtype
+    (autograd passes through both casts, so the gradients come back in the tables' dtype)."""
+    if W.dtype in LOW_PRECISION:
+        return reference_glove_loss(W.float(), C.float(), b_w.float(), b_c.float(), rows, cols, counts, x_max,
+                                    alpha).to(W.dtype)
     x, dot, bias = _glove_parts(W, C, b_w, b_c, rows, cols, counts)
     return (glove_weight(x, x_max, alpha) * (dot + bias - torch.log(x)) ** 2).sum()
 
@@ -183,7 +191,8 @@ def glove_grad_mistakes(W: torch.Tensor, C: torch.Tensor, b_w: torch.Tensor, b_c
             _glove_scatter(W, C, rows, cols, g, accumulate=False),
         "left out the factor 2 from differentiating the square": tuple(d / 2 for d in right),
         "flipped the sign of every gradient (the error is prediction minus ln x)": tuple(-d for d in right),
-        "divided by the number of cells: the objective is a sum, not a mean": tuple(d / len(x) for d in right),
+        "divided by the number of cells: the objective is a sum, not a mean":  # per cell: no cell gives zeros
+            _glove_scatter(W, C, rows, cols, g / len(x)),
         "multiplied by the word's own vector: dJ/dw_i takes the context vector c_j, and dJ/dc_j the word vector w_i":
             (torch.zeros_like(W).index_add(0, rows, g.unsqueeze(-1) * W[rows]),
              torch.zeros_like(C).index_add(0, cols, g.unsqueeze(-1) * C[cols]), right[2], right[3]),
@@ -223,7 +232,11 @@ def _cbow_with(hidden: torch.Tensor, u_center: torch.Tensor, u_negatives: torch.
 
 def reference_cbow_loss(context_vectors: torch.Tensor, mask: torch.Tensor, u_center: torch.Tensor,
                         u_negatives: torch.Tensor) -> torch.Tensor:
-    """(B, C, D), (B, C) bool, (B, D), (B, K, D) -> () the CBOW loss, h the masked mean of the context vectors."""
+    """(B, C, D), (B, C) bool, (B, D), (B, K, D) -> () the CBOW loss, h the masked mean of the context vectors.
+    float16 or bfloat16 vectors are taken up to float32 and the loss cast back (so are the gradients, by autograd)."""
+    if context_vectors.dtype in LOW_PRECISION:
+        return reference_cbow_loss(context_vectors.float(), mask, u_center.float(),
+                                   u_negatives.float()).to(context_vectors.dtype)
     return _cbow_with(masked_mean(context_vectors, mask), u_center, u_negatives)
 
 
@@ -270,6 +283,7 @@ def cbow_grad_mistakes(cv: torch.Tensor, mask: torch.Tensor, uc: torch.Tensor, u
     m = mask.to(cv.dtype)  # (B, C)
     n_real = m.sum(1, keepdim=True)  # (B, 1)
     right_share = m / n_real
+    per = 1 / max(b, 1)  # the mean over the batch's 1/B (an empty batch: every gradient is empty anyway)
 
     def errors(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, neg = _scores(h, uc, un)
@@ -277,29 +291,29 @@ def cbow_grad_mistakes(cv: torch.Tensor, mask: torch.Tensor, uc: torch.Tensor, u
 
     h = (cv * m.unsqueeze(-1)).sum(1) / n_real  # (B, D)
     e_pos, e_neg = errors(h)
-    g_cv, g_uc, g_un = _cbow_from(h, right_share, uc, un, e_pos, e_neg, 1 / b)
+    g_cv, g_uc, g_un = _cbow_from(h, right_share, uc, un, e_pos, e_neg, per)
     shares = {  # how each averaging mistake spreads dℓ/dh over the C slots
         "included the padding positions in the average (average only the words where the mask is True)":
             torch.full_like(m, 1 / c),
         "summed the context vectors instead of averaging them": m,
         "divided by the window width C instead of the number of real context words": m / c,
     }
-    mistakes: dict[str, Any] = {what: _cbow_from(hh, shares[what], uc, un, *errors(hh), 1 / b)
+    mistakes: dict[str, Any] = {what: _cbow_from(hh, shares[what], uc, un, *errors(hh), per)
                                 for what, hh in _hiddens(cv, mask).items()}
     mistakes.update({
         "gave the padding positions a share of the gradient (a padded vector takes no part in h, so its "
-        "gradient is 0)": _cbow_from(h, torch.full_like(m, 1) / n_real, uc, un, e_pos, e_neg, 1 / b),
+        "gradient is 0)": _cbow_from(h, torch.full_like(m, 1) / n_real, uc, un, e_pos, e_neg, per),
         "forgot the 1/n of the average: each real context word gets dℓ/dh divided by the number n of real words":
-            _cbow_from(h, m, uc, un, e_pos, e_neg, 1 / b),
+            _cbow_from(h, m, uc, un, e_pos, e_neg, per),
         "used σ(s) for the true center word: the derivative of -log σ(x) is σ(x) - 1":
-            _cbow_from(h, right_share, uc, un, e_pos + 1, e_neg, 1 / b),
+            _cbow_from(h, right_share, uc, un, e_pos + 1, e_neg, per),
         "used σ(s) - 1 for the noise words too: the derivative of -log σ(-x) is σ(x), their label is 0":
-            _cbow_from(h, right_share, uc, un, e_pos, e_neg - 1, 1 / b),
+            _cbow_from(h, right_share, uc, un, e_pos, e_neg - 1, per),
         "flipped the sign of every gradient (1 - σ is the derivative of the log-likelihood; the loss is its "
         "negative)": (-g_cv, -g_uc, -g_un),
         "forgot to divide by the batch size B: the loss is the mean over the batch": (b * g_cv, b * g_uc, b * g_un),
         "left the factor h out of the noise vectors' gradient (d(u_k·h)/du_k = h)":
-            (g_cv, g_uc, (e_neg / b).unsqueeze(-1).expand_as(un)),
+            (g_cv, g_uc, (e_neg * per).unsqueeze(-1).expand_as(un)),
     })
     return mistakes
 
@@ -334,6 +348,13 @@ def glove_objective(tables: Sequence[torch.Tensor], rows: torch.Tensor, cols: to
                     x_max: float, alpha: float) -> float:
     """The weighted objective at ``tables``, in float64."""
     return reference_glove_loss(*(p.double() for p in tables), rows, cols, counts, x_max, alpha).item()
+
+
+@reference("ch03.train_glove/start")
+def train_glove_start(vocab_size: int, dim: int, seed: int) -> list[torch.Tensor]:
+    """The stated start from a generator seeded with ``seed``: where zero epochs leave the tables, and where any
+    number of epochs leaves them when there is no cell (every gradient 0, so every AdaGrad step 0)."""
+    return glove_start(vocab_size, dim, torch.Generator().manual_seed(seed))
 
 
 @reference("ch03.train_glove/first_step")

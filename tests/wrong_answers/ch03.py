@@ -164,6 +164,13 @@ def glove_int_counts(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):  # log a
     return (f * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - torch.log(counts)) ** 2).sum()
 
 
+def glove_float32_total(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):  # a running total made by torch.tensor
+    x = counts.to(W.dtype)
+    f = torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
+    total = torch.tensor(0.0)  # float32: with a bfloat16 sum (both 0-d) the result is float32
+    return total + (f * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - torch.log(x)) ** 2).sum()
+
+
 def glove_float64(W, C, b_w, b_c, rows, cols, counts, x_max, alpha):
     return _glove(W.double(), C.double(), b_w.double(), b_c.double(), rows, cols, counts, x_max, alpha)
 
@@ -383,6 +390,17 @@ def cbow_float32(cv, mask, uc, un):
     return tuple(g.float() for g in _cbow(cv, mask, uc, un))
 
 
+def cbow_float_mask(cv, mask, uc, un):  # mask.float(): float32 shares turn bfloat16 gradients into float32
+    b = cv.shape[0]
+    m = mask.float()
+    n = m.sum(1, keepdim=True)
+    h = (cv * m.unsqueeze(-1)).sum(1) / n
+    e_pos = (torch.sigmoid((uc * h).sum(-1)) - 1) / b
+    e_neg = torch.sigmoid((un * h.unsqueeze(1)).sum(-1)) / b
+    g_h = e_pos.unsqueeze(-1) * uc + (e_neg.unsqueeze(-1) * un).sum(1)
+    return (m / n).unsqueeze(-1) * g_h.unsqueeze(1), e_pos.unsqueeze(-1) * h, e_neg.unsqueeze(-1) * h.unsqueeze(1)
+
+
 def cbow_squeezed(cv, mask, uc, un):  # .squeeze() drops the batch dimension of a batch of one
     return tuple(g.squeeze() for g in _cbow(cv, mask, uc, un))
 
@@ -556,6 +574,7 @@ WRONG_ANSWERS = {
         WrongAnswer("per-cell terms, not summed", glove_per_cell, "should have shape ()"),
         WrongAnswer("W.view(-1) of a transposed table", glove_flat_view, "not contiguous"),
         WrongAnswer("caps the caller's counts in place", glove_logs_in_place, "changed its input `counts` in place"),
+        WrongAnswer("a float32 running total from torch.tensor(0.0)", glove_float32_total, "but should be bfloat16"),
     ],
     "ch03.glove_grads": [
         WrongAnswer("assignment instead of accumulation", grads_assigned, "instead of adding it"),
@@ -575,6 +594,7 @@ WRONG_ANSWERS = {
         WrongAnswer("zeroes W in place", grads_into_W, "changed its input `W` in place"),
     ],
     "ch03.cbow_ns_grads": [
+        WrongAnswer("mask.float() with bfloat16 vectors", cbow_float_mask, "but should be bfloat16"),
         WrongAnswer("padding in the average", cbow_padding_in_average, "included the padding positions"),
         WrongAnswer("sum of the contexts", cbow_sum_of_contexts, "summed the context vectors instead of averaging"),
         WrongAnswer("divided by C", cbow_over_c, "divided by the window width C"),
