@@ -60,6 +60,9 @@ _SHAPE_HINTS = {
                      "leading dimensions.",
     "2D": "the general matrix product (torch.matmul) also handles inputs with extra leading dimensions.",
     "'NoneType'": "`bias` may be None (a layer built with bias=False): then there is no bias to add.",
+    "tensor of 0 elements": "an empty batch (a dimension of size 0) has no elements, so reshape cannot work out a -1 "
+                            "from them: give every size explicitly (x.shape[:-1] + (out_features,)), or let the "
+                            "general matrix product handle the leading dimensions.",
 }
 
 linear_forward = exercise(
@@ -67,12 +70,23 @@ linear_forward = exercise(
     description="What nn.Linear computes, x @ weight.T + bias, for any leading dimensions and an optional bias, "
                 "and a ValueError naming the shapes when the tensors do not fit together.",
     args=("x", "weight", "bias"), points=1, timeout=10, grad=True, hints=_SHAPE_HINTS,
+    exempt={"large magnitudes": "a linear layer has no exp, log or variance to overflow or cancel: its output is a "
+                                "sum of products, as accurate relative to its size for values in the hundreds as for "
+                                "values near 1, so no plausible answer that is right on ordinary inputs goes wrong on "
+                                "large ones"},
 )
 
 
+# Low precision: the reference is computed in float64 from the same inputs and rounded to their dtype; a product
+# rounded to bfloat16 (8 bits) and then added to the bias may be a unit in the last place off, about 0.8%.
+_LINEAR_TOLERANCE = {torch.float16: (2e-3, 2e-3), torch.bfloat16: (1e-2, 1e-2)}
+
+
 def _check_linear(t: Trial, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
-    t.check_call(x, weight, bias, reference="ch01.linear_forward", what=f"the output for a {tuple(x.shape)} input",
-                 mistakes="ch01.linear_forward/mistakes")
+    atol, rtol = _LINEAR_TOLERANCE.get(x.dtype, (1e-5, 1e-4))
+    low = f" {str(x.dtype).replace('torch.', '')}" if x.dtype in _LINEAR_TOLERANCE else ""
+    t.check_call(x, weight, bias, reference="ch01.linear_forward", what=f"the output for a {tuple(x.shape)}{low} input",
+                 mistakes="ch01.linear_forward/mistakes", atol=atol, rtol=rtol)
 
 
 def _named(text: str, shape: Sequence[int]) -> bool:
@@ -141,6 +155,23 @@ def _(t: Trial) -> None:
     _check_linear(t, t.randn(n, d_in, dtype=double), t.randn(d_out, d_in, dtype=double), None)
     _check_linear(t, t.randn(n, d_in, dtype=double), t.randn(d_out, d_in, dtype=double), t.randn(d_out, dtype=double))
     _check_linear(t, t.randn(1, d_out), t.randn(d_in, d_out), None)
+
+
+@linear_forward.case("keeps the dtype of float16 and bfloat16 activations, with and without a bias")
+def _(t: Trial) -> None:
+    b, time, d_in, d_out = _sizes(t, 4, 2, 7)
+    half, brain = torch.float16, torch.bfloat16
+    _check_linear(t, t.randn(b, time, d_in, dtype=brain), t.randn(d_out, d_in, dtype=brain), None)
+    _check_linear(t, t.randn(b, d_in, dtype=brain), t.randn(d_out, d_in, dtype=brain), t.randn(d_out, dtype=brain))
+    _check_linear(t, t.randn(b, time, d_out, dtype=half), t.randn(d_in, d_out, dtype=half), t.randn(d_in, dtype=half))
+
+
+@linear_forward.case("works on an empty batch, an empty leading dimension, and zero input features (output = bias)")
+def _(t: Trial) -> None:
+    b, d_in, d_out = _sizes(t, 3, 2, 7)
+    _check_linear(t, t.randn(0, d_in), t.randn(d_out, d_in), t.randn(d_out))  # no rows: (0, out_features)
+    _check_linear(t, t.randn(b, 0, d_out), t.randn(d_in, d_out), None)  # (B, 0, in) -> (B, 0, out)
+    _check_linear(t, t.randn(b, 0), t.randn(d_out, 0), t.randn(d_out))  # nn.Linear(0, out): every row is the bias
 
 
 @linear_forward.case("raises a ValueError naming the shapes when x's last dimension is not weight's in_features")
@@ -219,6 +250,9 @@ mlp_backward = exercise(
     description="The gradients of the mean softmax cross-entropy of a Linear-ReLU-Linear network with respect to "
                 "W1, b1, W2, b2, derived by hand (backpropagation without autograd).",
     args=("x", "y", "W1", "b1", "W2", "b2"), points=2, timeout=10, no_autograd=True, forbidden=_MLP_FORBIDDEN,
+    exempt={"empty": "the loss is the mean over the batch, so an empty batch has no loss (0/0) and no gradient to "
+                     "compare; an empty feature or hidden dimension would be a network with no layer to derive, "
+                     "which the description does not ask for"},
     hints={
         "element 0 of tensors does not require grad": _BY_HAND,
         "backward through the graph a second time": _BY_HAND,
@@ -226,41 +260,60 @@ mlp_backward = exercise(
         "does not require grad and does not have a grad_fn": _BY_HAND,
         "cannot be multiplied": _SHAPES_HINT,
         "must match the size of tensor": _SHAPES_HINT,
+        "to have the same dtype": "keep every tensor you make in the inputs' dtype: a one-hot or a torch.zeros(...) "
+                                  "made without dtype= is float32, and float32 meeting float16 or bfloat16 in a "
+                                  "matrix product fails (turn it with .to(x.dtype)).",
     },
 )
 _PARAMS = ("W1", "b1", "W2", "b2")
 
 
+# Low precision: the reference is autograd in float64 on the same values, rounded to their dtype; the master's backward
+# pass in float16 / bfloat16 stays within a tenth / a third of these on 300 draws.
+_MLP_TOLERANCE = {torch.float16: {"atol": 2e-3, "rtol": 2e-3}, torch.bfloat16: {"atol": 1e-2, "rtol": 1e-2}}
+
+
 def _mlp_problem(t: Trial, n: int, d: int, h: int, c: int, *, scale: float = 1.0, margin: float = 0.02,
-                 dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ...]:
+                 dtype: torch.dtype = torch.float32, logits_above: float | None = None) -> tuple[torch.Tensor, ...]:
     """Inputs for one call: x (n, d), labels y (n,), W1 (h, d), b1 (h,), W2 (c, h), b2 (c,).
 
     Redrawn until no pre-activation lies within ``margin`` of zero, where ReLU has no derivative (autograd
     takes 0 there, a hand-written mask might take 1), and until some units are active and some are not, so
-    that a missing or wrong ReLU derivative shows.
+    that a missing or wrong ReLU derivative shows. With ``logits_above``, W2 and b2 are redrawn until some logit
+    exceeds it (computed in float64, where nothing overflows).
     """
     for _ in range(500):
         x = t.randn(n, d, scale=scale, dtype=dtype)
         W1, b1 = t.randn(h, d, scale=1 / math.sqrt(d), dtype=dtype), t.randn(h, scale=0.5, dtype=dtype)
-        pre = F.linear(x, W1, b1)  # (n, h)
+        wide = dtype in _MLP_TOLERANCE  # float16 / bfloat16: judged as the float64 reference computes them
+        pre = F.linear(x.double(), W1.double(), b1.double()) if wide else F.linear(x, W1, b1)  # (n, h)
         if pre.abs().min() > margin and (pre > 0).any() and (pre < 0).any():
             break
     else:
         raise AssertionError("the grader could not draw pre-activations away from ReLU's kink")  # a grader bug
-    W2, b2 = t.randn(c, h, scale=1.5 / math.sqrt(h), dtype=dtype), t.randn(c, scale=0.5, dtype=dtype)
+    for _ in range(500):
+        W2, b2 = t.randn(c, h, scale=1.5 / math.sqrt(h), dtype=dtype), t.randn(c, scale=0.5, dtype=dtype)
+        if logits_above is None:
+            break
+        logits = F.linear(pre.double().relu(), W2.double(), b2.double())  # (n, c)
+        if logits.max() > logits_above:
+            break
+    else:
+        raise AssertionError("the grader could not draw logits that large")  # a grader bug
     y = t.randint(0, c, (n,))  # (n,) int64
     return x, y, W1, b1, W2, b2
 
 
 def _check_mlp(t: Trial, n: int, d: int, h: int, c: int, *, leaves: bool, scale: float = 1.0,
-               dtype: torch.dtype = torch.float32) -> None:
+               dtype: torch.dtype = torch.float32, logits_above: float | None = None) -> None:
     """One call: four gradients of the right shapes and dtypes, equal to autograd's, with no autograd behind them.
 
     The engine counts calls into autograd during the learner's call (``no_autograd=True``). With ``leaves``
     the float inputs arrive as tensors that require grad, as a model's parameters would.
     """
-    args = _mlp_problem(t, n, d, h, c, scale=scale, dtype=dtype)
+    args = _mlp_problem(t, n, d, h, c, scale=scale, dtype=dtype, logits_above=logits_above)
     expected = t.reference("ch01.mlp_backward", *args)
+    tolerance = _MLP_TOLERANCE.get(dtype, {})
     out = t.call(*args, grad=leaves)
     if any(isinstance(a, TensorInfo) and a.grad is not None for a in out.args_after):
         raise CheckFailure(_BY_HAND + " (after the call, the inputs hold a .grad)", "wrong")
@@ -269,15 +322,18 @@ def _check_mlp(t: Trial, n: int, d: int, h: int, c: int, *, leaves: bool, scale:
         raise CheckFailure("`mlp_backward` should return four gradients `(dW1, db1, dW2, db2)`, but it returned "
                            f"{kind_of(got)}.", "type")
     try:  # logs each mistake against the whole answer; the message comes from the parts below
-        t.expect(tuple(got), expected, "the gradients", mistakes=t.reference("ch01.mlp_backward/mistakes", *args))
+        t.expect(tuple(got), expected, "the gradients", mistakes=t.reference("ch01.mlp_backward/mistakes", *args),
+                 **tolerance)
     except CheckFailure:
         pass
     where = f"for x of shape {tuple(args[0].shape)} and W1 of shape {tuple(args[2].shape)}"
+    if dtype in _MLP_TOLERANCE:
+        where += f", {str(dtype).replace('torch.', '')}"
     for name, mine, want, param in zip(_PARAMS, got, expected, args[2:], strict=True):
         if isinstance(mine, torch.Tensor) and mine.dim() == 2 and mine.shape == param.shape[::-1] != param.shape:
             raise CheckFailure(f"d{name} has shape {tuple(mine.shape)}, the transpose of {name}'s "
                                f"{tuple(param.shape)}: a gradient has the shape of the tensor it belongs to.", "type")
-        t.expect(mine, want, f"d{name} {where}")
+        t.expect(mine, want, f"d{name} {where}", **tolerance)
 
 
 @mlp_backward.case("all four gradients match autograd on a batch, with D, H and C all different")
@@ -299,6 +355,19 @@ def _(t: Trial) -> None:
     d, h, c = _sizes(t, 3, 2, 6)
     _check_mlp(t, t.py.randint(3, 10), d, h, c, leaves=True)
     _check_mlp(t, t.py.randint(3, 10), d, h, c, leaves=False, dtype=torch.float64)
+
+
+@mlp_backward.case("copes with logits in the hundreds, where a softmax without the row's max subtracted overflows")
+def _(t: Trial) -> None:
+    d, h, c = _sizes(t, 3, 3, 8)
+    _check_mlp(t, t.py.randint(6, 12), d, h, c, leaves=False, scale=60.0, logits_above=200.0)
+
+
+@mlp_backward.case("keeps the dtype of float16 and bfloat16 inputs (mixed-precision training)")
+def _(t: Trial) -> None:
+    d, h, c = _sizes(t, 3, 2, 7)
+    _check_mlp(t, t.py.randint(4, 12), d, h, c, leaves=False, dtype=torch.float16)
+    _check_mlp(t, t.py.randint(4, 12), d, h, c, leaves=True, dtype=torch.bfloat16)
 
 
 @mlp_backward.case("keeps every axis apart when N, D, H and C are equal, and copes with large inputs")
@@ -530,6 +599,9 @@ stable_cross_entropy = exercise(
                 "without overflow for logits of any size, in the logits' own dtype, with gradients equal to "
                 "F.cross_entropy's.",
     args=("logits", "targets"), points=2, timeout=10, grad=True, forbidden=_CE_FORBIDDEN,
+    exempt={"empty": "the loss is the mean over the batch, so an empty batch has none (0/0; F.cross_entropy "
+                     "returns NaN), and the description promises nothing for it; no classes at all would leave no "
+                     "class for a target to name"},
     hints={
         "expected scalar type Long": "`targets` holds class indices (int64): use them to index, not as numbers "
                                      "to multiply.",
@@ -610,7 +682,14 @@ train_classifier = exercise(
     args=("model", "x", "y", "max_examples", "generator"), points=3, timeout=20, random=True, mutates=("model",),
     exempt={"batch of 1": "a training set of one example cannot reach a held-out accuracy; a batch of one is the "
                           "learner's own choice here",
-            "float64": "the model is the chapter's float32 network; this exercise is the training loop, not dtypes"},
+            "float64": "the model is the chapter's float32 network; this exercise is the training loop, not dtypes",
+            "low precision": "a training loop of the learner's design, replayed with torch.optim on the chapter's "
+                             "float32 network; training in float16 or bfloat16 would need loss scaling or mixed "
+                             "precision, which the description does not ask for",
+            "large magnitudes": "the data are points of the square [-2, 2]² and the model starts from small weights: "
+                                "the exercise is the loop's design (batches, optimizer, budget), not overflow",
+            "empty": "a training set of no examples leaves nothing to train on and no budget to spend, and the "
+                     "report must hold at least one step"},
     hints={
         "'int' object is not iterable": "report the steps as a list with one entry per optimizer step.",
         "cannot unpack": "return three things: the optimizer's class name, its settings (a dict) and the list of "

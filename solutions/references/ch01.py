@@ -1,9 +1,10 @@
 """Chapter 1's references and named mistakes (teacher side): what the public and hidden cases of
 llmcourse/checks/ch01.py compare with. Where each reference comes from:
 
-- ``ch01.linear_forward``: PyTorch's own ``F.linear``;
+- ``ch01.linear_forward``: PyTorch's own ``F.linear`` (on float16 and bfloat16 inputs, run in float64 on the same
+  values and rounded to their dtype);
 - ``ch01.mlp_backward``: PyTorch's autograd through its own layers and loss (``F.linear``, ``torch.relu``,
-  ``F.cross_entropy``);
+  ``F.cross_entropy``; on float16 and bfloat16 inputs, in float64 on the same values, rounded to their dtype);
 - ``ch01.adam_step``: torch.optim.Adam's / AdamW's step (no amsgrad) written out here per parameter, with switches
   for the usual slips (never called with a switch on as the reference); ``ch01.adam_step/torch``: PyTorch's own
   torch.optim.Adam and torch.optim.AdamW run for several steps in a row, the peer of the multi-step case;
@@ -38,13 +39,19 @@ from llmcourse.grading import wire
 from llmcourse.grading.core import Trial
 from llmcourse.grading.references import reference
 
+_LOW = (torch.float16, torch.bfloat16)
+
 # --- 1. linear_forward -------------------------------------------------------------------------------
 
 
 @reference("ch01.linear_forward")
 def linear_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """PyTorch's own F.linear."""
+    """PyTorch's own F.linear; in float64 for float16 and bfloat16 inputs, rounded to their dtype at the end (the
+    cast is differentiable, so the inputs' gradients come back in their dtype as well)."""
     with cpu_threads(1):
+        if x.dtype in _LOW:
+            wide = [None if v is None else v.double() for v in (x, weight, bias)]
+            return F.linear(*wide).to(x.dtype)
         return F.linear(x, weight, bias)
 
 
@@ -69,11 +76,15 @@ def linear_mistakes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
 @reference("ch01.mlp_backward")
 def mlp_reference(x: torch.Tensor, y: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor,
                   b2: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The gradients as autograd computes them through PyTorch's own layers and loss."""
+    """The gradients as autograd computes them through PyTorch's own layers and loss; for float16 and bfloat16
+    inputs, in float64 on the same values, rounded to the inputs' dtype."""
+    dtype = x.dtype
+    wide = dtype in _LOW
     with cpu_threads(1):
-        params = [p.detach().clone().requires_grad_(True) for p in (W1, b1, W2, b2)]
-        logits = F.linear(torch.relu(F.linear(x.detach(), params[0], params[1])), params[2], params[3])  # (N, C)
-        return tuple(g.detach() for g in torch.autograd.grad(F.cross_entropy(logits, y), params))
+        params = [(p.detach().double() if wide else p.detach().clone()).requires_grad_(True) for p in (W1, b1, W2, b2)]
+        inputs = x.detach().double() if wide else x.detach()
+        logits = F.linear(torch.relu(F.linear(inputs, params[0], params[1])), params[2], params[3])  # (N, C)
+        return tuple(g.detach().to(dtype) for g in torch.autograd.grad(F.cross_entropy(logits, y), params))
 
 
 @reference("ch01.mlp_backward/mistakes")
@@ -95,7 +106,11 @@ def mlp_mistakes(x: torch.Tensor, y: torch.Tensor, W1: torch.Tensor, b1: torch.T
     right = (probs - onehot) / n  # dL/dlogits, (N, C)
     dW1, db1, dW2, db2 = run(right)
     sig = torch.sigmoid(pre)
+    exps = F.linear(hidden, W2, b2).exp()  # (N, C) overflows to inf for logits above about 88 (float32)
     return {
+        "computed the softmax as exp(z) / sum(exp(z)) without subtracting each row's largest logit first: with "
+        "logits in the hundreds exp overflows to inf, inf / inf is NaN, and the NaN spreads to every gradient":
+            run((exps / exps.sum(-1, keepdim=True) - onehot) / n),
         "forgot the 1/N of the mean over the batch (the loss is an average, so its gradient is too)":
             run(probs - onehot),
         "used the probabilities p as dL/dlogits without subtracting the one-hot labels (it is p − y)":

@@ -166,6 +166,28 @@ def linear_float32_buffer(x, weight, bias):
     return out if bias is None else out + bias
 
 
+def _linear_checked(x, weight, bias):
+    if x.dim() == 0 or weight.dim() != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit weight of shape {tuple(weight.shape)}")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"bias of shape {tuple(bias.shape)} does not fit weight of shape {tuple(weight.shape)}")
+
+
+def linear_zero_bias(x, weight, bias):
+    _linear_checked(x, weight, bias)
+    if bias is None:
+        bias = torch.zeros(weight.shape[0])  # float32 whatever x is: a bfloat16 product + this is float32
+    return x @ weight.T + bias
+
+
+def linear_flattens(x, weight, bias):
+    _linear_checked(x, weight, bias)
+    out = x.reshape(-1, x.shape[-1]) @ weight.T  # (rows, out)
+    if bias is not None:
+        out = out + bias
+    return out.reshape(*x.shape[:-1], -1)  # -1 cannot be inferred from 0 elements
+
+
 # --- mlp_backward ------------------------------------------------------------------------------------
 
 
@@ -180,6 +202,23 @@ def _forward(x, y, W1, b1, W2, b2):
 def _back(x, W2, z, h, d_logits, local=None):
     d_z = (d_logits @ W2) * (z > 0) if local is None else local(d_logits @ W2)
     return d_z.T @ x, d_z.sum(0), d_logits.T @ h, d_logits.sum(0)
+
+
+def mlp_naive_softmax(x, y, W1, b1, W2, b2):
+    z = x @ W1.T + b1
+    h = torch.relu(z)
+    exps = (h @ W2.T + b2).exp()  # inf for logits above about 88
+    probs = exps / exps.sum(-1, keepdim=True)
+    d_logits = (probs - F.one_hot(y, W2.shape[0]).to(probs.dtype)) / len(x)
+    return _back(x, W2, z, h, d_logits)
+
+
+def mlp_float32_onehot(x, y, W1, b1, W2, b2):
+    z = x @ W1.T + b1
+    h = torch.relu(z)
+    probs = (h @ W2.T + b2).softmax(-1)
+    d_logits = (probs - F.one_hot(y, W2.shape[0]).float()) / len(x)  # float16 - float32 is float32
+    return _back(x, W2, z, h, d_logits)
 
 
 def mlp_no_mean(x, y, W1, b1, W2, b2):
@@ -738,8 +777,12 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("checks only the bias's first dimension", linear_bias_first_dim_only, "a 2-D bias"),
         WrongAnswer("checks only the bias's number of entries", linear_bias_numel, "(1, out_features) bias"),
         WrongAnswer("no guard for a 0-d x", linear_no_0d_guard, "raised IndexError"),
+        WrongAnswer("a float32 zero bias for bias=None", linear_zero_bias, "should be bfloat16"),
+        WrongAnswer("flattens and reshapes with -1", linear_flattens, "give every size explicitly"),
     ],
     "ch01.mlp_backward": [
+        WrongAnswer("softmax without the max subtracted", mlp_naive_softmax, "without subtracting each row's largest"),
+        WrongAnswer("a float32 one-hot", mlp_float32_onehot, "in the inputs' dtype"),
         WrongAnswer("forgot the 1/N", mlp_no_mean, "1/N"),
         WrongAnswer("p instead of p - y", mlp_p_not_p_minus_y, "subtracting the one-hot"),
         WrongAnswer("y - p instead of p - y", mlp_sign_flipped, "wrong sign"),
