@@ -156,7 +156,7 @@ def record_chapter(chapter: str, root: Path = ROOT, *, check: bool = False,
             stale.append(f"{ex.check_id} ({where})")
     if set(committed) - set(fresh):
         stale.extend(f"{name} (recorded, but no such exercise)" for name in sorted(set(committed) - set(fresh)))
-    if stale and not check:
+    if (stale or recorded.MADE_WITH.get(chapter, "?") == "?") and not check:  # an older file: also its header
         recorded.save_chapter(chapter, fresh)
     return stale
 

@@ -823,12 +823,16 @@ def test_a_replay_refuses_a_tape_made_from_other_inputs(recorded_toy):
     right = lambda x, offset: x * 2 + offset  # noqa: E731
     tape = core.record_exercise(recorded_toy, core.student_executor(right), per_case=1)
     entry = tape[0]["trials"][0]["tape"][0]
-    shape, dtype, total, size = entry["inputs"][1][0][1][0][1:]  # the first argument's fingerprint
-    entry["inputs"][1][0][1][0] = ("tensor", shape, dtype, total + 1.0, size)
+    shape, dtype, total, size, placed = entry["inputs"][1][0][1][0][1:]  # the first argument's fingerprint
+    entry["inputs"][1][0][1][0] = ("tensor", shape, dtype, total + 1.0, size, placed)
     result = core.grade(recorded_toy, core.student_executor(right), seed=0, replay=tape)
     assert not result.passed
     assert "could not replay" in result.cases[0].message and "differ from the ones" in result.cases[0].message
     assert result.cases[1].passed
+    from llmcourse.grading import recorded
+
+    x = torch.arange(1.0, 7.0)
+    assert not recorded.same_fingerprint(recorded.fingerprint(x), recorded.fingerprint(x.flip(0)))  # order counts
     renamed = [dict(tape[0], name="another case"), tape[1]]
     with pytest.raises(Exception, match="not this exercise's cases"):
         core.grade(recorded_toy, core.student_executor(right), seed=0, replay=renamed)

@@ -41,11 +41,12 @@ PROBE = textwrap.dedent('''
     load_chapter_checks()
     replayable = sorted(c for c in REGISTRY if recorded.recorded_cases(c))
 
-    candidates = {}
+    candidates, broken = {}, []
     for info in pkgutil.walk_packages(llmcourse.__path__, "llmcourse."):
         try:
             module = importlib.import_module(info.name)
-        except Exception:
+        except Exception as exc:  # every module of the install must import: one that does not hides its functions
+            broken.append(f"{info.name}: {exc!r}")
             continue
         for name, obj in vars(module).items():
             if name.startswith("__") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
@@ -53,6 +54,11 @@ PROBE = textwrap.dedent('''
             if not getattr(obj, "__module__", "").startswith("llmcourse"):
                 continue
             candidates.setdefault(f"{obj.__module__}.{obj.__qualname__}", obj)
+            if inspect.isclass(obj):  # static and class methods are functions a learner can call too
+                for member_name, member in vars(obj).items():
+                    if isinstance(member, (staticmethod, classmethod)):
+                        candidates.setdefault(f"{obj.__module__}.{obj.__qualname__}.{member_name}",
+                                              getattr(obj, member_name))
     references_before = len(REFERENCES)
     load_references(Path(sys.argv[2]))  # the teacher's side, from the checkout
 
@@ -61,11 +67,17 @@ PROBE = textwrap.dedent('''
             return False
         if ex.kind == "class":
             return True
-        try:
-            inspect.signature(obj).bind(*range(len(ex.args)))
-            return True
+        try:  # called with the exercise's arguments by position, or by name
+            signature = inspect.signature(obj)
         except (TypeError, ValueError):
             return False
+        for call in ((range(len(ex.args)), {}), ((), {name: 0 for name in ex.args})):
+            try:
+                signature.bind(*call[0], **call[1])
+                return True
+            except TypeError:
+                continue
+        return False
 
     tried, passed = 0, []
     for check_id, ex in sorted(REGISTRY.items()):
@@ -77,8 +89,8 @@ PROBE = textwrap.dedent('''
             if grade(first, executor(obj), seed=1).passed:  # most fail here; a pass is graded in full
                 if grade(ex, executor(obj), seed=2).passed:
                     passed.append(f"{qualname} passes {check_id}")
-    print(json.dumps({"files": files, "teacher": teacher, "replayable": replayable, "exercises": sorted(REGISTRY),
-                      "candidates": len(candidates), "tried": tried, "passed": passed,
+    print(json.dumps({"files": files, "teacher": teacher, "broken": broken, "replayable": replayable,
+                      "exercises": sorted(REGISTRY), "candidates": len(candidates), "tried": tried, "passed": passed,
                       "references_before": references_before}))
 ''')
 
@@ -102,6 +114,7 @@ def test_no_function_in_the_installed_wheel_passes_any_exercise(tmp_path):
     report = json.loads(probe.stdout.strip().splitlines()[-1])
 
     assert report["teacher"] == [], f"teacher-side code in the wheel: {report['teacher']}"
+    assert report["broken"] == [], f"modules of the install that do not import: {report['broken']}"
     assert report["references_before"] == 0, "importing the installed package registered references"
     assert any(f.startswith("llmcourse/checks/recorded/") and f.endswith(".pt") for f in report["files"])
     assert report["replayable"] == report["exercises"], "every exercise replays from the installed recording"

@@ -385,6 +385,11 @@ _NO_OPTIM = Forbidden(
     why="torch.optim.Adam and torch.optim.AdamW are the check's own reference, so driving one from inside your "
         "function would only copy the peer's answer; the exercise is the update itself: the two running averages, "
         "their correction for the zero start, and where the weight decay goes. Write it with tensor arithmetic.")
+_FUSED_ADAM = tuple(
+    Forbidden(path, why="this is PyTorch's fused Adam kernel, the one torch.optim.Adam(fused=True) runs: it does the "
+                        "whole update for you. The exercise is the update itself; write it with tensor arithmetic.")
+    for path in ("torch._fused_adam_", "torch._fused_adamw_", "torch.ops.aten._fused_adam_",
+                 "torch.ops.aten._fused_adamw_"))
 
 adam_step = exercise(
     "ch01.adam_step", name="adam_step",
@@ -393,7 +398,7 @@ adam_step = exercise(
                 "as torch.optim.Adam(weight_decay=...)); with decoupled=True it shrinks the weights apart from the "
                 "gradient (AdamW, as torch.optim.AdamW).",
     args=("params", "state", "lr", "betas", "eps", "weight_decay", "decoupled"), points=2, timeout=10,
-    mutates=("params", "state"), forbidden=[_NO_OPTIM],
+    mutates=("params", "state"), forbidden=[_NO_OPTIM, *_FUSED_ADAM],
     hints={
         "leaf Variable that requires grad": "an update must not be recorded by autograd: do it inside "
                                             "`with torch.no_grad():`.",
@@ -587,6 +592,10 @@ _CE_FORBIDDEN = (
     *(Forbidden(path, why="softplus, log(1 + exp(x)), is computed stably inside PyTorch, so it does the shifting "
                           "for you (log(e^a + e^b) is a + softplus(b − a)). " + _WRITE_THE_CE)
       for path in ("torch.nn.functional.softplus", "torch._C._nn.softplus")),
+    *(Forbidden(path, why="logsigmoid, -softplus(-x), is computed stably inside PyTorch, so it does the shifting for "
+                          "you (log(e^a + e^b) is a - logsigmoid(a - b)). " + _WRITE_THE_CE)
+      for path in ("torch.nn.functional.logsigmoid", "torch._C._nn.log_sigmoid", "torch.ops.aten.log_sigmoid_forward",
+                   "torch.ops.aten.log_sigmoid")),
     *(Forbidden(path, why="softmax is stabilised inside PyTorch, so it hides the problem this exercise is about "
                           "(and its log loses the small probabilities to zero). " + _WRITE_THE_CE)
       for path in ("torch.nn.functional.softmax", "torch.softmax", "torch.Tensor.softmax", "torch.special.softmax",

@@ -427,9 +427,9 @@ def _(t: Trial) -> None:
 
 # --- 5. train_glove ----------------------------------------------------------------------------
 #
-# Graded twice. First on the outcome: the weighted objective (recomputed here, in float64, from the returned tables
-# and each cell's weight f(x) and target ln x, which the teacher's reference gives) must be within TRAIN_BOUND of what
-# the grader's own run reaches from the same stated start (the start is reproducible from the generator's seed).
+# Graded twice. First on the outcome: the weighted objective at the returned tables (computed on the teacher's side:
+# the objective is glove_loss's answer, so a learner's replayed check leaves this to the teacher's grade and says so)
+# must be within TRAIN_BOUND of what the grader's own run reaches from the same stated start.
 # Then on a second call with epochs=1: its tables must equal one reference AdaGrad step from that start
 # (check_first_step), which pins the start's order (W, then C) and the update (all four gradients at one point, then
 # the sums, then the steps) that the outcome alone lets through: C drawn before W passed some draws, the tables
@@ -496,28 +496,25 @@ def read_tables(value: Any, v: int, d: int) -> list[torch.Tensor]:
     return [table.detach() for table in value]
 
 
-def weighted_squares(tables: list[torch.Tensor], rows: torch.Tensor, cols: torch.Tensor, weight: torch.Tensor,
-                     target: torch.Tensor) -> float:
-    """Σ weight · (w_i·c_j + b_w[i] + b_c[j] - target)² over the cells, in float64, for the weights and targets the
-    teacher's reference gives (this is not the objective of glove_loss: f(x) and ln x come from the recording)."""
-    W, C, b_w, b_c = (table.double() for table in tables)
-    return (weight * ((W[rows] * C[cols]).sum(-1) + b_w[rows] + b_c[cols] - target) ** 2).sum().item()
-
-
 def check_trained(t: Trial, tables: list[torch.Tensor], args: tuple[Any, ...], what: str) -> None:
-    """The outcome: the biases trained, and the objective within TRAIN_BOUND of the reference run's."""
+    """The outcome: the biases trained, and (in the teacher's grade) the objective within TRAIN_BOUND of the
+    reference run's. Scoring the tables needs GloVe's objective, which is glove_loss's answer, so it is computed on
+    the teacher's side only and a learner's replayed check says it left it there."""
     rows, cols, counts, v, d, epochs, lr, x_max, alpha, gen = args
     expect_true(bool(tables[2].any() or tables[3].any()),
                 f"the biases b_w and b_c are still all zero ({what}): they are parameters too, trained like W and C "
                 "with their own gradients and accumulators.")
-    recorded = t.reference("ch03.train_glove/objective", rows, cols, counts, v, d, epochs, lr, x_max, alpha, gen.seed)
-    start = recorded["start"]
-    got = weighted_squares(tables, rows, cols, recorded["weight"], recorded["target"])
+    note = (f"the weighted objective your trained tables reach, at most {TRAIN_BOUND:.2f} times the reference run's "
+            "(scoring it needs the objective's code, the glove_loss exercise's answer)")
+    scored = t.teacher_only("ch03.train_glove/outcome", note, tables, rows, cols, counts, v, d, epochs, lr, x_max,
+                            alpha, gen.seed)
+    if scored is None:
+        return
+    start, got, reference = scored["start"], scored["got"], scored["reached"]
     if got >= start:
         raise CheckFailure(f"the objective went up from the stated start ({what}): {start:.4g} at the start, "
                            f"{got:.4g} at the tables you return: a step along the gradient instead of against it, or "
                            "steps so large that they overshoot.", "wrong")
-    reference = recorded["reached"]
     expect_true(got <= TRAIN_BOUND * reference,
                 f"the weighted objective at the tables you return is {got / reference:.2f} times what {epochs} "
                 f"epochs of AdaGrad reach from the stated start ({what}); the check allows {TRAIN_BOUND:.2f}. Check "

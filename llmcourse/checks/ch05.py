@@ -211,7 +211,10 @@ attention_backward = exercise(
     description="The backward pass of out = softmax(q k^T / sqrt(d)) v by hand: given q (..., Tq, d), "
                 "k (..., Tk, d), v (..., Tk, dv) and grad_out = dL/dout (..., Tq, dv), return (dL/dq, dL/dk, "
                 "dL/dv), each shaped like its tensor.",
-    args=("q", "k", "v", "grad_out"), points=2, timeout=10, no_autograd=True, hints={
+    args=("q", "k", "v", "grad_out"), points=2, timeout=10, no_autograd=True, forbidden=[
+        Forbidden(path, why="this PyTorch kernel is the softmax's backward pass (dL/dscores from dL/dweights and the "
+                            "weights), the step this exercise asks you to work out: write P * (dP - rowsum(P * dP)).")
+        for path in ("torch.ops.aten._softmax_backward_data", "torch._softmax_backward_data")], hints={
         "must match the size": "check the shapes: dL/dv has v's shape (..., Tk, dv), so it comes from the "
                                "weights transposed, (..., Tk, Tq), times grad_out (..., Tq, dv).",
         "cannot be multiplied": "transpose only the last two dimensions (`.transpose(-2, -1)`, or `.mT`); `.T` "

@@ -77,6 +77,7 @@ class CheckResult:
     messages: list[str] = field(default_factory=list)
     seed: int | None = None
     coverage: dict[str, list[Any]] = field(default_factory=dict, repr=False)  # for the course's own tests
+    notes: list[str] = field(default_factory=list)  # what this (replayed) check left to the teacher's grade
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -343,6 +344,7 @@ class Trial:
         self.recording = recording
         self.tape: list[dict[str, Any]] | None = [] if recording else tape
         self._tape_at = 0
+        self.notes: list[str] = []  # what a replayed case leaves to the teacher's grade (see teacher_only)
         self.strided = strided  # send every tensor input as a non-contiguous view (same values), as real ones often are
         # A call another case made and passed, run first in the same process (its answer unused): a function is
         # called again and again in a notebook, so state it keeps from one call to the next must not change the next.
@@ -398,8 +400,18 @@ class Trial:
             raise recorded.RecordingMismatch(
                 f"{self.ex.check_id}: this case's inputs, drawn again from the recorded seed, differ from the ones the "
                 f"recorded answer {key!r} was computed from (another PyTorch's random numbers, or a case changed "
-                "since the recording)")
+                f"since the recording){recorded.version_note(self.ex.chapter)}")
         return entry
+
+    def teacher_only(self, key: str, note: str, *args: Any, **kwargs: Any) -> Any:
+        """What the teacher's reference ``key`` gives on these arguments, live; None in a replayed check, with
+        ``note`` (what is left to the teacher's grade) shown in its report. For a judgement that needs the learner's
+        own output and code that would be an answer in the student's install (the objective a trained model reaches,
+        where computing that objective is another exercise). Never recorded."""
+        if self.replaying:
+            self.notes.append(note)
+            return None
+        return _plain(references.lookup(key)(*args, **kwargs))
 
     def reference(self, key: str, *args: Any, **kwargs: Any) -> Any:
         """What the teacher's reference ``key`` gives on these inputs (plain data): the expected answer of a case
@@ -764,15 +776,18 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
                                          "(rebuild them: python -m llmcourse exercises build)")
     chooser = _random.Random(seed)
     cases = list(ex.cases) + _generator_cases(ex) + [Case(c.name, c.fn, True) for c in hidden]
-    # The last public case and the last hidden one pass their tensors as non-contiguous views (a `.view` that
-    # needs contiguous memory fails there, as on a transposed or sliced tensor in real code), unless the exercise
-    # declares why it cannot take them.
+    # The second half of the public cases and the last hidden one pass their tensors as non-contiguous views (a
+    # `.view` that needs contiguous memory fails there, as on a transposed or sliced tensor in real code), unless the
+    # exercise declares why it cannot take them.
     last = {len(ex.cases) - 1, len(cases) - 1 if hidden else -1}
-    strided = set() if "non-contiguous" in ex.exempt else last
+    # every public case of the second half (so an empty-batch case at the end cannot be the only one) and the last
+    # hidden one
+    strided = set() if "non-contiguous" in ex.exempt else set(range(len(ex.cases) // 2, len(ex.cases))) | last
     decoy = None  # the first call of the last case that passed, run again before the last cases' own calls
     results: list[CaseResult] = []
     mistake_log: list[tuple[str, bool, bool]] = []
     coverage: dict[str, list[Any]] = {}
+    left_to_teacher: list[str] = []
     timed_out = False
     for index, case in enumerate(cases):
         if timed_out:  # code that loops forever on one input almost always does on the next: don't wait again
@@ -791,6 +806,10 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
             case = Case(f"{case.name} ({'; '.join(notes)})", case.fn, case.hidden)
         try:
             case.fn(trial)
+            if trial.replaying and trial.tape is not None and trial._tape_at != len(trial.tape):
+                raise recorded.RecordingMismatch(
+                    f"{ex.check_id}: the case read {trial._tape_at} of its {len(trial.tape)} recorded answers; the "
+                    "recorded cases are out of date (exercises build)")
             results.append(CaseResult(case.name, True, hidden=case.hidden))
             decoy = trial.first_call or decoy
         except NotImplementedYet:
@@ -808,6 +827,7 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
             if trial.printed.strip() and not case.hidden:
                 message += f"\n(your code printed: {trial.printed.strip()[:300]!r})"
             results.append(CaseResult(case.name, False, message, case.hidden))
+        left_to_teacher.extend(n for n in trial.notes if n not in left_to_teacher)
         mistake_log.extend(trial.mistake_log)
         for key, values in trial.coverage.items():
             coverage.setdefault(key, []).extend(values)
@@ -823,7 +843,7 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
                     break
     points = float(ex.points) if passed else 0.0
     return CheckResult(ex.check_id, passed, min(points, float(ex.points)), float(ex.points), results, messages,
-                       seed, coverage)
+                       seed, coverage, left_to_teacher)
 
 
 _HIDDEN_WORDS = {
@@ -890,8 +910,11 @@ def run_check(check_id: str, student: Any, *, seed: int | None = None, hidden: S
     problem = _wrong_kind(ex, student)
     if problem:
         return CheckResult(check_id, False, 0.0, ex.points, messages=[problem])
-    replay = None if live else recorded.recorded_cases(check_id)
-    return grade(ex, student_executor(student), seed=seed, hidden=hidden, replay=replay)
+    try:
+        replay = None if live else recorded.recorded_cases(check_id)
+        return grade(ex, student_executor(student), seed=seed, hidden=hidden, replay=replay)
+    except (references.ReferencesMissing, recorded.RecordingMismatch) as err:  # the course's side, in one line
+        return CheckResult(check_id, False, 0.0, ex.points, messages=[f"the grader cannot run this check here: {err}"])
 
 
 def record_exercise(ex: Exercise, executor: Executor, per_case: int = recorded.SEEDS_PER_CASE) -> list[dict[str, Any]]:

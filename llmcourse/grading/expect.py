@@ -80,10 +80,24 @@ def _tensor_difference(got: torch.Tensor, expected: torch.Tensor, what: str, ato
     first = tuple(int(i) for i in wrong.nonzero()[0].tolist())
     where = f" (the first at index {first})" if got.dim() > 0 else ""
     if got.dim() == 0:
-        return f"{what} is wrong: {_relative(g, e)}."
+        return f"{what} is wrong: {_relative(g, e)}." + _float32_on_the_way(g, e, expected.dtype)
     size = f"{int(wrong.sum())} of {got.numel()} elements"
     worst = (g - e).abs()[wrong].max().item()
-    return f"{what} is wrong at {size}{where}; the largest error is {worst:.3g}, {_relative(g[wrong], e[wrong])}."
+    return (f"{what} is wrong at {size}{where}; the largest error is {worst:.3g}, {_relative(g[wrong], e[wrong])}."
+            + _float32_on_the_way(g[wrong], e[wrong], expected.dtype))
+
+
+def _float32_on_the_way(g: torch.Tensor, e: torch.Tensor, dtype: torch.dtype) -> str:
+    """For a float64 answer off by float32's rounding only: the likely cause, in words."""
+    scale = e.abs().max().item()
+    if dtype != torch.float64 or scale == 0 or not math.isfinite(scale):
+        return ""
+    ratio = (g - e).abs().max().item() / scale
+    if ratio < 1e-5:
+        return (" An error this small in a float64 result is float32's rounding: a step on the way ran in float32 "
+                "(a tensor or constant made without dtype=, such as torch.zeros, torch.tensor or torch.arange, or a "
+                ".float()); make every new tensor in the inputs' dtype.")
+    return ""
 
 
 def _relative(g: torch.Tensor, e: torch.Tensor) -> str:

@@ -46,8 +46,13 @@ def trial_seed(check_id: str, case_index: int, k: int) -> int:
 def fingerprint(value: Any) -> Any:
     """A small summary of ``value``: the structure, every tensor's shape, dtype, sum and sum of absolute values
     (in float64), every number and a hash of every text. Two draws that agree on it are the same inputs."""
-    if isinstance(value, (wire.LeafSpec, wire.SharedSpec)):
-        return fingerprint(value.value)
+    if isinstance(value, wire.LeafSpec):
+        return ("leaf", fingerprint(value.value), fingerprint(value.grad))
+    if isinstance(value, wire.SharedSpec):
+        return ("shared", value.name, fingerprint(value.value))
+    if isinstance(value, wire.SequentialSpec):
+        return ("sequential", fingerprint(list(value.layers)), fingerprint(getattr(value, "state", None)),
+                fingerprint(getattr(value, "grads", None)))
     if isinstance(value, wire.GeneratorSpec):
         return ("generator", value.seed)
     if isinstance(value, wire.IterSpec):
@@ -56,14 +61,13 @@ def fingerprint(value: Any) -> Any:
         return ("module", type(value).__name__, fingerprint(dict(value.state_dict())))
     if isinstance(value, torch.Tensor):
         data = value.detach()
-        if data.is_floating_point() or data.is_complex():
-            data = data.to(torch.float64)
-            total, size = data.sum().item(), data.abs().sum().item()
-        elif data.dtype == torch.bool:
-            total, size = float(data.sum().item()), float(data.numel())
-        else:
-            total, size = float(data.to(torch.float64).sum().item()), float(data.to(torch.float64).abs().sum().item())
-        return ("tensor", tuple(value.shape), str(value.dtype), total, size)
+        data = data.real if data.is_complex() else data
+        flat = data.reshape(-1).to(torch.float64)
+        # the sum, the sum of magnitudes, and a sum weighted by position (fixed weights in [0.5, 1.5)), so inputs
+        # that differ only in their order (another permutation drawn) do not share a fingerprint
+        weights = 0.5 + (torch.arange(flat.numel(), dtype=torch.float64) * 0.6180339887498949) % 1.0
+        return ("tensor", tuple(value.shape), str(value.dtype), flat.sum().item(), flat.abs().sum().item(),
+                (flat * weights).sum().item())
     if isinstance(value, dict):
         return ("dict", [(fingerprint(k), fingerprint(v)) for k, v in value.items()])
     if isinstance(value, (list, tuple)):
@@ -106,7 +110,20 @@ def load_chapter(chapter: str, folder: Path | None = None) -> dict[str, Any]:
     data = torch.load(path, weights_only=True, map_location="cpu")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise RecordingMismatch(f"{path} is not a recording this version of llmcourse reads; rebuild the exercises")
+    MADE_WITH[chapter] = str(data.get("torch", "?"))
     return dict(data.get("exercises", {}))
+
+
+MADE_WITH: dict[str, str] = {}  # the PyTorch each chapter's recording was made with, for an honest mismatch message
+
+
+def version_note(chapter: str) -> str:
+    """Words for a replay whose inputs differ: the likeliest cause when this PyTorch is not the recording's."""
+    made, here = MADE_WITH.get(chapter), torch.__version__.split("+")[0]
+    if made and made != "?" and made != here:
+        return (f" — the recording was made with PyTorch {made} and this is {here}, whose random numbers may differ; "
+                "your teacher's grade draws its own inputs and is not affected")
+    return ""
 
 
 def save_chapter(chapter: str, exercises: dict[str, Any], folder: Path | None = None) -> Path:
@@ -116,7 +133,7 @@ def save_chapter(chapter: str, exercises: dict[str, Any], folder: Path | None = 
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{chapter}.", suffix=".tmp")
     os.close(handle)
     try:
-        torch.save({"format": FORMAT, "exercises": exercises}, tmp)
+        torch.save({"format": FORMAT, "torch": torch.__version__.split("+")[0], "exercises": exercises}, tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a recording is shipped to every learner
         torch.load(tmp, weights_only=True)  # what a learner's install will do: it must read back as plain data
         os.replace(tmp, path)
@@ -144,8 +161,10 @@ def same_tape(a: Any, b: Any) -> str:
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape \
                 or a.dtype != b.dtype:
             return "a tensor's type, shape or dtype"
-        if a.is_floating_point():
-            tol = {"atol": 1e-12, "rtol": 1e-9} if a.dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
+        if a.is_floating_point():  # a few rounding steps of the dtype: another CPU may round the last bit otherwise
+            eps = torch.finfo(a.dtype).eps
+            tol = {"atol": 1e-12, "rtol": 1e-9} if a.dtype == torch.float64 else {"atol": max(1e-5, 4 * eps),
+                                                                                  "rtol": max(1e-4, 4 * eps)}
             return "" if torch.allclose(a, b, equal_nan=True, **tol) else "a tensor's values"
         return "" if torch.equal(a, b) else "a tensor's values"
     if isinstance(a, dict) and isinstance(b, dict):

@@ -30,6 +30,8 @@ def format_result(result: CheckResult) -> str:
                 lines.extend(f"       {line}" for line in case.message.splitlines())
     else:
         lines.extend(f"   {m}" for m in result.messages)
+    for note in result.notes:
+        lines.append(f"   (left to your teacher's grade: {note})")
     if result.passed and not any(c.hidden for c in result.cases):
         lines.append("   (new random inputs every run; your teacher's grade also runs hidden cases)")
     if not CAN_FORK:

@@ -372,19 +372,19 @@ def train_glove_first_step(rows: torch.Tensor, cols: torch.Tensor, counts: torch
     return {"tables": tables, "judged": [(g == 0) | (g.abs() >= FIRST_STEP_FLAT) for g in grads]}
 
 
-@reference("ch03.train_glove/objective")
-def train_glove_objective(rows: torch.Tensor, cols: torch.Tensor, counts: torch.Tensor, vocab_size: int, dim: int,
-                          epochs: int, lr: float, x_max: float, alpha: float, seed: int) -> dict[str, Any]:
-    """What the outcome is judged by: the weighted objective (float64) at the stated start and at the end of the
-    reference run of ``epochs`` epochs from it, and each cell's weight f(x) and target ln x (float64, (nnz,)),
-    with which the checks score the learner's tables as Σ weight · (w_i·c_j + b_w[i] + b_c[j] - target)²."""
-    x = counts.to(torch.float64)
+@reference("ch03.train_glove/outcome")
+def train_glove_outcome(tables: list[torch.Tensor], rows: torch.Tensor, cols: torch.Tensor, counts: torch.Tensor,
+                        vocab_size: int, dim: int, epochs: int, lr: float, x_max: float, alpha: float,
+                        seed: int) -> dict[str, float]:
+    """What the outcome is judged by, on the teacher's side (it takes the learner's trained tables): the weighted
+    objective (float64) at the stated start, at the learner's tables, and at the end of the reference run of
+    ``epochs`` epochs from the same start."""
     start = glove_start(vocab_size, dim, torch.Generator().manual_seed(seed))
     trained = reference_train_glove(rows, cols, counts, vocab_size, dim, epochs, lr, x_max, alpha,
                                     torch.Generator().manual_seed(seed))
     return {"start": glove_objective(start, rows, cols, counts, x_max, alpha),
-            "reached": glove_objective(trained, rows, cols, counts, x_max, alpha),
-            "weight": glove_weight(x, x_max, alpha), "target": torch.log(x)}
+            "got": glove_objective(list(tables), rows, cols, counts, x_max, alpha),
+            "reached": glove_objective(trained, rows, cols, counts, x_max, alpha)}
 
 
 def _measure_train_glove(seeds: int = 30) -> None:  # pragma: no cover

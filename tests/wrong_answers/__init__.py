@@ -17,3 +17,6 @@ class WrongAnswer:
     mistake: str  # what the learner did wrong, for the test id
     answer: Any  # the learner's object: a function or class written the wrong way
     says: str  # a phrase the grader's message must contain (case-insensitive)
+    # Caught only by the teacher's (live) grade: what it gets wrong is judged with code that would be an answer in
+    # the student's install; a learner's replayed check must then say it left that judgement to the teacher.
+    teacher_only: bool = False

@@ -456,3 +456,15 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         WrongAnswer("softmax as exp / sum exp, no max subtracted", alibi_naive_softmax, NAIVE),
     ],
 }
+
+
+def backward_softmax_kernel(q, k, v, grad_out):
+    """The softmax's backward through PyTorch's own kernel (found by the adversarial run, issue 20)."""
+    scale = 1 / math.sqrt(q.size(-1))
+    p = torch.softmax(q @ k.transpose(-2, -1) * scale, -1)
+    d_scores = torch.ops.aten._softmax_backward_data.default(grad_out @ v.transpose(-2, -1), p, -1, q.dtype)
+    return d_scores @ k * scale, d_scores.transpose(-2, -1) @ q * scale, p.transpose(-2, -1) @ grad_out
+
+
+WRONG_ANSWERS["ch05.attention_backward"].append(
+    WrongAnswer("the softmax backward kernel", backward_softmax_kernel, "softmax's backward pass"))

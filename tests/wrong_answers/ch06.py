@@ -433,3 +433,32 @@ WRONG_ANSWERS = {
         WrongAnswer("float32 result for bfloat16 inputs", moe_float32_result, "should be bfloat16"),
     ],
 }
+
+
+# Found by the adversarial run (issue 20): `.view` where only non-contiguous inputs break it, which the public cases
+# must show (the second half of them take non-contiguous views), not only a hidden case.
+
+
+def ln_flattened_with_view(grad_out, x, weight, eps):
+    mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True, unbiased=False)
+    inv = 1 / torch.sqrt(var + eps)
+    x_hat, c = (x - mean) * inv, x.shape[-1]
+    g = grad_out * weight
+    grad_x = inv * (g - g.mean(-1, keepdim=True) - x_hat * (g * x_hat).mean(-1, keepdim=True))
+    return grad_x, (grad_out * x_hat).view(-1, c).sum(0), grad_out.view(-1, c).sum(0)
+
+
+def moe_flattened_with_view(x, router_weight, w_fc, b_fc, w_proj, b_proj, k):
+    kept, chosen = (x @ router_weight.T).topk(k, -1)
+    gates = kept.softmax(-1)
+    flat = x.view(-1, x.shape[-1])  # (N, C)
+    hidden = F.gelu(torch.einsum("nc,efc->nef", flat, w_fc) + b_fc)
+    out = (torch.einsum("nef,ecf->nec", hidden, w_proj) + b_proj).reshape(*x.shape[:-1], w_proj.shape[0], -1)
+    index = chosen.unsqueeze(-1).expand(*chosen.shape, out.shape[-1])
+    return (gates.unsqueeze(-1) * out.gather(-2, index)).sum(-2)
+
+
+WRONG_ANSWERS["ch06.layer_norm_backward"].append(WrongAnswer("flattens with .view", ln_flattened_with_view,
+                                                             "non-contiguous"))
+WRONG_ANSWERS["ch06.moe_feedforward"].append(WrongAnswer("flattens with .view", moe_flattened_with_view,
+                                                         "non-contiguous"))
