@@ -398,7 +398,11 @@ def _run_steps(student: Any, request: dict[str, Any]) -> dict[str, Any]:
         kwargs = {k: wire.build(v, objects) for k, v in step.get("kwargs", {}).items()}
         target = objects[step["on"]] if step.get("on") else student
         if step.get("method"):
-            target = getattr(target, step["method"])
+            try:  # the learner's object may not have it, or its __getattr__ may raise anything
+                target = getattr(target, step["method"])
+            except BaseException as exc:  # noqa: BLE001 — an answer's error, reported as data
+                steps_out.append({"ok": False, "error": describe_exception(exc)})
+                break
         seed = int(step.get("global_seed", 0))
         torch.manual_seed(seed)
         random.seed(seed)
