@@ -92,8 +92,10 @@ def check_gqa(t: Trial, batch: int, length: int, n_head: int, n_kv_head: int, he
     w_k = t.randn(n_kv_head * head_dim, c, scale=1.5 / math.sqrt(c), dtype=dtype)
     w_v = t.randn(n_kv_head * head_dim, c, scale=1 / math.sqrt(c), dtype=dtype)
     w_o = t.randn(c, c, scale=1 / math.sqrt(c), dtype=dtype)
-    # float16 gradients of the weights sum many rounded products: compared within 4e-2 (the master's worst is 1.6e-2)
-    grad_atol = 4e-2 if dtype == torch.float16 else None
+    # float16 gradients of the weights sum many rounded products: compared within 4e-2 (the master's worst is 1.6e-2);
+    # float64 scores in the thousands leave a saturated softmax whose tiny gradients carry float64 rounding of about
+    # 1e-10 (4 of 60 seeds of the master were off by up to 1.5e-10): 1e-8 there, still far below float32's rounding
+    grad_atol = 4e-2 if dtype == torch.float16 else 1e-8 if x_scale > 1 and dtype == torch.float64 else None
     t.check_call(x, w_q, w_k, w_v, w_o, n_head, n_kv_head, reference="ch05.grouped_query_attention",
                  what="the output y", mistakes="ch05.grouped_query_attention/mistakes", grad_atol=grad_atol,
                  **tolerance(dtype))
