@@ -468,3 +468,11 @@ def backward_softmax_kernel(q, k, v, grad_out):
 
 WRONG_ANSWERS["ch05.attention_backward"].append(
     WrongAnswer("the softmax backward kernel", backward_softmax_kernel, "softmax's backward pass"))
+
+# float32 steps inside an answer: caught as the error each one really causes
+WRONG_ANSWERS["ch05.sliding_window_attention"].append(
+    WrongAnswer("a float32 additive mask", window_float32_additive_mask, "NaN or infinity"))
+WRONG_ANSWERS["ch05.attention_backward"].append(
+    WrongAnswer("a float32 row sum", backward_float32_rowsum, "float32's rounding"))
+WRONG_ANSWERS["ch05.alibi_attention"].append(
+    WrongAnswer("float32 distances", alibi_float32_distance, "found Half"))
