@@ -30,8 +30,8 @@ def tolerance(dtype: torch.dtype) -> dict[str, float]:
     are allowed a few roundings of their own dtype on the way (8 bits of mantissa for bfloat16, 11 for float16)."""
     if dtype == torch.float64:
         return {"atol": 1e-10, "rtol": 1e-10}
-    if dtype == torch.bfloat16:
-        return {"atol": 2e-2, "rtol": 2e-2}
+    if dtype == torch.bfloat16:  # 5e-2: a product of bfloat16-rounded factors near 1 was off by 0.036 (1 seed in 12)
+        return {"atol": 5e-2, "rtol": 2e-2}
     if dtype == torch.float16:
         return {"atol": 3e-3, "rtol": 3e-3}
     return {"atol": 1e-5, "rtol": 1e-4}
@@ -222,14 +222,15 @@ swiglu_ffn = exercise(
 
 
 def check_swiglu(t: Trial, lead: tuple[int, ...], n_embd: int, d_ff: int, dtype: torch.dtype = torch.float32,
-                 x_scale: float = 1.0, gate_scale: float = 1.5) -> None:
+                 x_scale: float = 1.0, gate_scale: float = 1.5, atol: float | None = None) -> None:
     x = t.randn(*lead, n_embd, scale=x_scale, dtype=dtype)  # (..., C)
     # (F, C): gate pre-activations ~ x_scale * gate_scale (1-2 by default)
     w_gate = t.randn(d_ff, n_embd, scale=gate_scale / math.sqrt(n_embd), dtype=dtype)
     w_up = t.randn(d_ff, n_embd, scale=1 / math.sqrt(n_embd), dtype=dtype)  # (F, C)
     w_down = t.randn(n_embd, d_ff, scale=1 / math.sqrt(d_ff), dtype=dtype)  # (C, F)
+    tol = tolerance(dtype) if atol is None else {**tolerance(dtype), "atol": atol}
     t.check_call(x, w_gate, w_up, w_down, reference="ch06.swiglu_ffn", what="the FFN's output",
-                 mistakes="ch06.swiglu_ffn/mistakes", grad_atol=HALF_GRAD_ATOL.get(dtype), **tolerance(dtype))
+                 mistakes="ch06.swiglu_ffn/mistakes", grad_atol=HALF_GRAD_ATOL.get(dtype, atol), **tol)
 
 
 @swiglu_ffn.case("values and gradients on a batch of sequences (B, T, C), F = LLaMA's width for multiple_of 1")
@@ -254,8 +255,10 @@ def _(t: Trial) -> None:
                  "where SiLU written as z * exp(z) / (1 + exp(z)) overflows (and z / (1 + exp(-z)) has no gradient)")
 def _(t: Trial) -> None:
     n_embd = t.py.randint(4, 8)
+    # outputs and gradients in the thousands: float32 rounds them at about 1e-4, so both are compared within 1e-2
+    # absolute (the mistakes this case names are off by whole units)
     check_swiglu(t, (t.py.randint(2, 3), t.py.randint(3, 5)), n_embd, t.reference("ch06.swiglu_width", n_embd, 1),
-                 x_scale=t.py.uniform(30.0, 40.0), gate_scale=t.py.uniform(6.0, 10.0))
+                 x_scale=t.py.uniform(30.0, 40.0), gate_scale=t.py.uniform(6.0, 10.0), atol=1e-2)
 
 
 @swiglu_ffn.case("in bfloat16, as LLaMA runs (B, T, C): the output and the gradients stay bfloat16")
