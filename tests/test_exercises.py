@@ -194,7 +194,7 @@ def test_a_by_hand_gradient_may_use_no_grad_but_never_autograd():
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_the_recorded_cases_are_in_sync_with_the_references(chapter):
-    """A learner's check replays llmcourse/checks/recorded/chNN.pt: recorded again here from the masters and the
+    """A learner's check replays llmcourse/checks/recorded/chNN/: recorded again here from the masters and the
     teacher's references, it must come out the same (`python -m llmcourse exercises build` rewrites it)."""
     from llmcourse.exercises import record_chapter
 

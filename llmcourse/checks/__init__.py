@@ -3,5 +3,5 @@
 One module a chapter (``chNN.py``): the exercises it grades (:func:`llmcourse.grading.exercise`), the cases that
 draw their inputs and judge the answers, and nothing that computes an answer. The expected answers come from the
 teacher's references (``solutions/references/chNN.py``), live on the teacher's side and replayed from
-``recorded/chNN.pt`` in a learner's ``check()`` (see :mod:`llmcourse.grading.recorded`).
+``recorded/chNN/*.pt`` in a learner's ``check()`` (see :mod:`llmcourse.grading.recorded`).
 """

@@ -10,7 +10,7 @@ Three places, and which side of the line each runs on:
   for each run of the learner's code) and ``worker.py`` (a submission's kernel inside the sandbox); between
   them ``wire.py`` (plain data both ways, read with ``torch.load(weights_only=True)``) and ``sandbox.py``;
 - what a learner's install needs to check an exercise: ``llmcourse/checks/chNN.py`` (declarations and cases,
-  no answers) and ``llmcourse/checks/recorded/chNN.pt`` (the recorded expected answers);
+  no answers) and ``llmcourse/checks/recorded/chNN/*.pt`` (the recorded expected answers);
 - what only the teacher holds, outside the package: ``solutions/references/chNN.py`` (references and named
   mistakes) and ``solutions/hidden/chNN.py`` (hidden cases).
 """

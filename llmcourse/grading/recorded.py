@@ -4,8 +4,8 @@
 teacher's side, with the master solution answering and the teacher's references (:mod:`.references`) computing
 the expected answers, and writes each case's *tape*: every expected answer the case asked for, in order (expected
 outputs, upstream and expected gradients, named-mistake outputs), each with a fingerprint of the inputs it was
-computed from. One file per chapter, ``llmcourse/checks/recorded/chNN.pt``, saved with ``torch.save`` and read
-with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists, tuples and dicts, no code.
+computed from. One file per exercise, ``llmcourse/checks/recorded/chNN/<name>.pt``, saved with ``torch.save`` and
+read with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists, tuples and dicts, no code.
 
 A learner's check draws, for every case, one of its recorded seeds at random, runs the case's own code (which
 draws the inputs from that seed again and calls the learner's function on them), and reads each expected answer
@@ -98,20 +98,25 @@ def same_fingerprint(a: Any, b: Any, rel: float = 1e-6) -> bool:
 # --- storage ---------------------------------------------------------------------------------------------------
 
 
-def path_for(chapter: str, folder: Path | None = None) -> Path:
-    return (folder or RECORDED_DIR) / f"{chapter}.pt"
+def path_for(check_id: str, folder: Path | None = None) -> Path:
+    """One file an exercise (``recorded/ch05/alibi_attention.pt``), so a check loads only its own tapes."""
+    chapter, name = check_id.split(".", 1)
+    return (folder or RECORDED_DIR) / chapter / f"{name}.pt"
 
 
-def load_chapter(chapter: str, folder: Path | None = None) -> dict[str, Any]:
-    """The recorded cases of one chapter, by exercise id ({} when there is no recording)."""
-    path = path_for(chapter, folder)
-    if not path.is_file():
-        return {}
+def _load(path: Path, chapter: str) -> dict[str, Any]:
     data = torch.load(path, weights_only=True, map_location="cpu")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise RecordingMismatch(f"{path} is not a recording this version of llmcourse reads; rebuild the exercises")
     MADE_WITH[chapter] = str(data.get("torch", "?"))
-    return dict(data.get("exercises", {}))
+    return data
+
+
+def load_chapter(chapter: str, folder: Path | None = None) -> dict[str, Any]:
+    """The recorded cases of one chapter, by exercise id ({} when there is no recording)."""
+    where = (folder or RECORDED_DIR) / chapter
+    return {data["check_id"]: {"cases": data["cases"]}
+            for data in (_load(path, chapter) for path in sorted(where.glob("*.pt")))}
 
 
 MADE_WITH: dict[str, str] = {}  # the PyTorch each chapter's recording was made with, for an honest mismatch message
@@ -127,31 +132,40 @@ def version_note(chapter: str) -> str:
 
 
 def save_chapter(chapter: str, exercises: dict[str, Any], folder: Path | None = None) -> Path:
-    """Write a chapter's recording atomically (a half-written file is never left behind)."""
-    path = path_for(chapter, folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{chapter}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save({"format": FORMAT, "torch": torch.__version__.split("+")[0], "exercises": exercises}, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a recording is shipped to every learner
-        torch.load(tmp, weights_only=True)  # what a learner's install will do: it must read back as plain data
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write a chapter's recording, one file an exercise, each atomically (a half-written file is never left
+    behind); files of exercises the chapter no longer has are removed."""
+    where = (folder or RECORDED_DIR) / chapter
+    where.mkdir(parents=True, exist_ok=True)
+    kept = set()
+    for check_id, entry in exercises.items():
+        path = path_for(check_id, folder)
+        kept.add(path.name)
+        handle, tmp = tempfile.mkstemp(dir=where, prefix=f".{path.stem}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            torch.save({"format": FORMAT, "torch": torch.__version__.split("+")[0], "check_id": check_id,
+                        "cases": entry["cases"]}, tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a recording is shipped to every learner
+            torch.load(tmp, weights_only=True)  # what a learner's install will do: it must read back as plain data
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    for stale in where.glob("*.pt"):
+        if stale.name not in kept:
+            stale.unlink()
+    return where
 
 
-_CACHE: dict[str, dict[str, Any]] = {}
+_CACHE: dict[str, dict[str, Any] | None] = {}
 
 
 def recorded_cases(check_id: str) -> list[dict[str, Any]] | None:
     """The recorded trials of every public case of ``check_id`` ([{"name", "trials": [{"seed", "tape"}]}]), or None."""
-    chapter = check_id.split(".", 1)[0]
-    if chapter not in _CACHE:
-        _CACHE[chapter] = load_chapter(chapter)
-    entry = _CACHE[chapter].get(check_id)
+    if check_id not in _CACHE:
+        path = path_for(check_id)
+        _CACHE[check_id] = _load(path, check_id.split(".", 1)[0]) if path.is_file() else None
+    entry = _CACHE[check_id]
     return None if entry is None else list(entry["cases"])
 
 
