@@ -42,7 +42,8 @@ def grade_copies(chapter: str, copies: int, jobs: int, isolation: sandbox.Isolat
         started = time.perf_counter()
         grades = grade_all(paths, Gradebook(out), options, jobs=jobs, progress=False)
         elapsed = time.perf_counter() - started
-    assert all(g.points == g.max_points for g in grades), [g.problems for g in grades]
+    failed = [(g.path, r.check_id, r.seed, r.messages[:1]) for g in grades for r in g.results if not r.passed]
+    assert not failed and all(g.points == g.max_points for g in grades), (failed, [g.problems for g in grades])
     return elapsed, grades[0].points
 
 
