@@ -9,12 +9,11 @@ report says passed or failed and, at most, a named mistake — never its inputs 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from .core import Case, Trial, get_exercise
+from .references import import_teacher_file
 
 HIDDEN: dict[str, list[Case]] = {}
 _LOADED: set[Path] = set()
@@ -42,16 +41,9 @@ def load_hidden(folder: Path) -> dict[str, list[Case]]:
         raise FileNotFoundError(f"no folder of hidden cases at {folder}")
     if folder not in _LOADED:
         for path in sorted(folder.glob("ch[0-9][0-9].py")):
-            name = f"llmcourse_hidden_{abs(hash(str(folder)))}_{path.stem}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot import {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
             try:
-                spec.loader.exec_module(module)
+                import_teacher_file(path, f"llmcourse_hidden_{abs(hash(str(folder)))}_{path.stem}")
             except Exception as err:  # a typo in a teacher's file is one line naming the file, not a traceback
-                sys.modules.pop(name, None)
                 where = f" (line {err.lineno})" if isinstance(err, SyntaxError) and err.lineno else ""
                 reason = str(err.args[0]).split(";")[0] if isinstance(err, KeyError) and err.args else err
                 raise HiddenCaseError(f"{path}{where}: {type(err).__name__}: {reason}") from err

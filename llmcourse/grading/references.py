@@ -60,20 +60,25 @@ def load_references(folder: Path | None = None) -> dict[str, Callable[..., Any]]
     if folder not in _LOADED:
         for path in sorted(folder.glob("ch[0-9][0-9].py")):
             name = f"{MODULE_PREFIX}.{path.stem}"
-            if name in sys.modules:
-                continue
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot import {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(name, None)
-                raise
+            if name not in sys.modules:
+                import_teacher_file(path, name)
         _LOADED.add(folder)
     return REFERENCES
+
+
+def import_teacher_file(path: Path, name: str) -> None:
+    """Run one teacher-side file as module ``name`` (its decorators register what it holds); a file that fails
+    leaves no half-made module behind."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
 
 
 def default_references_folder() -> Path | None:
