@@ -913,3 +913,69 @@ def test_large_magnitudes_low_precision_and_an_empty_batch_tell_right_from_naive
         assert not result.passed and any(case in name for name in failed), (wrong.__name__, failed)
     dtype_words = " ".join(run_check("ch99.softmax", float32_buffer, seed=3).messages)
     assert "bfloat16" in dtype_words and "float32" in dtype_words, dtype_words
+
+
+def test_text_and_order_edges_tell_a_careful_answer_from_a_careless_one(toys):
+    """Order and text edges, in every run (not by chance): a table handed over in no particular order, every kind of
+    line ending, a held-back prefix split over three pieces. Each careless answer fails the case of its kind."""
+    lines = toys("ch99.lines", args=("text",), timeout=3)
+
+    @lines.case("every kind of line ending, in every run")
+    def _(t):
+        parts = [f"line {t.py.randint(0, 99)}" for _ in range(4)]
+        text = parts[0] + "\r\n" + parts[1] + "\r" + parts[2] + "\n" + parts[3]
+        t.check_call(text, reference=lambda s: s.splitlines())
+
+    assert run_check("ch99.lines", lambda s: s.splitlines(), seed=1).passed
+    assert not run_check("ch99.lines", lambda s: s.split("\n"), seed=1).passed
+
+    order = toys("ch99.by_rank", args=("ranks",), timeout=3)
+
+    @order.case("a table in no particular order")
+    def _(t):
+        tokens = [f"t{i}" for i in range(8)]
+        t.py.shuffle(tokens)
+        table = {token: rank for rank, token in enumerate(sorted(tokens))}
+        shuffled = dict(t.py.sample(sorted(table.items()), len(table)))
+        if list(shuffled) == sorted(shuffled, key=shuffled.get):  # never sorted by chance
+            shuffled = dict(reversed(list(shuffled.items())))
+        t.check_call(shuffled, reference=lambda r: sorted(r, key=r.get))
+
+    assert run_check("ch99.by_rank", lambda r: sorted(r, key=r.get), seed=1).passed
+    assert not run_check("ch99.by_rank", lambda r: list(r), seed=1).passed  # trusts the table's order
+
+    held = toys("ch99.release", args=("pieces", "stop"), timeout=3)
+
+    def released(pieces, stop):  # text released before the stop string, holding back any end that may begin it
+        out, buffer = [], ""
+        for piece in pieces:
+            buffer += piece
+            if stop in buffer:
+                out.append(buffer[:buffer.index(stop)])
+                return out
+            keep = max((n for n in range(1, len(stop)) if buffer.endswith(stop[:n])), default=0)
+            out.append(buffer[:len(buffer) - keep])
+            buffer = buffer[len(buffer) - keep:]
+        out.append(buffer)
+        return out
+
+    @held.case("a stop string's beginning held over three pieces, then no match")
+    def _(t):
+        t.check_call(["a", "b", "a", "x", "end"], "abab", reference=released)
+        t.check_call(["say ", "ab", "a", "bab done"], "abab", reference=released)
+
+    def newest_piece_only(pieces, stop):  # looks for the stop's beginning in the newest piece alone
+        out, buffer = [], ""
+        for piece in pieces:
+            buffer += piece
+            if stop in buffer:
+                out.append(buffer[:buffer.index(stop)])
+                return out
+            keep = max((n for n in range(1, min(len(stop), len(piece) + 1)) if piece.endswith(stop[:n])), default=0)
+            out.append(buffer[:len(buffer) - keep])
+            buffer = buffer[len(buffer) - keep:]
+        out.append(buffer)
+        return out
+
+    assert run_check("ch99.release", released, seed=1).passed
+    assert not run_check("ch99.release", newest_piece_only, seed=1).passed
