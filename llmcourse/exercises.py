@@ -16,6 +16,8 @@ exercises differ, so the two can never drift.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -123,11 +125,12 @@ def solution_namespace(chapter: str, root: Path = ROOT) -> dict[str, Any]:
     into one namespace (the masters are short; the chapter's own notebook is not run)."""
     (path,) = sorted((root / "solutions").glob(f"{chapter[2:]}_*.ipynb"))
     namespace: dict[str, Any] = {"__name__": f"solutions_{chapter}"}
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code" or 'check("' in cell.source:
-            continue
-        source = "\n".join(line for line in cell.source.splitlines() if "environment_report()" not in line)
-        exec(compile(source, f"{path.name}", "exec"), namespace)  # noqa: S102 — the course's own masters
+    with contextlib.redirect_stdout(io.StringIO()):  # the masters' demonstration cells print for a reader, not here
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code" or 'check("' in cell.source:
+                continue
+            source = "\n".join(line for line in cell.source.splitlines() if "environment_report()" not in line)
+            exec(compile(source, f"{path.name}", "exec"), namespace)  # noqa: S102 — the course's own masters
     return namespace
 
 
@@ -136,8 +139,9 @@ def record_chapter(chapter: str, root: Path = ROOT, *, check: bool = False,
     """Record (or with ``check``, record again in memory and compare) the public cases of one chapter's exercises,
     the master answering and the teacher's references computing; return what was out of date."""
     from .grading import recorded
-    from .grading.core import chapter_exercises, record_exercise, student_executor
+    from .grading.core import chapter_exercises, record_exercise
     from .grading.references import load_references
+    from .grading.runner import master_executor
 
     load_references(root / "solutions" / "references")
     namespace = solution_namespace(chapter, root)
@@ -148,7 +152,7 @@ def record_chapter(chapter: str, root: Path = ROOT, *, check: bool = False,
     for ex in chapter_exercises(chapter):
         if ex.name not in namespace:
             raise KeyError(f"solutions/{chapter[2:]}_*.ipynb defines no {ex.name!r} for {ex.check_id}")
-        cases = record_exercise(ex, student_executor(namespace[ex.name]), per_case)
+        cases = record_exercise(ex, master_executor(namespace[ex.name]), per_case)
         fresh[ex.check_id] = {"cases": cases}
         old = committed.get(ex.check_id)
         where = "not recorded" if old is None else recorded.same_tape(old, fresh[ex.check_id])
