@@ -68,6 +68,13 @@ def _chapter_id(text: str) -> str:
     return f"ch{int(digits):02d}"
 
 
+def _drifted(what: str, names: list[str]) -> int:
+    """``exercises build --check``'s answer when something drifted: what, for which, and the command that mends it."""
+    print(f"{what} for: " + ", ".join(names), file=sys.stderr)
+    print("run: python -m llmcourse exercises build", file=sys.stderr)
+    return 1
+
+
 def _cmd_exercises(args: argparse.Namespace) -> int:
     from .exercises import MarkerError, build_all, record_all, record_chapter
     from .grading.references import ReferencesMissing
@@ -78,9 +85,7 @@ def _cmd_exercises(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if args.check and stale:
-        print("exercises/ is out of date with solutions/ for: " + ", ".join(stale), file=sys.stderr)
-        print("run: python -m llmcourse exercises build", file=sys.stderr)
-        return 1
+        return _drifted("exercises/ is out of date with solutions/", stale)
     print("exercises/ is up to date with solutions/" if args.check else
           f"rebuilt {len(stale)} exercise notebook(s)" + (": " + ", ".join(stale) if stale else ""))
     if args.notebooks_only:
@@ -91,9 +96,7 @@ def _cmd_exercises(args: argparse.Namespace) -> int:
         print(f"error: recording the public cases: {err}", file=sys.stderr)
         return 1
     if args.check and recorded:
-        print("the recorded cases are out of date for: " + ", ".join(recorded), file=sys.stderr)
-        print("run: python -m llmcourse exercises build", file=sys.stderr)
-        return 1
+        return _drifted("the recorded cases are out of date", recorded)
     print("the recorded cases are up to date" if args.check else
           f"recorded the public cases again; changed: {', '.join(recorded) or 'none'}")
     return 0

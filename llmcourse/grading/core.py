@@ -335,8 +335,6 @@ class Trial:
 
     def __init__(self, ex: Exercise, executor: Executor, seed: int, *, strided: bool = False,
                  tape: list[dict[str, Any]] | None = None, recording: bool = False) -> None:
-        import random as _random
-
         self.ex = ex
         self.seed = seed
         # Where the expected answers come from (see .references): computed live from the teacher's references, and
@@ -776,12 +774,10 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
                                          "(rebuild them: python -m llmcourse exercises build)")
     chooser = _random.Random(seed)
     cases = list(ex.cases) + _generator_cases(ex) + [Case(c.name, c.fn, True) for c in hidden]
-    # The second half of the public cases and the last hidden one pass their tensors as non-contiguous views (a
-    # `.view` that needs contiguous memory fails there, as on a transposed or sliced tensor in real code), unless the
-    # exercise declares why it cannot take them.
+    # The second half of the public cases (so an empty-batch case at the end cannot be the only one) and the last
+    # hidden one pass their tensors as non-contiguous views (a `.view` that needs contiguous memory fails there, as on
+    # a transposed or sliced tensor in real code), unless the exercise declares why it cannot take them.
     last = {len(ex.cases) - 1, len(cases) - 1 if hidden else -1}
-    # every public case of the second half (so an empty-batch case at the end cannot be the only one) and the last
-    # hidden one
     strided = set() if "non-contiguous" in ex.exempt else set(range(len(ex.cases) // 2, len(ex.cases))) | last
     decoy = None  # the first call of the last case that passed, run again before the last cases' own calls
     results: list[CaseResult] = []
@@ -800,10 +796,10 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
             trial_seed, tape = int(chosen["seed"]), list(chosen["tape"])
         trial = Trial(ex, executor, trial_seed, strided=index in strided, tape=tape)
         trial.decoy = decoy if index in last and "state across calls" not in ex.exempt else None
-        notes = (["non-contiguous inputs"] if trial.strided else []) + \
+        labels = (["non-contiguous inputs"] if trial.strided else []) + \
             (["after another case's call in the same process"] if trial.decoy else [])
-        if notes:
-            case = Case(f"{case.name} ({'; '.join(notes)})", case.fn, case.hidden)
+        if labels:
+            case = Case(f"{case.name} ({'; '.join(labels)})", case.fn, case.hidden)
         try:
             case.fn(trial)
             if trial.replaying and trial.tape is not None and trial._tape_at != len(trial.tape):

@@ -85,7 +85,3 @@ def default_references_folder() -> Path | None:
     """The course's own references, when the package runs from a checkout of the course."""
     folder = Path(__file__).resolve().parents[2] / "solutions" / "references"
     return folder if folder.is_dir() else None
-
-
-def loaded() -> bool:
-    return bool(_LOADED)
