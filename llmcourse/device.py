@@ -24,8 +24,42 @@ import torch
 DEVICE_ENV_VAR = "LLMCOURSE_DEVICE"
 
 
+TRUST_ENV_VAR = "LLMCOURSE_TRUST_DEVICE"
+_warned: set[str] = set()  # devices whose fallback warning this process has printed (once each)
+
+
 def best_device() -> torch.device:
-    """cuda > mps > cpu; ``LLMCOURSE_DEVICE`` (e.g. ``cpu``) overrides the choice."""
+    """:func:`preferred_device`, unless it is not the CPU and fails the numerics check, then the CPU.
+
+    A GPU or MPS backend whose kernels give wrong numbers would train garbage for an hour without a sign, so the
+    first call per process and device runs the doctor's small GPT and LSTM check (well under a second) and falls
+    back with a one-line warning; ``LLMCOURSE_TRUST_DEVICE=1`` skips the check. On the CPU nothing is checked.
+    """
+    device = preferred_device()
+    if trust_device() or device.type == "cpu":  # the variable first: a bad value is refused on every machine
+        return device
+    from .doctor import device_trouble  # here, not at the top: the doctor builds models whose modules import this one
+
+    trouble = device_trouble(device)
+    if trouble is None:
+        return device
+    if str(device) not in _warned:
+        _warned.add(str(device))
+        print(f"warning: {trouble}; the course uses the CPU instead (set {TRUST_ENV_VAR}=1 to use {device} anyway)",
+              file=sys.stderr)
+    return torch.device("cpu")
+
+
+def trust_device() -> bool:
+    """``LLMCOURSE_TRUST_DEVICE``: 1 skips the numerics check, 0 or unset runs it; anything else is refused."""
+    value = os.environ.get(TRUST_ENV_VAR, "").strip().lower()
+    if value not in ("", "0", "1", "false", "true"):
+        raise ValueError(f"{TRUST_ENV_VAR}={value!r}: use 1 to skip the device's numerics check, 0 or unset to run it")
+    return value in ("1", "true")
+
+
+def preferred_device() -> torch.device:
+    """cuda > mps > cpu, unchecked; ``LLMCOURSE_DEVICE`` (e.g. ``cpu``) overrides the choice."""
     forced = os.environ.get(DEVICE_ENV_VAR, "").strip().lower()
     if forced:
         return forced_device(forced)
@@ -36,33 +70,37 @@ def best_device() -> torch.device:
     return torch.device("cpu")
 
 
-def forced_device(name: str) -> torch.device:
-    """The device ``LLMCOURSE_DEVICE`` names, refused with a ValueError (one line) if torch or this machine
-    does not have it: ``"cuda:1"`` on a one-GPU machine fails here, not in the first tensor it would hold."""
-    advice = f"use cpu, cuda, cuda:N or mps, or unset {DEVICE_ENV_VAR} to choose automatically"
+def forced_device(name: str, source: str = DEVICE_ENV_VAR) -> torch.device:
+    """The device ``LLMCOURSE_DEVICE`` (or ``source``, e.g. ``--device``) names, refused with a ValueError (one line)
+    if torch or this machine does not have it: ``"cuda:1"`` on a one-GPU machine fails here, not in the first tensor
+    it would hold."""
+    leave_out = f"unset {DEVICE_ENV_VAR}" if source == DEVICE_ENV_VAR else f"leave out {source}"
+    advice = f"use cpu, cuda, cuda:N or mps, or {leave_out} to choose automatically"
+    what = f"{source}={name!r}"
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        raise ValueError(f"{DEVICE_ENV_VAR}={name!r} is not a device torch knows; {advice}") from None
+        raise ValueError(f"{what} is not a device torch knows; {advice}") from None
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (device.index or 0) >= count:
             have = f"{count} CUDA device(s)" if count else "no CUDA device"
-            raise ValueError(f"{DEVICE_ENV_VAR}={name!r}, but this machine has {have}; {advice}")
+            raise ValueError(f"{what}, but this machine has {have}; {advice}")
     elif device.type == "mps":
         if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
-            raise ValueError(f"{DEVICE_ENV_VAR}={name!r}, but MPS is not available here; {advice}")
+            raise ValueError(f"{what}, but MPS is not available here; {advice}")
     elif device.type != "cpu":
         backend = getattr(torch, device.type, None)
         if not callable(getattr(backend, "is_available", None)) or not backend.is_available():
-            raise ValueError(f"{DEVICE_ENV_VAR}={name!r}, but torch cannot use {device.type} here; {advice}")
+            raise ValueError(f"{what}, but torch cannot use {device.type} here; {advice}")
     return device
 
 
 def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     """The mixed-precision dtype worth using on ``device``, or None for plain float32.
 
-    bf16 on CUDA GPUs that support it (Ampere and newer), fp16 on older CUDA GPUs. On CPU and MPS we
+    bf16 on CUDA GPUs that support it (Ampere and newer), fp16 on older CUDA GPUs (with a ``GradScaler``, as
+    :func:`llmcourse.training.train` does; chapter 7's ``train_gpt`` stays in float32 there). On CPU and MPS we
     stay in float32: CPU bf16 is slow on most laptops, and float32 keeps results comparable.
     """
     device = torch.device(device)

@@ -92,3 +92,20 @@ def test_autocast_picks_float16_where_bfloat16_is_only_emulated(monkeypatch):
     assert device_module.autocast_dtype("cuda") is torch.float16
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     assert device_module.autocast_dtype("cuda") is torch.bfloat16
+
+
+def test_forced_device_names_the_argument_it_came_from():
+    with pytest.raises(ValueError, match=r"^--device='gpu' is not a device torch knows; .*leave out --device"):
+        device.forced_device("gpu", "--device")
+
+
+@pytest.mark.parametrize("value, trusted", [("", False), ("0", False), ("1", True), (" TRUE ", True)])
+def test_trust_device_reads_its_variable(monkeypatch, value, trusted):
+    monkeypatch.setenv("LLMCOURSE_TRUST_DEVICE", value)
+    assert device.trust_device() is trusted
+
+
+def test_trust_device_refuses_other_values(monkeypatch):
+    monkeypatch.setenv("LLMCOURSE_TRUST_DEVICE", "maybe")
+    with pytest.raises(ValueError, match="LLMCOURSE_TRUST_DEVICE='maybe': use 1"):
+        device.best_device()
