@@ -5,6 +5,10 @@ import os
 # The course at its smallest size: every notebook in seconds on a CPU.
 os.environ.setdefault("LLMCOURSE_PROFILE", "ci")
 
+# Each chapter's closing expect() cell raises when a result leaves the band of the reference runs for its profile and
+# device (llmcourse.expected), so a change that silently degrades a chapter fails the tests.
+os.environ.setdefault("LLMCOURSE_EXPECT_STRICT", "1")
+
 # Under pytest-xdist each worker (and each notebook kernel it starts) gets one CPU thread: two workers with torch's
 # default of one thread per core would oversubscribe the cores, which makes small torch loops many times slower.
 if os.environ.get("PYTEST_XDIST_WORKER"):

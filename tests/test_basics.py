@@ -96,9 +96,9 @@ def test_mlp_learns_the_ci_spirals():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert accuracy(model(x), y) >= cfg.min_train_acc
+    assert accuracy(model(x), y) >= 0.9  # guessing gives 0.5; the ci reference run gives more (llmcourse.expected)
     x_val, y_val = make_spirals(cfg.n_val, seed=1)
-    assert accuracy(model(x_val), y_val) >= cfg.min_val_acc
+    assert accuracy(model(x_val), y_val) >= 0.85
 
 
 def test_hand_written_loop_equals_training_train():
@@ -165,7 +165,6 @@ def test_every_profile_has_the_same_ch01_settings():
     assert keys["ci"] == keys["laptop"] == keys["gpu"]
     ci, laptop = settings("ch01", "ci"), settings("ch01", "laptop")
     assert ci.n_points <= laptop.n_points and ci.steps <= laptop.steps
-    assert 0 < ci.min_train_acc <= laptop.min_train_acc < 1
 
 
 def _spiral_run(steps, checkpoint_path=None):

@@ -1,0 +1,370 @@
+"""Is my run right? Each chapter's key results, the band they should land in, and a verdict in plain words.
+
+Every chapter declares its key results here, once: the loss after training, an accuracy, a compression, with
+which direction is better and how far a run may stray. Where a result should land comes from *real runs*: the
+reference values in ``expected_runs.json`` beside this file, each stored with the command that made it, the
+device, the versions and the date. They are written by ``python -m llmcourse execute NOTEBOOK --record``, never
+by hand. A band is the reference value plus or minus the declared tolerance, for one profile on one device class
+(``cpu``, ``cuda``, ``mps``): a run on a device class that has no reference run is reported as *not measured*,
+never as a pass.
+
+At the end of each chapter ``expect("chNN", name=value, ...)`` prints, for the learner's own profile and device,
+each result, its band and a verdict (*within range*, *better than expected* or *off*) and, when off, the most
+likely causes. Under the tests (``LLMCOURSE_EXPECT_STRICT=1``, set by conftest.py) anything outside its band, or
+not measured, raises: a change that silently degrades a chapter fails CI.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUNS_FILE = Path(__file__).with_name("expected_runs.json")
+STRICT_ENV = "LLMCOURSE_EXPECT_STRICT"  # "1": raise when a result is outside its band (the tests)
+RECORD_ENV = "LLMCOURSE_EXPECT_RECORD"  # a file: expect() appends what it saw (execute --record)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One key result of a chapter: what it is, which way is better, and how far a run may stray.
+
+    ``tolerance`` is absolute, in the result's unit, per profile: seeds, thread counts and CPUs move a short ci
+    run more than a long laptop one. ``strict=False`` for a result that depends on the machine's speed or
+    load (a wall time): it is reported against its band but never fails a run.
+    """
+
+    name: str
+    label: str
+    unit: str
+    better: str  # "higher" or "lower"
+    tolerance: dict[str, float]
+    strict: bool = True
+    digits: int = 3
+
+
+def _tol(ci: float, laptop: float, gpu: float | None = None) -> dict[str, float]:
+    return {"ci": ci, "laptop": laptop, "gpu": laptop if gpu is None else gpu}
+
+
+# The key results of each chapter. A chapter's last cell passes every one of them to expect().
+RESULTS: dict[str, tuple[Result, ...]] = {
+    "ch01": (
+        Result("train_acc", "spiral MLP, training accuracy", "", "higher", _tol(0.04, 0.02)),
+        Result("val_acc", "spiral MLP, validation accuracy", "", "higher", _tol(0.05, 0.02)),
+    ),
+    "ch02": (
+        Result("bytes_per_token", "BPE, held-out compression", "bytes/token", "higher", _tol(0.02, 0.02)),
+    ),
+    "ch03": (
+        Result("final_loss", "skip-gram, final training loss", "nats", "lower", _tol(0.10, 0.05)),
+        Result("analogy_acc", "Google analogies, 3CosAdd accuracy", "", "higher", _tol(0.01, 0.02)),
+    ),
+    "ch04": (
+        Result("bigram_val", "bigram, validation loss", "nats/char", "lower", _tol(0.03, 0.02)),
+        Result("mlp_val", "MLP, validation loss", "nats/char", "lower", _tol(0.10, 0.05)),
+        Result("rnn_val", "RNN, validation loss", "nats/char", "lower", _tol(0.10, 0.05)),
+        Result("lstm_val", "LSTM, validation loss", "nats/char", "lower", _tol(0.10, 0.05)),
+    ),
+    "ch05": (
+        Result("rope_toy_acc", "position toy task, RoPE accuracy", "", "higher", _tol(0.15, 0.02)),
+        Result("lm_val", "one-layer attention LM, validation loss", "nats/char", "lower", _tol(0.10, 0.05)),
+    ),
+    "ch06": (
+        Result("seq2seq_acc", "encoder-decoder, exact match", "", "higher", _tol(0.05, 0.05)),
+        Result("climb_full_val", "the climb's full stage, validation loss", "nats/char", "lower", _tol(0.10, 0.05)),
+    ),
+    "ch07": (
+        Result("char_val", "character GPT, validation loss", "nats/char", "lower", _tol(0.10, 0.04)),
+        Result("bpe_val", "BPE GPT, validation loss per character", "nats/char", "lower", _tol(0.10, 0.05)),
+        Result("char_seconds", "character GPT, training time", "s", "lower", _tol(60, 300), strict=False, digits=0),
+    ),
+    "ch08": (
+        Result("val_ppl", "held-out perplexity", "", "lower", _tol(3.0, 0.3), digits=2),
+    ),
+}
+
+
+def device_class(device: Any = None) -> str:
+    """``cpu``, ``cuda`` or ``mps``: what the bands are kept for (``None``: the course's best device)."""
+    import torch
+
+    if device is None:
+        from .device import best_device
+
+        device = best_device()
+    return torch.device(device).type
+
+
+def load_runs(path: Path = RUNS_FILE) -> dict[str, dict[str, dict[str, Any]]]:
+    """{chapter: {"profile/device": run}}: the reference runs, each with values, command, environment and date."""
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def reference_value(chapter: str, name: str, profile: str, device: Any = None) -> float | None:
+    """The reference run's value of one result for ``profile`` on this device class (None: never measured)."""
+    run = load_runs().get(chapter, {}).get(f"{profile}/{device_class(device)}")
+    return None if run is None else run["values"].get(name)
+
+
+@dataclass
+class Verdict:
+    """One result of the learner's run against its band."""
+
+    result: Result
+    value: float
+    reference: float | None  # None: never measured for this profile on this device class
+    status: str  # "within", "better", "off", "not measured", "not a number"
+    others: list[str] = field(default_factory=list)  # other profiles whose band holds the value
+
+    @property
+    def band(self) -> tuple[float, float] | None:
+        if self.reference is None:
+            return None
+        return self.reference - self.tolerance, self.reference + self.tolerance
+
+    tolerance: float = 0.0
+
+
+@dataclass
+class Report:
+    """What :func:`expect` found: one verdict per result, the causes to check, and the text it printed."""
+
+    chapter: str
+    profile: str
+    device: str
+    verdicts: list[Verdict]
+    causes: list[str]
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        """No strict result off or outside its band, and every result measured before."""
+        return all(v.status in ("within",) or not v.result.strict and v.status != "not a number"
+                   for v in self.verdicts)
+
+    def __repr__(self) -> str:  # the report is its text; a bare `expect(...)` at the end of a cell prints nothing twice
+        return f"<expected-results report for {self.chapter}: {'ok' if self.ok else 'not ok'}>"
+
+
+def _verdict(result: Result, value: float, reference: float | None, tolerance: float) -> str:
+    if not math.isfinite(value):
+        return "not a number"
+    if reference is None:
+        return "not measured"
+    if abs(value - reference) <= tolerance:
+        return "within"
+    above = value > reference
+    return "better" if above == (result.better == "higher") else "off"
+
+
+def _format(result: Result, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.{result.digits}f}"
+
+
+def expect(chapter: str, *, settings: dict[str, Any] | None = None, device: Any = None,
+           profile: str | None = None, runs: dict | None = None, show_all: bool = True,
+           **values: float) -> Report:
+    """Compare this run's key results with the bands for its profile and device; print and return the verdicts.
+
+    ``values``: every result the chapter declares in :data:`RESULTS`, by name. ``settings``: the chapter's
+    ``cfg``, so a changed setting can be named as a cause. Raises (in strict mode only) when a result is off.
+    """
+    from . import __version__
+    from .config import PROFILES, active_profile
+    from .config import settings as profile_settings
+
+    if chapter not in RESULTS:
+        raise KeyError(f"expect: no declared results for {chapter!r}; chapters with results: {', '.join(RESULTS)}")
+    declared = {r.name: r for r in RESULTS[chapter]}
+    missing = sorted(set(declared) - set(values))
+    unknown = sorted(set(values) - set(declared))
+    if missing or unknown:
+        raise TypeError(f"expect({chapter!r}): " + "; ".join(
+            part for part in (f"missing {', '.join(missing)}" if missing else "",
+                              f"no declared result named {', '.join(unknown)}" if unknown else "") if part)
+                        + f" (declared: {', '.join(declared)})")
+    profile = profile or (settings.get("profile") if settings else None) or active_profile()
+    where = device_class(device)
+    runs = load_runs() if runs is None else runs
+    chapter_runs = runs.get(chapter, {})
+    reference_run = chapter_runs.get(f"{profile}/{where}")
+
+    verdicts = []
+    for name, result in declared.items():
+        value = float(values[name])
+        reference = reference_run["values"].get(name) if reference_run else None
+        tolerance = result.tolerance[profile]
+        status = _verdict(result, value, reference, tolerance)
+        others = []
+        for other in PROFILES:
+            run = chapter_runs.get(f"{other}/{where}")
+            if other != profile and run and name in run["values"] and math.isfinite(value) \
+                    and abs(value - run["values"][name]) <= result.tolerance[other]:
+                others.append(other)
+        verdicts.append(Verdict(result, value, reference, status, others, tolerance))
+
+    causes = _likely_causes(chapter, profile, where, verdicts, reference_run, settings, profile_settings)
+    text = _render(chapter, profile, where, verdicts, causes, reference_run, chapter_runs if show_all else {})
+    report = Report(chapter, profile, where, verdicts, causes, text)
+    print(text)
+
+    record = os.environ.get(RECORD_ENV)
+    if record:  # execute --record: hand the values to the command that stores them as a reference run
+        import torch
+
+        from .device import environment_report
+
+        line = {"chapter": chapter, "profile": profile, "device": where, "values": values,
+                "environment": environment_report(None if device is None else torch.device(device)), "torch": torch.__version__,
+                "python": platform.python_version(), "llmcourse": __version__}
+        with open(record, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+    elif os.environ.get(STRICT_ENV) == "1" and not report.ok:
+        wrong = [f"{v.result.label} {_format(v.result, v.value)} ({v.status})" for v in report.verdicts
+                 if v.status != "within" and (v.result.strict or v.status == "not a number")]
+        raise AssertionError(f"{chapter}, {profile} profile on {where}: outside the expected band: {'; '.join(wrong)}")
+    return report
+
+
+def _likely_causes(chapter: str, profile: str, where: str, verdicts: list[Verdict], reference_run: dict | None,
+                   settings: dict[str, Any] | None, profile_settings) -> list[str]:
+    """The two or three most likely reasons a result is off, most specific first."""
+    if not any(v.status in ("off", "not a number") for v in verdicts):
+        return []
+    causes = []
+    for v in verdicts:
+        if v.status == "off" and v.others:
+            causes.append(f"Wrong profile? Your {v.result.label} is what the {' and '.join(v.others)} profile "
+                          f"gives, and this run is in {profile}: check LLMCOURSE_PROFILE, restart the kernel and "
+                          "run all cells.")
+            break
+    if settings is not None:
+        declared = profile_settings(chapter, profile)
+        changed = [k for k in declared if k in settings and settings[k] != declared[k] and k != "profile"]
+        if changed:
+            shown = ", ".join(f"{k} = {settings[k]!r} (the profile has {declared[k]!r})" for k in changed[:3])
+            causes.append(f"Changed settings: {shown}. The bands hold for the profile's own settings.")
+    causes.append("A changed seed, or cells run out of order or twice: restart the kernel and run all cells; "
+                  "every chapter seeds its runs, so the same profile on the same device lands in the band.")
+    if where != "cpu":
+        causes.append(f"Device numerics: {where} computes differently from the CPU the reference ran on. "
+                      "Run `python -m llmcourse doctor`: it compares this device with the CPU and says whether "
+                      "to trust it, or set LLMCOURSE_DEVICE=cpu.")
+    if reference_run:
+        import torch
+
+        mine, theirs = _minor(torch.__version__), _minor(reference_run.get("torch", ""))
+        if mine and theirs and mine < theirs:
+            causes.append(f"An old torch: yours is {torch.__version__}, the reference ran on {reference_run['torch']}."
+                          " Upgrade, or install the course's lock file (see the README).")
+    causes.append("Edited code above: an experiment left in a cell, or a package function replaced by your own "
+                  "version; compare with the committed notebook.")
+    return causes[:3]
+
+
+def _minor(version: str) -> tuple[int, int] | None:
+    parts = version.split("+")[0].split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+WORDS = {"within": "within range", "better": "better than expected", "off": "OFF",
+         "not measured": "not measured here", "not a number": "OFF (not a number)"}
+
+
+def _render(chapter: str, profile: str, where: str, verdicts: list[Verdict], causes: list[str],
+            reference_run: dict | None, chapter_runs: dict) -> str:
+    width = max(len(v.result.label) for v in verdicts)
+    lines = [f"Is my result right? {chapter}, {profile} profile on {where}"]
+    lines.append(f"  {'result':<{width}}  {'yours':>9}  {'expected':>19}  verdict")
+    for v in verdicts:
+        r = v.result
+        band = "never measured" if v.band is None else \
+            f"{_format(r, v.reference)} ± {_format(r, v.tolerance)}"
+        verdict = WORDS[v.status] + ("" if r.strict else " (a timing: reported, not judged)")
+        unit = f" {r.unit}" if r.unit else ""
+        lines.append(f"  {r.label:<{width}}  {_format(r, v.value):>9}  {band:>19}  {verdict}{unit and ' (' + r.unit + ')'}")
+    if reference_run is None:
+        lines.append(f"No run of {chapter} in the {profile} profile on {where} has been recorded, so there is no band "
+                     "to judge against: your numbers are reported, not passed. Please report them to the course.")
+    else:
+        lines.append(f"The band's centre is a real run: `{reference_run['command']}` on {reference_run['device_name']}, "
+                     f"torch {reference_run['torch']}, {reference_run['date']}.")
+    if any(v.status == "better" for v in verdicts):
+        lines.append("Better than expected is fine; if you changed the settings (more steps, a larger model), that is why.")
+    if causes:
+        lines.append("Off: the most likely causes, in order:")
+        lines.extend(f"  {i}. {cause}" for i, cause in enumerate(causes, 1))
+    elif all(v.status == "within" or not v.result.strict for v in verdicts):
+        lines.append("✓ every result is where the reference run says it should be.")
+    if chapter_runs:
+        lines.append("Every recorded reference run of this chapter (profile on device):")
+        lines.extend("  " + _run_line(chapter, key, run) for key, run in sorted(chapter_runs.items()))
+        measured = {key.split("/")[0] for key in chapter_runs}
+        never = [p for p in ("ci", "laptop", "gpu") if p not in measured]
+        if never:
+            lines.append(f"  never run: the {' and '.join(never)} profile" + ("s" if len(never) > 1 else "")
+                         + (" (no GPU has run this course yet)" if "gpu" in never else ""))
+    return "\n".join(lines)
+
+
+def _run_line(chapter: str, key: str, run: dict) -> str:
+    results = {r.name: r for r in RESULTS[chapter]}
+    shown = ", ".join(f"{name} {_format(results[name], value)}" for name, value in run["values"].items()
+                      if name in results)
+    return f"{key:<12} {shown}"
+
+
+def reference_table(chapter: str, runs: dict | None = None) -> str:
+    """Every recorded reference run of ``chapter`` as a table (``python -m llmcourse expect show``)."""
+    runs = load_runs() if runs is None else runs
+    chapter_runs = runs.get(chapter, {})
+    if not chapter_runs:
+        return f"{chapter}: no reference run recorded"
+    lines = [f"{chapter}:"]
+    for key, run in sorted(chapter_runs.items()):
+        lines.append("  " + _run_line(chapter, key, run))
+        lines.append(f"  {'':<12} `{run['command']}`, {run['device_name']}, torch {run['torch']}, {run['date']}")
+    return "\n".join(lines)
+
+
+def store_runs(records: list[dict[str, Any]], commands: dict[str, str], seconds: dict[str, float],
+               path: Path = RUNS_FILE) -> list[str]:
+    """Write the runs ``records`` (from the RECORD_ENV file) into ``path``, atomically; return the keys written."""
+    import datetime
+
+    runs = load_runs(path)
+    written = []
+    for record in records:
+        chapter, key = record["chapter"], f"{record['profile']}/{record['device']}"
+        device_name = record["environment"].split(" | ")[4].removeprefix("device ")
+        runs.setdefault(chapter, {})[key] = {
+            "values": {k: float(v) for k, v in record["values"].items()},
+            "command": commands[chapter],
+            "device_name": device_name,
+            "environment": record["environment"],
+            "torch": record["torch"],
+            "python": record["python"],
+            "llmcourse": record["llmcourse"],
+            "date": datetime.date.today().isoformat(),
+            "seconds": round(seconds.get(chapter, float("nan")), 1),
+        }
+        written.append(f"{chapter} {key}")
+    text = json.dumps({c: dict(sorted(r.items())) for c, r in sorted(runs.items())}, indent=1) + "\n"
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+    return written
