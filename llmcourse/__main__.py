@@ -7,7 +7,8 @@
                               check() replays, from the teacher's references (or fail if either drifted)
     grade PATH... --out DIR   grade submitted notebooks, each in its own sandbox, into a gradebook
     execute NOTEBOOK...       re-run notebooks in place (to refresh stored outputs)
-    book                      build the Jupyter Book into book/_build/html
+    book [--repository URL]   build the Jupyter Book into book/_build/html, with Colab and Binder buttons
+                              where the course's GitHub address is known
 """
 
 from __future__ import annotations
@@ -268,7 +269,11 @@ def _cmd_execute(args: argparse.Namespace) -> int:
 def _cmd_book(args: argparse.Namespace) -> int:
     from .book import build_book
 
-    html = build_book()
+    try:
+        html = build_book(repository=args.repository, branch=args.branch)
+    except ValueError as err:  # a bad --repository/--branch or repository.url, or a widget with no static view
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"book built: {html / 'index.html'}")
     return 0
 
@@ -328,7 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per cell (default 1800)")
     p.set_defaults(run=_cmd_execute)
 
-    sub.add_parser("book", help="build the Jupyter Book").set_defaults(run=_cmd_book)
+    p = sub.add_parser("book", help="build the Jupyter Book")
+    p.add_argument("--repository", metavar="URL", default=None,
+                   help="the course's GitHub address for the Colab and Binder buttons (default: repository.url"
+                        " in book/_config.yml; without one the buttons are off)")
+    p.add_argument("--branch", default=None, help="the branch the buttons open (default: repository.branch, main)")
+    p.set_defaults(run=_cmd_book)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -6,12 +6,18 @@ request that fails, returns an error status, or goes anywhere but the local serv
 not need the network); show every <img> (loaded, with a width); and, where it has math, have MathJax
 typeset all of it without errors.
 
+The book is built with launch buttons (an example GitHub address): on every chapter page the launch
+menu, once opened, shows Colab and Binder links and still nothing is fetched from another host. On
+every page with a widget, the widget's note and its static view (the figure, text or HTML that
+stands in for it) are shown, and the static view is the cell right next to the widget in its section.
+
 Chromium is Debian's (`apt-get install -y chromium`); playwright's own browser download is not used.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -19,9 +25,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Request, Response, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, sync_playwright
 
-from llmcourse.book import build_book
+from llmcourse.book import CHAPTERS_DIR, STATIC_VIEW_TAG, WIDGET_TAG, build_book, is_widget
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +50,25 @@ UNRENDERED_MATH_JS = """async () => {
         .map(m => m.textContent.slice(0, 80));
 }"""
 BROKEN_IMAGES_JS = "() => [...document.images].filter(i => !i.naturalWidth).map(i => i.src)"
+# An address for the launch buttons: the course has no public one yet.
+EXAMPLE_REPOSITORY = "https://github.com/example/llmcourse"
+# For each widget cell on the page: what is wrong with it and its static view, where a reader would see it.
+WIDGET_VIEWS_JS = f"""() => [...document.querySelectorAll("div.cell.tag_{WIDGET_TAG}")].map((widget, n) => {{
+    const shown = e => e && e.checkVisibility({{visibilityProperty: true, opacityProperty: true}})
+        && e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().height > 0;
+    const problems = [];
+    if (!shown(widget.querySelector(".llmcourse-widget-note"))) problems.push("its note is not shown");
+    const cells = [...widget.closest("section").querySelectorAll("div.cell")];
+    const at = cells.indexOf(widget);
+    const views = [cells[at - 1], cells[at + 1]].filter(c => c && c.classList.contains("tag_{STATIC_VIEW_TAG}"));
+    if (views.length !== 1) problems.push("no static view right next to it in its section");
+    for (const view of views) {{
+        const output = view.querySelector(".cell_output");
+        if (!shown(output)) problems.push("its static view's output is not shown");
+        for (const img of view.querySelectorAll("img")) if (!img.naturalWidth) problems.push("its figure is broken");
+    }}
+    return problems.map(p => `widget ${{n + 1}}: ${{p}}`);
+}}).flat()"""
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -54,7 +79,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The built book, served on 127.0.0.1 at a free port: (base URL, HTML folder)."""
-    html = build_book(tmp_path_factory.mktemp("book"))
+    html = build_book(tmp_path_factory.mktemp("book"), repository=EXAMPLE_REPOSITORY)
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=html))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -77,8 +102,19 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def problems_on(browser: Browser, url: str, base: str) -> list[str]:
-    """Open ``url`` in a fresh page and list everything a reader would find wrong with it."""
+def widgets_in(page: str) -> int:
+    """How many widget cells the chapter notebook behind ``page`` (chapters/NN_topic.html) has; 0 for others."""
+    notebook = CHAPTERS_DIR / f"{page.removeprefix('chapters/').removesuffix('.html')}.ipynb"
+    if not page.startswith("chapters/") or not notebook.exists():
+        return 0
+    return sum(map(is_widget, json.loads(notebook.read_text(encoding="utf-8"))["cells"]))
+
+
+def problems_on(browser: Browser, url: str, base: str, widgets: int = 0) -> list[str]:
+    """Open ``url`` in a fresh page and list everything a reader would find wrong with it.
+
+    On a chapter page it also opens the launch menu, and checks the page's ``widgets`` widget cells.
+    """
     problems: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
@@ -105,12 +141,27 @@ def problems_on(browser: Browser, url: str, base: str) -> list[str]:
         page.wait_for_load_state("networkidle")  # the fonts MathJax asked for
         problems += [f"math not rendered: {text!r}" for text in unrendered]
         problems += [f"image not shown: {src}" for src in page.evaluate(BROKEN_IMAGES_JS)]
+        if "/chapters/" in url:
+            problems += launch_menu_problems(page)
+        tagged = page.locator(f"div.cell.tag_{WIDGET_TAG}").count()
+        if tagged != widgets:
+            problems.append(f"{tagged} widget cells on the page, the notebook has {widgets}")
+        problems += page.evaluate(WIDGET_VIEWS_JS)
+        page.wait_for_load_state("networkidle")  # anything the launch menu asked for
     finally:
         page.close()
     return problems
 
 
-def test_every_page_works_offline_and_shows_its_figures_and_math(
+def launch_menu_problems(page: Page) -> list[str]:
+    """Open the chapter page's launch menu: it must offer exactly Colab and Binder, as plain links."""
+    page.locator(".dropdown-launch-buttons button").click()
+    shown = page.locator(".dropdown-launch-buttons a.dropdown-item:visible")
+    hosts = sorted((shown.nth(k).get_attribute("href") or "").split("/")[2] for k in range(shown.count()))
+    return [] if hosts == ["colab.research.google.com", "mybinder.org"] else [f"launch menu links to {hosts}"]
+
+
+def test_every_page_works_offline_and_shows_its_figures_math_launch_links_and_widget_views(
     site: tuple[str, Path], browser: Browser
 ) -> None:
     base, html = site
@@ -120,5 +171,7 @@ def test_every_page_works_offline_and_shows_its_figures_and_math(
         if not path.relative_to(html).parts[0].startswith("_")  # _static, _sources: not pages
     )
     assert "index.html" in pages
-    problems = [f"{page}: {problem}" for page in pages for problem in problems_on(browser, base + page, base)]
+    assert sum(map(widgets_in, pages)) >= 5, "chapters 2, 3, 4, 5 and 8 have explorers"
+    problems = [f"{page}: {problem}" for page in pages
+                for problem in problems_on(browser, base + page, base, widgets_in(page))]
     assert not problems, "what a reader would see go wrong:\n" + "\n".join(problems)
