@@ -1,12 +1,16 @@
 """The command line: ``python -m llmcourse <command>`` for everything that is not a notebook.
 
+    doctor [--json]           versions, device, dtypes, compile, memory, disk, data, sandbox and a numerics check
+                              of the course's GPT and LSTM on the device against the CPU; exit 1 if something is missing
     env [--check]             print the environment report; --check compares the device with the CPU
     data list | path NAME | fetch [NAME...]
                               the dataset registry; fetch downloads and verifies
     exercises build [--check] regenerate exercises/ from solutions/ and record the public cases a learner's
                               check() replays, from the teacher's references (or fail if either drifted)
     grade PATH... --out DIR   grade submitted notebooks, each in its own sandbox, into a gradebook
-    execute NOTEBOOK...       re-run notebooks in place (to refresh stored outputs)
+    execute NOTEBOOK...       re-run notebooks in place (to refresh stored outputs); --record stores each chapter's
+                              expect() results as the reference run for its profile and device
+    expect show [CHAPTER...]  the reference runs behind each chapter's expected results
     book [--repository URL]   build the Jupyter Book into book/_build/html, with Colab and Binder buttons
                               where the course's GitHub address is known
 """
@@ -14,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -249,9 +254,18 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    import tempfile
+    import time
+
     os.environ["LLMCOURSE_PROFILE"] = args.profile
+    record = Path(tempfile.mkdtemp()) / "expected.jsonl" if args.record else None
+    if record:
+        os.environ["LLMCOURSE_EXPECT_RECORD"] = str(record)
+    seconds: dict[str, float] = {}  # chapter -> seconds the whole notebook took
+    paths: dict[str, Path] = {}
     for nb_path in notebooks:
         print(f"executing {nb_path} in the {args.profile} profile ...", file=sys.stderr)
+        started = time.perf_counter()
         nb = nbformat.read(nb_path, as_version=4)
         client = NotebookClient(nb, timeout=args.timeout, resources={"metadata": {"path": str(nb_path.parent)}})
         try:  # the kernel process's own log (its shutdown races included) is not the learner's output: cells' is
@@ -261,9 +275,49 @@ def _cmd_execute(args: argparse.Namespace) -> int:
             last = [line for line in text.strip().splitlines() if line.strip()][-1:] or [type(err).__name__]
             print(f"error: {nb_path} stopped in a cell, file left unchanged: {last[0][:300]}", file=sys.stderr)
             return 1
+        chapter = nb.metadata.get("llmcourse", {}).get("chapter") or f"ch{nb_path.name[:2]}"
+        seconds[chapter], paths[chapter] = time.perf_counter() - started, nb_path
         nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})  # one output per stream, not hundreds
-        nbformat.write(nb, nb_path)
+        if not args.no_write:
+            nbformat.write(nb, nb_path)
+    if record:
+        from .expected import store_runs
+
+        records = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+        if not records:
+            print("error: --record: no expect(...) cell ran in these notebooks", file=sys.stderr)
+            return 1
+        threads = os.environ.get("OMP_NUM_THREADS")
+        prefix = f"OMP_NUM_THREADS={threads} " if threads else ""
+        commands = {chapter: f"{prefix}python -m llmcourse execute {path} --profile {args.profile} --record"
+                    + (" --no-write" if args.no_write else "") for chapter, path in paths.items()}
+        for written in store_runs(records, commands, seconds):
+            print(f"recorded the reference run {written}", file=sys.stderr)
+        if not args.no_write:  # each closing cell said "not measured" while its own run was being recorded
+            from .expected import show_verdict_again
+
+            for record in records:
+                show_verdict_again(paths[record["chapter"]], record)
     return 0
+
+
+def _cmd_expect(args: argparse.Namespace) -> int:
+    from .expected import RESULTS, reference_table
+
+    chapters = args.chapters or list(RESULTS)
+    unknown = [c for c in chapters if c not in RESULTS]
+    if unknown:
+        print(f"error: no declared results for {unknown[0]}; chapters with results: {', '.join(RESULTS)}",
+              file=sys.stderr)
+        return 2
+    print("\n".join(reference_table(c) for c in chapters))
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_cli
+
+    return run_cli(args)
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
@@ -289,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = _OneLineParser(prog="python -m llmcourse", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+
+    p = sub.add_parser("doctor", help="check this machine for the course, numerics included")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    p.add_argument("--device", default=None, help="the device to check (default: the one the course would choose)")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile check (it takes seconds)")
+    p.set_defaults(run=_cmd_doctor)
 
     p = sub.add_parser("env", help="print the environment report")
     p.add_argument("--check", action="store_true", help="also compare the device with the CPU on a small network")
@@ -331,7 +391,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+")
     p.add_argument("--profile", default="laptop")
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per cell (default 1800)")
+    p.add_argument("--record", action="store_true",
+                   help="store each chapter's expect() results as the reference run for its profile and device")
+    p.add_argument("--no-write", action="store_true", help="leave the notebook files as they were")
     p.set_defaults(run=_cmd_execute)
+
+    p = sub.add_parser("expect", help="show the reference runs behind the chapters' expected results")
+    p.add_argument("action", choices=["show"])
+    p.add_argument("chapters", nargs="*", type=_chapter_id)
+    p.set_defaults(run=_cmd_expect)
 
     p = sub.add_parser("book", help="build the Jupyter Book")
     p.add_argument("--repository", metavar="URL", default=None,

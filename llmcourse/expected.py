@@ -341,6 +341,36 @@ def reference_table(chapter: str, runs: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def show_verdict_again(notebook: Path, record: dict[str, Any]) -> None:
+    """Replace the output of ``notebook``'s closing expect() cell with its verdict against the runs as stored now.
+
+    A run recorded as the reference could not be judged against itself while it ran (its cell said "not measured");
+    the verdict depends only on the values, the profile, the device class and the stored runs, so it is computed
+    again here from the values that cell recorded, and the file is replaced atomically.
+    """
+    import contextlib
+    import io
+
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cell = nb.cells[-1]
+    if cell.cell_type != "code" or not cell.source.startswith(f'expect("{record["chapter"]}"'):
+        raise ValueError(f"{notebook}: the last cell is not {record['chapter']}'s expect(...) cell")
+    text = io.StringIO()
+    strict = os.environ.pop(STRICT_ENV, None)
+    try:
+        with contextlib.redirect_stdout(text):
+            expect(record["chapter"], profile=record["profile"], device=record["device"], **record["values"])
+    finally:
+        if strict is not None:
+            os.environ[STRICT_ENV] = strict
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text.getvalue())]
+    partial = notebook.with_suffix(".ipynb.partial")
+    nbformat.write(nb, partial)
+    partial.replace(notebook)
+
+
 def store_runs(records: list[dict[str, Any]], commands: dict[str, str], seconds: dict[str, float],
                path: Path = RUNS_FILE) -> list[str]:
     """Write the runs ``records`` (from the RECORD_ENV file) into ``path``, atomically; return the keys written."""
