@@ -50,14 +50,14 @@ def check_branch(branch: str) -> str:
     return branch
 
 
-def install_cell(url: str) -> str:
+def install_cell(url: str, branch: str = "main") -> str:
     """The source of a chapter's first code cell for a course published at ``url``."""
     head = ("# Opened outside the course's environment (Colab, Binder, a bare Jupyter)? This installs the course\n"
             "# first; where it is installed already, it does nothing.\n"
             "import importlib.util\n\n"
             'if importlib.util.find_spec("llmcourse") is None:\n')
     if url:
-        return head + f'    %pip install --quiet "llmcourse[dev] @ git+{url}"'
+        return head + f'    %pip install --quiet "llmcourse[dev] @ git+{url}@{branch}"'
     return head + ('    raise ModuleNotFoundError("this notebook needs the llmcourse package: in a clone of the '
                    'course, run `make lab`, or `pip install -e .` in its folder")')
 

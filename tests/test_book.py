@@ -33,7 +33,7 @@ from llmcourse.book import (
     launch_config,
     widget_static_views,
 )
-from llmcourse.launch import DOCTOR_CELL, check_repository, install_cell, repository_url
+from llmcourse.launch import DOCTOR_CELL, check_repository, install_cell, repository_branch, repository_url
 
 TOC = parse_toc_yaml(BOOK_DIR / "_toc.yml")
 TOC_CHAPTERS = [docname for docname in TOC if docname != TOC.root.docname]
@@ -126,7 +126,7 @@ def test_every_toc_document_is_a_page_showing_its_stored_figures(site: Path) -> 
 
 
 def test_every_chapter_starts_by_installing_the_course_then_the_doctor() -> None:
-    expected = {"first": install_cell(repository_url()), "second": DOCTOR_CELL}
+    expected = {"first": install_cell(repository_url(), repository_branch()), "second": DOCTOR_CELL}
     wrong = [f"{path.name} ({which})" for path in sorted(CHAPTERS_DIR.glob("*.ipynb"))
              for which, cell in zip(expected, (code_cells(path) + ["", ""])[:2], strict=True)
              if cell != expected[which]]
@@ -138,6 +138,8 @@ def test_the_install_cell_installs_the_course_from_its_address_or_says_how() -> 
     published = install_cell(EXAMPLE_REPOSITORY)
     pip_lines = [line.strip() for line in published.splitlines() if line.strip().startswith("%pip install")]
     assert len(pip_lines) == 1 and "llmcourse" in pip_lines[0] and f"git+{EXAMPLE_REPOSITORY}" in pip_lines[0]
+    assert f'git+{EXAMPLE_REPOSITORY}@main"' in pip_lines[0]  # the branch the launch buttons open
+    assert f'git+{EXAMPLE_REPOSITORY}@dev"' in install_cell(EXAMPLE_REPOSITORY, "dev")
     unpublished = install_cell("")
     assert "%pip" not in unpublished and "pip install -e ." in unpublished and "make lab" in unpublished
 
