@@ -2,7 +2,7 @@
 
     doctor [--json]           versions, device, dtypes, compile, memory, disk, data, sandbox and a numerics check
                               of the course's GPT and LSTM on the device against the CPU; exit 1 if something is missing
-    env [--check]             print the environment report; --check compares the device with the CPU
+    env [--check]             print the environment report; --check runs the doctor's numerics check alone
     data list | path NAME | fetch [NAME...]
                               the dataset registry; fetch downloads and verifies
     exercises build [--check] regenerate exercises/ from solutions/ and record the public cases a learner's
@@ -29,7 +29,7 @@ from typing import NoReturn
 
 def _cmd_env(args: argparse.Namespace) -> int:
     from .config import active_profile
-    from .device import best_device, environment_report, self_check
+    from .device import best_device, environment_report
 
     try:  # LLMCOURSE_PROFILE and LLMCOURSE_DEVICE are read here; a bad value is one line, not a traceback
         active_profile()
@@ -38,8 +38,12 @@ def _cmd_env(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(environment_report(device))
-    if args.check:
-        print(self_check(device))
+    if args.check:  # the doctor's numerics check alone (python -m llmcourse doctor runs every check)
+        from .doctor import numerics
+
+        comparisons = numerics(str(device))
+        print("\n".join(c.line() for c in comparisons))
+        return 0 if all(c.ok for c in comparisons) else 1
     return 0
 
 
@@ -351,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_cmd_doctor)
 
     p = sub.add_parser("env", help="print the environment report")
-    p.add_argument("--check", action="store_true", help="also compare the device with the CPU on a small network")
+    p.add_argument("--check", action="store_true", help="also run the doctor's numerics check (the course's GPT and LSTM against float64 on the CPU)")
     p.set_defaults(run=_cmd_env)
 
     p = sub.add_parser("data", help="list, locate or download datasets")

@@ -9,7 +9,6 @@ only where it works) so a default never crashes an older GPU or a laptop.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import os
 import platform
@@ -205,30 +204,3 @@ def environment_report(device: torch.device | None = None) -> str:
         f"llmcourse {__version__} | profile {active_profile()} | python {platform.python_version()} | "
         f"torch {torch.__version__} | device {where} | {precision}"
     )
-
-
-def self_check(device: torch.device | str | None = None, tolerance: float = 1e-3) -> str:
-    """Compare a small network's loss and gradients on ``device`` with the CPU, in float32.
-
-    Backends differ: Apple's MPS has shipped kernels that silently gave different losses. This runs
-    the same seeded forward and backward pass on both and says how far apart they are, so a learner
-    knows whether to trust the device before a long run. Returns a one-line verdict.
-    """
-    device = torch.device(device) if device is not None else best_device()
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 32, generator=generator)
-    target = torch.randint(0, 10, (64,), generator=generator)
-    net = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.LayerNorm(64), torch.nn.Linear(64, 10))
-
-    def loss_and_grads(where: torch.device) -> tuple[float, list[torch.Tensor]]:
-        model = copy.deepcopy(net).to(where)
-        loss = torch.nn.functional.cross_entropy(model(x.to(where)), target.to(where))
-        loss.backward()
-        return loss.item(), [p.grad.detach().cpu() for p in model.parameters()]
-
-    cpu_loss, cpu_grads = loss_and_grads(torch.device("cpu"))
-    dev_loss, dev_grads = loss_and_grads(device)
-    grad_gaps = [(a - b).abs().max().item() for a, b in zip(cpu_grads, dev_grads, strict=True)]
-    worst = max([abs(cpu_loss - dev_loss), *grad_gaps])
-    verdict = "agrees with" if worst <= tolerance else "DIFFERS from"
-    return f"{device.type} {verdict} the CPU: largest loss/gradient difference {worst:.2e} (tolerance {tolerance:g})"

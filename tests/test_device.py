@@ -45,8 +45,14 @@ def test_environment_report_names_profile_and_versions():
     assert "profile ci" in line and f"torch {torch.__version__}" in line and "float32" in line
 
 
-def test_self_check_on_cpu_agrees():
-    assert device.self_check("cpu").startswith("cpu agrees with the CPU")
+def test_env_check_runs_the_doctors_numerics_check(capsys):
+    from llmcourse.__main__ import main
+
+    assert main(["env", "--check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[1:]] == [f"{m} on cpu in float32 vs float64 on the CPU"
+                                                          for m in ("GPT", "LSTM")]
+    assert all("within tolerance" in line for line in lines[1:])
 
 
 def test_profiles(monkeypatch):
