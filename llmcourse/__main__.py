@@ -355,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_cmd_doctor)
 
     p = sub.add_parser("env", help="print the environment report")
-    p.add_argument("--check", action="store_true", help="also run the doctor's numerics check (the course's GPT and LSTM against float64 on the CPU)")
+    p.add_argument("--check", action="store_true",
+                   help="also run the doctor's numerics check (the course's GPT and LSTM against float64 on the CPU)")
     p.set_defaults(run=_cmd_env)
 
     p = sub.add_parser("data", help="list, locate or download datasets")

@@ -226,7 +226,8 @@ def expect(chapter: str, *, settings: dict[str, Any] | None = None, device: Any 
         from .device import environment_report
 
         line = {"chapter": chapter, "profile": profile, "device": where, "values": values,
-                "environment": environment_report(None if device is None else torch.device(device)), "torch": torch.__version__,
+                "environment": environment_report(None if device is None else torch.device(device)),
+                "torch": torch.__version__,
                 "python": platform.python_version(), "llmcourse": __version__}
         with open(record, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
@@ -287,24 +288,24 @@ WORDS = {"within": "within range", "better": "better than expected", "off": "OFF
 
 def _render(chapter: str, profile: str, where: str, verdicts: list[Verdict], causes: list[str],
             reference_run: dict | None, chapter_runs: dict) -> str:
-    width = max(len(v.result.label) for v in verdicts)
+    labels = [v.result.label + (f" ({v.result.unit})" if v.result.unit else "") for v in verdicts]
+    width = max(map(len, labels))
     lines = [f"Is my result right? {chapter}, {profile} profile on {where}"]
     lines.append(f"  {'result':<{width}}  {'yours':>9}  {'expected':>19}  verdict")
-    for v in verdicts:
+    for label, v in zip(labels, verdicts, strict=True):
         r = v.result
-        band = "never measured" if v.band is None else \
-            f"{_format(r, v.reference)} ± {_format(r, v.tolerance)}"
+        band = "never measured" if v.band is None else f"{_format(r, v.reference)} ± {_format(r, v.tolerance)}"
         verdict = WORDS[v.status] + ("" if r.strict else " (a timing: reported, not judged)")
-        unit = f" {r.unit}" if r.unit else ""
-        lines.append(f"  {r.label:<{width}}  {_format(r, v.value):>9}  {band:>19}  {verdict}{unit and ' (' + r.unit + ')'}")
+        lines.append(f"  {label:<{width}}  {_format(r, v.value):>9}  {band:>19}  {verdict}")
     if reference_run is None:
         lines.append(f"No run of {chapter} in the {profile} profile on {where} has been recorded, so there is no band "
                      "to judge against: your numbers are reported, not passed. Please report them to the course.")
     else:
-        lines.append(f"The band's centre is a real run: `{reference_run['command']}` on {reference_run['device_name']}, "
-                     f"torch {reference_run['torch']}, {reference_run['date']}.")
+        lines.append(f"The band's centre is a real run: `{reference_run['command']}` on "
+                     f"{reference_run['device_name']}, torch {reference_run['torch']}, {reference_run['date']}.")
     if any(v.status == "better" for v in verdicts):
-        lines.append("Better than expected is fine; if you changed the settings (more steps, a larger model), that is why.")
+        lines.append("Better than expected is fine; if you changed the settings (more steps, a larger model), "
+                     "that is why.")
     if causes:
         lines.append("Off: the most likely causes, in order:")
         lines.extend(f"  {i}. {cause}" for i, cause in enumerate(causes, 1))

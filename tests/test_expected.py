@@ -1,4 +1,4 @@
-"""Expected results: bands from recorded reference runs, plain-word verdicts, likely causes, strict mode for the tests."""
+"""Expected results: bands around recorded reference runs, verdicts in plain words, likely causes, strict tests."""
 
 import json
 import re
