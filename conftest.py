@@ -7,7 +7,10 @@ os.environ.setdefault("LLMCOURSE_PROFILE", "ci")
 
 # Each chapter's closing expect() cell raises when a result leaves the band of the reference runs for its profile and
 # device (llmcourse.expected), so a change that silently degrades a chapter fails the tests.
-os.environ.setdefault("LLMCOURSE_EXPECT_STRICT", "1")
+# Forced, not defaulted: an exported LLMCOURSE_EXPECT_STRICT=0, or a recording file left from execute --record, must
+# not switch the check off.
+os.environ["LLMCOURSE_EXPECT_STRICT"] = "1"
+os.environ.pop("LLMCOURSE_EXPECT_RECORD", None)
 
 # Under pytest-xdist each worker (and each notebook kernel it starts) gets one CPU thread: two workers with torch's
 # default of one thread per core would oversubscribe the cores, which makes small torch loops many times slower.

@@ -295,7 +295,14 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         prefix = f"OMP_NUM_THREADS={threads} " if threads else ""
         commands = {chapter: f"{prefix}python -m llmcourse execute {path} --profile {args.profile} --record"
                     + (" --no-write" if args.no_write else "") for chapter, path in paths.items()}
-        for written in store_runs(records, commands, seconds):
+        from .expected import RecordRefused
+
+        try:
+            stored = store_runs(records, commands, seconds, accept=args.accept)
+        except RecordRefused as err:
+            print(f"error: --record: {err}", file=sys.stderr)
+            return 1
+        for written in stored:
             print(f"recorded the reference run {written}", file=sys.stderr)
         if not args.no_write:  # each closing cell said "not measured" while its own run was being recorded
             from .expected import show_verdict_again
@@ -399,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--record", action="store_true",
                    help="store each chapter's expect() results as the reference run for its profile and device")
     p.add_argument("--no-write", action="store_true", help="leave the notebook files as they were")
+    p.add_argument("--accept", action="store_true",
+                   help="with --record: replace a reference run even where the new results leave its bands")
     p.set_defaults(run=_cmd_execute)
 
     p = sub.add_parser("expect", help="show the reference runs behind the chapters' expected results")
