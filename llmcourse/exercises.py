@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,24 @@ import nbformat
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 ANSWER_PLACEHOLDER = "_Write your answer here._"
 ROOT = Path(__file__).resolve().parent.parent
+STUB_WIDTH = 100  # JupyterLab shows about this many characters of a code line before it scrolls sideways
 _BEGIN_LINE = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION(?:\s+hint:\s*(?P<hint>.*))?\s*$")
 
 
 class MarkerError(ValueError):
     """A solution region is not closed, or an END comes without a BEGIN."""
+
+
+def stub_lines(indent: str, message: str) -> list[str]:
+    """``raise NotImplementedError(message)``, its message split into adjacent string literals when one line
+    would be wider than STUB_WIDTH, so the whole hint stays readable in a notebook cell."""
+    line = f"{indent}raise NotImplementedError({message!r})"
+    if len(line) <= STUB_WIDTH:
+        return [line]
+    inner = indent + "    "
+    pieces = textwrap.wrap(message, width=STUB_WIDTH - len(inner) - 3, break_long_words=False, break_on_hyphens=False)
+    pieces = [piece + " " for piece in pieces[:-1]] + pieces[-1:]  # the spaces wrap() took out, kept in the text
+    return [f"{indent}raise NotImplementedError(", *(f"{inner}{piece!r}" for piece in pieces), f"{indent})"]
 
 
 def strip_solutions(source: str, *, code: bool, where: str = "cell") -> str:
@@ -47,7 +61,7 @@ def strip_solutions(source: str, *, code: bool, where: str = "cell") -> str:
             indent, hint = begin.group("indent"), (begin.group("hint") or "").strip()
             if code:
                 message = f"Exercise: {hint}" if hint else "Exercise: replace this line with your code"
-                out.append(f"{indent}raise NotImplementedError({message!r})")
+                out.extend(stub_lines(indent, message))
             else:
                 out.append(f"{indent}{ANSWER_PLACEHOLDER}")
         elif line.strip().startswith(END):

@@ -96,3 +96,18 @@ def test_no_solution_line_survives_in_the_committed_exercise(master):
                 inside = False
             elif inside and len(line.strip()) > 12:  # long enough to be a real answer line
                 assert json.dumps(line.strip())[1:-1] not in exercise_text, f"answer leaked: {line.strip()}"
+
+
+def test_a_long_hint_is_wrapped_into_short_lines_that_raise_the_whole_hint():
+    hint = ("build the causal mask with torch.triu on a boolean matrix, fill the masked scores with -inf before the "
+            "softmax, and keep the rows that are fully masked at zero instead of NaN")
+    solved = f"def f():\n        ### BEGIN SOLUTION hint: {hint}\n        return 1\n        ### END SOLUTION"
+    stub = strip_solutions(solved, code=True)
+    lines = stub.splitlines()
+    assert len(lines) > 3 and max(map(len, lines)) <= 100
+    assert lines[1] == "        raise NotImplementedError(" and lines[-1] == "        )"
+    namespace: dict = {}
+    exec(stub, namespace)
+    with pytest.raises(NotImplementedError) as raised:
+        namespace["f"]()
+    assert str(raised.value) == f"Exercise: {hint}"
