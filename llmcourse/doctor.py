@@ -4,7 +4,8 @@ Each check below is a small function returning :class:`Check` records (name, ok/
 whether the course needs it), in the order the report prints them: versions, device, precision, compile, memory,
 disk, data, the teacher's sandbox, then the numerics check, which runs a small forward and backward pass of the
 course's GPT and LSTM on the device and in float64 on the CPU and compares loss and gradients. A device that fails
-it is not used: :func:`llmcourse.device.best_device` falls back to the CPU (see :func:`device_trouble`).
+it is not used: :func:`llmcourse.device.best_device` falls back to the CPU (see :func:`device_trouble`), and the
+report warns; it fails only if LLMCOURSE_TRUST_DEVICE=1 keeps that device.
 
 :func:`checkup` is the one-line version at the top of every chapter; :func:`run_cli` is the command.
 """
@@ -256,13 +257,28 @@ def check_sandbox() -> list[Check]:
 
 # ---------------------------------------------------------------------------------------------------- numerics
 
-# Tolerances on the largest relative difference from float64 on the CPU (loss relative to the loss, gradients
-# relative to the largest gradient element of the model: some gradients are exactly zero in exact arithmetic, the
-# key biases' for one, and cannot be measured relative to themselves). A wrong kernel is off by 1e-1 or more.
-FLOAT32_TOL = 1e-4  # float32 rounds at 6e-8; over these sums of a few hundred terms the CPU measured 3e-7
-TF32_TOL = 1e-2  # CUDA float32 may round matmul/cuDNN inputs to TF32's 10-bit mantissa (5e-4), as fp16 does
-AUTOCAST_TOL = {torch.float16: 1e-2,  # fp16 rounds at 4.9e-4; CPU autocast measured 5e-4 on the GPT
-                torch.bfloat16: 5e-2}  # bf16 rounds at 3.9e-3; CPU autocast measured 6e-3 (GPT), 2e-3 (LSTM)
+# What is compared: the loss relative to the loss, and each gradient tensor relative to its own size (max-abs of the
+# difference over max-abs of float64's tensor). Relative to the model's largest gradient element instead, a sign
+# flipped in the whole gradient of a query bias moved the measure by 7e-3 only, inside the TF32 and bf16 tolerances.
+# A wrong attention kernel is off by 1e-1 or more: tests/test_doctor.py measures it for attention without its causal
+# mask (1.1), scaled by 1/d instead of 1/sqrt(d) (0.87) and with the softmax over the queries (3.4); a sign flipped in
+# one query or value gradient gives 2. Logits merely 1% too large give 1.2e-2: caught in float32 only.
+FLOAT32_TOL = 1e-4  # float32 rounds at 6e-8; on this course's CPU the worst tensor measured 3e-7 (LSTM) to 1e-6 (GPT)
+TF32_TOL = 1e-2  # CUDA float32 where TF32 is on: matmul/cuDNN inputs rounded to a 10-bit mantissa (4.9e-4)
+AUTOCAST_TOL = {torch.float16: 1e-2,  # fp16 rounds at 4.9e-4
+                torch.bfloat16: 5e-2}  # bf16 rounds at 3.9e-3; CPU autocast measured 1.6e-2 (GPT), 6e-3 (LSTM)
+# Some gradients are exactly zero in exact arithmetic: the key biases' (softmax ignores a shift shared by every key).
+# Computed, they are rounding noise of the size of the terms that cancel, which are bounded by the model's gradient
+# scale; measured against themselves they would be 1e8 "wrong". So a tensor's size counts as at least GRAD_FLOOR
+# times the model's largest gradient element: float32's noise is then ~1e-6 of it and CPU bf16's ~1e-2, and the
+# floor stays below the smallest gradient tensor that is not zero here (3.3e-3 of the largest, a query bias), so
+# every such tensor is still measured against its own size.
+GRAD_FLOOR = 1e-3
+# GPT-2's init (N(0, 0.02^2)) makes attention near-uniform in a fresh model, where a wrong attention kernel changes
+# little. With query and key weights N(0, 0.25^2), the logits q.k/sqrt(d) of a LayerNorm'd (unit-variance) input
+# have a standard deviation of about n_embd * 0.25^2 = 2: the largest weight of a query that sees 5 to 16 keys
+# averages 0.51 (first layer) and 0.48 (second), where uniform attention's would be 0.11.
+ATTENTION_INIT_STD = 0.25
 VOCAB = 64
 
 
@@ -273,10 +289,11 @@ class Comparison:
     model: str  # "GPT" or "LSTM"
     device: str
     precision: str  # "float32" or "bfloat16 autocast" ...
-    loss_gap: float  # relative
-    grad_gap: float  # relative to the largest gradient element
+    loss_gap: float  # relative to the loss
+    grad_gap: float  # the largest over the gradient tensors, each relative to its own size (see GRAD_FLOOR)
     tolerance: float
     error: str = ""  # the device raised instead of computing
+    worst: str = ""  # the parameter whose gradient differs most
 
     @property
     def ok(self) -> bool:
@@ -287,7 +304,8 @@ class Comparison:
         if self.error:
             return f"{what}: FAILED to run: {self.error}"
         verdict = "within" if self.ok else "OUTSIDE"
-        return (f"{what}: loss {self.loss_gap:.1e}, gradients {self.grad_gap:.1e} "
+        where = f" at {self.worst}" if self.worst else ""
+        return (f"{what}: loss {self.loss_gap:.1e}, gradients {self.grad_gap:.1e}{where} "
                 f"({verdict} tolerance {self.tolerance:.0e})")
 
 
@@ -298,8 +316,12 @@ def _models() -> dict[str, torch.nn.Module]:
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return {"GPT": GPT(GPTConfig(vocab_size=VOCAB, block_size=16, n_layer=2, n_head=2, n_embd=32)),
-                "LSTM": CharRNN(VOCAB, 32, kind="lstm")}
+        gpt = GPT(GPTConfig(vocab_size=VOCAB, block_size=16, n_layer=2, n_head=2, n_embd=32))
+        with torch.no_grad():
+            for block in gpt.blocks:
+                block.attn.q_proj.weight.normal_(0.0, ATTENTION_INIT_STD)
+                block.attn.k_proj.weight.normal_(0.0, ATTENTION_INIT_STD)
+        return {"GPT": gpt, "LSTM": CharRNN(VOCAB, 32, kind="lstm")}
 
 
 def _batch() -> torch.Tensor:
@@ -308,8 +330,8 @@ def _batch() -> torch.Tensor:
 
 def loss_and_grads(model: torch.nn.Module, ids: torch.Tensor, device: torch.device, dtype: torch.dtype,
                    amp: torch.dtype | None) -> list[torch.Tensor]:
-    """[loss, *gradients] of a copy of ``model`` in ``dtype`` on ``device`` (under ``amp`` autocast), in float64
-    on the CPU."""
+    """[loss, *gradients] (in ``model.named_parameters()`` order) of a copy of ``model`` in ``dtype`` on ``device``
+    (under ``amp`` autocast), in float64 on the CPU."""
     net = copy.deepcopy(model).to(device=device, dtype=dtype)
     ids = ids.to(device)
     cast = torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext()
@@ -321,16 +343,34 @@ def loss_and_grads(model: torch.nn.Module, ids: torch.Tensor, device: torch.devi
     return [t.detach().to("cpu", torch.float64) for t in [loss, *(p.grad for p in net.parameters())]]
 
 
-def _gaps(got: list[torch.Tensor], ref: list[torch.Tensor]) -> tuple[float, float]:
+def gaps(got: list[torch.Tensor], ref: list[torch.Tensor]) -> tuple[float, float, int]:
+    """(loss gap, largest gradient gap, index of that gradient) of [loss, *gradients] ``got`` against ``ref``.
+
+    Each gradient tensor is measured against its own size, floored at GRAD_FLOOR of the model's largest gradient
+    element (see there). A NaN or infinity anywhere counts as an infinite gap.
+    """
     loss_gap = (abs(got[0] - ref[0]) / abs(ref[0])).item()
-    scale = max(r.abs().max().item() for r in ref[1:])
-    grad_gap = max((g - r).abs().max().item() for g, r in zip(got[1:], ref[1:], strict=True)) / scale
-    return loss_gap, grad_gap
+    floor = GRAD_FLOOR * max(r.abs().max().item() for r in ref[1:])
+    per_tensor = [((g - r).abs().max() / max(r.abs().max().item(), floor)).item() for g, r in
+                  zip(got[1:], ref[1:], strict=True)]
+    per_tensor = [gap if gap == gap else float("inf") for gap in per_tensor]  # NaN (gap != gap): never "within"
+    worst = max(range(len(per_tensor)), key=per_tensor.__getitem__)
+    return (loss_gap if loss_gap == loss_gap else float("inf")), per_tensor[worst], worst
 
 
-def _float32_tolerance(device: torch.device) -> float:
-    tf32 = torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32
-    return TF32_TOL if device.type == "cuda" and tf32 else FLOAT32_TOL
+def _float32_tolerance(device: torch.device, model: str) -> float:
+    """FLOAT32_TOL, or TF32_TOL on CUDA where TF32 is on for what this model runs.
+
+    The GPT's matmuls (its Linear layers, SDPA's math path) follow ``torch.backends.cuda.matmul.allow_tf32`` (off by
+    default; whether SDPA's fused float32 kernels round like TF32 is not measured here). The LSTM runs in cuDNN, by
+    ``torch.backends.cudnn.allow_tf32`` (on by default), and its output layer is a matmul, so either flag loosens it.
+    """
+    if device.type != "cuda":
+        return FLOAT32_TOL
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    if model == "LSTM":
+        tf32 = tf32 or torch.backends.cudnn.allow_tf32
+    return TF32_TOL if tf32 else FLOAT32_TOL
 
 
 @functools.cache
@@ -341,17 +381,19 @@ def numerics(device_name: str) -> tuple[Comparison, ...]:
     """
     device = torch.device(device_name)
     ids = _batch()
-    runs = [("float32", torch.float32, None, _float32_tolerance(device))]
     amp = autocast_dtype(device)
-    if amp is not None:
-        runs.append((f"{str(amp).removeprefix('torch.')} autocast", torch.float32, amp, AUTOCAST_TOL[amp]))
     results = []
     for name, model in _models().items():
+        runs = [("float32", None, _float32_tolerance(device, name))]
+        if amp is not None:
+            runs.append((f"{str(amp).removeprefix('torch.')} autocast", amp, AUTOCAST_TOL[amp]))
+        names = [n for n, _ in model.named_parameters()]
         ref = loss_and_grads(model, ids, torch.device("cpu"), torch.float64, None)
-        for precision, dtype, cast, tolerance in runs:
+        for precision, cast, tolerance in runs:
             try:
-                loss_gap, grad_gap = _gaps(loss_and_grads(model, ids, device, dtype, cast), ref)
-                results.append(Comparison(name, device_name, precision, loss_gap, grad_gap, tolerance))
+                loss_gap, grad_gap, worst = gaps(loss_and_grads(model, ids, device, torch.float32, cast), ref)
+                results.append(Comparison(name, device_name, precision, loss_gap, grad_gap, tolerance,
+                                          worst=names[worst]))
             except Exception as err:  # noqa: BLE001 — a backend that cannot run the model fails the check
                 first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
                 results.append(Comparison(name, device_name, precision, float("nan"), float("nan"), tolerance,
@@ -367,20 +409,31 @@ def device_trouble(device: torch.device) -> str | None:
     c = bad[0]
     if c.error:
         return f"the course's {c.model} fails to run on {device} in {c.precision}: {c.error}"
+    gap, where = (c.loss_gap, "the loss") if c.loss_gap > c.grad_gap else (c.grad_gap, f"the gradient of {c.worst}")
     return (f"the course's {c.model} on {device} in {c.precision} differs from float64 on the CPU by "
-            f"{max(c.loss_gap, c.grad_gap):.1e} (tolerance {c.tolerance:.0e})")
+            f"{gap:.1e} in {where} (tolerance {c.tolerance:.0e})")
 
 
 def check_numerics(device: torch.device) -> list[Check]:
-    """Each comparison as a needed check; on a device other than the CPU, the CPU's own float32 too."""
-    checks = []
-    for c in numerics(str(device)):
-        name = f"numerics: {c.model} {c.precision}"
-        checks.append(Check(name, "ok" if c.ok else "fail", c.line(), True))
-    if device.type != "cpu" and any(ch.status == "fail" for ch in checks):
-        fallback = (f"{TRUST_ENV_VAR}=1 is set: the course uses {device} anyway, results may be garbage"
-                    if trust_device() else f"the course falls back to the CPU (set {TRUST_ENV_VAR}=1 to override)")
+    """Each comparison as a check; on a device other than the CPU, the CPU's own float32 too.
+
+    The CPU failing its float32 check is a failure: the course has nowhere else to go. A device failing its check
+    is a warning, because :func:`llmcourse.device.best_device` then falls back to the CPU, unless
+    LLMCOURSE_TRUST_DEVICE=1 is set: then the course would train on the wrong numbers, and it is a failure.
+    """
+    fatal = device.type == "cpu" or trust_device()
+    checks = [Check(f"numerics: {c.model} {c.precision}", "ok" if c.ok else "fail" if fatal else "warn", c.line(),
+                    fatal) for c in numerics(str(device))]
+    if device.type == "cpu":
+        return checks
+    if any(ch.status != "ok" for ch in checks):
+        fallback = (f"{TRUST_ENV_VAR}=1 is set: the course uses {device} anyway and would train on wrong numbers "
+                    f"(unset it to fall back to the CPU)" if fatal else
+                    f"{device} fails the numerics check: the course falls back to the CPU "
+                    f"(set {TRUST_ENV_VAR}=1 to use {device} anyway)")
         checks.append(Check("device fallback", "warn", fallback, False))
+    checks += [Check(f"numerics: {c.model} {c.precision} (cpu)", "ok" if c.ok else "fail", c.line(), True)
+               for c in numerics("cpu")]
     return checks
 
 
@@ -409,8 +462,9 @@ def table(checks: list[Check]) -> str:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """``python -m llmcourse doctor``: 0 when everything needed is ok, 1 when something needed fails, 2 for a bad
-    ``--device`` (or LLMCOURSE_DEVICE / LLMCOURSE_TRUST_DEVICE)."""
+    """``python -m llmcourse doctor``: 0 when everything needed is ok (a device that fails the numerics check while
+    the course falls back to the CPU is a warning), 1 when something needed fails, 2 for a bad ``--device`` (or
+    LLMCOURSE_DEVICE / LLMCOURSE_TRUST_DEVICE)."""
     started = time.perf_counter()
     try:
         device = forced_device(args.device.strip().lower(), "--device") if args.device else preferred_device()
@@ -426,8 +480,11 @@ def run_cli(args: argparse.Namespace) -> int:
                           "checks": [asdict(c) for c in checks]}))
     else:
         print(table(checks))
-        print(f"\n{'missing or wrong: ' + ', '.join(failed) if failed else 'everything the course needs is here'} "
-              f"({seconds:.1f} s)")
+        fell_back = not failed and any(c.name == "device fallback" for c in checks)
+        verdict = ("missing or wrong: " + ", ".join(failed) if failed else
+                   f"everything the course needs is here, on the CPU ({device} fails the numerics check)"
+                   if fell_back else "everything the course needs is here")
+        print(f"\n{verdict} ({seconds:.1f} s)")
     return 1 if failed else 0
 
 
@@ -464,11 +521,12 @@ def _checkup_line(device: torch.device | str | None) -> str:
                      f"(largest difference {gap:.0e}) ✓")
     else:
         trouble = device_trouble(device)
+        mark = "✗"
         if device.type == "cpu":
             advice = "the CPU itself computes wrongly: report it with the full report"
         elif trust_device():
             advice = f"{TRUST_ENV_VAR}=1 keeps {device}: results may be garbage"
         else:
-            advice = f"the course uses the CPU instead ({TRUST_ENV_VAR}=1 to override)"
-        parts.append(f"numerics: ✗ {trouble}; {advice}")
+            mark, advice = "!", f"the course uses the CPU instead ({TRUST_ENV_VAR}=1 to override)"
+        parts.append(f"numerics: {mark} {trouble}; {advice}")
     return "doctor: " + " | ".join(parts) + f" — full report: {FULL_REPORT}"
