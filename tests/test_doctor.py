@@ -209,13 +209,15 @@ def tf32_flags():
 def test_tf32_loosens_only_what_it_touches(tf32_flags):
     cuda = torch.device("cuda")
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True  # torch's defaults
-    assert doctor._float32_tolerance(cuda, "GPT") == doctor.FLOAT32_TOL  # cuDNN's flag: the GPT runs no cuDNN
+    assert doctor._float32_tolerance(cuda, "GPT") == doctor.DEVICE_FLOAT32_TOL  # cuDNN's flag: the GPT runs no cuDNN
     assert doctor._float32_tolerance(cuda, "LSTM") == doctor.TF32_TOL
     torch.backends.cudnn.allow_tf32 = False
-    assert doctor._float32_tolerance(cuda, "LSTM") == doctor.FLOAT32_TOL
+    assert doctor._float32_tolerance(cuda, "LSTM") == doctor.DEVICE_FLOAT32_TOL
     torch.backends.cuda.matmul.allow_tf32 = True
     assert doctor._float32_tolerance(cuda, "GPT") == doctor._float32_tolerance(cuda, "LSTM") == doctor.TF32_TOL
     assert doctor._float32_tolerance(torch.device("cpu"), "GPT") == doctor.FLOAT32_TOL
+    assert doctor._float32_tolerance(torch.device("mps"), "GPT") == doctor.DEVICE_FLOAT32_TOL
+    assert doctor.FLOAT32_TOL < doctor.DEVICE_FLOAT32_TOL < doctor.TF32_TOL
 
 
 def test_a_zero_gradient_is_measured_against_the_floor():
