@@ -91,11 +91,26 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
         thread.join()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def find_chromium() -> str:
+    """Chromium's path; a one-line failure that says what to install when there is none (`make test` runs this)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.fail("Chromium is not installed: run `apt-get install -y chromium` (Debian/Ubuntu)")
+        pytest.fail("Chromium is not on PATH, and this test opens the book in it: install it "
+                    "(`sudo apt-get install chromium` on Debian/Ubuntu) so that `chromium` runs", pytrace=False)
+    return chromium
+
+
+def test_without_chromium_the_failure_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception) as failed:
+        find_chromium()
+    message = str(failed.value)
+    assert "\n" not in message and "apt-get install chromium" in message
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = find_chromium()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser

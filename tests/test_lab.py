@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -150,3 +151,17 @@ def test_lab_runs_python_in_a_kernel(lab: Lab) -> None:
     finally:
         status, _ = lab.call("DELETE", f"/api/kernels/{kernel['id']}")
     assert status == 204
+
+
+@pytest.mark.parametrize("user_id, allow_root", [("0", True), ("1000", False)])
+def test_make_lab_runs_the_readme_command_and_allows_root_only_as_root(user_id: str, allow_root: bool) -> None:
+    """JupyterLab refuses root without --allow-root, and containers and cloud notebooks run as root."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.fail("make is not installed: the README's `make lab` needs it (apt-get install make)")
+    # -n prints the commands without running them; a set-up step may come first when .venv is out of date
+    result = subprocess.run([make, "-n", "lab", f"USER_ID={user_id}"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, check=True)
+    command = result.stdout.splitlines()[-1].split()
+    assert command[0].endswith("/jupyter") and command[1:3] == README_COMMAND[1:]
+    assert ("--allow-root" in command) == allow_root
