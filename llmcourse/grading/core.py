@@ -809,7 +809,7 @@ def grade(ex: Exercise, executor: Executor, *, seed: int | None = None, hidden: 
             results.append(CaseResult(case.name, True, hidden=case.hidden))
             decoy = trial.first_call or decoy
         except NotImplementedYet:
-            msg = (f"`{ex.name}` is not implemented yet: replace the `raise NotImplementedError(...)` line with "
+            msg = (f"`{ex.name}` is not implemented yet: replace the `raise NotImplementedError(...)` statement with "
                    "your code.")
             return CheckResult(ex.check_id, False, 0.0, ex.points, [CaseResult(case.name, False, msg)], [msg], seed)
         except CaseTimedOut as exc:
