@@ -51,15 +51,18 @@ def check_branch(branch: str) -> str:
 
 
 def install_cell(url: str, branch: str = "main") -> str:
-    """The source of a chapter's first code cell for a course published at ``url``."""
-    head = ("# Opened outside the course's environment (Colab, Binder, a bare Jupyter)? This installs the course\n"
-            "# first; where it is installed already, it does nothing.\n"
+    """The source of a chapter's first code cell for a course published at ``url`` ("" while it is not)."""
+    does = ("installs the course\n# first" if url else
+            "says how to install the course\n# (it has no public address yet)")
+    head = (f"# Opened outside the course's environment (Colab, Binder, a bare Jupyter)? This cell {does}; where it "
+            "is installed already, it does nothing.\n"
             "import importlib.util\n\n"
             'if importlib.util.find_spec("llmcourse") is None:\n')
     if url:
         return head + f'    %pip install --quiet "llmcourse[dev] @ git+{url}@{branch}"'
-    return head + ('    raise ModuleNotFoundError("this notebook needs the llmcourse package: in a clone of the '
-                   'course, run `make lab`, or `pip install -e .` in its folder")')
+    message = ('"this notebook needs the llmcourse package: in a clone of the course, "\n'
+               '                              "run `make lab`, or `pip install -e .` in its folder"')
+    return head + f"    raise ModuleNotFoundError({message})"
 
 
 DOCTOR_CELL = ("from llmcourse.doctor import checkup\n\n"
