@@ -99,7 +99,7 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     """The mixed-precision dtype worth using on ``device``, or None for plain float32.
 
     bf16 on CUDA GPUs that support it (Ampere and newer), fp16 on older CUDA GPUs (with a ``GradScaler``, as
-    :func:`llmcourse.training.train` does; chapter 7's ``train_gpt`` stays in float32 there). On CPU and MPS we
+    :func:`llmcourse.training.train` and chapter 7's ``train_gpt`` do). On CPU and MPS we
     stay in float32: CPU bf16 is slow on most laptops, and float32 keeps results comparable.
     """
     device = torch.device(device)

@@ -131,7 +131,7 @@ def check_precision(device: torch.device) -> Check:
     dtype = autocast_dtype(device)
     if device.type == "cuda":
         bf16 = "native" if native_bf16() else "emulated only (slow)"
-        scaler = ("float16 runs use a GradScaler (llmcourse.training); chapter 7's train_gpt stays in float32"
+        scaler = ("float16 runs use a GradScaler (llmcourse.training.train and chapter 7's train_gpt)"
                   if dtype == torch.float16 else "no GradScaler needed")
         return Check("precision", "ok", f"bf16 {bf16}, fp16 yes; the course uses {precision_name(device)}, {scaler}",
                      True)

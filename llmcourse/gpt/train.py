@@ -5,9 +5,9 @@ One optimizer step:
     lr = lr_at(step)                                  # linear warm-up, then cosine decay to min_lr
     x, y = get_batch(train, batch_size, T)            # (B, T): indices drawn on the device, seeded
     for each of grad_accum micro-batches of x, y:     # (B / grad_accum, T) each
-        with bf16 autocast (CUDA only):  loss = cross_entropy(model(x_m), y_m) / grad_accum
-        loss.backward()                               # gradients add up: their sum is the full batch's mean
-    clip the gradient norm; AdamW step
+        with autocast (CUDA only, bf16 or fp16):  loss = cross_entropy(model(x_m), y_m) / grad_accum
+        scaler.scale(loss).backward()                 # gradients add up: their sum is the full batch's mean
+    scaler.unscale_; clip the gradient norm; scaler.step (AdamW; skipped on inf/NaN); scaler.update
 
 - AdamW (Loshchilov & Hutter 2019) with nanoGPT's rule for weight decay: every parameter with two or more
   dimensions decays (the Linear weights and the embeddings, whose tied matrix is also the output layer), and
@@ -15,9 +15,15 @@ One optimizer step:
   (0.9, 0.95) as GPT-3 and nanoGPT; ``fused=True`` on CUDA (one kernel for all parameters).
 - The learning rate warms up linearly for ``warmup_steps``, then follows a half cosine down to ``min_lr`` at
   ``max_steps`` (:func:`lr_at`; Loshchilov & Hutter 2017; GPT-3 used the same shape, Brown et al. 2020).
-- Mixed precision: bf16 autocast on CUDA GPUs that have it; float32 everywhere else. bf16 keeps float32's
-  range, so no loss scaling is needed. Attention runs through ``F.scaled_dot_product_attention`` (chapter 5's
-  ``MultiHeadAttention``), which picks FlashAttention-style kernels on a GPU.
+- Mixed precision follows :func:`llmcourse.device.autocast_dtype`, as chapter 1's loop does: bf16 autocast on
+  CUDA GPUs that compute in it natively, which keeps float32's range and needs no loss scaling; fp16 autocast on
+  older CUDA GPUs (a T4, a V100), with a ``torch.amp.GradScaler`` (Micikevicius et al. 2018): each micro-batch's
+  loss is multiplied by the scale before its backward pass, so small gradients stay above fp16's smallest
+  numbers, the gradients are unscaled before clipping, and a step whose gradients overflowed to inf/NaN is
+  skipped while the scale is halved (the bar shows the scale). Plain float32 on the CPU and MPS, where the scaler
+  is off and passes everything through unchanged. The loss itself is always computed in float32. Attention runs
+  through ``F.scaled_dot_product_attention`` (chapter 5's ``MultiHeadAttention``), which picks
+  FlashAttention-style kernels on a GPU.
 - ``torch.compile`` is optional. By default (``compile=None``) it is on for CUDA on Linux and off on the CPU,
   where compiling takes tens of seconds that short runs (the tests, the ci profile) never win back;
   ``compile=True`` asks for it wherever :func:`llmcourse.device.can_compile` says it can work (a CPU with a C++
@@ -32,15 +38,15 @@ One optimizer step:
 - ``on_eval(step)``, if given, runs after each evaluation with the model in eval mode (chapter 7 draws a sample
   and scores other windows there); its time is left out of ``val_seconds`` and ``tokens_per_second``.
 - Checkpoints are :mod:`llmcourse.training`'s (weights, AdamW's moments, step, history, every global RNG, sha256
-  sidecar, atomic writes, ``weights_only`` loading); the batch generator and the per-character validation losses
-  ride along as its ``extra_state``. A run stopped at any step and resumed repeats the unbroken run exactly on the
-  CPU, dropout included (chapter 7's tests compare losses and weights bit for bit).
+  sidecar, atomic writes, ``weights_only`` loading, and the fp16 loss scaler's state where it is on); the batch
+  generator and the per-character validation losses ride along as its ``extra_state``. A run stopped at any step
+  and resumed repeats the unbroken run exactly on the CPU, dropout included (chapter 7's tests compare losses and
+  weights bit for bit, in float32 and in the fp16 path with its scaler, forced on the CPU).
 
-What it leaves out: data-parallel training over several GPUs (DDP/FSDP), fp16 with a gradient scaler, and
-streaming corpora larger than memory.
+What it leaves out: data-parallel training over several GPUs (DDP/FSDP) and streaming corpora larger than memory.
 
 Why a second loop beside :func:`llmcourse.training.train` (chapters 1-6): that loop takes one batch per step and
-syncs every loss, with no schedule, micro-batches, bf16, compile or per-character validation, and those are what
+syncs every loss, with no schedule, micro-batches, compile or per-character validation, and those are what
 this one is for; both share the checkpoint format, and ``train_gpt`` passes its extra state through it.
 
 References: Radford et al. (2019), GPT-2; Brown et al. (2020), GPT-3, appendix B (the optimizer settings);
@@ -153,19 +159,30 @@ def configure_optimizer(model: nn.Module, config: TrainConfig, device: torch.dev
 
 
 def autocast_context(device: torch.device | str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on a CUDA GPU that supports it; plain float32 (a no-op context) everywhere else."""
+    """Autocast in :func:`~llmcourse.device.autocast_dtype`'s dtype (bf16 on a CUDA GPU that has it natively, fp16 on
+    an older one); plain float32 (a no-op context) on the CPU and MPS."""
     device = torch.device(device)
-    if device.type == "cuda" and autocast_dtype(device) == torch.bfloat16:
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def backward_micro_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, grad_accum: int) -> torch.Tensor:
+def grad_scaler(device: torch.device | str) -> torch.amp.GradScaler:
+    """A loss scaler that is on only where autocast runs in fp16, whose range is too narrow for small gradients;
+    off (every call a pass-through) with bf16 and float32."""
+    device = torch.device(device)
+    return torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
+
+
+def backward_micro_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, grad_accum: int, *,
+                           scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
     """Accumulate into ``.grad`` the gradient of the mean loss over x, y (B, T), in ``grad_accum`` pieces.
 
     Each micro-batch's mean loss is divided by ``grad_accum`` before its backward pass, so with equal pieces the
-    accumulated gradient is the full batch's (a mean of equal-sized means is the mean). Returns the full batch's
-    mean loss, detached, still on the device.
+    accumulated gradient is the full batch's (a mean of equal-sized means is the mean). With an fp16 ``scaler``
+    each backward pass runs on the scaled loss, so ``.grad`` holds the gradient times the scale until
+    ``scaler.unscale_``. Returns the full batch's mean loss (unscaled), detached, still on the device.
     """
     if x.shape != y.shape or x.dim() != 2 or x.size(0) % grad_accum:
         raise ValueError(f"need x and y of the same shape (B, T) with B divisible by grad_accum={grad_accum}, got "
@@ -175,7 +192,7 @@ def backward_micro_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, g
         with autocast_context(x.device):
             logits = model(x_m)  # (b, T, V)
         loss = lm_loss(logits, y_m) / grad_accum  # chapter 4's loss: mean nats per predicted token, in float32
-        loss.backward()
+        (scaler.scale(loss) if scaler is not None else loss).backward()  # fp16: x scale; otherwise unchanged
         total += loss.detach()
     return total
 
@@ -254,11 +271,13 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
 
     generator = torch.Generator(device=device).manual_seed(config.seed)
     optimizer = configure_optimizer(model, config, device)
+    scaler = grad_scaler(device)  # on only for fp16 (CUDA without native bf16); off, it changes nothing
     model_config = asdict(model.config) if is_dataclass(getattr(model, "config", None)) else {}
     run = _RunState(generator, config, model_config)
     history, start = History(), 0
     if checkpoint_path is not None and Path(checkpoint_path).exists():
-        start, history = load_checkpoint(checkpoint_path, model, optimizer, run, max_step=config.max_steps)
+        start, history = load_checkpoint(checkpoint_path, model, optimizer, run, max_step=config.max_steps,
+                                         scaler=scaler)
         if start > stop:
             raise ValueError(f"the checkpoint is at step {start}, past until={stop}")
     use_compile = compile_wanted(config.compile, device)
@@ -307,10 +326,12 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
             group["lr"] = lr
         x, y = get_batch(train_ids, config.batch_size, block_size, generator)  # (B, T) each, on the device
         optimizer.zero_grad(set_to_none=True)
-        pending.append(backward_micro_batches(forward, x, y, config.grad_accum))
+        pending.append(backward_micro_batches(forward, x, y, config.grad_accum, scaler=scaler))
         if config.grad_clip is not None:
+            scaler.unscale_(optimizer)  # fp16: clip the true gradients, not the scaled ones
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)  # AdamW's step; fp16: unscales, and skips the step if a gradient is inf/NaN
+        scaler.update()  # fp16: halve the scale after an overflow, double it after a run of good steps
         done = step + 1
         evaluate_now = done == config.max_steps or (config.eval_every and done % config.eval_every == 0)
         save_now = checkpoint_path is not None and (
@@ -321,6 +342,8 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
             now = time.perf_counter()
             postfix = {"loss": f"{history.train[-1]:.4f}", "lr": f"{lr:.2e}",
                        "tok/s": f"{n_steps * tokens_per_step / max(now - interval_began, 1e-9):,.0f}"}
+            if scaler.is_enabled():
+                postfix["scale"] = f"{scaler.get_scale():g}"  # falls when steps overflow (and are skipped)
             if evaluate_now:
                 validate(done)
             if history.val:
@@ -328,7 +351,7 @@ def train_gpt(model: nn.Module, data: TokenData, config: TrainConfig, *, checkpo
             bar.set_postfix(postfix)
             interval_began = time.perf_counter()
         if save_now:
-            save_checkpoint(checkpoint_path, model, optimizer, done, history, run)
+            save_checkpoint(checkpoint_path, model, optimizer, done, history, run, scaler=scaler)
     elapsed = time.perf_counter() - began
     steps_run = stop - start
     speed = steps_run * tokens_per_step / elapsed if steps_run else 0.0
