@@ -39,6 +39,7 @@ lab: $(STAMP)
 test: $(STAMP)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || echo "make test: Chromium is \
 	not on PATH, so the browser test will fail: install it (sudo apt-get install chromium on Debian/Ubuntu)"
+	$(BIN)/python -m llmcourse doctor  # this machine first, its numerics check included; stops here if it fails
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
