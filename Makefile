@@ -62,8 +62,10 @@ install-newest install-oldest: install-%:
 	$(VENV)-$*/bin/python -m uv pip install --quiet --python $(VENV)-$*/bin/python \
 	--resolution $(if $(filter newest,$*),highest,lowest-direct) -e ".[dev]"
 
+# UNIT_TESTS: what runs in that venv (CI runs the tests that meet the libraries the course checks itself against)
+UNIT_TESTS ?= tests
 test-newest test-oldest: test-%: install-%
-	$(VENV)-$*/bin/python -m pytest -m "not slow" tests
+	$(VENV)-$*/bin/python -m pytest -m "not slow" $(UNIT_TESTS)
 
 exercises: $(STAMP)
 	$(BIN)/python -m llmcourse exercises build
