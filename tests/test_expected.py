@@ -23,6 +23,11 @@ def _runs(**values):
                      "laptop/cpu": {**base, "values": {"train_acc": 0.994, "val_acc": 0.982}, **values}}}
 
 
+def _one_run(chapter, key, **values):
+    """A reference table holding one run of ``chapter`` (``key`` such as "laptop/cpu") with ``values``."""
+    return {chapter: {key: {**_runs()["ch01"][key], "values": values}}}
+
+
 @pytest.fixture(autouse=True)
 def _lenient(monkeypatch):
     monkeypatch.delenv(STRICT_ENV, raising=False)
@@ -75,8 +80,7 @@ def test_an_old_torch_and_device_numerics_are_named(monkeypatch):
 
 
 def test_nan_is_off_and_a_timing_is_never_judged():
-    runs = {"ch07": {"laptop/cpu": {**_runs()["ch01"]["laptop/cpu"],
-                                    "values": {"char_val": 1.54, "bpe_val": 1.69, "char_seconds": 600.0}}}}
+    runs = _one_run("ch07", "laptop/cpu", char_val=1.54, bpe_val=1.69, char_seconds=600.0)
     report = expect("ch07", profile="laptop", device="cpu", runs=runs, char_val=1.55, bpe_val=1.70,
                     char_seconds=3000.0)
     assert [v.status for v in report.verdicts] == ["within", "within", "off"] and report.ok
@@ -116,8 +120,7 @@ def test_the_tests_run_in_strict_mode():
 
 
 def test_a_result_not_judged_in_a_profile_is_reported_only():
-    runs = {"ch06": {"ci/cpu": {**_runs()["ch01"]["ci/cpu"],
-                                "values": {"seq2seq_loss": 2.29, "seq2seq_acc": 0.0, "climb_full_val": 3.72}}}}
+    runs = _one_run("ch06", "ci/cpu", seq2seq_loss=2.29, seq2seq_acc=0.0, climb_full_val=3.72)
     report = expect("ch06", profile="ci", device="cpu", runs=runs, seq2seq_loss=2.295, seq2seq_acc=0.5,
                     climb_full_val=9.0)
     assert [v.status for v in report.verdicts] == ["within", "not judged", "not judged"] and report.ok
@@ -125,14 +128,13 @@ def test_a_result_not_judged_in_a_profile_is_reported_only():
 
 
 def test_a_result_computed_on_the_cpu_anyway_is_judged_by_the_cpus_run_on_any_device():
-    runs = {"ch02": {"laptop/cpu": {**_runs()["ch01"]["laptop/cpu"], "values": {"bytes_per_token": 2.257}}}}
+    runs = _one_run("ch02", "laptop/cpu", bytes_per_token=2.257)
     report = expect("ch02", profile="laptop", device="meta", runs=runs, bytes_per_token=2.1)
     assert report.verdicts[0].status == "off"
 
 
 def test_much_better_than_expected_warns_of_a_leak_and_the_reference_run_does_not_judge_itself():
-    runs = {"ch07": {"laptop/cpu": {**_runs()["ch01"]["laptop/cpu"],
-                                    "values": {"char_val": 1.54, "bpe_val": 1.69, "char_seconds": 600.0}}}}
+    runs = _one_run("ch07", "laptop/cpu", char_val=1.54, bpe_val=1.69, char_seconds=600.0)
     report = expect("ch07", profile="laptop", device="cpu", runs=runs, char_val=0.9, bpe_val=1.69, char_seconds=600)
     assert "more likely a leak" in report.text
     report = expect("ch07", profile="laptop", device="cpu", runs=runs, char_val=1.54, bpe_val=1.69,
