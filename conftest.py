@@ -4,6 +4,9 @@ import os
 
 # The course at its smallest size: every notebook in seconds on a CPU.
 os.environ.setdefault("LLMCOURSE_PROFILE", "ci")
+# ... on the CPU, where the ci profile's reference runs were made: on a GPU machine the chapters' results would have no
+# band to land in, and the tests would judge nothing. (The GPU paths are tested where a test asks for CUDA itself.)
+os.environ.setdefault("LLMCOURSE_DEVICE", "cpu")
 
 # Each chapter's closing expect() cell raises when a result leaves the band of the reference runs for its profile and
 # device (llmcourse.expected), so a change that silently degrades a chapter fails the tests.

@@ -267,6 +267,7 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         os.environ["LLMCOURSE_EXPECT_RECORD"] = str(record)
     seconds: dict[str, float] = {}  # chapter -> seconds the whole notebook took
     paths: dict[str, Path] = {}
+    executed = []  # (path, notebook) to write once every run (and, with --record, its storing) has succeeded
     for nb_path in notebooks:
         print(f"executing {nb_path} in the {args.profile} profile ...", file=sys.stderr)
         started = time.perf_counter()
@@ -278,12 +279,14 @@ def _cmd_execute(args: argparse.Namespace) -> int:
             text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # no terminal colours in a one-line message
             last = [line for line in text.strip().splitlines() if line.strip()][-1:] or [type(err).__name__]
             print(f"error: {nb_path} stopped in a cell, file left unchanged: {last[0][:300]}", file=sys.stderr)
+            if not args.no_write and not record:  # the notebooks before it ran to the end: keep their outputs
+                for done_path, done in executed:
+                    nbformat.write(done, done_path)
             return 1
         chapter = nb.metadata.get("llmcourse", {}).get("chapter") or f"ch{nb_path.name[:2]}"
         seconds[chapter], paths[chapter] = time.perf_counter() - started, nb_path
         nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})  # one output per stream, not hundreds
-        if not args.no_write:
-            nbformat.write(nb, nb_path)
+        executed.append((nb_path, nb))
     if record:
         from .expected import store_runs
 
@@ -299,16 +302,19 @@ def _cmd_execute(args: argparse.Namespace) -> int:
 
         try:
             stored = store_runs(records, commands, seconds, accept=args.accept)
-        except RecordRefused as err:
-            print(f"error: --record: {err}", file=sys.stderr)
+        except RecordRefused as err:  # no reference and no notebook is changed
+            print(f"error: --record: {err}; the notebooks were left as they were", file=sys.stderr)
             return 1
         for written in stored:
             print(f"recorded the reference run {written}", file=sys.stderr)
-        if not args.no_write:  # each closing cell said "not measured" while its own run was being recorded
+    if not args.no_write:
+        for nb_path, nb in executed:
+            nbformat.write(nb, nb_path)
+        if record:  # each closing cell said "not measured" while its own run was being recorded
             from .expected import show_verdict_again
 
-            for record in records:
-                show_verdict_again(paths[record["chapter"]], record)
+            for line in records:
+                show_verdict_again(paths[line["chapter"]], line)
     return 0
 
 

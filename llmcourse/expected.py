@@ -109,8 +109,9 @@ def device_class(device: Any = None) -> str:
     return torch.device(device).type
 
 
-def load_runs(path: Path = RUNS_FILE) -> dict[str, dict[str, dict[str, Any]]]:
+def load_runs(path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """{chapter: {"profile/device": run}}: the reference runs, each with values, command, environment and date."""
+    path = RUNS_FILE if path is None else path
     if not path.exists():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
@@ -330,7 +331,12 @@ def _render(chapter: str, profile: str, where: str, verdicts: list[Verdict], cau
         verdict = WORDS[v.status] + ("" if r.strict else " (a timing: reported, not judged)")
         lines.append(f"  {label:<{width}}  {_format(r, v.value):>9}  {band:>19}  {verdict}")
     judged = [v for v in verdicts if v.counts]
-    if reference_run is None:
+    borrowed = [v.result.label for v in verdicts if v.reference is not None and reference_run is None]
+    if reference_run is None and borrowed:
+        lines.append(f"No run of {chapter} in the {profile} profile on {where} has been recorded. What the chapter "
+                     f"computes on the CPU in any case ({', '.join(borrowed)}) is judged against the CPU's reference "
+                     "run; the rest is reported, not passed. Please report your numbers to the course.")
+    elif reference_run is None:
         lines.append(f"No run of {chapter} in the {profile} profile on {where} has been recorded, so there is no band "
                      "to judge against: your numbers are reported, not passed. Please report them to the course.")
     elif is_reference:
@@ -427,7 +433,7 @@ class RecordRefused(ValueError):
 
 
 def store_runs(records: list[dict[str, Any]], commands: dict[str, str], seconds: dict[str, float],
-               path: Path = RUNS_FILE, accept: bool = False) -> list[str]:
+               path: Path | None = None, accept: bool = False) -> list[str]:
     """Write the runs ``records`` (from the RECORD_ENV file) into ``path``, atomically; return the keys written.
 
     A run that replaces an earlier one for the same profile and device must land inside that one's bands, or the
@@ -436,6 +442,7 @@ def store_runs(records: list[dict[str, Any]], commands: dict[str, str], seconds:
     """
     import datetime
 
+    path = RUNS_FILE if path is None else path
     runs = load_runs(path)
     moved = []
     for record in records:

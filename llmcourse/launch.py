@@ -60,8 +60,9 @@ def install_cell(url: str, branch: str = "main") -> str:
             'if importlib.util.find_spec("llmcourse") is None:\n')
     if url:
         return head + f'    %pip install --quiet "llmcourse[dev] @ git+{url}@{branch}"'
-    message = ('"this notebook needs the llmcourse package: in a clone of the course, "\n'
-               '                              "run `make lab`, or `pip install -e .` in its folder"')
+    message = ('"this notebook needs the course and the libraries it checks itself against: in a clone "\n'
+               '                              "of the course, run `make lab` (or pip install -c requirements/lock.txt '
+               '-e .[dev])"')
     return head + f"    raise ModuleNotFoundError({message})"
 
 

@@ -141,7 +141,7 @@ def test_the_install_cell_installs_the_course_from_its_address_or_says_how() -> 
     assert f'git+{EXAMPLE_REPOSITORY}@main"' in pip_lines[0]  # the branch the launch buttons open
     assert f'git+{EXAMPLE_REPOSITORY}@dev"' in install_cell(EXAMPLE_REPOSITORY, "dev")
     unpublished = install_cell("")
-    assert "%pip" not in unpublished and "pip install -e ." in unpublished and "make lab" in unpublished
+    assert "%pip" not in unpublished and "-e .[dev]" in unpublished and "make lab" in unpublished
 
 
 def test_launch_buttons_are_colab_and_binder_and_off_without_an_address() -> None:

@@ -195,3 +195,27 @@ def test_execute_reports_a_failing_cell_in_one_line_and_keeps_the_file(tmp_path)
         result.stderr
     assert "\x1b" not in last  # no terminal colour codes
     assert nb.read_bytes() == before
+
+
+def test_execute_record_refuses_a_run_outside_the_reference_band_and_writes_nothing(tmp_path, monkeypatch):
+    """--record stores a chapter's expect() values as its reference run, but not one that would move the band."""
+    from llmcourse import expected
+    from llmcourse.__main__ import main
+
+    runs_file = tmp_path / "runs.json"
+    old = {"values": {"bytes_per_token": 1.8}, "command": "x", "device_name": "cpu", "environment": "e",
+           "torch": "2.13.0", "python": "3.11", "llmcourse": "0.1.0", "date": "2026-12-07", "seconds": 1.0}
+    runs_file.write_text(json.dumps({"ch02": {"ci/cpu": old}}))
+    monkeypatch.setattr(expected, "RUNS_FILE", runs_file)
+    nb = tmp_path / "02_x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from llmcourse.expected import expect"),
+        nbformat.v4.new_code_cell('expect("ch02", bytes_per_token=1.0)')]), nb)
+    before, runs_before = nb.read_bytes(), runs_file.read_bytes()
+    assert main(["execute", str(nb), "--profile", "ci", "--record", "--timeout", "120"]) == 1
+    assert nb.read_bytes() == before and runs_file.read_bytes() == runs_before  # nothing written
+    assert main(["execute", str(nb), "--profile", "ci", "--record", "--accept", "--timeout", "120"]) == 0
+    run = json.loads(runs_file.read_text())["ch02"]["ci/cpu"]
+    assert run["values"] == {"bytes_per_token": 1.0} and run["command"].endswith("--profile ci --record")
+    closing = nbformat.read(nb, as_version=4).cells[-1].outputs[0]["text"]
+    assert "This run is the reference run itself" in closing

@@ -55,11 +55,15 @@ def test_an_unsatisfied_needed_requirement_exits_1(monkeypatch, capsys):
     assert "✗ numpy" in out and "1.0, but needs" in out and "missing or wrong: numpy" in out
 
 
-def test_a_missing_dev_extra_only_warns(monkeypatch, capsys):
+def test_a_missing_test_tool_only_warns_but_a_missing_chapter_peer_fails(monkeypatch, capsys):
     real = doctor.installed_version
-    monkeypatch.setattr(doctor, "installed_version", lambda name: None if name == "gensim" else real(name))
+    monkeypatch.setattr(doctor, "installed_version", lambda name: None if name == "hypothesis" else real(name))
     assert doctor.run_cli(cli()) == 0
-    assert "! gensim (dev)" in capsys.readouterr().out
+    assert "! hypothesis (dev)" in capsys.readouterr().out
+    monkeypatch.setattr(doctor, "installed_version", lambda name: None if name == "gensim" else real(name))
+    assert doctor.run_cli(cli()) == 1  # chapter 3 imports it
+    out = capsys.readouterr().out
+    assert "✗ gensim" in out and "make lab, or pip install -c requirements/lock.txt -e '.[dev]'" in out
 
 
 def test_a_bad_device_is_one_line_and_exit_2(capsys):
@@ -345,3 +349,53 @@ def test_the_cpu_is_never_checked(monkeypatch):
     monkeypatch.setattr(device, "preferred_device", lambda: torch.device("cpu"))
     monkeypatch.setattr(doctor, "numerics", never)
     assert device.best_device() == torch.device("cpu")
+
+
+def test_every_dev_extra_the_chapters_import_is_needed_by_the_doctor():
+    """A chapter that imports gensim or transformers stops without it: the doctor must not call it optional."""
+    import re
+    import sys
+    from importlib import metadata
+    from pathlib import Path
+
+    import nbformat
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parents[1]
+    sources = [p.read_text() for p in (root / "llmcourse").rglob("*.py")]
+    sources += [c.source for p in (root / "chapters").glob("*.ipynb")
+                for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code"]
+    modules = {m for text in sources for m in re.findall(r"^\s*(?:from|import)\s+(\w+)", text, re.M)}
+    dev = {Requirement(r).name for r in metadata.requires("llmcourse")
+           if Requirement(r).marker is not None and Requirement(r).marker.evaluate({"extra": "dev"})}
+    distributions = metadata.packages_distributions()
+    imported_dev = {d for m in modules - set(sys.stdlib_module_names) for d in distributions.get(m, []) if d in dev}
+    assert imported_dev and imported_dev <= doctor.CHAPTER_PEERS, imported_dev - doctor.CHAPTER_PEERS
+    checks = {c.name: c for c in doctor.check_requirements()}
+    assert all(checks[name].needed for name in imported_dev)
+
+
+def test_only_mixed_precision_failing_keeps_the_device_in_float32(monkeypatch, capsys):
+    """A GPU whose float32 is right but whose bf16 autocast is off trains on the GPU in float32, not on the CPU."""
+    monkeypatch.delenv("LLMCOURSE_TRUST_DEVICE", raising=False)
+    monkeypatch.setattr(device, "preferred_device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(device, "_warned", set())
+    monkeypatch.setattr(device, "_float32_only", set())
+    monkeypatch.setattr(device, "native_bf16", lambda: True)
+
+    def fake(name: str) -> tuple[doctor.Comparison, ...]:
+        float32 = (doctor.Comparison("GPT", name, "float32", 1e-7, 1e-6, 1e-3),)
+        if name == "cpu":
+            return float32
+        return float32 + (doctor.Comparison("GPT", name, "bfloat16 autocast", 1e-3, 0.3, 5e-2, worst="lm_head.weight"),)
+
+    monkeypatch.setattr(doctor, "numerics", fake)
+    assert device.autocast_dtype("cuda") == torch.bfloat16  # before the check
+    assert device.best_device() == torch.device("cuda")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trains on cuda in float32" in err and "bfloat16 autocast" in err
+    assert device.autocast_dtype("cuda") is None  # float32 there from now on
+    _doctor_on_cuda(monkeypatch)
+    assert doctor.run_cli(cli(device="cuda")) == 0
+    out = capsys.readouterr().out
+    assert "only mixed precision fails on cuda" in out and "on cuda in float32" in out

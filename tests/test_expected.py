@@ -131,6 +131,8 @@ def test_a_result_computed_on_the_cpu_anyway_is_judged_by_the_cpus_run_on_any_de
     runs = _one_run("ch02", "laptop/cpu", bytes_per_token=2.257)
     report = expect("ch02", profile="laptop", device="meta", runs=runs, bytes_per_token=2.1)
     assert report.verdicts[0].status == "off"
+    report = expect("ch02", profile="laptop", device="meta", runs=runs, bytes_per_token=2.257)
+    assert report.ok and "judged against the CPU's reference run" in report.text and "no band" not in report.text
 
 
 def test_much_better_than_expected_warns_of_a_leak_and_the_reference_run_does_not_judge_itself():
