@@ -160,7 +160,9 @@ def test_make_lab_runs_the_readme_command_and_allows_root_only_as_root(user_id: 
     if make is None:
         pytest.fail("make is not installed: the README's `make lab` needs it (apt-get install make)")
     # -n prints the commands without running them; a set-up step may come first when .venv is out of date
-    result = subprocess.run([make, "-n", "lab", f"USER_ID={user_id}"], cwd=REPO_ROOT, capture_output=True,
+    # --no-print-directory: under `make test` this make is nested and would print "make[1]: Entering directory"
+    result = subprocess.run([make, "-n", "--no-print-directory", "lab", f"USER_ID={user_id}"], cwd=REPO_ROOT,
+                            capture_output=True,
                             text=True, check=True)
     command = result.stdout.splitlines()[-1].split()
     assert command[0].endswith("/jupyter") and command[1:3] == README_COMMAND[1:]
