@@ -136,6 +136,13 @@ def autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def grad_scaler(device: torch.device | str) -> torch.amp.GradScaler:
+    """A loss scaler that is on only where :func:`autocast` runs in fp16, whose range is too narrow for small
+    gradients; off (every call a pass-through) with bf16 and float32. Chapter 1's and chapter 7's loops use it."""
+    device = torch.device(device)
+    return torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
+
+
 def can_compile(device: torch.device | str) -> bool:
     """Whether ``torch.compile`` can work here: CUDA on Linux (its Triton backend), or a Linux or macOS CPU with a
     C++ compiler on the PATH (Inductor writes C++ for the CPU and needs one to build it)."""
@@ -151,14 +158,20 @@ def can_compile(device: torch.device | str) -> bool:
 
 
 @functools.cache
-def compiles_on_cpu() -> bool:
-    """Compile and run a tiny forward and backward once: a C++ compiler on the PATH may still fail to build."""
+def compiles_on(device_name: str) -> bool:
+    """Compile and run a tiny forward and backward on ``device_name`` once: a C++ compiler on the PATH (or a GPU
+    Triton supports) may still fail to build."""
     try:
-        x = torch.ones(4, requires_grad=True)
+        x = torch.ones(4, device=device_name, requires_grad=True)
         torch.compile(lambda t: (t.sin() * 2).sum())(x).backward()
         return bool(torch.isfinite(x.grad).all())
     except Exception:  # noqa: BLE001 — any failure means: do not compile here
         return False
+
+
+def compiles_on_cpu() -> bool:
+    """:func:`compiles_on` for the CPU (cached)."""
+    return compiles_on("cpu")
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -199,15 +212,22 @@ def environment_report(device: torch.device | None = None) -> str:
     from .config import active_profile
 
     device = device or best_device()
-    if device.type == "cuda":
-        where = f"cuda ({torch.cuda.get_device_name(device)})"
-    elif device.type == "cpu":
-        where = f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
-    else:
-        where = device.type
-    dtype = autocast_dtype(device)
-    precision = f"autocast {str(dtype).removeprefix('torch.')}" if dtype else "float32"
     return (
         f"llmcourse {__version__} | profile {active_profile()} | python {platform.python_version()} | "
-        f"torch {torch.__version__} | device {where} | {precision}"
+        f"torch {torch.__version__} | device {describe(device)} | {precision_name(device)}"
     )
+
+
+def describe(device: torch.device) -> str:
+    """'cuda:0 (NVIDIA H100)', 'cpu (2 threads, x86_64)', 'mps': the device and what it is."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+    return str(device)
+
+
+def precision_name(device: torch.device) -> str:
+    """'bfloat16 autocast', 'float16 autocast' or 'float32': what :func:`autocast_dtype` chooses, in words."""
+    dtype = autocast_dtype(device)
+    return f"{str(dtype).removeprefix('torch.')} autocast" if dtype else "float32"

@@ -37,9 +37,11 @@ from .device import (
     TRUST_ENV_VAR,
     autocast_dtype,
     can_compile,
-    compiles_on_cpu,
+    compiles_on,
+    describe,
     forced_device,
     native_bf16,
+    precision_name,
     preferred_device,
     trust_device,
 )
@@ -122,20 +124,6 @@ def check_requirements() -> list[Check]:
 # ------------------------------------------------------------------------------------------ device and precision
 
 
-def describe(device: torch.device) -> str:
-    """'cuda:0 (NVIDIA H100)', 'cpu (2 threads, x86_64)', 'mps'."""
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
-    return str(device)
-
-
-def precision_name(device: torch.device) -> str:
-    dtype = autocast_dtype(device)
-    return f"{str(dtype).removeprefix('torch.')} autocast" if dtype else "float32"
-
-
 def check_precision(device: torch.device) -> Check:
     """What the device supports and what the course chooses: bf16 where native, fp16 with a scaler, else fp32."""
     dtype = autocast_dtype(device)
@@ -149,19 +137,6 @@ def check_precision(device: torch.device) -> Check:
     return Check("precision", "ok", f"float32 (no autocast: {why})", True)
 
 
-@functools.cache
-def _compiles_on(device_name: str) -> bool:
-    """Compile and run a tiny forward and backward on ``device_name`` (the CPU's answer is device.py's)."""
-    if device_name == "cpu":
-        return compiles_on_cpu()
-    try:
-        x = torch.ones(4, device=device_name, requires_grad=True)
-        torch.compile(lambda t: (t.sin() * 2).sum())(x).backward()
-        return bool(torch.isfinite(x.grad).all())
-    except Exception:  # noqa: BLE001 — any failure means: do not compile here
-        return False
-
-
 def check_compile(device: torch.device, skip: bool) -> Check:
     """Whether ``torch.compile`` works here, tried for real (seconds), not merely whether it might."""
     if skip:
@@ -170,7 +145,7 @@ def check_compile(device: torch.device, skip: bool) -> Check:
         return Check("torch.compile", "warn", f"unsupported on {device.type} here (CUDA on Linux, or a CPU with a C++ "
                      "compiler); the course keeps compile off", False)
     started = time.perf_counter()
-    if _compiles_on(device.type if device.index is None else str(device)):
+    if compiles_on(device.type if device.index is None else str(device)):
         seconds = time.perf_counter() - started
         return Check("torch.compile", "ok", f"compiled and ran a tiny function in {seconds:.1f} s", False)
     return Check("torch.compile", "warn", "torch.compile failed here: train with compile=False", False)

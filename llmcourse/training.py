@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from tqdm import tqdm  # plain text: it shows in saved notebooks and the book, where a widget bar would not
 
-from .device import autocast, autocast_dtype
+from .device import autocast, grad_scaler
 
 Batch = tuple[torch.Tensor, ...]
 CHECKPOINT_KEYS = ("model", "optimizer", "step", "history", "rng", "extra")
@@ -316,7 +316,7 @@ def train(
         raise ValueError(f"steps must be >= 0, got {steps}")
     device = next(model.parameters()).device
     # fp16 needs loss scaling, bf16 and float32 do not: a disabled scaler passes everything through unchanged.
-    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
+    scaler = grad_scaler(device)  # on only for fp16
     history, start = History(), 0
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         start, history = load_checkpoint(checkpoint_path, model, optimizer, extra_state, max_step=steps,

@@ -192,7 +192,12 @@ def test_train_scales_the_loss_exactly_when_autocast_is_float16(monkeypatch, tmp
         seen.append(scaler)
         return scaler
 
-    monkeypatch.setattr(training, "autocast_dtype", lambda device: torch.float16)
+    import contextlib
+
+    import llmcourse.device as device_module
+
+    monkeypatch.setattr(device_module, "autocast_dtype", lambda device: torch.float16)  # what grad_scaler reads
+    monkeypatch.setattr(training, "autocast", lambda device: contextlib.nullcontext())  # the autocast stays a no-op
     monkeypatch.setattr(training.torch.amp, "GradScaler", recording_scaler)
     scaled_model, scaled = _spiral_run(12)
     assert seen and seen[-1].is_enabled() and seen[-1].get_scale() >= 2.0**16
@@ -212,6 +217,7 @@ def test_train_scales_the_loss_exactly_when_autocast_is_float16(monkeypatch, tmp
 def test_train_leaves_the_scaler_off_without_float16():
     """On the CPU (float32) train() builds its scaler switched off: loss.backward() and optimizer.step() as written."""
     import llmcourse.training as training
+    from llmcourse.device import autocast_dtype
 
-    assert training.autocast_dtype("cpu") is None
-    assert not torch.amp.GradScaler("cpu", enabled=training.autocast_dtype("cpu") == torch.float16).is_enabled()
+    assert autocast_dtype("cpu") is None
+    assert not training.grad_scaler("cpu").is_enabled()

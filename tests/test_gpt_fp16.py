@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 
+import llmcourse.device as device_module
 import llmcourse.gpt.train as train_module
 from llmcourse.gpt import GPT, GPTConfig, TrainConfig, autocast_context, char_data, train_gpt
 from llmcourse.training import read_checkpoint
@@ -30,7 +31,7 @@ def tiny(seed: int = 0) -> GPT:
 @pytest.fixture
 def fp16(monkeypatch):
     """train_gpt believes the device autocasts to float16, as on a CUDA GPU without native bf16."""
-    monkeypatch.setattr(train_module, "autocast_dtype", lambda device: torch.float16)
+    monkeypatch.setattr(device_module, "autocast_dtype", lambda device: torch.float16)
 
 
 def test_the_cpu_stays_float32_without_a_scaler():
@@ -58,7 +59,7 @@ def test_fp16_autocasts_to_float16_and_trains_to_a_finite_falling_loss(fp16, mon
     scaler = read_checkpoint(path)["scaler"]  # the loss scale the run reached rides in the checkpoint
     assert scaler["scale"] == 2.0**16 and scaler["_growth_tracker"] == 12  # torch's start; 12 good steps in a row
 
-    monkeypatch.setattr(train_module, "autocast_dtype", lambda device: None)  # the CPU's own answer: float32
+    monkeypatch.setattr(device_module, "autocast_dtype", lambda device: None)  # the CPU's own answer: float32
     float32 = train_gpt(tiny(), DATA, config, checkpoint_path=tmp_path / "float32.pt", progress=False)
     assert float32.history.train != train and float32.history.train == pytest.approx(train, abs=0.05)  # fp16 ran
     assert len(fp16_norms) == len(norms) == 12 and fp16_norms[0] == pytest.approx(norms[0], rel=0.05)
@@ -99,7 +100,7 @@ def test_a_step_whose_gradients_overflow_is_skipped_and_the_scale_halved(fp16, m
 
 
 def test_native_bf16_keeps_no_scaler(monkeypatch, tmp_path):
-    monkeypatch.setattr(train_module, "autocast_dtype", lambda device: torch.bfloat16)
+    monkeypatch.setattr(device_module, "autocast_dtype", lambda device: torch.bfloat16)
     context = autocast_context("cpu")
     assert isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16
     assert not train_module.grad_scaler("cpu").is_enabled()

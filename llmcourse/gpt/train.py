@@ -55,7 +55,6 @@ Karpathy's nanoGPT ``train.py``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
@@ -69,7 +68,8 @@ from torch import nn
 from tqdm import tqdm
 
 from llmcourse.charlm import lm_loss
-from llmcourse.device import autocast_dtype, can_compile, compiles_on_cpu
+from llmcourse.device import autocast as autocast_context  # chapter 1's rule: bf16, fp16 or float32
+from llmcourse.device import can_compile, compiles_on_cpu, grad_scaler
 from llmcourse.training import History, load_checkpoint, save_checkpoint
 
 from .data import TokenData, evaluate, get_batch, val_windows
@@ -156,23 +156,6 @@ def configure_optimizer(model: nn.Module, config: TrainConfig, device: torch.dev
     """AdamW with :func:`param_groups`, the config's betas and peak learning rate; fused on CUDA."""
     return torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.learning_rate,
                              betas=(config.beta1, config.beta2), fused=torch.device(device).type == "cuda")
-
-
-def autocast_context(device: torch.device | str) -> contextlib.AbstractContextManager:
-    """Autocast in :func:`~llmcourse.device.autocast_dtype`'s dtype (bf16 on a CUDA GPU that has it natively, fp16 on
-    an older one); plain float32 (a no-op context) on the CPU and MPS."""
-    device = torch.device(device)
-    dtype = autocast_dtype(device)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def grad_scaler(device: torch.device | str) -> torch.amp.GradScaler:
-    """A loss scaler that is on only where autocast runs in fp16, whose range is too narrow for small gradients;
-    off (every call a pass-through) with bf16 and float32."""
-    device = torch.device(device)
-    return torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
 
 
 def backward_micro_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, grad_accum: int, *,
