@@ -249,18 +249,20 @@ def _execute_arguments(args: argparse.Namespace) -> tuple[list[Path], str | None
 
 
 def _cmd_execute(args: argparse.Namespace) -> int:
+    import tempfile
+    import time
+
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
+    from .expected import RecordRefused, show_verdict_again, store_runs
+
     notebooks, problem = _execute_arguments(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    import tempfile
-    import time
-
     os.environ["LLMCOURSE_PROFILE"] = args.profile
     record = Path(tempfile.mkdtemp()) / "expected.jsonl" if args.record else None
     if record:
@@ -288,8 +290,6 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})  # one output per stream, not hundreds
         executed.append((nb_path, nb))
     if record:
-        from .expected import store_runs
-
         records = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
         if not records:
             print("error: --record: no expect(...) cell ran in these notebooks", file=sys.stderr)
@@ -298,8 +298,6 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         prefix = f"OMP_NUM_THREADS={threads} " if threads else ""
         commands = {chapter: f"{prefix}python -m llmcourse execute {path} --profile {args.profile} --record"
                     + (" --no-write" if args.no_write else "") for chapter, path in paths.items()}
-        from .expected import RecordRefused
-
         try:
             stored = store_runs(records, commands, seconds, accept=args.accept)
         except RecordRefused as err:  # no reference and no notebook is changed
@@ -311,8 +309,6 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         for nb_path, nb in executed:
             nbformat.write(nb, nb_path)
         if record:  # each closing cell said "not measured" while its own run was being recorded
-            from .expected import show_verdict_again
-
             for line in records:
                 show_verdict_again(paths[line["chapter"]], line)
     return 0

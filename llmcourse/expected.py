@@ -121,7 +121,8 @@ def load_runs(path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
 
 def reference_value(chapter: str, name: str, profile: str, device: Any = None) -> float | None:
     """The reference run's value of one result for ``profile`` on this device class (None: never measured)."""
-    run = load_runs().get(chapter, {}).get(f"{profile}/{device_class(device)}")
+    result = next(r for r in RESULTS[chapter] if r.name == name)
+    run = _reference_run(load_runs().get(chapter, {}), profile, device_class(device), result)
     return None if run is None else run["values"].get(name)
 
 
@@ -293,21 +294,15 @@ def _likely_causes(chapter: str, profile: str, where: str, verdicts: list[Verdic
     if reference_run:
         import torch
 
-        mine, theirs = _minor(torch.__version__), _minor(reference_run.get("torch", ""))
-        if mine and theirs and mine < theirs:
+        from . import _release
+
+        mine, theirs = _release(torch.__version__)[:2], _release(reference_run.get("torch", ""))[:2]
+        if len(mine) == len(theirs) == 2 and mine < theirs:
             causes.append(f"An old torch: yours is {torch.__version__}, the reference ran on {reference_run['torch']}."
                           " Upgrade, or install the course's lock file (see the README).")
     causes.append("Edited code above: an experiment left in a cell, or a package function replaced by your own "
                   "version; compare with the committed notebook.")
     return causes[:3]
-
-
-def _minor(version: str) -> tuple[int, int] | None:
-    parts = version.split("+")[0].split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return None
 
 
 WORDS = {"within": "within range", "better": "better than expected", "off": "OFF",
