@@ -50,15 +50,16 @@ def build_book(output_dir: Path | None = None, *, strict: bool = True, repositor
     override book/_config.yml's ``repository.url`` and ``repository.branch`` for the launch buttons;
     a bad one raises ValueError naming it before anything is built.
     """
-    url = check_repository(repository) if repository else repository_url()
+    published = repository_url()  # where the chapters' first cells install the course from
+    url = repository or published
     url = check_repository(url) if url else ""
     branch = check_branch(branch or repository_branch())
     if not url:
         print("launch buttons off: the course has no public address yet (set repository.url in book/_config.yml,"
               " or pass --repository https://github.com/OWNER/REPO)", file=sys.stderr)
-    elif url != repository_url():
+    elif url != published:
         print(f"warning: the launch buttons open {url}, but the chapters' first cells install the course from"
-              f" {repository_url() or 'nowhere'}: set repository.url in book/_config.yml before publishing",
+              f" {published or 'nowhere'}: set repository.url in book/_config.yml before publishing",
               file=sys.stderr)
     build = (BOOK_DIR if output_dir is None else Path(output_dir)) / "_build"
     shutil.rmtree(build, ignore_errors=True)  # no pages left over from removed chapters

@@ -18,20 +18,21 @@ GITHUB_REPO = re.compile(r"https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 BRANCH = re.compile(r"[A-Za-z0-9_./-]+")
 
 
-def repository_url(config: Path = CONFIG) -> str:
-    """``repository.url`` of the book's configuration: where the course is published ("" while it is not)."""
+def _repository_section(config: Path) -> dict:
+    """The ``repository:`` section of the book's configuration ({} when absent)."""
     import yaml
 
-    data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    return str((data.get("repository") or {}).get("url") or "").rstrip("/")
+    return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("repository") or {}
+
+
+def repository_url(config: Path = CONFIG) -> str:
+    """``repository.url`` of the book's configuration: where the course is published ("" while it is not)."""
+    return str(_repository_section(config).get("url") or "").rstrip("/")
 
 
 def repository_branch(config: Path = CONFIG) -> str:
     """``repository.branch`` of the book's configuration: the branch launch buttons open ("main" if unset)."""
-    import yaml
-
-    data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    return str((data.get("repository") or {}).get("branch") or "main")
+    return str(_repository_section(config).get("branch") or "main")
 
 
 def check_repository(url: str) -> str:
