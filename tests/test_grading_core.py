@@ -979,3 +979,39 @@ def test_text_and_order_edges_tell_a_careful_answer_from_a_careless_one(toys):
 
     assert run_check("ch99.release", released, seed=1).passed
     assert not run_check("ch99.release", newest_piece_only, seed=1).passed
+
+
+def _cancelling_rows(t, dtype):
+    """Rows of 48 terms of size ~10 whose sum is near 0, in ``dtype``: summing them loses digits to cancellation."""
+    x = 10 * torch.randn(3, 48, generator=t.rng, dtype=torch.float64)
+    return (x - x.mean(1, keepdim=True)).to(dtype)
+
+
+def test_a_low_precision_answer_may_round_as_its_terms_do_not_as_its_result(toys, monkeypatch):
+    """A bfloat16 sum computed term by term in bfloat16 rounds at the scale of its partial sums; compared with the
+    float32 reference within bfloat16's tolerance alone it would fail wherever the terms cancel. The engine widens
+    the tolerance by how far the reference moves when its inputs are nudged by bfloat16's rounding, so that answer
+    passes, while a wrong one (the last term left out) still fails, and float32 inputs get no slack at all."""
+    ex = toys("ch99.rowsum", args=("x",), grad=False, timeout=5)
+
+    def reference(x):
+        return x.float().sum(1).to(x.dtype) if x.dtype == torch.bfloat16 else x.sum(1)
+
+    @ex.case("bfloat16 rows whose terms cancel")
+    def _(t):
+        t.check_call(_cancelling_rows(t, torch.bfloat16), reference=reference, atol=3e-2, rtol=3e-2)
+
+    def term_by_term(x):
+        total = torch.zeros(x.shape[0], dtype=x.dtype)
+        for j in range(x.shape[1]):
+            total = total + x[:, j]  # rounds to bfloat16 at every step
+        return total
+
+    for seed in range(5):
+        assert run_check("ch99.rowsum", term_by_term, seed=seed).passed
+    assert not any(run_check("ch99.rowsum", lambda x: x[:, :-1].sum(1), seed=seed).passed for seed in range(3))
+    monkeypatch.setattr(core, "ROUNDING_NUDGES", 0)  # no slack: the same careful answer fails somewhere
+    assert not all(run_check("ch99.rowsum", term_by_term, seed=seed).passed for seed in range(5))
+
+    trial_slack = core._rounding_slack(reference, [torch.randn(2, 3)], {}, None)
+    assert trial_slack == {"value": None, "grads": None}, "float32 inputs are compared without slack"

@@ -14,6 +14,10 @@ Every call enforces, unless the exercise opts out in its declaration:
 - the result has exactly the reference's type, dtype and shape;
 - PyTorch's and Python's global random generators are left alone (``global_rng=True`` to allow);
 - with ``grad=True``, gradients reach every input and parameter as the reference's do, equal to them;
+- float16 and bfloat16 inputs are compared with a float32 reference within the dtype's tolerance widened, element
+  by element, by how far that reference moves when its inputs are nudged by the dtype's rounding
+  (:meth:`Trial.rounding_slack`): a careful answer computed in the low dtype itself rounds at every step, and
+  where a sum cancels its error is set by the size of its terms, not of the result;
 - with ``random=True``, an extra case proves the randomness comes from the generator it is given;
 - with ``no_autograd=True`` (a gradient derived by hand), no call into autograd;
 - with ``forbidden=`` (a list of :class:`Forbidden`), none of the library calls that would do the exercise's
@@ -417,6 +421,18 @@ class Trial:
         return self._taped("value", key, (args, kwargs),
                            lambda: {"value": _plain(references.lookup(key)(*args, **kwargs))})["value"]
 
+    def rounding_slack(self, key: str, *args: Any, upstream: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """How far a careful low-precision answer may round from the teacher's reference ``key`` on these inputs.
+
+        Where float16 or bfloat16 tensors come in, ``{"value": ..., "grads": ...}`` shaped like the reference's
+        result (and, with ``upstream``, like its input gradients by path): ``ROUNDING_MARGIN`` times the largest
+        change of each element over ``ROUNDING_NUDGES`` runs of the reference on float32 copies of the inputs,
+        each low-precision element multiplied by ``1 + u * eps`` (``u`` uniform in [-1, 1], ``eps`` the dtype's
+        machine epsilon); ``{"value": None, "grads": None}`` otherwise. Taped like a reference.
+        """
+        return self._taped("slack", key, (args, kwargs),
+                           lambda: _rounding_slack(references.lookup(key), args, kwargs, upstream))
+
     # -- calling the learner's code ----------------------------------------------------------------------
 
     def call(self, *args: Any, grad: bool | None = None, upstream: Any = None, **kwargs: Any) -> Outcome:
@@ -614,6 +630,8 @@ class Trial:
             if callable(named):
                 named = named(*plain_args, **plain_kwargs)
             entry["mistakes"] = named
+            slack = _rounding_slack(fn, list(leaf_args), leaf_kwargs, entry["upstream"])
+            entry["slack"], entry["grad_slack"] = slack["value"], slack["grads"]
             return entry
 
         key = reference if isinstance(reference, str) else getattr(reference, "__name__", "reference")
@@ -622,14 +640,14 @@ class Trial:
             _upstream_like(entry["expected"], self.rng)  # drawn as when it was recorded, so later draws stay in step
         outcome = self.call(*args, grad=grad, upstream=entry["upstream"], **kwargs)
         self.expect(outcome.value, entry["expected"], what, mistakes=entry["mistakes"], atol=atol, rtol=rtol,
-                    **(compare or {}))
+                    slack=entry.get("slack"), **(compare or {}))
         if grad:
             self._check_gradients(outcome, entry["grads"], entry["connected"],
-                                  atol if grad_atol is None else grad_atol, rtol)
+                                  atol if grad_atol is None else grad_atol, rtol, entry.get("grad_slack"))
         return outcome
 
     def _check_gradients(self, outcome: Outcome, expected: dict[str, Any] | None, connected: bool,
-                         atol: float, rtol: float) -> None:
+                         atol: float, rtol: float, slack: dict[str, Any] | None = None) -> None:
         if not connected or not expected:
             return
         if not outcome.connected:
@@ -646,7 +664,8 @@ class Trial:
                 raise CheckFailure(f"no gradient reaches {name}: the result does not depend on it through autograd "
                                    "(is it used through .data, .detach(), .item(), a NumPy round trip, or not at all?)",
                                    "grad")
-            problem = difference(mine, want.detach(), f"the gradient with respect to {name}", atol=atol, rtol=rtol)
+            problem = difference(mine, want.detach(), f"the gradient with respect to {name}", atol=atol, rtol=rtol,
+                                 slack=(slack or {}).get(path))
             if problem:
                 raise CheckFailure(problem + " (the values are right, so look for a step autograd cannot see, such "
                                              "as an in-place change or a constant that should depend on the input)",
@@ -660,6 +679,106 @@ def _path_name(path: str, names: tuple[str, ...]) -> str:
         base = names[i] if i < len(names) else f"argument {i + 1}"
         return f"`{base}`" + (f" (item [{rest}" if rest else "") + (")" if rest else "")
     return f"`{path}`"
+
+
+ROUNDING_NUDGES = 4  # runs of the reference on nudged inputs (each a fixed seed: recordings stay in step)
+ROUNDING_MARGIN = 6.0  # times the largest change they show: rounding at every step of an answer adds up to more
+
+
+def _low_precision(value: Any) -> torch.dtype | None:
+    """float16 or bfloat16 where a tensor of that dtype is among ``value``'s (lists, tuples, dicts, leaf specs)."""
+    if isinstance(value, wire.LeafSpec):
+        value = value.value
+    if isinstance(value, torch.Tensor):
+        return value.dtype if value.dtype in (torch.float16, torch.bfloat16) else None
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return next((d for d in map(_low_precision, items) if d is not None), None)
+
+
+def _nudge(value: Any, gen: torch.Generator) -> Any:
+    """``value`` with each low-precision tensor as a float32 copy, every element times ``1 + u * eps``."""
+    if isinstance(value, wire.LeafSpec):
+        return wire.LeafSpec(_nudge(value.value, gen))
+    if isinstance(value, torch.Tensor) and value.dtype in (torch.float16, torch.bfloat16):
+        u = torch.rand(value.shape, generator=gen, dtype=torch.float64) * 2 - 1
+        return (value.double() * (1 + u * torch.finfo(value.dtype).eps)).float()
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return type(value)(_nudge(v, gen) for v in value)
+    if isinstance(value, dict) and type(value) is dict:
+        return {k: _nudge(v, gen) for k, v in value.items()}
+    return value
+
+
+def _spread(base: Any, other: Any, widest: Any) -> Any:
+    """Element by element, the larger of ``widest`` and ``|other - base|``, shaped like ``base``."""
+    if isinstance(base, torch.Tensor) and base.is_floating_point():
+        if not isinstance(other, torch.Tensor) or other.shape != base.shape:
+            return widest
+        change = (other.double() - base.double()).abs().nan_to_num(nan=0.0, posinf=0.0)
+        return change if widest is None else torch.maximum(widest, change)
+    if isinstance(base, float) and isinstance(other, (int, float)):
+        change = abs(float(other) - base) if abs(float(other) - base) < float("inf") else 0.0
+        return change if widest is None else max(widest, change)
+    if isinstance(base, (list, tuple)) and isinstance(other, (list, tuple)) and len(other) == len(base):
+        wide = widest if isinstance(widest, list) else [None] * len(base)
+        return [_spread(b, o, w) for b, o, w in zip(base, other, wide, strict=True)]
+    if isinstance(base, dict) and isinstance(other, dict):
+        wide = widest if isinstance(widest, dict) else {}
+        return {k: _spread(base[k], other.get(k), wide.get(k)) for k in base}
+    return widest
+
+
+def _scaled(spread: Any, factor: float) -> Any:
+    if isinstance(spread, torch.Tensor):
+        return spread * factor
+    if isinstance(spread, float):
+        return spread * factor
+    if isinstance(spread, list):
+        return [_scaled(s, factor) for s in spread]
+    if isinstance(spread, dict):
+        return {k: _scaled(v, factor) for k, v in spread.items()}
+    return spread
+
+
+def _rounding_slack(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], upstream: Any
+                    ) -> dict[str, Any]:
+    """See :meth:`Trial.rounding_slack`; ``args`` may hold leaf specs (then the gradients' slack comes too)."""
+    if _low_precision([args, kwargs]) is None:
+        return {"value": None, "grads": None}
+
+    def run(a: list[Any], k: dict[str, Any]) -> tuple[Any, Any]:
+        objects: dict[str, Any] = {}
+        built = [wire.build(wire.spec_to_wire(v), objects) for v in a]
+        built_kwargs = {key: wire.build(wire.spec_to_wire(v), objects) for key, v in k.items()}
+        raw = fn(*built, **built_kwargs)
+        grads = None
+        if upstream is not None:
+            grads, _ = input_gradients(raw, _match_upstream(raw, upstream), built)
+            grads = {p: None if g is None else g.detach() for p, g in grads.items()}
+        return _plain(raw), grads
+
+    base_value, base_grads = run(list(args), dict(kwargs))
+    value_spread, grad_spread = None, None
+    for i in range(ROUNDING_NUDGES):
+        gen = torch.Generator().manual_seed(i)
+        try:
+            value, grads = run(_nudge(list(args), gen), _nudge(dict(kwargs), gen))
+        except (RuntimeError, TypeError, ValueError):  # a reference made for the low dtype only: no slack
+            return {"value": None, "grads": None}
+        value_spread = _spread(base_value, value, value_spread)
+        if base_grads is not None and grads is not None:
+            grad_spread = _spread({p: g for p, g in base_grads.items() if g is not None},
+                                  {p: g for p, g in grads.items() if g is not None}, grad_spread)
+    return {"value": _scaled(value_spread, ROUNDING_MARGIN), "grads": _scaled(grad_spread, ROUNDING_MARGIN)}
+
+
+def _match_upstream(output: Any, upstream: Any) -> Any:
+    """``upstream`` cast to each output tensor's dtype (a nudged run computes in float32)."""
+    if isinstance(output, torch.Tensor) and isinstance(upstream, torch.Tensor):
+        return upstream.to(output.dtype)
+    if isinstance(output, (list, tuple)) and isinstance(upstream, (list, tuple)):
+        return type(upstream)(_match_upstream(o, u) for o, u in zip(output, upstream, strict=False))
+    return upstream
 
 
 def _as_leaves(value: Any) -> Any:

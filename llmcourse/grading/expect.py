@@ -50,7 +50,8 @@ def kind_of(value: Any) -> str:
     return f"an object of type {type(value).__name__}"
 
 
-def _tensor_difference(got: torch.Tensor, expected: torch.Tensor, what: str, atol: float, rtol: float) -> str | None:
+def _tensor_difference(got: torch.Tensor, expected: torch.Tensor, what: str, atol: float, rtol: float,
+                       slack: torch.Tensor | None = None) -> str | None:
     if got.dtype != expected.dtype:
         extra = ""
         if expected.dtype == torch.float32 and got.dtype == torch.float64:
@@ -71,6 +72,8 @@ def _tensor_difference(got: torch.Tensor, expected: torch.Tensor, what: str, ato
             return f"{what} contains NaN or infinity at {int(bad.sum())} of {got.numel()} elements."
         g, e = got.double(), expected.double()
         close = torch.isclose(g, e, atol=atol, rtol=rtol, equal_nan=True)
+        if isinstance(slack, torch.Tensor) and slack.shape == expected.shape:  # low precision's own rounding, per element
+            close |= (g - e).abs() <= atol + slack.double() + rtol * e.abs()
     else:
         g, e = got.double(), expected.double()
         close = got == expected
@@ -117,8 +120,11 @@ def _dtype(t: torch.Tensor) -> str:
 
 
 def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: float = 1e-4,
-               strict_sequences: bool = False, positions: bool = True) -> str | None:
-    """What is wrong with ``got`` compared with ``expected`` (in words), or ``None`` when it is right."""
+               strict_sequences: bool = False, positions: bool = True, slack: Any = None) -> str | None:
+    """What is wrong with ``got`` compared with ``expected`` (in words), or ``None`` when it is right.
+
+    ``slack`` (shaped like ``expected``: a tensor per tensor, a float per float, lists and dicts alike) widens
+    ``atol`` element by element, by how far a low-precision answer may round away (``Trial.rounding_slack``)."""
     if isinstance(expected, TensorInfo):
         expected = expected.value
     if isinstance(expected, torch.Tensor):
@@ -131,7 +137,7 @@ def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: 
             elif isinstance(got, (list, tuple)):
                 hint = " Build the result with torch operations (or torch.stack), not a Python list."
             return f"{what} should be a tensor, but it is {kind_of(got)}.{hint}"
-        return _tensor_difference(got, expected, what, atol, rtol)
+        return _tensor_difference(got, expected, what, atol, rtol, slack)
     if isinstance(got, TensorInfo):
         got = got.value
     if isinstance(expected, bool):
@@ -147,7 +153,8 @@ def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: 
             return None
         if not math.isfinite(got) and math.isfinite(expected):
             return f"{what} is {got}, not a finite number."
-        if abs(got - expected) <= atol + rtol * abs(expected) or got == expected:
+        extra = float(slack) if isinstance(slack, (int, float)) else 0.0
+        if abs(got - expected) <= atol + extra + rtol * abs(expected) or got == expected:
             return None
         return f"{what} is wrong: {_relative(torch.tensor(float(got)), torch.tensor(expected))}."
     if isinstance(expected, int):
@@ -179,9 +186,10 @@ def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: 
                           if difference(a, b, "", atol=atol, rtol=rtol) is not None), None)
             where = f", and the items differ from position {first} on" if first is not None else ""
             return f"{what} has {len(got)} items: too {more}{where}."
+        slacks = slack if isinstance(slack, (list, tuple)) and len(slack) == len(expected) else [None] * len(expected)
         for i, (a, b) in enumerate(zip(got, expected, strict=True)):
             problem = difference(a, b, f"item {i} of {what}", atol=atol, rtol=rtol, strict_sequences=strict_sequences,
-                                 positions=positions)
+                                 positions=positions, slack=slacks[i])
             if problem:
                 return problem
         return None
@@ -197,7 +205,8 @@ def difference(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: 
             return f"{what} is missing keys that the right answer has."
         for key in expected:
             problem = difference(got[key], expected[key], f"the value for {_clip(key)} in {what}", atol=atol,
-                                 rtol=rtol, strict_sequences=strict_sequences, positions=positions)
+                                 rtol=rtol, strict_sequences=strict_sequences, positions=positions,
+                                 slack=slack.get(key) if isinstance(slack, Mapping) else None)
             if problem:
                 return problem
         return None
