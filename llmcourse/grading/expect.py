@@ -72,7 +72,7 @@ def _tensor_difference(got: torch.Tensor, expected: torch.Tensor, what: str, ato
             return f"{what} contains NaN or infinity at {int(bad.sum())} of {got.numel()} elements."
         g, e = got.double(), expected.double()
         close = torch.isclose(g, e, atol=atol, rtol=rtol, equal_nan=True)
-        if isinstance(slack, torch.Tensor) and slack.shape == expected.shape:  # low precision's own rounding, per element
+        if isinstance(slack, torch.Tensor) and slack.shape == expected.shape:  # low precision rounds, per element
             close |= (g - e).abs() <= atol + slack.double() + rtol * e.abs()
     else:
         g, e = got.double(), expected.double()
