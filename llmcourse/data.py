@@ -161,6 +161,19 @@ for _name, _file, _sha, _size, _licence, _what in [
                      licence=_licence, citation=_GENSIM_CITATION, description=_what,
                      shipped_in=("gensim", f"test/test_data/{_file}")))
 
+_RT_POLARITY = "https://raw.githubusercontent.com/dennybritz/cnn-text-classification-tf/master/data/rt-polaritydata/"
+for _label, _sha, _size in [("pos", "4134882974a28d0c7b5151256f0e33a6169984ee7372c279e673f1114f475d58", 626_395),
+                            ("neg", "2d11cfbc790f1cd96d78339f41ce53ced1efa83cd22d37d6788fa3fe3d17e2fd", 612_506)]:
+    register(Dataset(
+        name=f"rt-polarity.{_label}", filename=f"rt-polarity.{_label}", url=_RT_POLARITY + f"rt-polarity.{_label}",
+        sha256=_sha, size=_size,
+        licence="Sentence polarity dataset v1.0 (research use); the original is rt-polaritydata.tar.gz at "
+                "cs.cornell.edu/people/pabo/movie-review-data.",
+        citation="Pang, B. & Lee, L. (2005). Seeing stars: exploiting class relationships for sentiment "
+                 "categorization with respect to rating scales. ACL 2005.",
+        description=f"5,331 {'positive' if _label == 'pos' else 'negative'} movie-review sentences (Rotten Tomatoes "
+                    "snippets), one a line, UTF-8, lowercased and tokenized: chapter 9's sentiment task."))
+
 register(
     Dataset(
         name="cl100k_base",
