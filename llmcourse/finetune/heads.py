@@ -89,10 +89,7 @@ class SequenceClassifier(nn.Module):
 
 
 class GPTBody(nn.Module):
-    """A GPT's final hidden states: its own forward with the LM head set aside, so the output is ``ln_f``'s.
-
-    The GPT's forward is reused, not copied: for the call, ``lm_head`` is an ``nn.Identity`` (the head's tied
-    matrix stays in the token embedding, untouched), and it is put back afterwards, also on an error.
+    """A GPT's final hidden states, ``ln_f``'s output: the GPT's own ``hidden_states`` (its forward before the LM head).
 
     Why a padding mask is not needed: attention is causal, so a real token (before any padding, with right
     padding) never attends to the padding after it, and its hidden state is the same as without the padding. The
@@ -111,12 +108,7 @@ class GPTBody(nn.Module):
         _check_padding_mask(padding_mask, ids)
         if padding_mask is not None and bool((padding_mask[:, :-1] & ~padding_mask[:, 1:]).any()):
             raise ValueError("padding_mask must be right padding (tokens first, then padding) for a causal GPT")
-        head = self.gpt.lm_head
-        self.gpt.lm_head = nn.Identity()
-        try:
-            return self.gpt(ids)  # (B, T, C)
-        finally:
-            self.gpt.lm_head = head
+        return self.gpt.hidden_states(ids)  # (B, T, C)
 
 
 def gpt_body(gpt: GPT) -> GPTBody:

@@ -130,6 +130,10 @@ class DecoderOnlyTransformer(nn.Module):
         With ``cache`` (chapter 8), ``ids`` are the positions that follow the cached ones (their keys and values
         are added to the cache), and the logits are the ones a full pass over all the positions would give.
         """
+        return self.lm_head(self.hidden_states(ids, cache))  # (B, T, V)
+
+    def hidden_states(self, ids: torch.Tensor, cache: KVCacheLike | None = None) -> torch.Tensor:
+        """ids (B, T) -> the final norm's output (B, T, C), what the LM head reads: a classifier's input (chapter 9)."""
         start = 0 if cache is None else cache.length
         self.check_ids(ids, start)
         x = self.drop(self.embed(ids, start))  # (B, T, C): positions start .. start + T - 1
@@ -137,7 +141,7 @@ class DecoderOnlyTransformer(nn.Module):
             x = block(x, cache=cache, layer=layer)  # (B, T, C)
         if cache is not None:
             cache.length += ids.size(1)
-        return self.lm_head(self.ln_f(x))  # (B, T, V)
+        return self.ln_f(x)  # (B, T, C)
 
 
 def _compiling() -> bool:
