@@ -3,11 +3,11 @@
     inputs, labels = mask_tokens(ids, tokenizer=tok, generator=g)   # ids (B, T) -> two (B, T) tensors
 
 Each ordinary position is chosen on its own with probability ``mask_prob`` (a Bernoulli draw per position, as
-Hugging Face's ``DataCollatorForLanguageModeling`` and RoBERTa do; BERT's own code took round(15% x length)
-positions per sequence). Of the chosen positions, 80% become ``[MASK]``, 10% a random ordinary token, 10% stay as
-they were; the model must predict the original token at every chosen position, so it cannot learn that only
-``[MASK]`` needs predicting (at fine-tuning time there is no ``[MASK]``). ``labels`` holds the original id at the
-chosen positions and -100 (PyTorch's ``ignore_index``) elsewhere.
+Hugging Face's ``DataCollatorForLanguageModeling`` does; BERT's own code and RoBERTa's fairseq pick a count per
+sequence instead, about 15% of its length). Of the chosen positions, 80% become ``[MASK]``, 10% a random
+ordinary token, 10% stay as they were; the model must predict the original token at every chosen position, so it
+cannot learn that only ``[MASK]`` needs predicting (at fine-tuning time there is no ``[MASK]``). ``labels``
+holds the original id at the chosen positions and -100 (PyTorch's ``ignore_index``) elsewhere.
 
 Special tokens (``[CLS]``, ``[SEP]``, ``[PAD]``, ``[MASK]``) are never chosen, so padding is never touched, and the
 random replacements are drawn from the ordinary ids only. A row may end up with no chosen position (likely only

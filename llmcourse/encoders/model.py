@@ -14,7 +14,7 @@ every weight N(0, 0.02), biases 0, LayerNorms 1 and 0, the ``[PAD]`` embedding r
 
 Differences from BERT, on purpose: LayerNorm eps is 1e-5 (chapter 6's LayerNorm) where BERT uses 1e-12 (the
 outputs differ by about 1e-6 relative); there is no pooler (the tanh dense layer on ``[CLS]`` that BERT trains
-for next-sentence prediction, which RoBERTa showed can go), and no next-sentence prediction.
+for next-sentence prediction), and no next-sentence prediction (RoBERTa, Liu et al. 2019, dropped it without loss).
 
 References: Devlin et al. (2019), "BERT", section 3 and figure 2; Hugging Face ``modeling_bert.py``
 (``BertEmbeddings``, ``BertLMPredictionHead``); nanoGPT's ``model.py`` for the shape of this file.

@@ -21,10 +21,10 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     ``student_logits`` and ``teacher_logits`` (B, K), ``labels`` (B,) class ids. The teacher is a fixed target: its
     logits are detached. Both terms are means over the batch (the KL is summed over classes).
 
-    Why T^2: the soft term's gradient with respect to a student logit is (1/T) (p_s - p_t) / B, and for large T
-    both probabilities are near-uniform, differing by about (s - t) / (K T); so the gradient shrinks as 1/T^2.
-    Multiplying by T^2 keeps the soft term's pull about the same at every temperature, so changing T does not
-    silently re-weight it against the hard-label term (Hinton et al., section 2).
+    Why T^2: dividing the logits by T makes the softened probabilities flatter and the soft term's gradients
+    smaller, by about 1/T^2 for large T (Hinton et al., section 2.1, derive it). Multiplying by T^2 keeps the soft
+    term's pull about the same at every temperature, so changing T does not silently re-weight it against the
+    hard-label term.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}")

@@ -5,7 +5,9 @@
     logits = head(dropout(pooled))               # (B, n_classes)
 
 Which position speaks for the sentence depends on the body. A bidirectional encoder lets every position read the
-whole sentence, and BERT trains position 0, ``[CLS]``, to summarise it: ``pooling="cls"``. A GPT is causal:
+whole sentence, and BERT trains position 0, ``[CLS]``, to summarise it through next-sentence prediction (an
+encoder pretrained by masked LM alone, as chapter 9's, leaves ``[CLS]`` to learn that in fine-tuning):
+``pooling="cls"``. A GPT is causal:
 position t has read tokens 0..t only, so only the last real token has read the whole sentence:
 ``pooling="last"`` (with right padding, each row's last non-padding position; GPT-1 classified the same way,
 Radford et al. 2018, section 3.3). Averaging every position under the padding mask is the other common choice;
