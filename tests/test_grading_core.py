@@ -1015,3 +1015,18 @@ def test_a_low_precision_answer_may_round_as_its_terms_do_not_as_its_result(toys
 
     trial_slack = core._rounding_slack(reference, [torch.randn(2, 3)], {}, None)
     assert trial_slack == {"value": None, "grads": None}, "float32 inputs are compared without slack"
+
+
+def test_a_recorded_rounding_allowance_may_differ_in_its_last_bits_but_not_in_its_size():
+    """Another CPU rounds the float32 runs behind a slack otherwise: the recordings stay in sync; a slack twice the
+    size, or an expected value off in its last bits beyond float rounding, does not."""
+    from llmcourse.grading.recorded import same_tape
+
+    slack = torch.tensor([1e-3, 0.0, 2e-2], dtype=torch.float64)
+    entry = {"expected": torch.tensor([1.0, 2.0]), "slack": slack, "grad_slack": {"arg0": slack}}
+    nearly = {"expected": torch.tensor([1.0, 2.0]), "slack": slack + 3e-9, "grad_slack": {"arg0": slack * (1 + 1e-6)}}
+    assert same_tape(entry, nearly) == ""
+    assert "rounding allowance" in same_tape(entry, {**entry, "slack": 2 * slack})
+    assert "rounding allowance" in same_tape(entry, {**entry, "grad_slack": {"arg0": 2 * slack}})
+    assert same_tape(entry, {**entry, "expected": torch.tensor([1.0, 2.001])}) != ""
+    assert same_tape({"slack": None}, {"slack": None}) == ""
