@@ -630,7 +630,8 @@ class Trial:
             if callable(named):
                 named = named(*plain_args, **plain_kwargs)
             entry["mistakes"] = named
-            slack = _rounding_slack(fn, list(leaf_args), leaf_kwargs, entry["upstream"])
+            slack = _rounding_slack(fn, list(leaf_args), leaf_kwargs, entry["upstream"],
+                                    base=(expected, entry["grads"]))
             entry["slack"], entry["grad_slack"] = slack["value"], slack["grads"]
             return entry
 
@@ -717,7 +718,8 @@ def _spread(base: Any, other: Any, widest: Any) -> Any:
         change = (other.double() - base.double()).abs().nan_to_num(nan=0.0, posinf=0.0)
         return change if widest is None else torch.maximum(widest, change)
     if isinstance(base, float) and isinstance(other, (int, float)):
-        change = abs(float(other) - base) if abs(float(other) - base) < float("inf") else 0.0
+        change = abs(float(other) - base)
+        change = change if change < float("inf") else 0.0
         return change if widest is None else max(widest, change)
     if isinstance(base, (list, tuple)) and isinstance(other, (list, tuple)) and len(other) == len(base):
         wide = widest if isinstance(widest, list) else [None] * len(base)
@@ -729,9 +731,7 @@ def _spread(base: Any, other: Any, widest: Any) -> Any:
 
 
 def _scaled(spread: Any, factor: float) -> Any:
-    if isinstance(spread, torch.Tensor):
-        return spread * factor
-    if isinstance(spread, float):
+    if isinstance(spread, (torch.Tensor, float)):
         return spread * factor
     if isinstance(spread, list):
         return [_scaled(s, factor) for s in spread]
@@ -740,9 +740,10 @@ def _scaled(spread: Any, factor: float) -> Any:
     return spread
 
 
-def _rounding_slack(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], upstream: Any
-                    ) -> dict[str, Any]:
-    """See :meth:`Trial.rounding_slack`; ``args`` may hold leaf specs (then the gradients' slack comes too)."""
+def _rounding_slack(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], upstream: Any,
+                    base: tuple[Any, Any] | None = None) -> dict[str, Any]:
+    """See :meth:`Trial.rounding_slack`; ``args`` may hold leaf specs (then the gradients' slack comes too).
+    ``base``: the reference's plain result and input gradients on these very inputs, where the caller has them."""
     if _low_precision([args, kwargs]) is None:
         return {"value": None, "grads": None}
 
@@ -757,7 +758,7 @@ def _rounding_slack(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, A
             grads = {p: None if g is None else g.detach() for p, g in grads.items()}
         return _plain(raw), grads
 
-    base_value, base_grads = run(list(args), dict(kwargs))
+    base_value, base_grads = run(list(args), dict(kwargs)) if base is None else base
     value_spread, grad_spread = None, None
     for i in range(ROUNDING_NUDGES):
         gen = torch.Generator().manual_seed(i)

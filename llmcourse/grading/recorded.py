@@ -169,34 +169,20 @@ def recorded_cases(check_id: str) -> list[dict[str, Any]] | None:
     return None if entry is None else list(entry["cases"])
 
 
-_SLACK_KEYS = ("slack", "grad_slack")  # a low-precision answer's rounding allowance (Trial.rounding_slack)
+# A low-precision answer's rounding allowance (Trial.rounding_slack): a spread of float32 runs, whose last bits another
+# CPU rounds otherwise; it widens a tolerance, so only its size matters and it is compared to a percent.
+_SLACK_KEYS = ("slack", "grad_slack")
 
 
-def _same_slack(a: Any, b: Any) -> str:
-    """'' when two rounding allowances agree to a percent: each is a spread of float32 runs, whose last bits another
-    CPU rounds otherwise, and it widens a tolerance, so only its size matters."""
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        same = a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=1e-2, atol=1e-5)
-        return "" if same else "a rounding allowance's values"
-    if isinstance(a, dict) and isinstance(b, dict):
-        if list(a) != list(b):
-            return "a rounding allowance's keys"
-        return next((f"[{k!r}] {w}" for k in a if (w := _same_slack(a[k], b[k]))), "")
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        if len(a) != len(b):
-            return "a rounding allowance's length"
-        return next((f"[{i}] {w}" for i, (x, y) in enumerate(zip(a, b, strict=True)) if (w := _same_slack(x, y))), "")
-    if isinstance(a, float) and isinstance(b, float):
-        return "" if abs(a - b) <= 1e-5 + 1e-2 * abs(b) else "a rounding allowance"
-    return same_tape(a, b)
-
-
-def same_tape(a: Any, b: Any) -> str:
-    """'' when two tapes agree (tensors to float rounding), else where they first differ."""
+def same_tape(a: Any, b: Any, *, allowance: bool = False) -> str:
+    """'' when two tapes agree (tensors to float rounding, rounding allowances to a percent), else where they first
+    differ; ``allowance``: ``a`` and ``b`` are a rounding allowance (the entries under :data:`_SLACK_KEYS`)."""
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape \
                 or a.dtype != b.dtype:
             return "a tensor's type, shape or dtype"
+        if a.is_floating_point() and allowance:
+            return "" if torch.allclose(a, b, rtol=1e-2, atol=1e-5) else "a rounding allowance's values"
         if a.is_floating_point():  # a few rounding steps of the dtype: another CPU may round the last bit otherwise
             eps = torch.finfo(a.dtype).eps
             tol = {"atol": 1e-12, "rtol": 1e-9} if a.dtype == torch.float64 else {"atol": max(1e-5, 4 * eps),
@@ -207,7 +193,7 @@ def same_tape(a: Any, b: Any) -> str:
         if list(a) != list(b):
             return f"keys {sorted(map(str, a))[:5]} against {sorted(map(str, b))[:5]}"
         for k in a:
-            where = _same_slack(a[k], b[k]) if k in _SLACK_KEYS else same_tape(a[k], b[k])
+            where = same_tape(a[k], b[k], allowance=allowance or k in _SLACK_KEYS)
             if where:
                 return f"[{k!r}] {where}"
         return ""
@@ -215,10 +201,12 @@ def same_tape(a: Any, b: Any) -> str:
         if len(a) != len(b) or type(a) is not type(b):
             return "a list's length or type"
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            where = same_tape(x, y)
+            where = same_tape(x, y, allowance=allowance)
             if where:
                 return f"[{i}] {where}"
         return ""
+    if isinstance(a, float) and isinstance(b, float) and allowance:
+        return "" if abs(a - b) <= 1e-5 + 1e-2 * abs(b) else "a rounding allowance"
     if isinstance(a, float) and isinstance(b, float):
         return "" if same_fingerprint(a, b, 1e-9) else "a number"
     return "" if a == b else f"{str(a)[:60]!r} against {str(b)[:60]!r}"
