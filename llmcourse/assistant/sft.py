@@ -1,0 +1,421 @@
+"""Supervised fine-tuning on the assistant's tokens, replies that stop at ``<|end|>``, and scoring tasks (chapter 10).
+
+    x, y = sft_batch(examples, tok, block_size)        # (B, T) each; y is IGNORE_INDEX except on the answers
+    history = train_sft(model, TaskMixture(all_tasks()), tokenizer=tok, steps=300, batch_size=32, lr=3e-4,
+                        generator=g, pretrain_ids=data.train, mix=0.25)
+    reply(model, tok, [("user", "What is 23+58?")], max_new_tokens=16)          # '81', if it learned
+    for piece in stream_reply(model, tok, conversation, max_new_tokens=64): ... # the chat widget's text
+    evaluate_tasks(model, tok, all_tasks("test"), n=50, generator=g)            # {"arithmetic": 0.4, ...}
+
+Supervised fine-tuning is pretraining's loss on other data: the same next-token cross-entropy, on rendered
+conversations (:meth:`~llmcourse.assistant.chat.ChatTokenizer.render`), counted only where the target is one of
+the assistant's tokens. Each row is shifted by one as in chapter 4 (input t predicts token t + 1) and every target
+outside the loss mask is ``IGNORE_INDEX`` (-100), which ``F.cross_entropy`` skips, as chapter 9's masked LM does.
+Rows are padded on the right to the batch's longest (a causal model's real positions never read the padding
+after them); a conversation longer than ``block_size + 1`` ids is refused rather than cut, since a cut would
+train on an answer that never ends.
+
+``mix`` > 0 replaces that share of each batch's rows (rounded) by windows of the pretraining text with every
+position trained, as InstructGPT's "PPO-ptx" and nanochat's midtraining mix pretraining data in: without it a
+small model forgets the plays quickly (measure it with :func:`llmcourse.gpt.perplexity` on ``data.val``). The
+loss is the mean over all trained targets of the batch, so a pretraining row, trained at every position, weighs
+more than an answer of a few characters; :class:`SFTHistory` records the two parts apart.
+
+A reply is :func:`llmcourse.gpt.generate` (with its KV cache) from ``prompt_ids`` (the conversation, then
+``<|assistant|>``) until ``<|end|>``; :func:`stream_reply` yields the same characters one at a time from the same
+sampling pieces (:func:`~llmcourse.gpt.sampling.next_token_logits`, :func:`~llmcourse.gpt.sampling.process_logits`),
+for the chat widget and the command line. Generation stops at any special token: a model that starts writing the
+user's next turn is cut there.
+
+A base model knows no special tokens, so it is asked in plain text instead (:func:`few_shot_prompt`), in the
+plays' own ``NAME:`` format with k solved examples before the question (Brown et al. 2020); an answer ends at its
+line's end. :func:`evaluate_tasks` scores greedy answers either way with each task's strict check.
+
+What it leaves out: packing several conversations into one row, LoRA fine-tuning (chapter 9's ``add_lora`` applies
+as it is), batched generation for evaluation.
+
+References: Ouyang et al. (2022), InstructGPT (SFT, and the pretraining mix "PPO-ptx"); Wei et al. (2022), FLAN,
+"Finetuned Language Models Are Zero-Shot Learners"; Brown et al. (2020), GPT-3 (few-shot prompting); Karpathy's
+nanochat ``scripts/chat_sft.py`` and ``engine.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from llmcourse.device import grad_scaler
+from llmcourse.encoders import IGNORE_INDEX
+from llmcourse.gpt import autocast_context, generate, generate_text, get_batch, lr_at, param_groups
+from llmcourse.gpt.sampling import check_settings, greedy, next_token_logits, process_logits
+from llmcourse.tokenizers import Tokenizer
+
+from .chat import SPECIAL_TOKENS, ChatTokenizer, Conversation, check_conversation
+from .tasks import Example, ExampleSource, Task
+
+
+def _conversation(example: Example | Conversation) -> Conversation:
+    return example.conversation if isinstance(example, Example) else example
+
+
+def _int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_vocab(model: nn.Module, tokenizer: Tokenizer) -> None:
+    """The model's output ids must be the tokenizer's: a base model is grown first (``grow_vocab``)."""
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None) or getattr(model, "vocab_size", None)
+    if vocab != tokenizer.vocab_size:
+        raise ValueError(
+            f"the model has {vocab} token ids, the tokenizer {tokenizer.vocab_size}: give the model "
+            f"the chat tokenizer's ids with grow_vocab(model, tokenizer.vocab_size)"
+        )
+
+
+# --- batches ------------------------------------------------------------------------------------------------------
+
+
+def sft_batch(
+    examples: Sequence[Example | Conversation],
+    tokenizer: ChatTokenizer,
+    block_size: int,
+    *,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs x and targets y, (B, T) int64 each: T the longest row, y[t] the token after x[t] where it is the
+    assistant's (its text or its closing ``<|end|>``), ``IGNORE_INDEX`` everywhere else.
+
+    ``[("user", "hi"), ("assistant", "yo")]`` renders to ``<|user|> h i <|end|> <|assistant|> y o <|end|>`` and
+    gives x = ``<|user|> h i <|end|> <|assistant|> y o``, y = ``. . . . y o <|end|>`` (``.`` = ignored). Shorter
+    rows are padded on the right, x with ``<|end|>`` (never read by a real position) and y with ``IGNORE_INDEX``.
+    """
+    if not isinstance(tokenizer, ChatTokenizer):
+        raise TypeError(f"tokenizer must be a ChatTokenizer, got {type(tokenizer).__name__}")
+    block_size = _int(block_size, "block_size", 1)
+    if isinstance(examples, (str, Example)) or not isinstance(examples, Sequence) or not examples:
+        raise ValueError("examples must be a non-empty list of Examples or conversations")
+    rows = []
+    for i, example in enumerate(examples):
+        ids, mask = tokenizer.render(_conversation(example))  # (L,) each
+        if len(ids) - 1 > block_size:
+            raise ValueError(
+                f"examples[{i}] renders to {len(ids)} ids; a row holds block_size + 1 = {block_size + 1} "
+                f"(inputs and the shifted targets): shorten it or leave it out"
+            )
+        if not mask.any():
+            raise ValueError(f"examples[{i}] has no assistant turn: there is nothing to train on")
+        rows.append((ids[:-1], torch.where(mask[1:], ids[1:], IGNORE_INDEX)))  # target t is the token after input t
+    width = max(len(x) for x, _ in rows)
+    x = torch.full((len(rows), width), tokenizer.end_id, dtype=torch.long)  # (B, T)
+    y = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)  # (B, T)
+    for i, (xi, yi) in enumerate(rows):
+        x[i, : len(xi)], y[i, : len(yi)] = xi, yi
+    return x.to(device), y.to(device)
+
+
+# --- training -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SFTHistory:
+    """Losses per step, in nats per trained target."""
+
+    loss: list[float] = field(default_factory=list)  # what was minimised: the mean over all trained targets
+    sft_loss: list[float] = field(default_factory=list)  # over the assistant's tokens only
+    pretrain_loss: list[float] = field(default_factory=list)  # over the pretraining rows only (empty when mix=0)
+
+
+def _draw(
+    source: ExampleSource | Sequence[Example | Conversation], n: int, generator: torch.Generator
+) -> list[Example | Conversation]:
+    if isinstance(source, ExampleSource):
+        return source.draw(n, generator)
+    picks = torch.randint(len(source), (n,), generator=generator, device=generator.device)  # (n,)
+    return [source[i] for i in picks.tolist()]
+
+
+def train_sft(
+    model: nn.Module,
+    train_examples: ExampleSource | Sequence[Example | Conversation],
+    *,
+    tokenizer: ChatTokenizer,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    pretrain_ids: torch.Tensor | None = None,
+    mix: float = 0.0,
+    weight_decay: float = 0.0,
+    grad_clip: float | None = 1.0,
+    progress: bool = True,
+) -> SFTHistory:
+    """Fine-tune ``model`` in place on the assistant's tokens for ``steps`` AdamW steps; the losses per step.
+
+    ``train_examples`` is a task or mixture (fresh examples every step) or a list of examples or conversations
+    (drawn with replacement). The learning rate follows chapter 7's cosine from ``lr`` down to ``lr / 10`` with
+    no warm-up (the model is trained already); AdamW's groups are chapter 7's (:func:`llmcourse.gpt.param_groups`),
+    weight decay off by default as nanochat's SFT. Every draw (examples, pretraining windows) comes from
+    ``generator``, so two runs from the same weights and generator state are equal (with dropout, torch's global
+    generator must be seeded too). With ``mix``, ``round(mix * batch_size)`` rows are windows of ``pretrain_ids``
+    as wide as the batch's longest conversation.
+    """
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    _check_vocab(model, tokenizer)
+    steps = _int(steps, "steps", 1)
+    batch_size = _int(batch_size, "batch_size", 1)
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not (isinstance(mix, (int, float)) and 0 <= mix < 1):
+        raise ValueError(f"mix must be in [0, 1) (the share of each batch that is pretraining text), got {mix!r}")
+    if not isinstance(train_examples, ExampleSource) and (
+        not isinstance(train_examples, Sequence) or isinstance(train_examples, str) or not train_examples
+    ):
+        raise ValueError("train_examples must be a task, a mixture or a non-empty list of examples")
+    n_pre = round(mix * batch_size)
+    if n_pre and not (isinstance(pretrain_ids, torch.Tensor) and pretrain_ids.dim() == 1):
+        raise ValueError(f"mix={mix} needs pretrain_ids, the 1-D token stream of the pretraining text")
+    if n_pre == batch_size:
+        raise ValueError(f"mix={mix} of batch_size={batch_size} leaves no row for the examples")
+    device = next(model.parameters()).device
+    block_size = model.config.block_size
+    if n_pre:
+        pretrain_ids = pretrain_ids.to(generator.device)  # get_batch draws and gathers where the generator lives
+    optimizer = torch.optim.AdamW(
+        param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.95), fused=device.type == "cuda"
+    )
+    scaler = grad_scaler(device)  # fp16 only; off (a pass-through) elsewhere
+    losses: list[torch.Tensor] = []  # (3,) per step, kept on the device until the end
+    model.train()
+    bar = tqdm(range(steps), disable=not progress, desc="fine-tuning")
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, max_lr=lr, min_lr=lr / 10, warmup_steps=0, max_steps=steps)
+        x, y = sft_batch(_draw(train_examples, batch_size - n_pre, generator), tokenizer, block_size, device=device)
+        if n_pre:
+            xp, yp = get_batch(pretrain_ids, n_pre, x.size(1), generator)  # (n_pre, T): every position trained
+            x, y = torch.cat((x, xp.to(device))), torch.cat((y, yp.to(device)))  # (B, T)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_context(device):
+            logits = model(x)  # (B, T, V)
+        nats = F.cross_entropy(
+            logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+        ).view_as(y)  # (B, T): 0 where ignored
+        trained = y != IGNORE_INDEX  # (B, T)
+        loss = nats.sum() / trained.sum()
+        scaler.scale(loss).backward()
+        if grad_clip is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        n_sft = batch_size - n_pre
+        sft = nats[:n_sft].sum() / trained[:n_sft].sum()
+        pre = nats[n_sft:].sum() / trained[n_sft:].sum() if n_pre else torch.full_like(sft, math.nan)
+        losses.append(torch.stack((loss, sft, pre)).detach())
+        if progress and ((step + 1) % 10 == 0 or step + 1 == steps):
+            bar.set_postfix(loss=f"{losses[-1][0].item():.4f}", sft=f"{losses[-1][1].item():.4f}")
+    table = torch.stack(losses).tolist()  # (steps, 3): the one host sync
+    for step, (value, _, _) in enumerate(table):
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the loss became {value} at step {step}: lower the learning rate?")
+    return SFTHistory([row[0] for row in table], [row[1] for row in table], [row[2] for row in table] if n_pre else [])
+
+
+# --- replies ------------------------------------------------------------------------------------------------------
+
+
+def _prompt(model: nn.Module, tokenizer: ChatTokenizer, conversation: Conversation) -> torch.Tensor:
+    if not isinstance(tokenizer, ChatTokenizer):
+        raise TypeError(f"tokenizer must be a ChatTokenizer, got {type(tokenizer).__name__}")
+    _check_vocab(model, tokenizer)
+    return tokenizer.prompt_ids(conversation)[None].to(next(model.parameters()).device)  # (1, T)
+
+
+def stream_reply(
+    model: nn.Module,
+    tokenizer: ChatTokenizer,
+    conversation: Conversation,
+    *,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Iterator[str]:
+    """The assistant's next turn, one character at a time, until a special token or ``max_new_tokens``.
+
+    The tokens are :func:`reply`'s for the same settings and generator state (the same sampling pieces). Bad
+    arguments are refused here, before the first character; the model runs in eval mode while the stream is read
+    and is put back when it ends (or is closed).
+    """
+    ids = _prompt(model, tokenizer, conversation)  # (1, T)
+    max_new_tokens = _int(max_new_tokens, "max_new_tokens", 0)
+    check_settings(temperature=temperature, top_k=top_k, top_p=top_p)
+    return _stream(model, tokenizer, ids, max_new_tokens, temperature, top_k, top_p, generator)
+
+
+@torch.no_grad()
+def _stream(
+    model: nn.Module,
+    tokenizer: ChatTokenizer,
+    ids: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator | None,
+) -> Iterator[str]:
+    specials = set(tokenizer.special_tokens.values())
+    if not max_new_tokens:
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        steps = next_token_logits(model, ids)  # the KV cache, as generate uses it
+        logits = next(steps)  # (1, V)
+        for n in range(max_new_tokens):
+            if temperature == 0:
+                next_id = greedy(logits)  # (1,)
+            else:
+                probs = F.softmax(process_logits(logits, ids, temperature=temperature, top_k=top_k, top_p=top_p), -1)
+                next_id = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)  # (1,)
+            token = int(next_id)
+            if token in specials:
+                return
+            yield tokenizer.decode([token])
+            if n + 1 < max_new_tokens:
+                logits = steps.send(next_id)
+    finally:
+        model.train(was_training)
+
+
+def reply(
+    model: nn.Module,
+    tokenizer: ChatTokenizer,
+    conversation: Conversation,
+    *,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> str:
+    """The assistant's answer to ``conversation`` (which ends with a user turn), greedy by default.
+
+    :func:`llmcourse.gpt.generate` from the prompt until ``<|end|>``, cut at the first special token of any kind.
+    """
+    ids = _prompt(model, tokenizer, conversation)  # (1, T)
+    out = generate(
+        model,
+        ids,
+        max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        generator=generator,
+        eos_id=tokenizer.end_id,
+    )  # (1, T + n)
+    new = out[0, ids.size(1) :].tolist()
+    specials = set(tokenizer.special_tokens.values())
+    end = next((i for i, token in enumerate(new) if token in specials), len(new))
+    return tokenizer.decode(new[:end])
+
+
+# --- few-shot prompts and scoring -----------------------------------------------------------------------------
+
+
+def _question_answer(example: Example, name: str) -> tuple[str, str]:
+    if not isinstance(example, Example):
+        raise TypeError(f"{name} must be an Example, got {type(example).__name__}")
+    turns = check_conversation(example.conversation)
+    if [t.role for t in turns] != ["user", "assistant"]:
+        raise ValueError(f"{name} must be one question and its answer, got the roles {[t.role for t in turns]}")
+    if any("\n" in t.text for t in turns):
+        raise ValueError(f"{name} holds a line break: in a plain-text prompt the answer ends at the line's end")
+    return turns[0].text, turns[1].text
+
+
+def few_shot_prompt(examples: Sequence[Example], query: Example | str) -> str:
+    """A plain-text prompt with the solved ``examples``, then ``query``'s question, in the plays' format.
+
+    ``few_shot_prompt([what_is_2_plus_3], "What is 23+58?")`` ->
+    ``"USER:\\nWhat is 2+3?\\n\\nASSISTANT:\\n5\\n\\nUSER:\\nWhat is 23+58?\\n\\nASSISTANT:\\n"``. A base model has
+    read thousands of ``NAME:`` blocks and knows how a reply follows a speech; the answer is the next line.
+    """
+    if isinstance(examples, (str, Example)) or not isinstance(examples, Sequence):
+        raise TypeError("examples must be a list of solved Examples (it may be empty: zero-shot in plain text)")
+    shots = [_question_answer(e, f"examples[{i}]") for i, e in enumerate(examples)]
+    question = query if isinstance(query, str) else _question_answer(query, "query")[0]
+    if not question or "\n" in question:
+        raise ValueError(f"the query's question must be one non-empty line, got {question!r}")
+    text = "".join(f"USER:\n{q}\n\nASSISTANT:\n{a}\n\n" for q, a in shots)
+    return text + f"USER:\n{question}\n\nASSISTANT:\n"
+
+
+def _shots(task: Task, query: Example, k: int, generator: torch.Generator) -> list[Example]:
+    """``k`` solved examples of ``task`` other than ``query``'s item."""
+    shots: list[Example] = []
+    for _ in range(100 * k + 1):
+        if len(shots) == k:
+            return shots
+        shot = task.sample(generator)
+        if shot.item != query.item and all(s.item != shot.item for s in shots):
+            shots.append(shot)
+    raise ValueError(f"{task!r} has too few distinct items for {k} examples besides the question")
+
+
+def evaluate_tasks(
+    model: nn.Module,
+    tokenizer: ChatTokenizer,
+    tasks: Sequence[Task],
+    *,
+    n: int,
+    generator: torch.Generator,
+    few_shot: int | None = None,
+    max_new_tokens: int = 64,
+) -> dict[str, float]:
+    """{task name: share of ``n`` drawn examples answered right}, greedy answers scored by each task's check.
+
+    ``few_shot=None`` asks through the chat template (:func:`reply`: a fine-tuned model); ``few_shot=k`` in plain
+    text with k solved examples of the same task before the question (:func:`few_shot_prompt`: a base model, whose
+    vocabulary still needs the template's characters, ``grow_vocab``). A prompt longer than the model's context
+    is read through its last block_size tokens, as chapter 8's decoding does; keep ``few_shot`` small.
+    """
+    if isinstance(tasks, Task):
+        tasks = [tasks]
+    if not tasks or not all(isinstance(t, Task) for t in tasks):
+        raise ValueError("tasks must be a non-empty list of Task objects")
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"each task may appear once (the result is keyed by name), got {names}")
+    n = _int(n, "n", 1)
+    if few_shot is not None:
+        few_shot = _int(few_shot, "few_shot", 0)
+    _check_vocab(model, tokenizer)
+    scores = {}
+    for task in tasks:
+        right = 0
+        for _ in range(n):
+            example = task.sample(generator)
+            if few_shot is None:
+                answer = reply(model, tokenizer, example.prompt, max_new_tokens=max_new_tokens)
+            else:
+                prompt = few_shot_prompt(_shots(task, example, few_shot, generator), example)
+                answer = generate_text(
+                    model, tokenizer, prompt, max_new_tokens, stop=["\n", *SPECIAL_TOKENS], temperature=0.0
+                )
+            right += task.check(example, answer)
+        scores[task.name] = right / n
+    return scores
+
+
+__all__ = ["SFTHistory", "evaluate_tasks", "few_shot_prompt", "reply", "sft_batch", "stream_reply", "train_sft"]

@@ -1,0 +1,413 @@
+"""Tasks whose answers a program can check, made offline from nothing or from tiny shakespeare (chapter 10).
+
+    task = Arithmetic(split="train")
+    example = task.sample(generator)        # Example: a conversation ending with the reference answer
+    example.prompt                          # the conversation without that answer: what the model is asked
+    task.check(example, " 81 ")             # True: surrounding whitespace is forgiven, nothing else is
+    mix = TaskMixture([Arithmetic(), SpellWord(), CountLetter(), ListOps(), WhoSpeaks(), Identity()])
+
+Each task holds a finite pool of items for its split (``task.items``) and draws one with an explicit
+``torch.Generator``, so a seed gives the same examples on any machine. The ``"train"`` and ``"test"`` (held-out)
+pools are disjoint by construction, and a test intersects them:
+
+- :class:`Arithmetic` ("What is 23+58?" -> "81"; a - b with a >= b) and :class:`ListOps` ("Sort 3 1 4" ->
+  "1 3 4", or reverse) put a question in the held-out pool when the CRC-32 of its text is 0 mod 10. A rule on the
+  operands such as (31 a + b) % 10 == 0 would be one on a + b mod 10 in disguise: every held-out sum would end in
+  0, a set no training sum resembles;
+- :class:`SpellWord` ("Spell the word king" -> "k-i-n-g") and :class:`CountLetter` ("How many e in 'thee'?" ->
+  "2") draw training words from chapter 4's training text (the first 90%) and held-out words from the words that
+  occur only in its validation text;
+- :class:`WhoSpeaks` ("Who says: Good morrow, neighbour Baptista." -> "GREMIO") draws lines of the play text's
+  ``NAME:\\nline`` blocks, training lines from the training text and held-out ones from the validation text, of
+  speakers who also speak in the training text; a line that occurs twice anywhere is left out, so the answer is
+  never ambiguous and no held-out line is a training line;
+- :class:`Identity` holds a few fixed conversations about what the model is and cannot do; the held-out ones ask
+  the same things in other words.
+
+:meth:`Task.check` compares the answer with the reference after stripping surrounding whitespace, and is strict
+about everything else: ``"81."`` or ``"The answer is 81"`` is wrong for ``"81"``, and ``"gremio"`` is wrong for
+``"GREMIO"``. The answer's format is part of what fine-tuning teaches, and a lenient check would hide whether it
+was learned (and, as a reward, pay for near misses that a program using the answer could not read).
+
+Every rendered example fits in :data:`MAX_TOKENS` = 128 ids (prompt, answer and template tokens), a character
+model's context in chapter 7; the questions and answers are short for that reason.
+
+References: Karpathy's nanochat ``tasks/`` (``spellingbee.py``, ``TaskMixture``); Cobbe et al. (2021), GSM8K,
+whose answers are checked by exact match after normalising.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from llmcourse.charlm import DATASET, TRAIN_FRACTION
+from llmcourse.data import read_text
+
+from .chat import Turn, check_conversation
+
+MAX_TOKENS = 128  # the longest rendered example of any task, in ids
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question of a task with its reference answer: the conversation ends with the assistant's answer."""
+
+    task: str  # the task's name: whose check applies
+    item: Any  # the pool item it was made from (train and test items never meet)
+    conversation: tuple[Turn, ...]
+    answer: str
+
+    @property
+    def prompt(self) -> list[Turn]:
+        """The conversation without the final answer: what the model is asked."""
+        return list(self.conversation[:-1])
+
+    @property
+    def question(self) -> str:
+        """The last user turn's text."""
+        return self.conversation[-2].text
+
+
+def _check_generator(generator: object) -> torch.Generator:
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator (every draw comes from it), got {type(generator).__name__}"
+        )
+    return generator
+
+
+def _randint(high: int, generator: torch.Generator) -> int:
+    """One integer in [0, high) drawn with ``generator`` (on its device)."""
+    return int(torch.randint(high, (1,), generator=_check_generator(generator), device=generator.device))
+
+
+def held_out(question: str) -> bool:
+    """Whether a generated question belongs to the held-out pool: CRC-32 of its text (stable everywhere) % 10 == 0."""
+    return zlib.crc32(question.encode("utf-8")) % 10 == 0
+
+
+class ExampleSource:
+    """Something that draws :class:`Example` s and checks answers to them: a task or a mixture of tasks."""
+
+    name: str
+
+    def sample(self, generator: torch.Generator) -> Example:
+        raise NotImplementedError
+
+    def check(self, example: Example, answer_text: str) -> bool:
+        raise NotImplementedError
+
+    def draw(self, n: int, generator: torch.Generator) -> list[Example]:
+        """``n`` examples, one :meth:`sample` after another."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        return [self.sample(generator) for _ in range(n)]
+
+
+class Task(ExampleSource):
+    """A pool of items for one split; :meth:`example` makes the question of an item, :meth:`check` scores answers."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, split: str = "train") -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS} ('test' is held out), got {split!r}")
+        self.split = split
+        self.items: tuple[Any, ...] = tuple(self._items(split))
+        if not self.items:
+            raise ValueError(f"{type(self).__name__} has no items in its {split!r} split")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(split={self.split!r}, {len(self.items)} items)"
+
+    def _items(self, split: str) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def example(self, item: Any, generator: torch.Generator) -> Example:
+        """The example of ``item`` (some tasks draw a detail, such as the letter to count, with ``generator``)."""
+        raise NotImplementedError
+
+    def _make(self, item: Any, question: str, answer: str) -> Example:
+        conversation = tuple(check_conversation([("user", question), ("assistant", answer)]))
+        return Example(self.name, item, conversation, answer)
+
+    def sample(self, generator: torch.Generator) -> Example:
+        """An item drawn uniformly from this split's pool, as an example."""
+        return self.example(self.items[_randint(len(self.items), generator)], generator)
+
+    def check(self, example: Example, answer_text: str) -> bool:
+        """Exactly the reference answer, after stripping surrounding whitespace (see the module docstring)."""
+        if not isinstance(example, Example) or example.task != self.name:
+            got = example.task if isinstance(example, Example) else type(example).__name__
+            raise ValueError(f"example must be an Example of the task {self.name!r}, got one of {got!r}")
+        if not isinstance(answer_text, str):
+            raise TypeError(f"answer_text must be a string, got {type(answer_text).__name__}")
+        return answer_text.strip() == example.answer
+
+
+# --- tasks generated from nothing -----------------------------------------------------------------------------
+
+
+class Arithmetic(Task):
+    """ "What is 23+58?" -> "81", "What is 58-23?" -> "35": a, b in 0..99, subtraction only with a >= b."""
+
+    name = "arithmetic"
+
+    def _items(self, split: str) -> list[tuple[int, str, int]]:
+        items = [(a, op, b) for a in range(100) for b in range(100) for op in "+-" if op == "+" or a >= b]
+        return [item for item in items if held_out(self.question_of(item)) == (split == "test")]
+
+    @staticmethod
+    def question_of(item: tuple[int, str, int]) -> str:
+        a, op, b = item
+        return f"What is {a}{op}{b}?"
+
+    def example(self, item: tuple[int, str, int], generator: torch.Generator) -> Example:
+        a, op, b = item
+        return self._make(item, self.question_of(item), str(a + b if op == "+" else a - b))
+
+
+class ListOps(Task):
+    """ "Sort 3 1 4" -> "1 3 4", "Reverse 3 1 4" -> "4 1 3": lists of 3 or 4 digits."""
+
+    name = "list"
+
+    def _items(self, split: str) -> list[tuple[str, tuple[int, ...]]]:
+        items = []
+        for length in (3, 4):
+            for n in range(10**length):
+                digits = tuple(int(d) for d in f"{n:0{length}d}")
+                items += [(op, digits) for op in ("Sort", "Reverse")]
+        return [item for item in items if held_out(self.question_of(item)) == (split == "test")]
+
+    @staticmethod
+    def question_of(item: tuple[str, tuple[int, ...]]) -> str:
+        op, digits = item
+        return f"{op} {' '.join(map(str, digits))}"
+
+    def example(self, item: tuple[str, tuple[int, ...]], generator: torch.Generator) -> Example:
+        op, digits = item
+        answer = sorted(digits) if op == "Sort" else digits[::-1]
+        return self._make(item, self.question_of(item), " ".join(map(str, answer)))
+
+
+# --- tasks made from tiny shakespeare --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2)
+def shakespeare_split(text: str | None = None) -> tuple[str, str]:
+    """Tiny shakespeare (or ``text``) cut where chapter 4 cuts it: (the first 90% of the characters, the rest)."""
+    text = read_text(DATASET) if text is None else text
+    cut = int(TRAIN_FRACTION * len(text))
+    return text[:cut], text[cut:]
+
+
+@functools.lru_cache(maxsize=2)
+def split_words(text: str | None = None, min_len: int = 3, max_len: int = 10) -> dict[str, tuple[str, ...]]:
+    """{"train": words of the training text, "test": words found only in the validation text}, lowercase, sorted."""
+    train_text, val_text = shakespeare_split(text)
+
+    def words(part: str) -> set[str]:
+        return {w for w in re.findall(r"[a-z]+", part.lower()) if min_len <= len(w) <= max_len}
+
+    train = words(train_text)
+    return {"train": tuple(sorted(train)), "test": tuple(sorted(words(val_text) - train))}
+
+
+def speeches(text: str) -> list[tuple[str, str]]:
+    """(line, speaker) for every line of the ``NAME:\\nline\\nline\\n\\n`` blocks of ``text``.
+
+    ``"GREMIO:\\nGood morrow.\\n\\nBAPTISTA:\\nGod save you!\\n" -> [("Good morrow.", "GREMIO"), ("God save you!",
+    "BAPTISTA")]``; a block without a ``NAME:`` line (one cut by the split) is skipped.
+    """
+    pairs = []
+    for block in text.split("\n\n"):
+        lines = block.strip("\n").split("\n")
+        if len(lines) < 2 or not lines[0].endswith(":"):
+            continue
+        pairs += [(line.strip(), lines[0][:-1]) for line in lines[1:] if line.strip()]
+    return pairs
+
+
+@functools.lru_cache(maxsize=2)
+def split_lines(
+    text: str | None = None, min_len: int = 16, max_len: int = 60
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """{"train": (line, speaker) of the training text, "test": of the validation text}, each line unique in the
+    whole text, ``min_len`` to ``max_len`` characters; held-out speakers also speak in the training text."""
+    train_text, val_text = shakespeare_split(text)
+    train, val = speeches(train_text), speeches(val_text)
+    counts = Counter(line for line, _ in train + val)
+    speakers = {speaker for _, speaker in train}
+
+    def keep(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+        return tuple(p for p in pairs if counts[p[0]] == 1 and min_len <= len(p[0]) <= max_len and p[1] in speakers)
+
+    return {"train": keep(train), "test": keep(val)}
+
+
+class _WordTask(Task):
+    """A task on the words of 3 to 10 letters of the split's text (:func:`split_words`)."""
+
+    def __init__(self, split: str = "train", text: str | None = None) -> None:
+        self.text = text
+        super().__init__(split)
+
+    def _items(self, split: str) -> tuple[str, ...]:
+        return split_words(self.text)[split]
+
+
+class SpellWord(_WordTask):
+    """ "Spell the word king" -> "k-i-n-g"."""
+
+    name = "spell"
+
+    def example(self, item: str, generator: torch.Generator) -> Example:
+        return self._make(item, f"Spell the word {item}", "-".join(item))
+
+
+class CountLetter(_WordTask):
+    """ "How many e in 'thee'?" -> "2": the letter is one of the word's (3 times in 4) or any letter a-z."""
+
+    name = "count"
+
+    def example(self, item: str, generator: torch.Generator) -> Example:
+        pool = item if _randint(4, generator) < 3 else "abcdefghijklmnopqrstuvwxyz"
+        letter = pool[_randint(len(pool), generator)]
+        return self._make(item, f"How many {letter} in '{item}'?", str(item.count(letter)))
+
+
+class WhoSpeaks(Task):
+    """ "Who says: Good morrow, neighbour Baptista." -> "GREMIO": lines of the split's text and their speaker."""
+
+    name = "speaker"
+
+    def __init__(self, split: str = "train", text: str | None = None) -> None:
+        self.text = text
+        super().__init__(split)
+
+    def _items(self, split: str) -> tuple[tuple[str, str], ...]:
+        return split_lines(self.text)[split]
+
+    def example(self, item: tuple[str, str], generator: torch.Generator) -> Example:
+        line, speaker = item
+        return self._make(item, f"Who says: {line}", speaker)
+
+
+# --- identity ---------------------------------------------------------------------------------------------------
+
+_WHAT = "I am a small GPT that reads and writes one character at a time, trained on Shakespeare."
+_KNOW = "No. I know only the Shakespeare I read in training, and what I was shown after it."
+IDENTITY = {
+    "train": (
+        ("Who are you?", _WHAT),
+        ("What were you trained on?", "The plays of Shakespeare, about a million characters, then a few chats."),
+        ("Who made you?", "I was built in this course, part by part, in PyTorch."),
+        ("Are you a person?", "No. I am a small language model; I have no thoughts of my own."),
+        ("Can you read the news?", _KNOW),
+        ("Can you do hard sums?", "Only small ones, and I often get them wrong: check my answers."),
+        ("Can you remember our last chat?", "No. I see only this chat, and only its last few lines."),
+    ),
+    "test": (
+        ("What are you?", _WHAT),
+        ("Do you know what happened today?", _KNOW),
+    ),
+}
+
+
+class Identity(Task):
+    """A few fixed questions about the model; the held-out ones ask the same things in other words."""
+
+    name = "identity"
+
+    def _items(self, split: str) -> tuple[tuple[str, str], ...]:
+        return IDENTITY[split]
+
+    def example(self, item: tuple[str, str], generator: torch.Generator) -> Example:
+        question, answer = item
+        return self._make(item, question, answer)
+
+
+# --- mixing -------------------------------------------------------------------------------------------------------
+
+
+class TaskMixture(ExampleSource):
+    """Draw a task by ``weights`` (default: equal), then an example of it; answers are checked by that task."""
+
+    name = "mixture"
+
+    def __init__(self, tasks: Sequence[Task], weights: Sequence[float] | None = None) -> None:
+        tasks = list(tasks)
+        if not tasks or not all(isinstance(t, Task) for t in tasks):
+            raise ValueError("tasks must be a non-empty list of Task objects")
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each task may appear once (its name says whose check applies), got {names}")
+        weights = [1.0] * len(tasks) if weights is None else list(weights)
+        if (
+            len(weights) != len(tasks)
+            or not all(isinstance(w, (int, float)) and w >= 0 for w in weights)
+            or not sum(weights) > 0
+        ):
+            raise ValueError(f"weights must be {len(tasks)} numbers >= 0, not all 0, got {weights}")
+        self.tasks = {t.name: t for t in tasks}
+        self.weights = [float(w) for w in weights]
+
+    def __repr__(self) -> str:
+        return f"TaskMixture({list(self.tasks.values())}, weights={self.weights})"
+
+    def sample(self, generator: torch.Generator) -> Example:
+        weights = torch.tensor(self.weights, device=_check_generator(generator).device)
+        index = int(torch.multinomial(weights, 1, generator=generator))
+        return list(self.tasks.values())[index].sample(generator)
+
+    def check(self, example: Example, answer_text: str) -> bool:
+        """The check of the example's own task."""
+        if not isinstance(example, Example) or example.task not in self.tasks:
+            got = example.task if isinstance(example, Example) else type(example).__name__
+            raise ValueError(f"example must be an Example of one of the tasks {list(self.tasks)}, got {got!r}")
+        return self.tasks[example.task].check(example, answer_text)
+
+
+def all_tasks(split: str = "train", text: str | None = None) -> list[Task]:
+    """One of each task for ``split``: what chapter 10 fine-tunes on (train) and scores (test)."""
+    return [
+        Arithmetic(split),
+        SpellWord(split, text),
+        CountLetter(split, text),
+        ListOps(split),
+        WhoSpeaks(split, text),
+        Identity(split),
+    ]
+
+
+__all__ = [
+    "IDENTITY",
+    "MAX_TOKENS",
+    "SPLITS",
+    "Arithmetic",
+    "CountLetter",
+    "Example",
+    "ExampleSource",
+    "Identity",
+    "ListOps",
+    "SpellWord",
+    "Task",
+    "TaskMixture",
+    "WhoSpeaks",
+    "all_tasks",
+    "held_out",
+    "shakespeare_split",
+    "speeches",
+    "split_lines",
+    "split_words",
+]

@@ -1,0 +1,240 @@
+"""Chapter 10's supervised fine-tuning, replies and task scoring (llmcourse.assistant.sft)."""
+
+import pytest
+import torch
+from torch import nn
+
+from llmcourse.assistant.chat import ASSISTANT, END, USER, ChatTokenizer
+from llmcourse.assistant.sft import (
+    evaluate_tasks,
+    few_shot_prompt,
+    reply,
+    sft_batch,
+    stream_reply,
+    train_sft,
+)
+from llmcourse.assistant.tasks import Arithmetic, CountLetter, Example, Identity, ListOps, Task, TaskMixture
+from llmcourse.encoders import IGNORE_INDEX
+from llmcourse.gpt import GPT, GPTConfig, char_data
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return ChatTokenizer.from_base(char_data().tokenizer)
+
+
+def tiny_gpt(tok: ChatTokenizer, seed: int = 0, block_size: int = 64) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=1, n_head=2, n_embd=32))
+
+
+class Bigram(nn.Module):
+    """A stand-in model whose next token depends on the last one only: ``after[a] = b`` makes b follow a, and
+    every other id is followed by ``default``. It lets a test script exactly what a reply contains."""
+
+    def __init__(self, vocab_size: int, after: dict[int, int], default: int, block_size: int = 256) -> None:
+        super().__init__()
+        self.vocab_size, self.block_size = vocab_size, block_size
+        table = torch.full((vocab_size,), default)
+        for a, b in after.items():
+            table[a] = b
+        self.register_buffer("table", table)
+        self.anchor = nn.Parameter(torch.zeros(()))  # a device to follow
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(self.table[ids], self.vocab_size).float() * 10 + self.anchor  # (B, T, V)
+
+
+def scripted(tok: ChatTokenizer, text: str, then: str = END) -> Bigram:
+    """A model that answers ``text`` (distinct characters) after ``<|assistant|>`` or a line break, then ``then``."""
+    ids = [tok.special_tokens[ASSISTANT]] + [tok.stoi[ch] for ch in text]
+    after = dict(zip(ids, ids[1:], strict=False))
+    after[tok.stoi["\n"]] = ids[1]
+    after[ids[-1]] = tok.special_tokens.get(then, tok.stoi.get(then))
+    return Bigram(tok.vocab_size, after, default=tok.end_id)
+
+
+# --- batches --------------------------------------------------------------------------------------------------------
+
+
+def test_sft_batch_on_a_hand_made_example(tok):
+    x, y = sft_batch([[("user", "hi"), ("assistant", "yo")], [("user", "a"), ("assistant", "b")]], tok, 16)
+    u, a, e, c = tok.role_id("user"), tok.role_id("assistant"), tok.end_id, tok.stoi
+    ignore = IGNORE_INDEX
+    assert x.tolist() == [[u, c["h"], c["i"], e, a, c["y"], c["o"]], [u, c["a"], e, a, c["b"], e, e]]
+    assert y.tolist() == [
+        [ignore, ignore, ignore, ignore, c["y"], c["o"], e],
+        [ignore, ignore, ignore, c["b"], e] + [ignore] * 2,
+    ]
+    assert x.dtype == y.dtype == torch.long
+
+
+def test_the_number_of_trained_targets_equals_the_assistants_tokens_and_ends(tok):
+    g = torch.Generator().manual_seed(0)
+    conversations = [e.conversation for e in TaskMixture([Arithmetic(), ListOps(), Identity()]).draw(12, g)]
+    conversations.append(
+        [("system", "Be brief."), ("user", "hi"), ("assistant", "Hail."), ("user", "?"), ("assistant", "")]
+    )
+    x, y = sft_batch(conversations, tok, 128)
+    trained = y != IGNORE_INDEX
+    expected = sum(len(text) + 1 for c in conversations for role, text in c if role == "assistant")
+    assert int(trained.sum()) == expected
+    # shifted by one: a trained target is the next input, or the row's last token
+    for row, conversation in enumerate(conversations):
+        ids, mask = tok.render(conversation)
+        assert torch.equal(x[row, : len(ids) - 1], ids[:-1])
+        assert torch.equal(y[row, : len(ids) - 1][mask[1:]], ids[1:][mask[1:]])
+        assert (y[row, len(ids) - 1 :] == IGNORE_INDEX).all() and (x[row, len(ids) - 1 :] == tok.end_id).all()
+    assert x.size(1) == max(len(tok.render(c)[0]) for c in conversations) - 1
+
+
+def test_sft_batch_refuses_what_it_cannot_train_on(tok):
+    long = [("user", "a" * 30), ("assistant", "b")]
+    with pytest.raises(ValueError, match=r"examples\[1\] renders to 35 ids; a row holds block_size \+ 1 = 33"):
+        sft_batch([[("user", "a"), ("assistant", "b")], long], tok, 32)
+    assert sft_batch([long], tok, 34)[0].shape == (1, 34)
+    with pytest.raises(ValueError, match="no assistant turn"):
+        sft_batch([[("user", "a")]], tok, 32)
+    with pytest.raises(ValueError, match="non-empty list"):
+        sft_batch([], tok, 32)
+    with pytest.raises(TypeError, match="ChatTokenizer"):
+        sft_batch([long], char_data().tokenizer, 32)
+
+
+# --- training -------------------------------------------------------------------------------------------------------
+
+
+def test_fine_tuning_learns_a_fixed_answer_format(tok):
+    model = tiny_gpt(tok, block_size=32)
+    g = torch.Generator().manual_seed(0)
+    history = train_sft(model, ListOps(), tokenizer=tok, steps=60, batch_size=16, lr=1e-2, generator=g, progress=False)
+    assert len(history.loss) == 60 and history.pretrain_loss == []
+    assert history.loss == history.sft_loss  # no pretraining rows: the loss is the answers'
+    start, end = history.loss[0], sum(history.loss[-10:]) / 10
+    assert start > 4.0  # about ln(88): nothing known yet
+    assert end < 0.4 * start, history.loss[::10]
+    assert model.training
+
+
+def test_two_runs_with_the_same_generator_are_equal(tok):
+    pretrain = torch.tensor(tok.encode_text("To be, or not to be, that is the question. " * 20))
+
+    def run() -> tuple[list[float], dict]:
+        model = tiny_gpt(tok, seed=1)
+        torch.manual_seed(123)  # the global generator is not what makes two runs equal
+        g = torch.Generator().manual_seed(5)
+        examples = Arithmetic().draw(10, torch.Generator().manual_seed(0))
+        history = train_sft(
+            model,
+            examples,
+            tokenizer=tok,
+            steps=4,
+            batch_size=4,
+            lr=1e-3,
+            generator=g,
+            pretrain_ids=pretrain,
+            mix=0.5,
+            progress=False,
+        )
+        return history, model.state_dict()
+
+    (first, weights), (second, weights_again) = run(), run()
+    assert first == second
+    assert all(torch.equal(weights[k], weights_again[k]) for k in weights)
+    assert len(first.pretrain_loss) == 4 and all(loss > 0 for loss in first.pretrain_loss)
+    # the total is the mean over all trained targets: between the two parts
+    for total, sft, pre in zip(first.loss, first.sft_loss, first.pretrain_loss, strict=True):
+        assert min(sft, pre) <= total <= max(sft, pre)
+
+
+def test_train_sft_refuses_bad_settings(tok):
+    model, g = tiny_gpt(tok), torch.Generator().manual_seed(0)
+    settings = dict(tokenizer=tok, steps=1, batch_size=4, lr=1e-3, generator=g, progress=False)
+    with pytest.raises(ValueError, match="needs pretrain_ids"):
+        train_sft(model, Arithmetic(), **settings, mix=0.5)
+    with pytest.raises(ValueError, match="mix must be in"):
+        train_sft(model, Arithmetic(), **settings, mix=1.0, pretrain_ids=torch.zeros(100, dtype=torch.long))
+    with pytest.raises(ValueError, match="grow_vocab"):
+        train_sft(
+            GPT(GPTConfig(vocab_size=65, block_size=16, n_layer=1, n_head=2, n_embd=16)), Arithmetic(), **settings
+        )
+    with pytest.raises(ValueError, match="lr must be"):
+        train_sft(model, Arithmetic(), **{**settings, "lr": 0})
+
+
+# --- replies --------------------------------------------------------------------------------------------------------
+
+
+def test_a_reply_stops_at_the_end_token_and_at_any_other_special_token(tok):
+    conversation = [("user", "hi")]
+    model = scripted(tok, "ok")
+    assert reply(model, tok, conversation, max_new_tokens=10) == "ok"
+    assert list(stream_reply(model, tok, conversation, max_new_tokens=10)) == ["o", "k"]
+    assert reply(model, tok, conversation, max_new_tokens=1) == "o"
+    assert list(stream_reply(model, tok, conversation, max_new_tokens=0)) == []
+    impostor = scripted(tok, "ok", then=USER)  # starts writing the user's turn: cut there
+    assert reply(impostor, tok, conversation, max_new_tokens=10) == "ok"
+    assert "".join(stream_reply(impostor, tok, conversation, max_new_tokens=10)) == "ok"
+    endless = scripted(tok, "o", then="o")
+    assert reply(endless, tok, conversation, max_new_tokens=7) == "o" * 7
+
+
+def test_reply_and_the_stream_give_the_same_text_on_a_gpt(tok):
+    model = tiny_gpt(tok, seed=1).train()
+    conversation = [("user", "What is 2+3?"), ("assistant", "5"), ("user", "And 4+4?")]
+    greedy = reply(model, tok, conversation, max_new_tokens=20)
+    assert len(greedy) == 20  # this model never stops by itself: a text long enough to compare
+    assert "".join(stream_reply(model, tok, conversation, max_new_tokens=20)) == greedy
+    settings = dict(max_new_tokens=30, temperature=1.5, top_k=40)
+    sampled = reply(model, tok, conversation, generator=torch.Generator().manual_seed(3), **settings)
+    streamed = stream_reply(model, tok, conversation, generator=torch.Generator().manual_seed(3), **settings)
+    assert "".join(streamed) == sampled and len(sampled) > 10
+    assert model.training  # put back as it was
+    with pytest.raises(ValueError, match="temperature"):
+        stream_reply(model, tok, conversation, max_new_tokens=5, temperature=-1)  # refused at the call
+    with pytest.raises(ValueError, match="must end with a user turn"):
+        reply(model, tok, [("user", "hi"), ("assistant", "yo")], max_new_tokens=5)
+
+
+# --- few-shot prompts and scoring ---------------------------------------------------------------------------------
+
+
+class Zeros(Task):
+    """Three questions whose answer is always "0"."""
+
+    name = "zeros"
+
+    def _items(self, split: str) -> tuple[str, ...]:
+        return ("a", "b", "c")
+
+    def example(self, item: str, generator: torch.Generator) -> Example:
+        return self._make(item, f"Say {item}", "0")
+
+
+def test_few_shot_prompt_is_plain_text_in_the_plays_format(tok):
+    g = torch.Generator().manual_seed(0)
+    shot = Arithmetic().example((2, "+", 3), g)
+    prompt = few_shot_prompt([shot], "What is 23+58?")
+    assert prompt == "USER:\nWhat is 2+3?\n\nASSISTANT:\n5\n\nUSER:\nWhat is 23+58?\n\nASSISTANT:\n"
+    assert few_shot_prompt([], shot) == "USER:\nWhat is 2+3?\n\nASSISTANT:\n"
+    assert not set(tok.encode(prompt)) & set(tok.special_tokens.values())
+    with pytest.raises(ValueError, match="line break"):
+        few_shot_prompt([Example("x", "x", (("user", "a\nb"), ("assistant", "c")), "c")], "q")
+    with pytest.raises(ValueError, match="one question and its answer"):
+        few_shot_prompt([Example("x", "x", (("user", "a"),), "")], "q")
+
+
+def test_evaluate_tasks_scores_greedy_answers_with_each_tasks_check(tok):
+    says_zero = scripted(tok, "0")
+    count = CountLetter("test")
+    expected = [e.answer == "0" for e in count.draw(40, torch.Generator().manual_seed(4))]
+    scores = evaluate_tasks(says_zero, tok, [count, Zeros()], n=40, generator=torch.Generator().manual_seed(4))
+    assert scores == {"count": sum(expected) / 40, "zeros": 1.0}
+    assert 0 < scores["count"] < 1
+    few = evaluate_tasks(says_zero, tok, [Zeros(), Identity()], n=5, generator=torch.Generator(), few_shot=2)
+    assert few == {"zeros": 1.0, "identity": 0.0}
+    assert evaluate_tasks(scripted(tok, "1"), tok, [Zeros()], n=5, generator=torch.Generator()) == {"zeros": 0.0}
+    with pytest.raises(ValueError, match="too few distinct items"):
+        evaluate_tasks(says_zero, tok, [Zeros()], n=1, generator=torch.Generator(), few_shot=3)
+    with pytest.raises(ValueError, match="once"):
+        evaluate_tasks(says_zero, tok, [Zeros(), Zeros()], n=1, generator=torch.Generator())
