@@ -13,6 +13,8 @@
     expect show [CHAPTER...]  the reference runs behind each chapter's expected results
     book [--repository URL]   build the Jupyter Book into book/_build/html, with Colab and Binder buttons
                               where the course's GitHub address is known
+    chat CHECKPOINT           chat in the terminal with chapter 10's assistant (a file of save_chat_model);
+                              --temperature, --top-k, --top-p, --max-new-tokens, --system, --seed
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
@@ -345,6 +348,65 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chat_setting(name: str, convert: type) -> Callable[[str], Any]:
+    """argparse type for ``chat``: ``convert(text)``, in range by chapter 8's rule for ``name`` (check_settings)."""
+
+    def parse(text: str) -> Any:
+        from .gpt.sampling import check_settings
+
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if convert is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        least = {"max_new_tokens": 1, "seed": 0}.get(name)
+        if least is not None and not least <= value < 2**64:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {text!r}")
+        try:
+            if least is None:
+                check_settings(**{name: value})
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return value
+
+    return parse
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    import torch
+
+    from .assistant.checkpoint import load_chat_model, terminal_chat
+    from .training import CheckpointError
+
+    try:  # a missing, damaged or foreign file, or a bad LLMCOURSE_DEVICE: one line, not a traceback
+        model, tokenizer, _ = load_chat_model(args.checkpoint)
+    except (CheckpointError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device)
+    seed = generator.seed() if args.seed is None else args.seed  # a new seed each run unless one is given
+    generator.manual_seed(seed)
+    parts = [f"temperature {args.temperature:g}"]
+    parts += [f"top-k {args.top_k}"] if args.top_k is not None else []
+    parts += [f"top-p {args.top_p:g}"] if args.top_p is not None else []
+    how = "greedy" if args.temperature == 0 else ", ".join([*parts, f"seed {seed}"])
+    banner = (f"chatting with {args.checkpoint}: a GPT of {model.num_parameters():,} parameters, "
+              f"{model.config.block_size} tokens of context, on {device}; {how}; /reset starts over, /quit or "
+              f"Ctrl-D ends")
+    try:
+        terminal_chat(model, tokenizer, system=args.system, max_new_tokens=args.max_new_tokens,
+                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, generator=generator,
+                      banner=banner)
+    except ValueError as err:  # a --system text the model cannot read (refused before the first line is read)
+        print(f"error: chat: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C, in a reply or at the prompt
+        print(file=sys.stderr)
+        return 130
+    return 0
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """Answers a bad argument in one line (no usage block) and exits with 2, like the commands' own checks."""
 
@@ -423,6 +485,21 @@ def main(argv: list[str] | None = None) -> int:
                         " in book/_config.yml; without one the buttons are off)")
     p.add_argument("--branch", default=None, help="the branch the buttons open (default: repository.branch, main)")
     p.set_defaults(run=_cmd_book)
+
+    p = sub.add_parser("chat", help="chat in the terminal with a chat model (chapter 10's save_chat_model)")
+    p.add_argument("checkpoint", help="the file save_chat_model wrote (its NAME.sha256 beside it)")
+    p.add_argument("--temperature", type=_chat_setting("temperature", float), default=0.8,
+                   help="sampling temperature; 0 is greedy (default 0.8)")
+    p.add_argument("--top-k", type=_chat_setting("top_k", int), default=None,
+                   help="sample among the k likeliest characters only (default: all)")
+    p.add_argument("--top-p", type=_chat_setting("top_p", float), default=None,
+                   help="sample within the smallest set holding this share of the probability (default: off)")
+    p.add_argument("--max-new-tokens", type=_chat_setting("max_new_tokens", int), default=200,
+                   help="the longest reply, in characters (default 200)")
+    p.add_argument("--system", default=None, help="a system turn that opens every conversation")
+    p.add_argument("--seed", type=_chat_setting("seed", int), default=None,
+                   help="seed of the sampling, to repeat a chat (default: a new one each run, shown at the start)")
+    p.set_defaults(run=_cmd_chat)
 
     args = parser.parse_args(argv)
     return args.run(args)

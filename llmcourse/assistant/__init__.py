@@ -11,7 +11,8 @@ reinforcement learning with verifiable rewards, starting from the course's own p
 
 Modules: :mod:`.chat` (turns, the template and its loss mask, the grown vocabulary), :mod:`.tasks` (generated
 tasks split into train and held-out sets by construction), :mod:`.sft` (batches, the fine-tuning loop, replies
-and few-shot scoring), :mod:`.preference` (log-probabilities of answers, DPO) and :mod:`.rl` (groups of samples,
+and few-shot scoring), :mod:`.checkpoint` (a chat model in one verified file; the terminal chat behind
+``python -m llmcourse chat``), :mod:`.preference` (log-probabilities of answers, DPO) and :mod:`.rl` (groups of samples,
 group-normalised advantages, the clipped policy loss with a KL penalty, pass@k).
 """
 
@@ -27,6 +28,7 @@ from .chat import (
     check_conversation,
     grow_vocab,
 )
+from .checkpoint import load_chat_model, save_chat_model, terminal_chat
 from .preference import (
     DPOHistory,
     DPOOutput,
@@ -65,6 +67,7 @@ from .tasks import (
 __all__ = [
     "ASSISTANT", "END", "SPECIAL_TOKENS", "SYSTEM", "USER", "ChatTokenizer", "Conversation", "Turn",
     "check_conversation", "grow_vocab",
+    "load_chat_model", "save_chat_model", "terminal_chat",
     "DPOHistory", "DPOOutput", "PreferenceBatch", "dpo_loss", "next_token_logprobs", "sequence_logprobs",
     "token_logprobs", "train_dpo",
     "Completions", "PolicyLossOutput", "group_advantages", "kl_k3", "pass_at_k", "policy_loss",
