@@ -245,22 +245,24 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # fine-tuning (head_lr: where only a head or adapters train); curve_fractions / curve_steps: the learning
         # curve's shares of the training labels, each trained this many steps; lora_r / lora_alpha: LoRA's rank
         # and scale; student_embd: the distilled student's width (one layer); distill_temperature / distill_alpha:
-        # Hinton's T and the soft term's weight.
+        # Hinton's T and the soft term's weight; seeds: runs per transformer in section 8 (mean and spread);
+        # wall_steps: the cap on the from-scratch run given the pretrained encoder's wall time (None: no cap; ci sets
+        # one that always binds, so its path runs).
         "ci": dict(wiki_chars=300_000, tokenizer_chars=100_000, vocab_size=400, block_size=48, n_layer=2, n_head=2,
                    n_embd=64, dropout=0.1, pretrain_steps=30, pretrain_batch=16, pretrain_lr=1e-3,
                    train_sentences=800, ft_steps=30, ft_batch=32, ft_lr=3e-4, head_lr=1e-3,
                    curve_fractions=[0.1, 1.0], curve_steps=20, lora_r=4, lora_alpha=8, student_embd=32,
-                   distill_temperature=2.0, distill_alpha=0.5),
+                   distill_temperature=2.0, distill_alpha=0.5, seeds=2, wall_steps=10),
         "laptop": dict(wiki_chars=4_000_000, tokenizer_chars=1_000_000, vocab_size=2048, block_size=64, n_layer=4,
                        n_head=4, n_embd=128, dropout=0.1, pretrain_steps=1500, pretrain_batch=32, pretrain_lr=5e-4,
                        train_sentences=None, ft_steps=300, ft_batch=32, ft_lr=2e-4, head_lr=1e-3,
                        curve_fractions=[0.01, 0.1, 0.3, 1.0], curve_steps=200, lora_r=8, lora_alpha=16,
-                       student_embd=64, distill_temperature=2.0, distill_alpha=0.5),
+                       student_embd=64, distill_temperature=2.0, distill_alpha=0.5, seeds=1, wall_steps=500),
         "gpu": dict(wiki_chars=20_000_000, tokenizer_chars=2_000_000, vocab_size=8192, block_size=128, n_layer=6,
                     n_head=6, n_embd=384, dropout=0.1, pretrain_steps=5000, pretrain_batch=128, pretrain_lr=5e-4,
                     train_sentences=None, ft_steps=1000, ft_batch=32, ft_lr=5e-5, head_lr=1e-3,
                     curve_fractions=[0.01, 0.03, 0.1, 0.3, 1.0], curve_steps=600, lora_r=8, lora_alpha=16,
-                    student_embd=128, distill_temperature=2.0, distill_alpha=0.5),
+                    student_embd=128, distill_temperature=2.0, distill_alpha=0.5, seeds=3, wall_steps=None),
     },
 }
 
