@@ -134,11 +134,12 @@ def build_all(root: Path = ROOT, *, check: bool = False) -> list[str]:
 # --- recorded public cases (see llmcourse.grading.recorded) --------------------------------------------------
 
 
-def solution_namespace(chapter: str, root: Path = ROOT) -> dict[str, Any]:
+def solution_namespace(chapter: str, root: Path = ROOT, folder: str = "solutions") -> dict[str, Any]:
     """The solved exercise functions of a chapter: its master notebook's code cells, check cells left out, run
-    into one namespace (the masters are short; the chapter's own notebook is not run)."""
-    (path,) = sorted((root / "solutions").glob(f"{chapter[2:]}_*.ipynb"))
-    namespace: dict[str, Any] = {"__name__": f"solutions_{chapter}"}
+    into one namespace (the masters are short; the chapter's own notebook is not run). ``folder="exercises"``
+    gives the generated notebook's stubs instead."""
+    (path,) = sorted((root / folder).glob(f"{chapter[2:]}_*.ipynb"))
+    namespace: dict[str, Any] = {"__name__": f"{folder}_{chapter}"}
     with contextlib.redirect_stdout(io.StringIO()):  # the masters' demonstration cells print for a reader, not here
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type != "code" or 'check("' in cell.source:
