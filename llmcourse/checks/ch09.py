@@ -136,15 +136,30 @@ def check_rules(got: list[Any], ids: torch.Tensor, spans: list[tuple[int, int, i
                            "predict, the id before masking.", "wrong")
     if bool((~labelled & (inputs != ids)).any()):
         raise CheckFailure("an input changed at a position that was not chosen (its label is -100): only the "
-                           "tokens of chosen words may change.", "wrong")
+                           "tokens of chosen words may change, and every token of a chosen word is labelled, "
+                           "whatever its fate (replaced by [MASK], by a random id, or kept).", "wrong")
+
+
+def every_fate_drawn(seed: int, n_words: int, mask_prob: float) -> bool:
+    """Whether a generator seeded with ``seed`` gives the chosen words all three fates, in the task's draw order."""
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.rand(n_words, generator=generator) < mask_prob
+    fate = torch.rand(n_words, generator=generator)[chosen]
+    return bool((fate < 0.8).any() and ((fate >= 0.8) & (fate < 0.9)).any() and (fate >= 0.9).any())
 
 
 def check_masking(t: Trial, batch: int, length: int, vocab: int, mask_prob: float, *, longest: int = 3,
-                  specials_first: bool = False, pair: bool = False) -> None:
+                  specials_first: bool = False, pair: bool = False, all_fates: bool = False) -> None:
+    """``all_fates``: draw the generator's seed until the chosen words get [MASK], random ids and kept ids alike, so
+    a wrong branch of any fate shows in every run of the case, not in most."""
     specials = list(range(4)) if specials_first else list(range(vocab - 4, vocab))  # [PAD] [CLS] [SEP] [MASK]
     t.py.shuffle(specials)
     ids, starts, spans = word_batch(t, batch, length, vocab, specials, longest, pair)
     seed = t.seed_for(f"mask:{batch}:{length}")
+    attempt = 0
+    while all_fates and not every_fate_drawn(seed, len(spans), mask_prob):
+        attempt += 1
+        seed = t.seed_for(f"mask:{batch}:{length}:{attempt}")
     args = (ids, starts, specials[3], vocab, list(specials))
     # a name of its own: generator specs of one name are one object per run, and a call of an earlier case (with its
     # own generator) may run first in the same process
@@ -172,9 +187,9 @@ def _(t: Trial) -> None:
                   longest=5, specials_first=True, pair=True)
 
 
-@whole_word_mask.case("a batch of one row; mask_prob 1: every word is chosen")
+@whole_word_mask.case("a batch of one row; mask_prob 1: every word is chosen, and gets each of the three fates")
 def _(t: Trial) -> None:
-    check_masking(t, 1, t.py.randint(25, 35), t.py.randint(30, 40), 1.0)
+    check_masking(t, 1, t.py.randint(25, 35), t.py.randint(30, 40), 1.0, all_fates=True)
 
 
 @whole_word_mask.case("a small vocabulary (random ids often special or the original), many rows, mask_prob 0.6")
