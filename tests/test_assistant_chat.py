@@ -1,6 +1,7 @@
 """Chapter 10's chat template, the grown vocabulary and the checkable tasks (llmcourse.assistant.chat, .tasks)."""
 
 import re
+from collections import Counter
 
 import pytest
 import torch
@@ -209,12 +210,12 @@ def test_the_chat_tokenizer_saves_and_loads_with_its_ids_in_order(tok, tmp_path)
 
 
 @pytest.mark.parametrize("tie", [True, False])
-def test_grow_vocab_keeps_the_old_logits_and_starts_new_rows_at_the_mean(tie):
+def test_grow_vocab_keeps_the_old_logits_and_starts_new_rows_near_the_mean(tie):
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16, tie_embeddings=tie)).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
-    grown = grow_vocab(model, 15)
+    grown = grow_vocab(model, 15, generator=torch.Generator().manual_seed(0))
     assert torch.equal(torch.get_rng_state(), rng)  # the copy's initialisation did not move the global generator
     assert grown.config.vocab_size == 15 and not grown.training
     ids = torch.randint(11, (3, 8))
@@ -222,21 +223,41 @@ def test_grow_vocab_keeps_the_old_logits_and_starts_new_rows_at_the_mean(tie):
     torch.testing.assert_close(new[..., :11], old, rtol=0, atol=1e-6)
     emb = grown.embed.tok_emb.weight
     assert torch.equal(emb[:11], before["embed.tok_emb.weight"])
-    torch.testing.assert_close(emb[11:], before["embed.tok_emb.weight"].mean(0).expand(4, -1))
-    head = before["lm_head.weight"]
-    torch.testing.assert_close(grown.lm_head.weight[11:], head.mean(0).expand(4, -1))
-    # a new id's score is the mean of the old scores: never above the best of them
-    torch.testing.assert_close(new[..., 11], old.mean(-1), rtol=0, atol=1e-5)
+    for rows, old_rows in [
+        (emb[11:], before["embed.tok_emb.weight"]),
+        (grown.lm_head.weight[11:], before["lm_head.weight"]),
+    ]:
+        spread = (old_rows - old_rows.mean(0)).norm(dim=1).mean()  # how far the old rows lie from their mean
+        assert (rows - old_rows.mean(0)).norm(dim=1).max() < 0.05 * spread  # near the mean ...
+        assert torch.cdist(rows, rows).add(torch.eye(4)).min() > 0  # ... and no two new rows alike
+    # a new id's score is about the mean of the old scores: never above the best of them
+    torch.testing.assert_close(new[..., 11], old.mean(-1), rtol=0, atol=0.05 * old.std().item())
+    assert (new[..., 11:] < old.max(-1, keepdim=True).values).all()
     assert (grown.lm_head.weight is grown.embed.tok_emb.weight) == tie
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the model itself unchanged
+    again = grow_vocab(model, 15, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.embed.tok_emb.weight, emb)  # the noise comes from the generator alone
+
+
+def test_grow_vocab_draws_new_rows_with_the_old_rows_covariance():
+    old_rows = torch.randn(2000, 3, generator=torch.Generator().manual_seed(0)) * torch.tensor([3.0, 1.0, 0.1])
+    model = GPT(GPTConfig(vocab_size=2000, block_size=4, n_layer=1, n_head=1, n_embd=3, bias=False))
+    with torch.no_grad():
+        model.embed.tok_emb.weight.copy_(old_rows)
+    grown = grow_vocab(model, 6000, generator=torch.Generator().manual_seed(1), noise_scale=1.0)
+    new = grown.embed.tok_emb.weight[2000:]  # (4000, 3): with noise_scale 1, as spread as the old rows
+    torch.testing.assert_close(new.std(0), old_rows.std(0), rtol=0.08, atol=0)
+    torch.testing.assert_close(new.mean(0), old_rows.mean(0), rtol=0, atol=0.1)
 
 
 def test_grow_vocab_refuses_a_smaller_vocabulary_and_other_models():
     model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16))
     with pytest.raises(ValueError, match=">= the model's 11"):
-        grow_vocab(model, 10)
+        grow_vocab(model, 10, generator=torch.Generator())
     with pytest.raises(TypeError, match="llmcourse.gpt.GPT"):
-        grow_vocab(torch.nn.Linear(2, 2), 12)
+        grow_vocab(torch.nn.Linear(2, 2), 12, generator=torch.Generator())
+    with pytest.raises(TypeError, match="generator"):
+        grow_vocab(model, 12, generator=0)
 
 
 # --- tasks ---------------------------------------------------------------------------------------------------------
@@ -257,10 +278,71 @@ def test_train_and_held_out_items_never_overlap(tasks):
 def test_generated_questions_are_held_out_by_their_crc32_not_by_a_rule_on_the_sum():
     test = Arithmetic("test")
     g = torch.Generator().manual_seed(0)
-    assert all(held_out(Arithmetic.question_of(item)) for item in test.items)
-    assert not any(held_out(Arithmetic.question_of(item)) for item in Arithmetic("train").items)
+    assert all(held_out(Arithmetic.key(item)) for item in test.items)
+    assert not any(held_out(Arithmetic.key(item)) for item in Arithmetic("train").items)
     assert {test.example(item, g).answer[-1] for item in test.items} == set("0123456789")
     assert 0.05 < len(test.items) / (len(test.items) + len(Arithmetic("train").items)) < 0.15
+
+
+def test_no_held_out_question_shares_its_fact_with_a_training_question():
+    assert Arithmetic.key((23, "+", 58)) == Arithmetic.key((58, "+", 23)) == Arithmetic.key((81, "-", 23))
+    assert Arithmetic.key((81, "-", 58)) == "23+58=81" != Arithmetic.key((23, "+", 57))
+    assert ListOps.key(("Sort", (3, 1, 4))) == ListOps.key(("Sort", (4, 3, 1))) != ListOps.key(("Reverse", (1, 3, 4)))
+    assert ListOps.key(("Reverse", (3, 1, 4))) == ListOps.key(("Reverse", (4, 1, 3)))
+    g = torch.Generator().manual_seed(0)
+
+    def facts(task):  # an independent statement of what each question asks, from its example alone
+        out = set()
+        for item in task.items:
+            example = task.example(item, g)
+            if task.name == "arithmetic":
+                a, op, b = item
+                out.add((frozenset({a, b}) if op == "+" else frozenset({b, a - b}), int(example.answer)))
+            else:
+                op, digits = item
+                out.add((op, tuple(sorted(digits)) if op == "Sort" else frozenset({digits, digits[::-1]})))
+        return out
+
+    for task_class in (Arithmetic, ListOps):
+        train, test = facts(task_class("train")), facts(task_class("test"))
+        assert test and not train & test, task_class.__name__
+    # the rule on the question's own text leaked: most held-out sums had their b+a twin among the training ones
+    every = Arithmetic("train").items + Arithmetic("test").items
+    by_text = {item for item in every if held_out(Arithmetic.question_of(item))}
+    twins = [(b, "+", a) for a, op, b in by_text if op == "+" and a != b]
+    assert sum(twin not in by_text for twin in twins) > 0.8 * len(twins)
+    train = set(Arithmetic("train").items)
+    assert not any((b, "+", a) in train for a, op, b in Arithmetic("test").items if op == "+")
+
+
+def test_max_tokens_keeps_only_the_items_whose_rendered_example_fits(tok):
+    g = torch.Generator().manual_seed(5)
+    tasks = all_tasks("train", max_tokens=33)  # chapter 7's ci model: block_size 32
+    assert [t.name for t in tasks] == ["arithmetic", "spell", "count", "list"]  # speaker and identity need more
+    for task in tasks:
+        assert task.max_tokens == 33
+        for example in task.draw(300, g):
+            assert len(tok.render(example.conversation)[0]) <= 33, example
+    spell = SpellWord("train", max_tokens=33)
+    assert 0 < len(spell.items) < len(SpellWord("train").items) and max(map(len, spell.items)) == 5
+    assert len(Arithmetic("test", max_tokens=33).items) == len(Arithmetic("test").items)  # all fit already
+    with pytest.raises(ValueError, match="max_tokens=20"):
+        Identity("train", max_tokens=20)
+    with pytest.raises(ValueError, match="no task"):
+        all_tasks("test", max_tokens=5)
+    with pytest.raises(ValueError, match="max_tokens must be"):
+        Arithmetic("train", max_tokens=0)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_no_count_answer_is_a_safe_guess(split):
+    task = CountLetter(split)
+    answers = [e.answer for e in task.draw(2000, torch.Generator().manual_seed(6))]
+    top, times = Counter(answers).most_common(1)[0]
+    assert times / len(answers) < 0.4, (top, times)
+    assert set(answers) == {str(count) for count in task.by_count}  # every possible count is asked
+    for count, pairs in task.by_count.items():
+        assert all(word.count(letter) == count for word, letter in pairs[:50])
 
 
 def _solve(question: str) -> str:

@@ -207,8 +207,8 @@ def test_the_chat_drops_the_oldest_exchanges_to_fit_the_context_and_refuses_what
     )
     expected, replies = [], []
     for question in (q1, q2, q3):
-        asked = tok.fit([*expected, Turn("user", question)], 40)
-        assert len(tok.prompt_ids(asked)) <= 40
+        asked = tok.fit([*expected, Turn("user", question)], 30)  # 40 - min(max_new_tokens, 40 // 2): a reply's room
+        assert len(tok.prompt_ids(asked)) <= 30
         replies.append(greedy(model, tok, asked))
         expected = [*asked, Turn("assistant", replies[-1])]
     assert len(expected) < 6, "the context should be too short for the whole conversation"
@@ -218,6 +218,18 @@ def test_the_chat_drops_the_oldest_exchanges_to_fit_the_context_and_refuses_what
     ]
     assert "(not sent: too long for the model's context of 40 tokens" in text
     assert "(not sent: the model has no id for ['ù']" in text
+
+
+def test_the_chat_keeps_room_for_the_reply_in_the_context(tok):
+    model = tiny_gpt(tok, block_size=40)
+    message = "y" * 31  # 34 prompt ids: within block_size, but not within 40 - min(max_new_tokens, 40 // 2)
+    assert len(tok.prompt_ids([("user", message)])) == 34
+    for max_new_tokens, room in [(4, 36), (10, 30), (100, 20)]:
+        text, conversation = run_chat(model, tok, f"{message}\n", temperature=0.0, max_new_tokens=max_new_tokens)
+        assert (f"({room} for the conversation)" in text) == (room < 34), (max_new_tokens, text)
+        assert (conversation == []) == (room < 34)
+        if room >= 34:  # sent: the reply had room for its max_new_tokens inside the context
+            assert len(tok.prompt_ids([("user", message)])) + max_new_tokens <= 40
 
 
 def test_each_character_of_a_reply_is_flushed_as_soon_as_it_is_sampled(tok):
@@ -250,6 +262,7 @@ def test_bad_settings_and_system_texts_are_refused_before_any_output(tok):
         (dict(max_new_tokens=0), "max_new_tokens must be an int >= 1"),
         (dict(system="é"), "has characters the model has no id for: ['é']"),
         (dict(system="x" * 40), "too long for the model's context of 40 tokens"),
+        (dict(system="x" * 20), "with room for a reply (20 for the conversation)"),  # 25 ids: fits 40, not 20
     ]:
         out = io.StringIO()
         with pytest.raises(ValueError, match=re.escape(says)):

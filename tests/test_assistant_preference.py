@@ -1,20 +1,25 @@
 """Chapter 10's DPO: sequence log-probs against a token-by-token loop, the loss against the paper's formula written
-independently (float64, -log(sigmoid)) and in closed form, and a short training run against a frozen reference."""
+independently (float64, -log(sigmoid)) and in closed form, pairs rendered by the chat template, a training step
+against the loss and the KL computed apart, and a short training run against a frozen reference."""
 
 import copy
 import math
 
 import pytest
 import torch
+from torch.distributions import Categorical, kl_divergence
 
+from llmcourse.assistant.chat import ChatTokenizer
 from llmcourse.assistant.preference import (
     PreferenceBatch,
     dpo_loss,
+    preference_batch,
     sequence_logprobs,
     token_logprobs,
     train_dpo,
 )
 from llmcourse.gpt import GPT, GPTConfig
+from llmcourse.tokenizers import CharTokenizer
 
 
 def tiny_gpt(seed: int = 0, vocab_size: int = 11) -> GPT:
@@ -68,6 +73,19 @@ def test_token_logprobs_are_aligned_with_the_ids_and_zero_at_position_zero():
     assert logp.shape == ids.shape and bool((logp[:, 0] == 0).all()) and bool((logp[:, 1:] < 0).all())
     expected = torch.log_softmax(model(ids[:1, :4])[0, -1], dim=-1)[ids[0, 4]]  # token 4 after the prefix 0..3
     torch.testing.assert_close(logp[0, 4], expected)
+
+
+@torch.no_grad()
+def test_token_logprobs_at_a_temperature_score_the_softmax_of_the_logits_over_it():
+    model = tiny_gpt()
+    ids, _ = padded_rows()
+    logits = model(ids[:, :-1])  # (B, T - 1, V)
+    for temperature in (0.5, 1.0, 2.0):
+        expected = torch.log_softmax(logits / temperature, dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+        torch.testing.assert_close(token_logprobs(model, ids, temperature=temperature)[:, 1:], expected)
+    for temperature in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="temperature must be"):
+            token_logprobs(model, ids, temperature=temperature)
 
 
 @torch.no_grad()
@@ -172,6 +190,44 @@ def test_dpo_loss_refuses_bad_input_by_name(args, beta, message):
         dpo_loss(*args, beta=beta)
 
 
+# --- pairs from conversations ----------------------------------------------------------------------------------
+
+
+def test_a_preference_batch_scores_only_the_final_assistant_turn_of_each_rendered_conversation():
+    tok = ChatTokenizer.from_base(CharTokenizer.from_chars("\n abcdefghilmnorstuwy?"))
+    two_turns = [("user", "hi"), ("assistant", "hail"), ("user", "who?")]
+    prompts = [two_turns, [("system", "be brief"), ("user", "a?")]]
+    batch = preference_batch(prompts, ["me", "yes"], ["thee", ""], tok)
+    for ids, mask, answers in (
+        (batch.chosen_ids, batch.chosen_mask, ["me", "yes"]),
+        (batch.rejected_ids, batch.rejected_mask, ["thee", ""]),
+    ):
+        assert ids.shape == mask.shape and ids.size(0) == 2 and mask.dtype == torch.bool
+        for row, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
+            rendered, _ = tok.render([*prompt, ("assistant", answer)])
+            n = len(rendered)
+            assert ids[row, :n].tolist() == rendered.tolist() and not bool(mask[row, n:].any())  # right padding
+            scored = ids[row][mask[row]].tolist()
+            assert scored == tok.encode_text(answer) + [tok.end_id]  # the answer and its end, nothing else
+            assert tok.parse(ids[row, :n])[-1] == ("assistant", answer)
+    hail = tok.encode_text("hail")
+    first = batch.chosen_ids[0].tolist()
+    start = next(i for i in range(len(first)) if first[i : i + 4] == hail)
+    assert not bool(batch.chosen_mask[0, start : start + 5].any())  # the earlier assistant turn is context only
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=16))
+    assert sequence_logprobs(model, batch.chosen_ids, batch.chosen_mask).shape == (2,)  # a batch DPO can score
+
+
+def test_a_preference_batch_refuses_prompts_that_do_not_end_with_a_user_turn_and_uneven_lists():
+    tok = ChatTokenizer.from_base(CharTokenizer.from_chars("\n abhi"))
+    with pytest.raises(ValueError, match="end with a user turn"):
+        preference_batch([[("user", "hi"), ("assistant", "a")]], ["b"], ["a"], tok)
+    with pytest.raises(ValueError, match="one entry per pair"):
+        preference_batch([[("user", "hi")]], ["b", "a"], ["a"], tok)
+    with pytest.raises(TypeError, match="ChatTokenizer"):
+        preference_batch([[("user", "hi")]], ["b"], ["a"], CharTokenizer.from_chars("abhi"))
+
+
 # --- training ------------------------------------------------------------------------------------------------
 
 
@@ -206,6 +262,40 @@ def test_dpo_training_grows_the_margin_and_never_touches_the_reference():
     assert history.loss[-1] < 0.2 and min(history.kl[1:]) > 0
     assert history.rejected_logratio[-1] < 0  # the rejected answer has become less likely than under the reference
     assert policy.training and reference.training
+
+
+def test_a_dpo_steps_loss_and_kl_are_the_ones_computed_apart_from_the_training_loop():
+    policy = tiny_gpt(seed=3)
+    reference = copy.deepcopy(policy)
+    with torch.no_grad():  # a reference that differs, so the loss is not log 2 and the KL not 0 by construction
+        g = torch.Generator().manual_seed(0)
+        for p in reference.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=g))
+    batch = toy_pairs()[0]  # chosen (4, 7) and rejected (4, 6): the loop pads them to one length
+    with torch.no_grad():
+        logps = [
+            sequence_logprobs(model, ids, mask)
+            for model in (policy, reference)
+            for ids, mask in ((batch.chosen_ids, batch.chosen_mask), (batch.rejected_ids, batch.rejected_mask))
+        ]  # policy chosen, policy rejected, reference chosen, reference rejected
+        expected = dpo_loss(*logps, beta=0.5)
+        rows, cols = batch.chosen_mask.nonzero(as_tuple=True)  # the chosen answers' tokens
+        p_logits = policy(batch.chosen_ids)[rows, cols - 1]  # (N, V): position t - 1 predicts token t
+        r_logits = reference(batch.chosen_ids)[rows, cols - 1]
+        kl = kl_divergence(Categorical(logits=p_logits), Categorical(logits=r_logits)).mean()
+    history = train_dpo(policy, reference, [batch], steps=1, lr=1e-3, beta=0.5, generator=torch.Generator())
+    assert history.loss[0] == pytest.approx(float(expected.loss), rel=1e-5)
+    assert abs(history.loss[0] - math.log(2)) > 1e-3  # the check would be empty at log 2
+    assert history.margin[0] == pytest.approx(float((expected.chosen_rewards - expected.rejected_rewards).mean()))
+    assert history.kl[0] == pytest.approx(float(kl), rel=1e-4) and history.kl[0] > 1e-3
+
+
+def test_dpo_training_refuses_a_reference_that_shares_weights_with_the_policy():
+    policy = tiny_gpt()
+    shares = copy.deepcopy(policy)
+    shares.lm_head = policy.lm_head
+    with pytest.raises(ValueError, match="copy.deepcopy"):
+        train_dpo(policy, shares, toy_pairs(), steps=1, lr=1e-3, beta=0.1, generator=torch.Generator())
 
 
 def test_dpo_training_is_deterministic_given_the_generator():

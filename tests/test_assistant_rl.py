@@ -1,15 +1,22 @@
-"""Chapter 10's RL with verifiable rewards: answer masks, group sampling through chapter 8's sampler, GRPO's
-advantages, the policy loss's gradient and its k3 KL, pass@k against the binomial formula, and a toy run of GRPO."""
+"""Chapter 10's RL with verifiable rewards: answer masks, group sampling through chapter 8's sampler, answers read
+as text for a checker, GRPO's advantages, the policy loss's gradient and its k3 KL, pass@k against the binomial
+formula, one GRPO step against the same step built by hand, and a toy run of GRPO."""
 
 import copy
 import math
 from fractions import Fraction
+from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torch.distributions import Categorical, kl_divergence
 
+import llmcourse.assistant.rl as rl
+from llmcourse.assistant.chat import ChatTokenizer
 from llmcourse.assistant.rl import (
+    answer_text,
     group_advantages,
     kl_k3,
     pass_at_k,
@@ -19,6 +26,7 @@ from llmcourse.assistant.rl import (
     sample_group,
 )
 from llmcourse.gpt import GPT, GPTConfig, generate
+from llmcourse.tokenizers import CharTokenizer
 
 END = 3  # the toy vocabulary's end token
 
@@ -76,6 +84,47 @@ def test_sampling_a_group_is_deterministic_given_the_generator_and_refuses_bad_p
         sample_group(model, torch.zeros(2, 3, dtype=torch.long), k=2, max_new_tokens=2)
     with pytest.raises(ValueError, match="k must be"):
         sample_group(model, torch.tensor([1]), k=0, max_new_tokens=2)
+
+
+class Scripted(nn.Module):
+    """Writes ``script`` after a prompt of ``prompt_len`` ids, whatever the prompt: logit 30 on the scripted id."""
+
+    def __init__(self, script: list[int], vocab_size: int, prompt_len: int) -> None:
+        super().__init__()
+        self.script, self.prompt_len = script, prompt_len
+        self.config = SimpleNamespace(vocab_size=vocab_size, block_size=64)
+        self.unused = nn.Parameter(torch.zeros(()))  # the sampler reads the device from a parameter
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(*ids.shape, self.config.vocab_size)  # (B, T, V)
+        for t in range(ids.size(1)):
+            written = t + 1 - self.prompt_len  # answer tokens before the one position t predicts
+            if 0 <= written < len(self.script):
+                logits[:, t, self.script[written]] = 30.0
+        return logits
+
+
+def test_a_correct_sampled_answer_read_with_answer_text_scores_1_and_a_cut_off_one_scores_0():
+    tok = ChatTokenizer.from_base(CharTokenizer.from_chars("\n ?Whatis"))
+    prompt = tok.prompt_ids([("user", "What is 23+58?")])
+    model = Scripted(tok.encode_text("81") + [tok.end_id], tok.vocab_size, prompt_len=len(prompt))
+
+    def reward(prompt_index: int, answer: torch.Tensor) -> float:  # a checker as a chapter would write it
+        text, ended = answer_text(answer, tok.decode, [tok.end_id])
+        return float(ended and text == "81")
+
+    g = torch.Generator().manual_seed(0)
+    group = sample_group(model, prompt, k=3, max_new_tokens=6, eos_id=tok.end_id, generator=g)
+    answers = group.responses()
+    assert [tok.decode(a.tolist()) for a in answers] == ["81<|end|>"] * 3  # the whole answer is not the text
+    assert [answer_text(a, tok.decode, [tok.end_id]) for a in answers] == [("81", True)] * 3
+    assert [reward(0, a) for a in answers] == [1.0, 1.0, 1.0]
+    cut = sample_group(model, prompt, k=2, max_new_tokens=2, eos_id=tok.end_id, generator=g).responses()
+    assert [answer_text(a, tok.decode, [tok.end_id]) for a in cut] == [("81", False)] * 2  # right text, no end
+    assert [reward(0, a) for a in cut] == [0.0, 0.0]
+    assert answer_text([5, 1, 7, 1], lambda ids: ",".join(map(str, ids)), [7, 1]) == ("5", True)  # first stop wins
+    with pytest.raises(ValueError, match="stop_ids"):
+        answer_text([1, 2], tok.decode, [])
 
 
 # --- advantages ----------------------------------------------------------------------------------------------
@@ -228,14 +277,17 @@ def test_pass_at_k_refuses_impossible_counts(n, c, k, message):
 # --- a GRPO run ----------------------------------------------------------------------------------------------
 
 
-def first_token_is_2(prompt_index: int, answer: torch.Tensor) -> float:
-    return float(answer[0] == 2)
+WANTED = (2, 1)  # prompt 0 wants an answer that starts with 2, prompt 1 one that starts with 1
+
+
+def first_token_is_wanted(prompt_index: int, answer: torch.Tensor) -> float:
+    return float(answer[0] == WANTED[prompt_index])
 
 
 def toy_run(steps: int, seed: int = 0, **settings) -> tuple[list[dict[str, float]], GPT, GPT]:
     policy = tiny_gpt(seed)
     reference = copy.deepcopy(policy)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=3e-2, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=2e-2, weight_decay=0.0)
     generator = torch.Generator().manual_seed(seed)
     prompts = [torch.tensor([0]), torch.tensor([1, 0, 2])]  # different lengths: one right-padded batch
     history = [
@@ -243,9 +295,9 @@ def toy_run(steps: int, seed: int = 0, **settings) -> tuple[list[dict[str, float
             policy,
             reference,
             prompts,
-            first_token_is_2,
+            first_token_is_wanted,
             optimizer,
-            k=8,
+            k=16,  # a group large enough that the prompt not yet solved keeps a signal
             max_new_tokens=4,
             eos_id=END,
             generator=generator,
@@ -256,7 +308,7 @@ def toy_run(steps: int, seed: int = 0, **settings) -> tuple[list[dict[str, float
     return history, policy, reference
 
 
-def test_twenty_grpo_steps_teach_a_tiny_gpt_to_answer_2_first():
+def test_twenty_grpo_steps_teach_a_tiny_gpt_the_first_token_each_prompt_wants():
     history, policy, reference = toy_run(20, kl_coef=0.01)
     rewards = [h["reward"] for h in history]
     assert sum(rewards[:3]) / 3 < 0.5 and sum(rewards[-5:]) / 5 > 0.9, rewards
@@ -275,15 +327,129 @@ def test_grpo_is_deterministic_given_the_generator_and_clips_when_samples_are_re
     assert first[0]["clipped_fraction"] > 0  # after the first of 3 updates the ratio has left [0.8, 1.2] somewhere
 
 
+def perturbed_copy(model: GPT, scale: float = 0.3) -> GPT:
+    """A reference that differs from the policy, so that the KL term and its gradient are not 0."""
+    other = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g))
+    return other
+
+
+def logprobs_by_hand(model: nn.Module, ids: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(B, T) log softmax(logits / temperature) of each actual token, 0 at position 0, written out here."""
+    logits = model(ids[:, :-1])  # (B, T - 1, V)
+    picked = torch.log_softmax(logits / temperature, dim=-1).gather(-1, ids[:, 1:, None])[..., 0]  # (B, T - 1)
+    return F.pad(picked, (1, 0))
+
+
+def test_one_grpo_step_is_exactly_the_sgd_step_of_the_loss_built_by_hand():
+    policy, prompts = tiny_gpt(0), [torch.tensor([0]), torch.tensor([1, 0, 2])]  # right-padded: lengths differ
+    temperature, kl_coef, lr = 1.3, 0.1, 0.5  # T != 1 and a KL term: both must reach the update
+    reference = perturbed_copy(policy)
+    generator = torch.Generator().manual_seed(4)
+    state = generator.get_state()
+    settings = dict(k=6, max_new_tokens=4, temperature=temperature, eos_id=END)
+
+    hand = copy.deepcopy(policy).eval()
+    generator.set_state(state)  # the very draws rl_step will make
+    groups = [sample_group(hand, p, generator=generator, **settings) for p in prompts]
+    rewards = torch.tensor([[first_token_is_wanted(i, a) for a in g.responses()] for i, g in enumerate(groups)])
+    assert bool((rewards.std(1) > 0).all()), rewards  # every group has a signal to learn from
+    advantages = (rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-6)  # (2, k): GRPO
+    length = max(g.ids.size(1) for g in groups)
+    ids = torch.cat([F.pad(g.ids, (0, length - g.ids.size(1))) for g in groups])  # (2k, T)
+    mask = torch.cat([F.pad(g.response_mask, (0, length - g.ids.size(1))) for g in groups])  # (2k, T)
+    assert bool((mask.sum(1) < mask.sum(1).max()).any())  # some answers ended early: the mask matters
+    logp = logprobs_by_hand(hand, ids, temperature)
+    with torch.no_grad():
+        ref = logprobs_by_hand(reference.eval(), ids, temperature)
+    ratio = torch.exp(logp - logp.detach())  # 1, with the policy's gradient (one update: on-policy)
+    k3 = torch.exp(ref - logp) - (ref - logp) - 1
+    per_token = -ratio * advantages.reshape(-1, 1) + kl_coef * k3  # (2k, T): row r is prompt r // k
+    per_token[mask].mean().backward()  # the token mean over every answer token of the batch
+    expected = {name: p.detach() - lr * p.grad for name, p in hand.named_parameters()}
+
+    optimizer = torch.optim.SGD(policy.parameters(), lr=lr)
+    generator.set_state(state)
+    stats = rl_step(
+        policy,
+        reference,
+        prompts,
+        first_token_is_wanted,
+        optimizer,
+        kl_coef=kl_coef,
+        grad_clip=None,
+        generator=generator,
+        **settings,
+    )
+    assert stats["reward"] == pytest.approx(float(rewards.mean()))
+    for name, p in policy.named_parameters():
+        torch.testing.assert_close(p.detach(), expected[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_rl_step_scores_the_tokens_at_the_temperature_it_sampled_them_at(monkeypatch):
+    policy = tiny_gpt(0)
+    reference = perturbed_copy(policy)
+    before = copy.deepcopy(policy).eval()
+    seen: dict[str, torch.Tensor] = {}
+    real_loss, real_logprobs = rl.policy_loss, rl.token_logprobs
+
+    def recording_logprobs(model, ids, **kwargs):
+        seen.setdefault("ids", ids)
+        return real_logprobs(model, ids, **kwargs)
+
+    def recording_loss(logprobs, old_logprobs, reference_logprobs, *args, **kwargs):
+        if "logprobs" not in seen:  # the first update, before the policy has moved
+            seen.update(logprobs=logprobs.detach(), old=old_logprobs, reference=reference_logprobs)
+        return real_loss(logprobs, old_logprobs, reference_logprobs, *args, **kwargs)
+
+    monkeypatch.setattr(rl, "token_logprobs", recording_logprobs)
+    monkeypatch.setattr(rl, "policy_loss", recording_loss)
+    optimizer = torch.optim.SGD(policy.parameters(), lr=0.1)
+    rl_step(
+        policy,
+        reference,
+        [torch.tensor([1, 2])],
+        first_token_is_wanted,
+        optimizer,
+        k=4,
+        max_new_tokens=4,
+        temperature=0.7,
+        eos_id=END,
+        kl_coef=0.1,
+        updates=2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    with torch.no_grad():
+        ids = seen["ids"]
+        expected = logprobs_by_hand(before, ids, 0.7)
+        torch.testing.assert_close(seen["logprobs"], expected)
+        torch.testing.assert_close(seen["old"], expected)
+        torch.testing.assert_close(seen["reference"], logprobs_by_hand(reference.eval(), ids, 0.7))
+        assert not torch.allclose(expected, logprobs_by_hand(before, ids, 1.0))  # T = 1 would differ
+
+
 def test_rl_step_refuses_what_it_cannot_do():
     policy = tiny_gpt()
     optimizer = torch.optim.SGD(policy.parameters(), lr=0.1)
     common = dict(k=4, max_new_tokens=3)
     with pytest.raises(ValueError, match="reference is needed"):
-        rl_step(policy, None, [torch.tensor([0])], first_token_is_2, optimizer, kl_coef=0.1, **common)
+        rl_step(policy, None, [torch.tensor([0])], first_token_is_wanted, optimizer, kl_coef=0.1, **common)
     with pytest.raises(ValueError, match="block_size=8"):
-        rl_step(policy, None, [torch.arange(7) % 4], first_token_is_2, optimizer, **common)
+        rl_step(policy, None, [torch.arange(7) % 4], first_token_is_wanted, optimizer, **common)
     with pytest.raises(ValueError, match="k must be >= 2"):
-        rl_step(policy, None, [torch.tensor([0])], first_token_is_2, optimizer, k=1, max_new_tokens=3)
+        rl_step(policy, None, [torch.tensor([0])], first_token_is_wanted, optimizer, k=1, max_new_tokens=3)
     with pytest.raises(ValueError, match="prompts must be"):
-        rl_step(policy, None, [], first_token_is_2, optimizer, **common)
+        rl_step(policy, None, [], first_token_is_wanted, optimizer, **common)
+    for temperature in (0.0, -1.0, float("inf")):  # at 0 all k answers are the same: no advantage, nothing learned
+        with pytest.raises(ValueError, match="temperature must be"):
+            rl_step(
+                policy, None, [torch.tensor([0])], first_token_is_wanted, optimizer, temperature=temperature, **common
+            )
+    shares = copy.deepcopy(policy)
+    shares.lm_head = policy.lm_head  # one shared parameter would move the reference with the policy
+    for reference in (policy, shares):
+        with pytest.raises(ValueError, match="copy.deepcopy"):
+            rl_step(policy, reference, [torch.tensor([0])], first_token_is_wanted, optimizer, **common)

@@ -1,9 +1,12 @@
 """Chapter 10's supervised fine-tuning, replies and task scoring (llmcourse.assistant.sft)."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
 
+from llmcourse.assistant import sft
 from llmcourse.assistant.chat import ASSISTANT, END, USER, ChatTokenizer
 from llmcourse.assistant.sft import (
     evaluate_tasks,
@@ -13,7 +16,16 @@ from llmcourse.assistant.sft import (
     stream_reply,
     train_sft,
 )
-from llmcourse.assistant.tasks import Arithmetic, CountLetter, Example, Identity, ListOps, Task, TaskMixture
+from llmcourse.assistant.tasks import (
+    Arithmetic,
+    CountLetter,
+    Example,
+    Identity,
+    ListOps,
+    Task,
+    TaskMixture,
+    all_tasks,
+)
 from llmcourse.encoders import IGNORE_INDEX
 from llmcourse.gpt import GPT, GPTConfig, char_data
 
@@ -143,8 +155,59 @@ def test_two_runs_with_the_same_generator_are_equal(tok):
     assert all(torch.equal(weights[k], weights_again[k]) for k in weights)
     assert len(first.pretrain_loss) == 4 and all(loss > 0 for loss in first.pretrain_loss)
     # the total is the mean over all trained targets: between the two parts
-    for total, sft, pre in zip(first.loss, first.sft_loss, first.pretrain_loss, strict=True):
-        assert min(sft, pre) <= total <= max(sft, pre)
+    for total, answers, pre in zip(first.loss, first.sft_loss, first.pretrain_loss, strict=True):
+        assert min(answers, pre) <= total <= max(answers, pre)
+
+
+def test_the_packages_headline_call_trains_on_all_tasks_as_their_equal_mixture(tok):
+    def run(examples) -> list[float]:
+        model = tiny_gpt(tok, seed=2, block_size=128)  # every task's examples fit in 128 ids
+        g = torch.Generator().manual_seed(9)
+        return train_sft(model, examples, tokenizer=tok, steps=2, batch_size=8, lr=1e-3, generator=g, progress=False)
+
+    history = run(all_tasks("train"))  # exactly the call of llmcourse.assistant's docstring
+    assert len(history.loss) == 2 and all(loss > 0 for loss in history.loss)
+    assert history == run(TaskMixture(all_tasks("train")))
+    model, g = tiny_gpt(tok), torch.Generator()
+    settings = dict(tokenizer=tok, steps=1, batch_size=2, lr=1e-3, generator=g, progress=False)
+    with pytest.raises(TypeError, match=r"train_examples\[1\] is a task \(Arithmetic\) among examples"):
+        train_sft(model, [Arithmetic().sample(g), Arithmetic()], **settings)
+    with pytest.raises(TypeError, match=r"train_examples\[0\]"):
+        train_sft(model, [7, 8], **settings)
+    with pytest.raises(ValueError, match="train_examples must be"):
+        train_sft(model, "What is 2+3?", **settings)
+
+
+def test_train_sft_puts_the_models_mode_back(tok):
+    g = torch.Generator().manual_seed(0)
+    settings = dict(tokenizer=tok, steps=2, batch_size=4, lr=1e-3, generator=g, progress=False)
+    model = tiny_gpt(tok).eval()
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(module.training))
+    train_sft(model, Arithmetic(), **settings)
+    assert seen == [True, True] and not model.training  # trained in train mode, handed back in eval mode
+    train_sft(model.train(), Arithmetic(), **settings)
+    assert model.training
+
+
+def test_pretraining_rows_are_windows_of_the_full_block_size(tok):
+    block_size = 48
+    pretrain = torch.tensor(tok.encode_text("Now is the winter of our discontent made glorious summer. " * 10))
+    model = tiny_gpt(tok, block_size=block_size)
+    batches = []
+    model.register_forward_pre_hook(lambda module, args: batches.append(args[0].clone()))
+    g = torch.Generator().manual_seed(3)
+    settings = dict(tokenizer=tok, steps=3, batch_size=4, lr=1e-3, generator=g, progress=False)
+    train_sft(model, Arithmetic(), **settings, pretrain_ids=pretrain, mix=0.5)
+    text = tok.decode(pretrain.tolist())
+    for x in batches:
+        assert x.shape == (4, block_size)  # not the ~20 ids of the longest question and answer
+        for row in x[2:]:  # the pretraining rows: real windows of the text, every one of its block_size ids
+            assert tok.decode(row.tolist()) in text
+        for row in x[:2]:  # the conversations' rows: padded after their last real id with <|end|>
+            assert row[-1] == tok.end_id
+    with pytest.raises(ValueError, match="a window needs block_size"):
+        train_sft(tiny_gpt(tok), Arithmetic(), **settings, pretrain_ids=pretrain[:64], mix=0.5)
 
 
 def test_train_sft_refuses_bad_settings(tok):
@@ -227,14 +290,41 @@ def test_few_shot_prompt_is_plain_text_in_the_plays_format(tok):
 def test_evaluate_tasks_scores_greedy_answers_with_each_tasks_check(tok):
     says_zero = scripted(tok, "0")
     count = CountLetter("test")
-    expected = [e.answer == "0" for e in count.draw(40, torch.Generator().manual_seed(4))]
-    scores = evaluate_tasks(says_zero, tok, [count, Zeros()], n=40, generator=torch.Generator().manual_seed(4))
-    assert scores == {"count": sum(expected) / 40, "zeros": 1.0}
+    expected = [e.answer == "0" for e in sft._questions(count, 40, torch.Generator().manual_seed(4))]
+    scores = evaluate_tasks(says_zero, tok, [count, Zeros()], n=3, generator=torch.Generator().manual_seed(4))
+    assert scores["zeros"] == 1.0
+    scores = evaluate_tasks(says_zero, tok, [count], n=40, generator=torch.Generator().manual_seed(4))
+    assert scores == {"count": sum(expected) / 40}
     assert 0 < scores["count"] < 1
-    few = evaluate_tasks(says_zero, tok, [Zeros(), Identity()], n=5, generator=torch.Generator(), few_shot=2)
+    few = evaluate_tasks(says_zero, tok, [Zeros(), Identity()], n=3, generator=torch.Generator(), few_shot=2)
     assert few == {"zeros": 1.0, "identity": 0.0}
-    assert evaluate_tasks(scripted(tok, "1"), tok, [Zeros()], n=5, generator=torch.Generator()) == {"zeros": 0.0}
+    assert evaluate_tasks(scripted(tok, "1"), tok, [Zeros()], n=3, generator=torch.Generator()) == {"zeros": 0.0}
+    with pytest.warns(UserWarning, match="n=5 exceeds the 3 items"):
+        evaluate_tasks(says_zero, tok, [Zeros()], n=5, generator=torch.Generator())
     with pytest.raises(ValueError, match="too few distinct items"):
         evaluate_tasks(says_zero, tok, [Zeros()], n=1, generator=torch.Generator(), few_shot=3)
     with pytest.raises(ValueError, match="once"):
         evaluate_tasks(says_zero, tok, [Zeros(), Zeros()], n=1, generator=torch.Generator())
+
+
+def test_chat_and_few_shot_scoring_ask_the_same_distinct_questions(tok, monkeypatch):
+    asked: list[str] = []
+
+    def fake_reply(model, tokenizer, conversation, **settings) -> str:
+        asked.append(conversation[-1][1])
+        return ""
+
+    def fake_generate_text(model, tokenizer, prompt, max_new_tokens, **settings) -> str:
+        asked.append(re.fullmatch(r"(?s).*USER:\n(.*)\n\nASSISTANT:\n", prompt)[1])
+        return ""
+
+    monkeypatch.setattr(sft, "reply", fake_reply)
+    monkeypatch.setattr(sft, "generate_text", fake_generate_text)
+    tasks, model = [Arithmetic("test"), ListOps("test")], scripted(tok, "0")
+    questions = {}
+    for few_shot in (None, 0, 3):
+        asked.clear()
+        evaluate_tasks(model, tok, tasks, n=30, generator=torch.Generator().manual_seed(8), few_shot=few_shot)
+        questions[few_shot] = list(asked)
+    assert questions[None] == questions[0] == questions[3]  # the shots came from their own generator
+    assert len(questions[None]) == 60 and len(set(questions[None])) == 60  # distinct: drawn without replacement

@@ -5,8 +5,9 @@ reinforcement learning with verifiable rewards, starting from the course's own p
     from llmcourse.assistant import ChatTokenizer, all_tasks, grow_vocab, reply, train_sft
 
     chat_tok = ChatTokenizer.from_base(data.tokenizer)               # chapter 7's ids, then digits, then specials
-    model = grow_vocab(pretrained_gpt, chat_tok.vocab_size)
-    train_sft(model, all_tasks("train"), tokenizer=chat_tok, steps=500, batch_size=32, lr=1e-3, generator=g)
+    model = grow_vocab(pretrained_gpt, chat_tok.vocab_size, generator=g)  # new rows near the old rows' mean
+    tasks = all_tasks("train", max_tokens=model.config.block_size + 1)     # the items that fit the context
+    train_sft(model, tasks, tokenizer=chat_tok, steps=500, batch_size=32, lr=1e-3, generator=g)
     print(reply(model, chat_tok, [("user", "What is 23+58?")], max_new_tokens=8))
 
 Modules: :mod:`.chat` (turns, the template and its loss mask, the grown vocabulary), :mod:`.tasks` (generated
@@ -19,6 +20,7 @@ group-normalised advantages, the clipped policy loss with a KL penalty, pass@k).
 from .chat import (
     ASSISTANT,
     END,
+    NOISE_SCALE,
     SPECIAL_TOKENS,
     SYSTEM,
     USER,
@@ -35,6 +37,7 @@ from .preference import (
     PreferenceBatch,
     dpo_loss,
     next_token_logprobs,
+    preference_batch,
     sequence_logprobs,
     token_logprobs,
     train_dpo,
@@ -42,6 +45,7 @@ from .preference import (
 from .rl import (
     Completions,
     PolicyLossOutput,
+    answer_text,
     group_advantages,
     kl_k3,
     pass_at_k,
@@ -62,17 +66,19 @@ from .tasks import (
     TaskMixture,
     WhoSpeaks,
     all_tasks,
+    rendered_length,
 )
 
 __all__ = [
-    "ASSISTANT", "END", "SPECIAL_TOKENS", "SYSTEM", "USER", "ChatTokenizer", "Conversation", "Turn",
+    "ASSISTANT", "END", "NOISE_SCALE", "SPECIAL_TOKENS", "SYSTEM", "USER", "ChatTokenizer", "Conversation", "Turn",
     "check_conversation", "grow_vocab",
     "load_chat_model", "save_chat_model", "terminal_chat",
-    "DPOHistory", "DPOOutput", "PreferenceBatch", "dpo_loss", "next_token_logprobs", "sequence_logprobs",
+    "DPOHistory", "DPOOutput", "PreferenceBatch", "dpo_loss", "next_token_logprobs", "preference_batch",
+    "sequence_logprobs",
     "token_logprobs", "train_dpo",
-    "Completions", "PolicyLossOutput", "group_advantages", "kl_k3", "pass_at_k", "policy_loss",
+    "Completions", "PolicyLossOutput", "answer_text", "group_advantages", "kl_k3", "pass_at_k", "policy_loss",
     "response_mask_from", "rl_step", "sample_group",
     "SFTHistory", "evaluate_tasks", "few_shot_prompt", "reply", "sft_batch", "stream_reply", "train_sft",
     "Arithmetic", "CountLetter", "Example", "Identity", "ListOps", "SpellWord", "Task", "TaskMixture", "WhoSpeaks",
-    "all_tasks",
+    "all_tasks", "rendered_length",
 ]

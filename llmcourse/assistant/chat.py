@@ -29,6 +29,7 @@ Word Embeddings for Pretrained Language Models"; Karpathy's nanochat ``tokenizer
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -242,17 +243,33 @@ class ChatTokenizer(CharTokenizer):
         return tok
 
 
-@torch.no_grad()
-def grow_vocab(model: GPT, vocab_size: int) -> GPT:
-    """A copy of ``model`` with ``vocab_size`` token ids: the old rows exactly, each new row the old rows' mean.
+NOISE_SCALE = 1e-5  # Hewitt (2021): new rows ~ N(mean, NOISE_SCALE * covariance of the old rows)
 
-    Why the mean (Hewitt 2021): a new output row scores every context with the mean of the old scores, below the
-    likely tokens', so the grown model's distribution over the old ids barely moves (a random row as wide as the
-    trained ones could score higher than all of them and take the probability mass), and a new input row sits
-    among the vectors the first layer was trained on instead of somewhere it has never seen. Tied or untied, the
-    embedding and the head each grow this way; every other weight is copied. The model is unchanged, and torch's
-    global generator is left as it was (the copy's random initialisation is overwritten).
+
+@torch.no_grad()
+def grow_vocab(model: GPT, vocab_size: int, *, generator: torch.Generator, noise_scale: float = NOISE_SCALE) -> GPT:
+    """A copy of ``model`` with ``vocab_size`` token ids: the old rows exactly, each new row a draw near their mean.
+
+    Why the mean (Hewitt 2021): a new output row scores every context with about the mean of the old scores,
+    below the likely tokens', so the grown model's distribution over the old ids barely moves (a random row as
+    wide as the trained ones could score higher than all of them and take the probability mass), and a new input
+    row sits among the vectors the first layer was trained on instead of somewhere it has never seen. Each new
+    row is a draw from N(mean, ``noise_scale`` * covariance of the old rows), with ``generator`` (on the CPU), as
+    Hewitt proposes: the small noise lets the new ids differ from the start, so fine-tuning can tell the digits
+    apart and pull them in different directions (identical rows would get identical gradients from the head).
+
+    What it means for a base model: it has never read the new characters, and their rows are nearly the mean, so
+    it cannot tell "1" from "7" on input and scores every new id about the average on output: it writes a new
+    digit almost never. Its few-shot score on digit tasks (arithmetic, lists, counts) is a floor near zero
+    that measures the missing digits, not its arithmetic; only fine-tuning gives those ids a meaning.
+
+    Tied or untied, the embedding and the head each grow this way (a tied matrix once); every other weight is
+    copied. The model is unchanged, and torch's global generator is left as it was.
     """
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise TypeError(f"generator must be a CPU torch.Generator (the new rows are drawn with it), got {generator!r}")
+    if not (isinstance(noise_scale, (int, float)) and noise_scale >= 0):
+        raise ValueError(f"noise_scale must be a number >= 0, got {noise_scale!r}")
     if not isinstance(model, GPT):
         raise TypeError(f"model must be a llmcourse.gpt.GPT, got {type(model).__name__}")
     old = model.config.vocab_size
@@ -264,11 +281,21 @@ def grow_vocab(model: GPT, vocab_size: int) -> GPT:
     state = model.state_dict()
 
     def grow(rows: torch.Tensor) -> torch.Tensor:  # (V, C) -> (vocab_size, C)
-        mean = rows.float().mean(dim=0, keepdim=True).to(rows.dtype)  # (1, C)
-        return torch.cat((rows, mean.expand(vocab_size - old, -1)))
+        old_rows = rows.detach().double().cpu()  # (V, C)
+        mean = old_rows.mean(dim=0)  # (C,)
+        centred = old_rows - mean  # (V, C)
+        covariance = centred.T @ centred / max(old - 1, 1)  # (C, C)
+        # a square root of the covariance that needs no positive definiteness (V may be smaller than C)
+        values, vectors = torch.linalg.eigh(covariance)
+        root = vectors * values.clamp(min=0).sqrt()  # (C, C): root @ root.T == covariance
+        z = torch.randn(vocab_size - old, len(mean), generator=generator, dtype=torch.double)  # (new, C)
+        new = mean + math.sqrt(noise_scale) * z @ root.T  # (new, C)
+        return torch.cat((rows, new.to(device=rows.device, dtype=rows.dtype)))
 
+    tied = model.lm_head.weight is model.embed.tok_emb.weight
     state["embed.tok_emb.weight"] = grow(state["embed.tok_emb.weight"])
-    state["lm_head.weight"] = grow(state["lm_head.weight"])  # the same matrix again when tied
+    # tied: the same new rows (one matrix); untied: the head's own draw
+    state["lm_head.weight"] = state["embed.tok_emb.weight"] if tied else grow(state["lm_head.weight"])
     grown.load_state_dict(state)
     return grown.to(device=weight.device, dtype=weight.dtype).train(model.training)
 
@@ -277,6 +304,7 @@ __all__ = [
     "ASSISTANT",
     "END",
     "EXTRA_CHARS",
+    "NOISE_SCALE",
     "ROLES",
     "SPECIAL_TOKENS",
     "SYSTEM",

@@ -166,7 +166,7 @@ def _unknown(tokenizer: ChatTokenizer, text: str) -> list[str]:
     return sorted({ch for ch in text if ch not in tokenizer.stoi})
 
 
-def _check_system(tokenizer: ChatTokenizer, system: str | None, block_size: int) -> None:
+def _check_system(tokenizer: ChatTokenizer, system: str | None, block_size: int, room: int) -> None:
     """Refuse a system text the model cannot read: a character outside the vocabulary, or too long for the context."""
     if system is None:
         return
@@ -175,8 +175,11 @@ def _check_system(tokenizer: ChatTokenizer, system: str | None, block_size: int)
     unknown = _unknown(tokenizer, system)
     if unknown:
         raise ValueError(f"system={system[:40]!r} has characters the model has no id for: {unknown[:10]}")
-    if len(tokenizer.prompt_ids([Turn("system", system), Turn("user", "")])) > block_size:
-        raise ValueError(f"system={system[:40]!r} is too long for the model's context of {block_size} tokens")
+    if len(tokenizer.prompt_ids([Turn("system", system), Turn("user", "")])) > room:
+        raise ValueError(
+            f"system={system[:40]!r} is too long for the model's context of {block_size} tokens with room for a "
+            f"reply ({room} for the conversation)"
+        )
 
 
 def terminal_chat(
@@ -197,8 +200,10 @@ def terminal_chat(
 
     Each line is the user's turn; the reply is written to ``stdout`` as ``"assistant> "`` and its characters, each
     flushed as soon as it is sampled (a reader sees the model think at its own speed), then a line break. The
-    conversation kept is the one the model reads: the oldest exchanges leave when the prompt would outgrow its
-    block_size (:meth:`ChatTokenizer.fit`), and a message too long to fit alone is refused, not cut. A ``"you> "``
+    conversation kept is the one the model reads: the oldest exchanges leave when the prompt would outgrow
+    ``block_size - min(max_new_tokens, block_size // 2)`` ids (:meth:`ChatTokenizer.fit`), which leaves room for
+    the reply inside the context (at least half of it, or all ``max_new_tokens``), and a message too long to fit
+    alone is refused, not cut. A ``"you> "``
     prompt is written only when ``stdin`` is a terminal. Settings are checked before anything is written; then
     ``banner``, if given, is the first line, in parentheses as every notice of the loop.
     """
@@ -208,7 +213,8 @@ def terminal_chat(
     check_settings(temperature=temperature, top_k=top_k, top_p=top_p)
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
-    _check_system(tokenizer, system, block_size)
+    room = block_size - min(max_new_tokens, block_size // 2)  # the prompt's ids; the rest is for the reply
+    _check_system(tokenizer, system, block_size, room)
     start = [Turn("system", system)] if system is not None else []
     interactive = stdin.isatty()
 
@@ -246,9 +252,12 @@ def terminal_chat(
             say(f"not sent: the model has no id for {unknown[:10]}; try other characters")
             continue
         try:
-            asked = tokenizer.fit([*conversation, Turn("user", text)], block_size)  # the oldest exchanges leave
-        except ValueError:  # the message alone (with the system turn) is longer than the context
-            say(f"not sent: too long for the model's context of {block_size} tokens; try a shorter message")
+            asked = tokenizer.fit([*conversation, Turn("user", text)], room)  # the oldest exchanges leave
+        except ValueError:  # the message alone (with the system turn) leaves no room for a reply
+            say(
+                f"not sent: too long for the model's context of {block_size} tokens with room for a reply "
+                f"({room} for the conversation); try a shorter message"
+            )
             continue
         stdout.write("assistant> ")
         pieces = []

@@ -12,6 +12,7 @@ the policy itself, with no reward model and no sampling:
 
     loss = -log sigmoid( beta * [ (log pi(y_w|x) - log pi_ref(y_w|x)) - (log pi(y_l|x) - log pi_ref(y_l|x)) ] )
 
+    batch = preference_batch(prompts, chosen, rejected, chat_tok)  # chat-rendered pairs; only the answers scored
     logp = sequence_logprobs(model, ids, response_mask)         # (B,): sum of log p(token | prefix) over the answer
     out = dpo_loss(pc, pr, rc, rr, beta=0.1)                      # out.loss, out.chosen_rewards, out.rejected_rewards
     history = train_dpo(policy, reference, batches, steps=100, lr=1e-4, beta=0.1, generator=g)
@@ -38,6 +39,8 @@ Preferences"; Hugging Face TRL's ``DPOTrainer`` (its sigmoid loss is the one her
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -47,6 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmcourse.transformer.seq2seq import check_token_ids
+
+from .chat import ChatTokenizer, Conversation
 
 
 def _vocab_and_block(model: nn.Module) -> tuple[int | None, int | None]:
@@ -66,12 +71,23 @@ def _check_mask(mask: object, ids: torch.Tensor, name: str) -> torch.Tensor:
     return mask.to(ids.device)
 
 
-def next_token_logprobs(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+def _check_temperature(temperature: object) -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature > 0:
+        raise ValueError(f"temperature must be a number > 0 (the one the tokens were sampled at), got {temperature!r}")
+    if not math.isfinite(temperature):
+        raise ValueError(f"temperature must be finite, got {temperature!r}")
+    return float(temperature)
+
+
+def next_token_logprobs(model: nn.Module, ids: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
     """log p(v | ids[:, :t+1]) for every position t < T - 1 and every id v: (B, T - 1, V), float32.
 
     The full distributions, for measuring how far a model moved (the KL over the vocabulary); one forward pass
-    over ``ids[:, :-1]``, so T may be block_size + 1. Gradients flow unless the caller turns them off.
+    over ``ids[:, :-1]``, so T may be block_size + 1. ``temperature`` scores the distribution the tokens were
+    sampled from, softmax(logits / T) (as TRL and verl do for RL): a policy gradient at T != 1 must use it.
+    Gradients flow unless the caller turns them off.
     """
+    temperature = _check_temperature(temperature)
     vocab, block = _vocab_and_block(model)
     check_token_ids(ids, vocab, name="ids")
     if ids.size(1) < 2:
@@ -79,18 +95,28 @@ def next_token_logprobs(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     if block is not None and ids.size(1) - 1 > block:
         raise ValueError(f"ids has {ids.size(1)} positions; scoring needs T - 1 <= block_size={block}")
     logits = model(ids[:, :-1])  # (B, T - 1, V): position t predicts token t + 1
-    return F.log_softmax(logits.float(), dim=-1)  # (B, T - 1, V)
+    return F.log_softmax(logits.float() / temperature, dim=-1)  # (B, T - 1, V)
 
 
-def token_logprobs(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+def _picked(logp: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """(B, T - 1, V) distributions and their (B, T) ids -> (B, T): each actual token's log-prob, 0 at position 0."""
+    picked = logp.gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, T - 1): the log-prob of each actual next token
+    return F.pad(picked, (1, 0))  # (B, T): a 0 in front for position 0
+
+
+def _masked_sum(token_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) token log-probs -> (B,): the sum over the positions ``mask`` marks (the answer's)."""
+    return (token_logp * mask).sum(dim=1)
+
+
+def token_logprobs(model: nn.Module, ids: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
     """log p(ids[:, t] | ids[:, :t]) for every position, aligned with ``ids``: (B, T), float32; position 0 is 0.
 
     Aligned with the ids so that one mask (B, T) serves the ids, these log-probabilities and the losses; position 0
-    has no prefix, so it holds 0 and a mask must leave it out. Chapter 10's DPO and RL both score answers with it.
+    has no prefix, so it holds 0 and a mask must leave it out. Chapter 10's DPO and RL both score answers with it;
+    ``temperature`` as in :func:`next_token_logprobs`.
     """
-    logp = next_token_logprobs(model, ids)  # (B, T - 1, V)
-    picked = logp.gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, T - 1): the log-prob of each actual next token
-    return F.pad(picked, (1, 0))  # (B, T): a 0 in front for position 0
+    return _picked(next_token_logprobs(model, ids, temperature=temperature), ids)  # (B, T)
 
 
 def sequence_logprobs(model: nn.Module, ids: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
@@ -101,7 +127,19 @@ def sequence_logprobs(model: nn.Module, ids: torch.Tensor, response_mask: torch.
     """
     check_token_ids(ids, _vocab_and_block(model)[0], name="ids")
     mask = _check_mask(response_mask, ids, "response_mask")
-    return (token_logprobs(model, ids) * mask).sum(dim=1)  # (B,)
+    return _masked_sum(token_logprobs(model, ids), mask)  # (B,)
+
+
+def _check_own_weights(policy: nn.Module, reference: nn.Module) -> None:
+    """Refuse a reference that is the policy or shares a parameter with it: training would move the reference too.
+
+    DPO and RL both hold the policy near a frozen reference, made with ``copy.deepcopy(policy)`` before training.
+    """
+    if policy is reference or {id(p) for p in policy.parameters()} & {id(p) for p in reference.parameters()}:
+        raise ValueError(
+            "policy and reference must be two models with their own weights: make the reference with "
+            "copy.deepcopy(policy) before training"
+        )
 
 
 class DPOOutput(NamedTuple):
@@ -152,6 +190,46 @@ class PreferenceBatch(NamedTuple):
     chosen_mask: torch.Tensor
     rejected_ids: torch.Tensor
     rejected_mask: torch.Tensor
+
+
+def _pad_rows(rows: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids (T_i,), mask (T_i,)) pairs -> ids (B, T) and mask (B, T), right-padded with id 0 and False."""
+    length = max(ids.numel() for ids, _ in rows)
+    ids = torch.stack([F.pad(ids, (0, length - ids.numel())) for ids, _ in rows])  # (B, T)
+    mask = torch.stack([F.pad(mask, (0, length - mask.numel())) for _, mask in rows])  # (B, T)
+    return ids, mask
+
+
+def preference_batch(
+    prompts: Sequence[Conversation], chosen: Sequence[str], rejected: Sequence[str], tokenizer: ChatTokenizer
+) -> PreferenceBatch:
+    """Pairs of answers to conversations, rendered by the chat template: a :class:`PreferenceBatch` for DPO.
+
+    Each prompt is a conversation that ends with a user turn; ``chosen[i]`` and ``rejected[i]`` are two answers to
+    it. Each is rendered as ``prompt + [("assistant", answer)]`` (:meth:`ChatTokenizer.render`) and only that final
+    assistant turn is scored, its characters and its ``<|end|>``: the earlier assistant turns of the conversation
+    are given context, the same under both answers, and are not what the pair compares. Rows are right-padded.
+    """
+    if not isinstance(tokenizer, ChatTokenizer):
+        raise TypeError(f"tokenizer must be a ChatTokenizer (chapter 10's template), got {type(tokenizer).__name__}")
+    for name, value in (("prompts", prompts), ("chosen", chosen), ("rejected", rejected)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
+            raise ValueError(f"{name} must be a non-empty list, got {type(value).__name__}")
+    if not len(prompts) == len(chosen) == len(rejected):
+        raise ValueError(
+            f"prompts, chosen and rejected must have one entry per pair, got {len(prompts)}, {len(chosen)} and "
+            f"{len(rejected)}"
+        )
+    rows: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"chosen": [], "rejected": []}
+    for i, prompt in enumerate(prompts):
+        start = len(tokenizer.prompt_ids(prompt))  # the turns so far and <|assistant|>: never scored
+        for name, answers in (("chosen", chosen), ("rejected", rejected)):
+            if not isinstance(answers[i], str):
+                raise TypeError(f"{name}[{i}] must be a string (an answer's text), got {type(answers[i]).__name__}")
+            ids, _ = tokenizer.render([*prompt, ("assistant", answers[i])])  # (T,)
+            mask = torch.arange(ids.numel()) >= start  # (T,): the final answer's characters and its <|end|>
+            rows[name].append((ids, mask))
+    return PreferenceBatch(*_pad_rows(rows["chosen"]), *_pad_rows(rows["rejected"]))
 
 
 @dataclass
@@ -217,11 +295,7 @@ def train_dpo(
     would disagree at step 0 and the implicit rewards would be noise. The chosen and rejected answers go through
     each model in one padded batch. The reference is read under ``torch.no_grad`` and never updated.
     """
-    if policy is reference or {id(p) for p in policy.parameters()} & {id(p) for p in reference.parameters()}:
-        raise ValueError(
-            "policy and reference must be two models with their own weights: make the reference with "
-            "copy.deepcopy(policy) before training"
-        )
+    _check_own_weights(policy, reference)
     if not isinstance(batches, Sequence) or len(batches) == 0:
         raise ValueError(f"batches must be a non-empty sequence of PreferenceBatch, got {type(batches).__name__}")
     checked = [_check_batch(batch, i) for i, batch in enumerate(batches)]
@@ -255,13 +329,13 @@ def train_dpo(
             policy_logp = next_token_logprobs(policy, ids)  # (2B, T - 1, V)
             with torch.no_grad():
                 reference_logp = next_token_logprobs(reference, ids)  # (2B, T - 1, V)
-            targets, scored = ids[:, 1:, None], mask[:, 1:]  # (2B, T - 1, 1), (2B, T - 1)
-            policy_seq = (policy_logp.gather(-1, targets).squeeze(-1) * scored).sum(1)  # (2B,)
-            reference_seq = (reference_logp.gather(-1, targets).squeeze(-1) * scored).sum(1)  # (2B,)
+            policy_seq = _masked_sum(_picked(policy_logp, ids), mask)  # (2B,): sequence_logprobs' own path
+            reference_seq = _masked_sum(_picked(reference_logp, ids), mask)  # (2B,)
             out = dpo_loss(policy_seq[:n], policy_seq[n:], reference_seq[:n], reference_seq[n:], beta)
             with torch.no_grad():  # exact KL(pi || pi_ref) at each chosen answer position, then their mean
                 kl = (policy_logp[:n].exp() * (policy_logp[:n] - reference_logp[:n])).sum(-1)  # (B, T - 1)
-                kl = (kl * scored[:n]).sum() / scored[:n].sum()
+                scored = mask[:n, 1:]  # (B, T - 1): position t's distribution predicts token t + 1
+                kl = (kl * scored).sum() / scored.sum()
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             if grad_clip is not None:
@@ -285,6 +359,7 @@ __all__ = [
     "PreferenceBatch",
     "dpo_loss",
     "next_token_logprobs",
+    "preference_batch",
     "sequence_logprobs",
     "token_logprobs",
     "train_dpo",

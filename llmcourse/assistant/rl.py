@@ -4,6 +4,7 @@ When a program can check an answer (a sum, a spelling), the model can learn from
 of k answers to each prompt, score each with the checker, and make the better-than-average answers more likely.
 
     group = sample_group(model, prompt_ids, k=8, max_new_tokens=16, eos_id=end, generator=g)  # (k, P + n) ids
+    text, ended = answer_text(group.responses()[0], tok.decode, [end])   # "81", True: the end token is not text
     rewards = [reward_fn(i, answer) for answer in group.responses()]                         # checker: 0 or 1
     advantages = group_advantages(rewards)                          # (P, k): minus the group's mean, over its std
     loss = policy_loss(logprobs, old_logprobs, reference_logprobs, advantages, mask, kl_coef=0.02)
@@ -19,8 +20,11 @@ nothing: its advantages are 0. PPO's clipped ratio pi / pi_old (Schulman et al. 
 updates reuse one batch of samples (``updates`` > 1); with one update the samples are on-policy and the ratio is 1.
 
 A KL penalty to the frozen reference keeps the policy near the model it started from; GRPO puts it in the loss, per
-token, with Schulman's (2020) k3 estimator, pi_ref / pi - log(pi_ref / pi) - 1: never negative, unbiased for
-KL(pi || pi_ref) on tokens sampled from pi, and lower in variance than the plain log-ratio.
+token, with Schulman's (2020) k3 estimator, pi_ref / pi - log(pi_ref / pi) - 1: never negative, and as a *value*
+unbiased for KL(pi || pi_ref) on tokens sampled from the current pi (not on reused samples, ``updates`` > 1), with
+less variance than the plain log-ratio. As a *loss* it is something else: differentiated on samples from pi, its
+expected gradient is the gradient of the reverse KL(pi_ref || pi), not of KL(pi || pi_ref) (Tang & Munos 2025).
+Both pull the policy towards the reference; this is what GRPO does, and what this module does.
 
 Sampling is chapter 8's :func:`llmcourse.gpt.generate` (KV cache, one batch of k rows per prompt); the token
 log-probs are the DPO module's :func:`~llmcourse.assistant.preference.token_logprobs`. What it leaves out: a value
@@ -29,14 +33,14 @@ network (PPO proper), DAPO's dynamic sampling and clip-higher, asynchronous roll
 References: Shao et al. (2024), "DeepSeekMath", section 4.1 (GRPO); Williams (1992), REINFORCE; Schulman et al.
 (2017), PPO; Schulman (2020), "Approximating KL Divergence" (k3); Yu et al. (2025), DAPO (token-level loss); Liu et
 al. (2025), "Understanding R1-Zero-Like Training" (Dr. GRPO); Chen et al. (2021), Codex (pass@k); Lambert et al.
-(2024), Tulu 3 (the name "RL with verifiable rewards").
+(2024), Tulu 3 (the name "RL with verifiable rewards"); Tang & Munos (2025), "On a few pitfalls in KL divergence
+gradient estimation for RL" (what k3's gradient estimates).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -46,22 +50,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmcourse.gpt import generate
+from llmcourse.gpt.sampling import _int_at_least
 
-from .preference import token_logprobs
+from .preference import _check_own_weights, _check_temperature, token_logprobs
 
 RewardFn = Callable[[int, torch.Tensor], float]
-
-
-def _int_at_least(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {number}")
-    return number
 
 
 # --- sampling a group -----------------------------------------------------------------------------------------
@@ -100,6 +93,29 @@ def response_mask_from(new_ids: torch.Tensor, eos_id: int | None) -> torch.Tenso
     is_end = new_ids == eos_id  # (k, n)
     ends_before = is_end.long().cumsum(dim=1) - is_end.long()  # (k, n): end tokens strictly before each position
     return ends_before == 0
+
+
+def answer_text(
+    ids: torch.Tensor | Sequence[int], decode: Callable[[list[int]], str], stop_ids: Sequence[int]
+) -> tuple[str, bool]:
+    """An answer's ids -> (its text up to, not including, the first of ``stop_ids``; whether it reached one).
+
+    ``[8, 1, END]`` -> ``("81", True)``; ``[8, 1, 1]`` (cut by ``max_new_tokens``) -> ``("811", False)``. Decoding the
+    whole of :meth:`Completions.responses` would write the end token as text (``"81<|end|>"``) and no checker would
+    ever say yes. A reward should give 0 to an answer that never ended: it was cut off, not finished.
+    """
+    if isinstance(ids, torch.Tensor):
+        if ids.dim() != 1:
+            raise ValueError(f"ids must be one answer, a 1-D tensor, got shape {tuple(ids.shape)}")
+        ids = ids.tolist()
+    if not callable(decode):
+        raise TypeError(f"decode must be a function ids -> text (tokenizer.decode), got {decode!r}")
+    stops = {int(i) for i in stop_ids}
+    if not stops:
+        raise ValueError("stop_ids must hold at least one id (the end token)")
+    ids = [int(i) for i in ids]
+    end = next((t for t, idx in enumerate(ids) if idx in stops), None)
+    return decode(ids if end is None else ids[:end]), end is not None
 
 
 def sample_group(
@@ -172,8 +188,10 @@ def group_advantages(
 def kl_k3(logprobs: torch.Tensor, reference_logprobs: torch.Tensor) -> torch.Tensor:
     """Schulman's k3 estimate of KL(pi || pi_ref) per sampled token: r - log r - 1 with r = pi_ref / pi, >= 0.
 
-    Its mean over tokens drawn from pi is the KL; it is 0 where the two agree and never negative, unlike the plain
-    log-ratio log(pi / pi_ref), whose single-token values swing both ways.
+    Its mean over tokens drawn from pi (the current policy, not an older one) is the KL; it is 0 where the two agree
+    and never negative, unlike the plain log-ratio log(pi / pi_ref), whose single-token values swing both ways. Its
+    gradient is another matter: d k3 / d log pi = 1 - pi_ref / pi, whose mean over tokens from pi is the gradient of
+    KL(pi_ref || pi), the reverse KL (Tang & Munos 2025). As a penalty in GRPO's loss it still pulls pi to pi_ref.
     """
     log_ratio = reference_logprobs - logprobs  # log(pi_ref / pi)
     return torch.exp(log_ratio) - log_ratio - 1
@@ -185,6 +203,42 @@ class PolicyLossOutput(NamedTuple):
     loss: torch.Tensor
     kl: torch.Tensor
     clipped_fraction: torch.Tensor
+
+
+def _check_policy_loss_args(
+    logprobs: object,
+    old_logprobs: object,
+    reference_logprobs: object,
+    advantages: object,
+    mask: object,
+    kl_coef: object,
+    clip: object,
+) -> None:
+    """:func:`policy_loss`'s argument checks, each naming the argument, so the loss itself reads top to bottom."""
+    if not isinstance(logprobs, torch.Tensor) or logprobs.dim() != 2:
+        got = tuple(logprobs.shape) if isinstance(logprobs, torch.Tensor) else type(logprobs).__name__
+        raise ValueError(f"logprobs must be a (N, T) tensor of token log-probs, got {got}")
+    if reference_logprobs is None and kl_coef != 0:
+        raise ValueError("reference_logprobs is needed when kl_coef != 0 (the KL penalty is to the reference)")
+    for name, value in (("old_logprobs", old_logprobs), ("reference_logprobs", reference_logprobs)):
+        if value is not None and (not isinstance(value, torch.Tensor) or value.shape != logprobs.shape):
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"{name} must have the logprobs' shape {tuple(logprobs.shape)}, got {got}")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != logprobs.shape:
+        got = f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(
+            f"mask must be a bool tensor of the logprobs' shape {tuple(logprobs.shape)} (True on the "
+            f"answer tokens), got {got}"
+        )
+    if not bool(mask.any()):
+        raise ValueError("mask marks no token: there is nothing to average the loss over")
+    if not isinstance(advantages, torch.Tensor) or advantages.shape not in (logprobs.shape[:1], logprobs.shape):
+        got = tuple(advantages.shape) if isinstance(advantages, torch.Tensor) else type(advantages).__name__
+        raise ValueError(f"advantages must have shape ({logprobs.size(0)},) or {tuple(logprobs.shape)}, got {got}")
+    if not (isinstance(kl_coef, numbers.Real) and math.isfinite(kl_coef) and kl_coef >= 0):
+        raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef!r}")
+    if clip is not None and not (isinstance(clip, numbers.Real) and 0 < clip < 1):
+        raise ValueError(f"clip must be None or in (0, 1) (PPO uses 0.2), got {clip!r}")
 
 
 def policy_loss(
@@ -202,7 +256,8 @@ def policy_loss(
     ``logprobs`` (N, T): the policy's log-prob of each token, with gradient; ``old_logprobs`` (N, T): the same under
     the policy that sampled them (None: on-policy, ``logprobs`` detached, ratio 1); ``reference_logprobs`` (N, T)
     (None only with ``kl_coef`` 0); ``advantages`` (N,) one per answer (every token of an answer shares it) or
-    (N, T); ``mask`` (N, T) bool, True on the answer tokens. ``clip`` epsilon (PPO's 0.2) bounds the ratio.
+    (N, T); ``mask`` (N, T) bool, True on the answer tokens. ``clip`` epsilon (PPO's 0.2) bounds the ratio. The
+    penalty's gradient, on samples from pi, is on average the gradient of KL(pi_ref || pi) (:func:`kl_k3`).
 
     The normalisation is the token mean over every answer token of the batch (DAPO, Yu et al. 2025), not GRPO's
     mean per answer and then per group: dividing each answer by its own length gives a token of a long answer less
@@ -210,33 +265,10 @@ def policy_loss(
     that this lets wrong answers grow longer. Each token counts the same here. With ``kl_coef`` 0 and on-policy,
     d loss / d logprobs[i, t] = -A_i / (number of answer tokens in the batch).
     """
-    if not isinstance(logprobs, torch.Tensor) or logprobs.dim() != 2:
-        got = tuple(logprobs.shape) if isinstance(logprobs, torch.Tensor) else type(logprobs).__name__
-        raise ValueError(f"logprobs must be a (N, T) tensor of token log-probs, got {got}")
+    _check_policy_loss_args(logprobs, old_logprobs, reference_logprobs, advantages, mask, kl_coef, clip)
     if old_logprobs is None:
         old_logprobs = logprobs.detach()
-    if reference_logprobs is None and kl_coef != 0:
-        raise ValueError("reference_logprobs is needed when kl_coef != 0 (the KL penalty is to the reference)")
-    for name, value in (("old_logprobs", old_logprobs), ("reference_logprobs", reference_logprobs)):
-        if value is not None and (not isinstance(value, torch.Tensor) or value.shape != logprobs.shape):
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"{name} must have the logprobs' shape {tuple(logprobs.shape)}, got {got}")
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != logprobs.shape:
-        got = f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(
-            f"mask must be a bool tensor of the logprobs' shape {tuple(logprobs.shape)} (True on the "
-            f"answer tokens), got {got}"
-        )
     n_tokens = mask.sum()
-    if int(n_tokens) == 0:
-        raise ValueError("mask marks no token: there is nothing to average the loss over")
-    if not isinstance(advantages, torch.Tensor) or advantages.shape not in (logprobs.shape[:1], logprobs.shape):
-        got = tuple(advantages.shape) if isinstance(advantages, torch.Tensor) else type(advantages).__name__
-        raise ValueError(f"advantages must have shape ({logprobs.size(0)},) or {tuple(logprobs.shape)}, got {got}")
-    if not (isinstance(kl_coef, numbers.Real) and math.isfinite(kl_coef) and kl_coef >= 0):
-        raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef!r}")
-    if clip is not None and not (isinstance(clip, numbers.Real) and 0 < clip < 1):
-        raise ValueError(f"clip must be None or in (0, 1) (PPO uses 0.2), got {clip!r}")
     adv = advantages.detach().to(logprobs.dtype)
     adv = adv[:, None] if adv.dim() == 1 else adv  # (N, 1) or (N, T)
     ratio = torch.exp(logprobs - old_logprobs.detach())  # (N, T): 1 on-policy, with the policy's gradient
@@ -279,6 +311,46 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 # --- one GRPO step ----------------------------------------------------------------------------------------------
 
 
+def _check_rl_step_args(
+    policy: nn.Module,
+    reference: nn.Module | None,
+    prompts: object,
+    reward_fn: object,
+    k: object,
+    max_new_tokens: object,
+    temperature: object,
+    kl_coef: float,
+    updates: object,
+    grad_clip: float | None,
+) -> tuple[int, int, int, float]:
+    """:func:`rl_step`'s argument checks, each naming the argument: (k, updates, max_new_tokens, temperature)."""
+    if not isinstance(prompts, Sequence) or len(prompts) == 0:
+        raise ValueError(f"prompts must be a non-empty sequence of 1-D token id tensors, got {type(prompts).__name__}")
+    if not callable(reward_fn):
+        raise ValueError(f"reward_fn must be a function (prompt_index, answer_ids) -> float, got {reward_fn!r}")
+    if reference is None and kl_coef != 0:
+        raise ValueError("reference is needed when kl_coef != 0 (the KL penalty is to the reference)")
+    if reference is not None:
+        _check_own_weights(policy, reference)
+    k = _int_at_least(k, "k", 2)
+    updates = _int_at_least(updates, "updates", 1)
+    max_new_tokens = _int_at_least(max_new_tokens, "max_new_tokens", 1)
+    temperature = _check_temperature(temperature)
+    if grad_clip is not None and not grad_clip > 0:
+        raise ValueError(f"grad_clip must be None or > 0, got {grad_clip!r}")
+    block_size = getattr(getattr(policy, "config", None), "block_size", None)
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, torch.Tensor) or prompt.dim() != 1 or prompt.numel() == 0:
+            got = tuple(prompt.shape) if isinstance(prompt, torch.Tensor) else type(prompt).__name__
+            raise ValueError(f"prompts[{i}] must be a non-empty 1-D tensor of token ids, got {got}")
+        if block_size is not None and prompt.numel() + max_new_tokens - 1 > block_size:
+            raise ValueError(
+                f"prompts[{i}] ({prompt.numel()} tokens) + max_new_tokens={max_new_tokens} - 1 exceeds "
+                f"block_size={block_size}: an answer must be scored in one window"
+            )
+    return k, updates, max_new_tokens, temperature
+
+
 def rl_step(
     policy: nn.Module,
     reference: nn.Module | None,
@@ -300,7 +372,11 @@ def rl_step(
     """One GRPO step: sample ``k`` answers to each prompt, score them, compute advantages, update the policy.
 
     ``prompts``: 1-D LongTensors (P_i,); ``reward_fn(prompt_index, answer_ids) -> float`` scores one answer (the
-    masked tokens of :meth:`Completions.responses`, the end token included when produced). ``reference`` may be None
+    masked tokens of :meth:`Completions.responses`, the end token included when produced: read the text with
+    :func:`answer_text`, and give 0 to an answer that never ended). The answers are sampled at ``temperature`` (> 0:
+    at 0 all k answers would be the same and teach nothing) and every log-prob, the policy's, the old policy's and
+    the reference's, is taken at that temperature, so the gradient is the one of the distribution sampled from
+    (as TRL and verl do). ``reference`` may be None
     when ``kl_coef`` is 0 (a reference given with ``kl_coef`` 0 is still read, to report how far the policy has
     drifted). All the answers are scored in one right-padded batch; ``updates`` > 1 takes several gradient steps on
     the same samples, where ``clip`` bounds how far each may move (PPO). The models run in eval mode (dropout off, so
@@ -309,29 +385,9 @@ def rl_step(
     ``clipped_fraction`` of the last update, ``length`` (mean answer tokens) and ``no_signal``, the share of prompts
     whose answers all scored the same (they give zero advantage: DAPO's dynamic sampling would draw again).
     """
-    if not isinstance(prompts, Sequence) or len(prompts) == 0:
-        raise ValueError(f"prompts must be a non-empty sequence of 1-D token id tensors, got {type(prompts).__name__}")
-    if not callable(reward_fn):
-        raise ValueError(f"reward_fn must be a function (prompt_index, answer_ids) -> float, got {reward_fn!r}")
-    if reference is None and kl_coef != 0:
-        raise ValueError("reference is needed when kl_coef != 0 (the KL penalty is to the reference)")
-    if reference is policy:
-        raise ValueError("reference must be a frozen copy of the policy (copy.deepcopy), not the policy itself")
-    k = _int_at_least(k, "k", 2)
-    updates = _int_at_least(updates, "updates", 1)
-    max_new_tokens = _int_at_least(max_new_tokens, "max_new_tokens", 1)
-    if grad_clip is not None and not grad_clip > 0:
-        raise ValueError(f"grad_clip must be None or > 0, got {grad_clip!r}")
-    block_size = getattr(getattr(policy, "config", None), "block_size", None)
-    for i, prompt in enumerate(prompts):
-        if not isinstance(prompt, torch.Tensor) or prompt.dim() != 1 or prompt.numel() == 0:
-            got = tuple(prompt.shape) if isinstance(prompt, torch.Tensor) else type(prompt).__name__
-            raise ValueError(f"prompts[{i}] must be a non-empty 1-D tensor of token ids, got {got}")
-        if block_size is not None and prompt.numel() + max_new_tokens - 1 > block_size:
-            raise ValueError(
-                f"prompts[{i}] ({prompt.numel()} tokens) + max_new_tokens={max_new_tokens} - 1 exceeds "
-                f"block_size={block_size}: an answer must be scored in one window"
-            )
+    k, updates, max_new_tokens, temperature = _check_rl_step_args(
+        policy, reference, prompts, reward_fn, k, max_new_tokens, temperature, kl_coef, updates, grad_clip
+    )
     modes = policy.training, None if reference is None else reference.training
     policy.eval()
     if reference is not None:
@@ -359,12 +415,16 @@ def rl_step(
         device = ids.device
         advantages = advantages.flatten().to(device)  # (P k,): row r is prompt r // k
         with torch.no_grad():  # one update: on-policy, the ratio is 1 and old log-probs would be the same numbers
-            old_logprobs = token_logprobs(policy, ids) if updates > 1 else None  # (P k, T): the sampling policy's
-            reference_logprobs = None if reference is None else token_logprobs(reference, ids)  # (P k, T)
+            old_logprobs = None  # (P k, T) with several updates: the sampling policy's, at the sampling temperature
+            if updates > 1:
+                old_logprobs = token_logprobs(policy, ids, temperature=temperature)
+            reference_logprobs = None  # (P k, T): the reference at the same temperature (as verl and TRL)
+            if reference is not None:
+                reference_logprobs = token_logprobs(reference, ids, temperature=temperature)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         for _ in range(updates):
             out = policy_loss(
-                token_logprobs(policy, ids),
+                token_logprobs(policy, ids, temperature=temperature),
                 old_logprobs,
                 reference_logprobs,
                 advantages,
@@ -395,6 +455,7 @@ __all__ = [
     "Completions",
     "PolicyLossOutput",
     "RewardFn",
+    "answer_text",
     "group_advantages",
     "kl_k3",
     "pass_at_k",

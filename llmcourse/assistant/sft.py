@@ -15,11 +15,14 @@ Rows are padded on the right to the batch's longest (a causal model's real posit
 after them); a conversation longer than ``block_size + 1`` ids is refused rather than cut, since a cut would
 train on an answer that never ends.
 
-``mix`` > 0 replaces that share of each batch's rows (rounded) by windows of the pretraining text with every
-position trained, as InstructGPT's "PPO-ptx" and nanochat's midtraining mix pretraining data in: without it a
-small model forgets the plays quickly (measure it with :func:`llmcourse.gpt.perplexity` on ``data.val``). The
-loss is the mean over all trained targets of the batch, so a pretraining row, trained at every position, weighs
-more than an answer of a few characters; :class:`SFTHistory` records the two parts apart.
+``mix`` > 0 replaces that share of each batch's rows (rounded) by windows of the pretraining text of the full
+``block_size``, with every position trained, as InstructGPT's "PPO-ptx" and nanochat's midtraining mix
+pretraining data in. The conversations' rows are then padded to ``block_size`` too (padding is never trained), so
+the model keeps rehearsing whole contexts, not only windows as short as a question and its answer (a forward
+pass over the padding is the price). Without the mix a small model forgets the plays quickly (measure it with
+:func:`llmcourse.gpt.perplexity` on ``data.val``). The loss is the mean over all trained targets of the batch, so
+a pretraining row, trained at every position, weighs more than an answer of a few characters; :class:`SFTHistory`
+records the two parts apart.
 
 A reply is :func:`llmcourse.gpt.generate` (with its KV cache) from ``prompt_ids`` (the conversation, then
 ``<|assistant|>``) until ``<|end|>``; :func:`stream_reply` yields the same characters one at a time from the same
@@ -42,6 +45,7 @@ nanochat ``scripts/chat_sft.py`` and ``engine.py``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -57,7 +61,7 @@ from llmcourse.gpt.sampling import check_settings, greedy, next_token_logits, pr
 from llmcourse.tokenizers import Tokenizer
 
 from .chat import SPECIAL_TOKENS, ChatTokenizer, Conversation, check_conversation
-from .tasks import Example, ExampleSource, Task
+from .tasks import Example, ExampleSource, Task, TaskMixture
 
 
 def _conversation(example: Example | Conversation) -> Conversation:
@@ -133,6 +137,28 @@ class SFTHistory:
     pretrain_loss: list[float] = field(default_factory=list)  # over the pretraining rows only (empty when mix=0)
 
 
+def _source(train_examples: object) -> ExampleSource | Sequence[Example | Conversation]:
+    """A task or mixture as it is, a list of tasks as their equal mixture, a list of examples or conversations."""
+    if isinstance(train_examples, ExampleSource):
+        return train_examples
+    if not isinstance(train_examples, Sequence) or isinstance(train_examples, (str, bytes)) or not train_examples:
+        raise ValueError(
+            "train_examples must be a task, a mixture, a non-empty list of tasks or a non-empty list of examples or "
+            f"conversations, got {type(train_examples).__name__}"
+        )
+    if all(isinstance(t, Task) for t in train_examples):
+        return TaskMixture(train_examples)  # all_tasks("train"): each task equally often
+    for i, item in enumerate(train_examples):
+        if isinstance(item, ExampleSource):
+            raise TypeError(
+                f"train_examples[{i}] is a task ({type(item).__name__}) among examples: give a list of tasks only, "
+                "or a list of examples and conversations only"
+            )
+        if not isinstance(item, Example):
+            check_conversation(item, name=f"train_examples[{i}]")
+    return train_examples
+
+
 def _draw(
     source: ExampleSource | Sequence[Example | Conversation], n: int, generator: torch.Generator
 ) -> list[Example | Conversation]:
@@ -159,13 +185,15 @@ def train_sft(
 ) -> SFTHistory:
     """Fine-tune ``model`` in place on the assistant's tokens for ``steps`` AdamW steps; the losses per step.
 
-    ``train_examples`` is a task or mixture (fresh examples every step) or a list of examples or conversations
-    (drawn with replacement). The learning rate follows chapter 7's cosine from ``lr`` down to ``lr / 10`` with
-    no warm-up (the model is trained already); AdamW's groups are chapter 7's (:func:`llmcourse.gpt.param_groups`),
-    weight decay off by default as nanochat's SFT. Every draw (examples, pretraining windows) comes from
-    ``generator``, so two runs from the same weights and generator state are equal (with dropout, torch's global
-    generator must be seeded too). With ``mix``, ``round(mix * batch_size)`` rows are windows of ``pretrain_ids``
-    as wide as the batch's longest conversation.
+    ``train_examples`` is a task, a mixture or a list of tasks (their equal mixture: fresh examples every step), or
+    a list of examples or conversations (drawn with replacement). The learning rate follows chapter 7's cosine
+    from ``lr`` down to ``lr / 10`` with no warm-up (the model is trained already); AdamW's groups are chapter
+    7's (:func:`llmcourse.gpt.param_groups`), weight decay off by default as nanochat's SFT. Every draw
+    (examples, pretraining windows) comes from ``generator``, so two runs from the same weights and generator
+    state are equal (with dropout, torch's global generator must be seeded too). With ``mix``,
+    ``round(mix * batch_size)`` rows are windows of ``pretrain_ids`` of the full ``block_size`` and the
+    conversations' rows are padded to it (the padding is never trained). The model's train/eval mode is put back
+    as it was when training ends.
     """
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
@@ -176,53 +204,59 @@ def train_sft(
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if not (isinstance(mix, (int, float)) and 0 <= mix < 1):
         raise ValueError(f"mix must be in [0, 1) (the share of each batch that is pretraining text), got {mix!r}")
-    if not isinstance(train_examples, ExampleSource) and (
-        not isinstance(train_examples, Sequence) or isinstance(train_examples, str) or not train_examples
-    ):
-        raise ValueError("train_examples must be a task, a mixture or a non-empty list of examples")
+    train_examples = _source(train_examples)
     n_pre = round(mix * batch_size)
     if n_pre and not (isinstance(pretrain_ids, torch.Tensor) and pretrain_ids.dim() == 1):
         raise ValueError(f"mix={mix} needs pretrain_ids, the 1-D token stream of the pretraining text")
     if n_pre == batch_size:
         raise ValueError(f"mix={mix} of batch_size={batch_size} leaves no row for the examples")
     device = next(model.parameters()).device
-    block_size = model.config.block_size
+    if n_pre and len(pretrain_ids) <= model.config.block_size:
+        raise ValueError(f"pretrain_ids has {len(pretrain_ids)} ids: a window needs block_size + 1")
     if n_pre:
         pretrain_ids = pretrain_ids.to(generator.device)  # get_batch draws and gathers where the generator lives
     optimizer = torch.optim.AdamW(
         param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.95), fused=device.type == "cuda"
     )
     scaler = grad_scaler(device)  # fp16 only; off (a pass-through) elsewhere
+    block_size = model.config.block_size
     losses: list[torch.Tensor] = []  # (3,) per step, kept on the device until the end
+    was_training = model.training
     model.train()
-    bar = tqdm(range(steps), disable=not progress, desc="fine-tuning")
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, max_lr=lr, min_lr=lr / 10, warmup_steps=0, max_steps=steps)
-        x, y = sft_batch(_draw(train_examples, batch_size - n_pre, generator), tokenizer, block_size, device=device)
-        if n_pre:
-            xp, yp = get_batch(pretrain_ids, n_pre, x.size(1), generator)  # (n_pre, T): every position trained
-            x, y = torch.cat((x, xp.to(device))), torch.cat((y, yp.to(device)))  # (B, T)
-        optimizer.zero_grad(set_to_none=True)
-        with autocast_context(device):
-            logits = model(x)  # (B, T, V)
-        nats = F.cross_entropy(
-            logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-        ).view_as(y)  # (B, T): 0 where ignored
-        trained = y != IGNORE_INDEX  # (B, T)
-        loss = nats.sum() / trained.sum()
-        scaler.scale(loss).backward()
-        if grad_clip is not None:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        n_sft = batch_size - n_pre
-        sft = nats[:n_sft].sum() / trained[:n_sft].sum()
-        pre = nats[n_sft:].sum() / trained[n_sft:].sum() if n_pre else torch.full_like(sft, math.nan)
-        losses.append(torch.stack((loss, sft, pre)).detach())
-        if progress and ((step + 1) % 10 == 0 or step + 1 == steps):
-            bar.set_postfix(loss=f"{losses[-1][0].item():.4f}", sft=f"{losses[-1][1].item():.4f}")
+    try:
+        bar = tqdm(range(steps), disable=not progress, desc="fine-tuning")
+        for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, max_lr=lr, min_lr=lr / 10, warmup_steps=0, max_steps=steps)
+            x, y = sft_batch(_draw(train_examples, batch_size - n_pre, generator), tokenizer, block_size, device=device)
+            if n_pre:
+                pad = block_size - x.size(1)  # the conversations' rows to the full width, never trained there
+                x = F.pad(x, (0, pad), value=tokenizer.end_id)  # (B - n_pre, block_size)
+                y = F.pad(y, (0, pad), value=IGNORE_INDEX)
+                xp, yp = get_batch(pretrain_ids, n_pre, block_size, generator)  # (n_pre, block_size): all trained
+                x, y = torch.cat((x, xp.to(device))), torch.cat((y, yp.to(device)))  # (B, block_size)
+            optimizer.zero_grad(set_to_none=True)
+            with autocast_context(device):
+                logits = model(x)  # (B, T, V)
+            nats = F.cross_entropy(
+                logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+            ).view_as(y)  # (B, T): 0 where ignored
+            trained = y != IGNORE_INDEX  # (B, T)
+            loss = nats.sum() / trained.sum()
+            scaler.scale(loss).backward()
+            if grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            n_sft = batch_size - n_pre
+            sft = nats[:n_sft].sum() / trained[:n_sft].sum()
+            pre = nats[n_sft:].sum() / trained[n_sft:].sum() if n_pre else torch.full_like(sft, math.nan)
+            losses.append(torch.stack((loss, sft, pre)).detach())
+            if progress and ((step + 1) % 10 == 0 or step + 1 == steps):
+                bar.set_postfix(loss=f"{losses[-1][0].item():.4f}", sft=f"{losses[-1][1].item():.4f}")
+    finally:
+        model.train(was_training)  # as it was: a model handed over in eval mode comes back in eval mode
     table = torch.stack(losses).tolist()  # (steps, 3): the one host sync
     for step, (value, _, _) in enumerate(table):
         if not math.isfinite(value):
@@ -361,6 +395,22 @@ def few_shot_prompt(examples: Sequence[Example], query: Example | str) -> str:
     return text + f"USER:\n{question}\n\nASSISTANT:\n"
 
 
+def _questions(task: Task, n: int, generator: torch.Generator) -> list[Example]:
+    """``n`` examples of ``task`` with distinct questions, or with repeats (and a warning) if the pool is smaller."""
+    if n > len(task.items):
+        warnings.warn(f"n={n} exceeds the {len(task.items)} items of {task!r}: questions repeat", stacklevel=3)
+        return task.draw(n, generator)
+    examples: dict[str, Example] = {}
+    for _ in range(50 * n):
+        if len(examples) == n:
+            break
+        example = task.sample(generator)
+        examples.setdefault(example.question, example)
+    if len(examples) < n:  # a pool with few distinct questions: fill with repeats
+        examples.update({f"#{i}": e for i, e in enumerate(task.draw(n - len(examples), generator))})
+    return list(examples.values())
+
+
 def _shots(task: Task, query: Example, k: int, generator: torch.Generator) -> list[Example]:
     """``k`` solved examples of ``task`` other than ``query``'s item."""
     shots: list[Example] = []
@@ -389,6 +439,11 @@ def evaluate_tasks(
     text with k solved examples of the same task before the question (:func:`few_shot_prompt`: a base model, whose
     vocabulary still needs the template's characters, ``grow_vocab``). A prompt longer than the model's context
     is read through its last block_size tokens, as chapter 8's decoding does; keep ``few_shot`` small.
+
+    The questions are drawn first, all n of each task, with distinct questions where the pool has n items (n
+    larger than the pool gives repeats and a warning); the solved examples come from a second generator seeded
+    from ``generator``, so ``few_shot=None`` and ``few_shot=k`` from the same generator state score the same
+    questions and the two scores compare the model, not the draw.
     """
     if isinstance(tasks, Task):
         tasks = [tasks]
@@ -404,12 +459,14 @@ def evaluate_tasks(
     scores = {}
     for task in tasks:
         right = 0
-        for _ in range(n):
-            example = task.sample(generator)
+        questions = _questions(task, n, generator)
+        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))  # drawn either way
+        shot_generator = torch.Generator(device=generator.device).manual_seed(seed)
+        for example in questions:
             if few_shot is None:
                 answer = reply(model, tokenizer, example.prompt, max_new_tokens=max_new_tokens)
             else:
-                prompt = few_shot_prompt(_shots(task, example, few_shot, generator), example)
+                prompt = few_shot_prompt(_shots(task, example, few_shot, shot_generator), example)
                 answer = generate_text(
                     model, tokenizer, prompt, max_new_tokens, stop=["\n", *SPECIAL_TOKENS], temperature=0.0
                 )

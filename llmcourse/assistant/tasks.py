@@ -11,9 +11,12 @@ Each task holds a finite pool of items for its split (``task.items``) and draws 
 pools are disjoint by construction, and a test intersects them:
 
 - :class:`Arithmetic` ("What is 23+58?" -> "81"; a - b with a >= b) and :class:`ListOps` ("Sort 3 1 4" ->
-  "1 3 4", or reverse) put a question in the held-out pool when the CRC-32 of its text is 0 mod 10. A rule on the
-  operands such as (31 a + b) % 10 == 0 would be one on a + b mod 10 in disguise: every held-out sum would end in
-  0, a set no training sum resembles;
+  "1 3 4", or reverse) put a question in the held-out pool when the CRC-32 of its canonical key is 0 mod 10
+  (:func:`held_out`). The key is the fact asked about, not the wording: 23+58, 58+23, 81-23 and 81-58 share the
+  key "23+58=81", every order of the same digits shares one Sort key, and a list and its reverse share one
+  Reverse key, so no held-out question is a training question in other words. A rule on the operands such as
+  (31 a + b) % 10 == 0 would be one on a + b mod 10 in disguise: every held-out sum would end in 0, a set no
+  training sum resembles;
 - :class:`SpellWord` ("Spell the word king" -> "k-i-n-g") and :class:`CountLetter` ("How many e in 'thee'?" ->
   "2") draw training words from chapter 4's training text (the first 90%) and held-out words from the words that
   occur only in its validation text;
@@ -30,7 +33,9 @@ about everything else: ``"81."`` or ``"The answer is 81"`` is wrong for ``"81"``
 was learned (and, as a reward, pay for near misses that a program using the answer could not read).
 
 Every rendered example fits in :data:`MAX_TOKENS` = 128 ids (prompt, answer and template tokens), a character
-model's context in chapter 7; the questions and answers are short for that reason.
+model's context in chapter 7; the questions and answers are short for that reason. A smaller model passes
+``max_tokens=model.config.block_size + 1`` (:func:`all_tasks`): each pool keeps only the items that fit.
+:class:`CountLetter` draws the count first, uniformly, so always answering "1" scores no better than any guess.
 
 References: Karpathy's nanochat ``tasks/`` (``spellingbee.py``, ``TaskMixture``); Cobbe et al. (2021), GSM8K,
 whose answers are checked by exact match after normalising.
@@ -55,6 +60,7 @@ from .chat import Turn, check_conversation
 
 MAX_TOKENS = 128  # the longest rendered example of any task, in ids
 SPLITS = ("train", "test")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
@@ -90,9 +96,18 @@ def _randint(high: int, generator: torch.Generator) -> int:
     return int(torch.randint(high, (1,), generator=_check_generator(generator), device=generator.device))
 
 
-def held_out(question: str) -> bool:
-    """Whether a generated question belongs to the held-out pool: CRC-32 of its text (stable everywhere) % 10 == 0."""
-    return zlib.crc32(question.encode("utf-8")) % 10 == 0
+def held_out(key: str) -> bool:
+    """Whether a generated item belongs to the held-out pool: CRC-32 of its canonical key (stable everywhere) % 10 == 0.
+
+    The key names the fact an item asks about, not its wording: "3+5", "5+3" and "8-5" share the key "3+5=8", so
+    a held-out question never has a training twin with the same fact (``Task.key``).
+    """
+    return zlib.crc32(key.encode("utf-8")) % 10 == 0
+
+
+def rendered_length(example: Example) -> int:
+    """The ids of ``example`` in the chat template: one per character, a role token and ``<|end|>`` per turn."""
+    return sum(len(turn.text) + 2 for turn in example.conversation)
 
 
 class ExampleSource:
@@ -118,19 +133,32 @@ class Task(ExampleSource):
 
     name: ClassVar[str] = ""
 
-    def __init__(self, split: str = "train") -> None:
+    def __init__(self, split: str = "train", max_tokens: int | None = None) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS} ('test' is held out), got {split!r}")
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise ValueError(f"max_tokens must be an int >= 1 or None, got {max_tokens!r}")
         self.split = split
-        self.items: tuple[Any, ...] = tuple(self._items(split))
+        self.max_tokens = max_tokens
+        items = tuple(self._items(split))
+        if max_tokens is not None:  # the longest example of an item is what must fit
+            items = tuple(item for item in items if self.length(item) <= max_tokens)
+        self.items: tuple[Any, ...] = items
         if not self.items:
-            raise ValueError(f"{type(self).__name__} has no items in its {split!r} split")
+            fit = "" if max_tokens is None else f" that renders to at most max_tokens={max_tokens} ids"
+            raise ValueError(f"{type(self).__name__} has no items{fit} in its {split!r} split")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(split={self.split!r}, {len(self.items)} items)"
 
     def _items(self, split: str) -> Sequence[Any]:
         raise NotImplementedError
+
+    def length(self, item: Any) -> int:
+        """The ids of ``item``'s example in the chat template (the longest, where the example draws a detail)."""
+        return rendered_length(self.example(item, torch.Generator().manual_seed(0)))
 
     def example(self, item: Any, generator: torch.Generator) -> Example:
         """The example of ``item`` (some tasks draw a detail, such as the letter to count, with ``generator``)."""
@@ -164,7 +192,14 @@ class Arithmetic(Task):
 
     def _items(self, split: str) -> list[tuple[int, str, int]]:
         items = [(a, op, b) for a in range(100) for b in range(100) for op in "+-" if op == "+" or a >= b]
-        return [item for item in items if held_out(self.question_of(item)) == (split == "test")]
+        return [item for item in items if held_out(self.key(item)) == (split == "test")]
+
+    @staticmethod
+    def key(item: tuple[int, str, int]) -> str:
+        """The fact {x, y, x + y} the item asks about: 23+58, 58+23, 81-23 and 81-58 all have the key "23+58=81"."""
+        a, op, b = item
+        x, y, total = (a, b, a + b) if op == "+" else (b, a - b, a)
+        return f"{min(x, y)}+{max(x, y)}={total}"
 
     @staticmethod
     def question_of(item: tuple[int, str, int]) -> str:
@@ -187,7 +222,15 @@ class ListOps(Task):
             for n in range(10**length):
                 digits = tuple(int(d) for d in f"{n:0{length}d}")
                 items += [(op, digits) for op in ("Sort", "Reverse")]
-        return [item for item in items if held_out(self.question_of(item)) == (split == "test")]
+        return [item for item in items if held_out(self.key(item)) == (split == "test")]
+
+    @staticmethod
+    def key(item: tuple[str, tuple[int, ...]]) -> str:
+        """What the answer depends on: the sorted digits for Sort (every order of them has the same answer); for
+        Reverse, the smaller of the list and its reverse (each is the other's answer)."""
+        op, digits = item
+        canonical = sorted(digits) if op == "Sort" else min(digits, digits[::-1])
+        return f"{op} {' '.join(map(str, canonical))}"
 
     @staticmethod
     def question_of(item: tuple[str, tuple[int, ...]]) -> str:
@@ -258,9 +301,9 @@ def split_lines(
 class _WordTask(Task):
     """A task on the words of 3 to 10 letters of the split's text (:func:`split_words`)."""
 
-    def __init__(self, split: str = "train", text: str | None = None) -> None:
+    def __init__(self, split: str = "train", text: str | None = None, max_tokens: int | None = None) -> None:
         self.text = text
-        super().__init__(split)
+        super().__init__(split, max_tokens)
 
     def _items(self, split: str) -> tuple[str, ...]:
         return split_words(self.text)[split]
@@ -276,14 +319,35 @@ class SpellWord(_WordTask):
 
 
 class CountLetter(_WordTask):
-    """ "How many e in 'thee'?" -> "2": the letter is one of the word's (3 times in 4) or any letter a-z."""
+    """ "How many e in 'thee'?" -> "2": the count is drawn first, uniformly over the counts the words allow, then a
+    (word, letter) pair with that count, so no answer is a safe guess (drawing the letter from the word would make
+    "1" right about 60% of the time)."""
 
     name = "count"
 
+    def __init__(self, split: str = "train", text: str | None = None, max_tokens: int | None = None) -> None:
+        super().__init__(split, text, max_tokens)
+        by_count: dict[int, list[tuple[str, str]]] = {}
+        for word in self.items:
+            for letter in LETTERS:
+                by_count.setdefault(word.count(letter), []).append((word, letter))
+        self.by_count = {count: tuple(pairs) for count, pairs in sorted(by_count.items())}  # {count: (word, letter)s}
+
+    def _question(self, word: str, letter: str) -> Example:
+        return self._make(word, f"How many {letter} in '{word}'?", str(word.count(letter)))
+
     def example(self, item: str, generator: torch.Generator) -> Example:
-        pool = item if _randint(4, generator) < 3 else "abcdefghijklmnopqrstuvwxyz"
-        letter = pool[_randint(len(pool), generator)]
-        return self._make(item, f"How many {letter} in '{item}'?", str(item.count(letter)))
+        """A letter for ``item``: its count drawn uniformly over the counts this word allows, then a letter."""
+        counts = sorted({item.count(letter) for letter in LETTERS})
+        count = counts[_randint(len(counts), generator)]
+        letters = [letter for letter in LETTERS if item.count(letter) == count]
+        return self._question(item, letters[_randint(len(letters), generator)])
+
+    def sample(self, generator: torch.Generator) -> Example:
+        """A count uniform over the possible ones, then a (word, letter) pair with that count uniformly."""
+        counts = list(self.by_count)
+        pairs = self.by_count[counts[_randint(len(counts), generator)]]
+        return self._question(*pairs[_randint(len(pairs), generator)])
 
 
 class WhoSpeaks(Task):
@@ -291,9 +355,9 @@ class WhoSpeaks(Task):
 
     name = "speaker"
 
-    def __init__(self, split: str = "train", text: str | None = None) -> None:
+    def __init__(self, split: str = "train", text: str | None = None, max_tokens: int | None = None) -> None:
         self.text = text
-        super().__init__(split)
+        super().__init__(split, max_tokens)
 
     def _items(self, split: str) -> tuple[tuple[str, str], ...]:
         return split_lines(self.text)[split]
@@ -378,16 +442,32 @@ class TaskMixture(ExampleSource):
         return self.tasks[example.task].check(example, answer_text)
 
 
-def all_tasks(split: str = "train", text: str | None = None) -> list[Task]:
-    """One of each task for ``split``: what chapter 10 fine-tunes on (train) and scores (test)."""
-    return [
-        Arithmetic(split),
-        SpellWord(split, text),
-        CountLetter(split, text),
-        ListOps(split),
-        WhoSpeaks(split, text),
-        Identity(split),
+def all_tasks(split: str = "train", text: str | None = None, max_tokens: int | None = None) -> list[Task]:
+    """One of each task for ``split``: what chapter 10 fine-tunes on (train) and scores (test).
+
+    With ``max_tokens`` (``model.config.block_size + 1``: a training row holds the inputs and the shifted targets),
+    each task keeps only the items whose example renders to at most that many ids, and a task with none left is
+    left out: for chapter 7's ci model (block_size 32) that is WhoSpeaks and Identity, whose shortest examples
+    need 34 and 70 ids, and SpellWord keeps words of up to 5 letters. Raises if no task is left.
+    """
+    makers = [
+        lambda: Arithmetic(split, max_tokens),
+        lambda: SpellWord(split, text, max_tokens),
+        lambda: CountLetter(split, text, max_tokens),
+        lambda: ListOps(split, max_tokens),
+        lambda: WhoSpeaks(split, text, max_tokens),
+        lambda: Identity(split, max_tokens),
     ]
+    tasks = []
+    for make in makers:
+        try:
+            tasks.append(make())
+        except ValueError:
+            if max_tokens is None:
+                raise
+    if not tasks:
+        raise ValueError(f"no task has an example of at most max_tokens={max_tokens} ids in its {split!r} split")
+    return tasks
 
 
 __all__ = [
@@ -406,6 +486,7 @@ __all__ = [
     "WhoSpeaks",
     "all_tasks",
     "held_out",
+    "rendered_length",
     "shakespeare_split",
     "speeches",
     "split_lines",
