@@ -61,7 +61,7 @@ from llmcourse.gpt.sampling import check_settings, greedy, next_token_logits, pr
 from llmcourse.tokenizers import Tokenizer
 
 from .chat import SPECIAL_TOKENS, ChatTokenizer, Conversation, check_conversation
-from .tasks import Example, ExampleSource, Task, TaskMixture
+from .tasks import MAX_TOKENS, Example, ExampleSource, Task, TaskMixture
 
 
 def _conversation(example: Example | Conversation) -> Conversation:
@@ -431,7 +431,7 @@ def evaluate_tasks(
     n: int,
     generator: torch.Generator,
     few_shot: int | None = None,
-    max_new_tokens: int = 64,
+    max_new_tokens: int = MAX_TOKENS,  # the longest answer (identity's, ~90 characters) must fit
 ) -> dict[str, float]:
     """{task name: share of ``n`` drawn examples answered right}, greedy answers scored by each task's check.
 
