@@ -90,7 +90,9 @@ def test_grade_a_folder_of_submissions(tmp_path):
     _broken_submission(submissions / "carol.ipynb")
     (submissions / "dave.ipynb").write_text("{ this is not a notebook")
 
-    result = cli("grade", str(submissions), "--out", str(tmp_path / "out"), "--timeout", "5", "--jobs", "2",
+    # 20 s a cell: the masters' cells must never hit it on a loaded 2-core CI machine (5 s cost alice an exercise
+    # there once), and carol's endless cell must
+    result = cli("grade", str(submissions), "--out", str(tmp_path / "out"), "--timeout", "20", "--jobs", "2",
                  "--chapter", "ch01")
     assert result.returncode == 0, result.stderr
     book = json.loads((tmp_path / "out" / "gradebook.json").read_text())
@@ -102,7 +104,7 @@ def test_grade_a_folder_of_submissions(tmp_path):
     carol = by_name["carol"]
     assert 0 < carol["points"] < carol["max_points"]
     assert any("ValueError: boom" in p for p in carol["problems"])
-    assert any("cell 1 did not finish within 5 s" in p for p in carol["problems"])
+    assert any("cell 1 did not finish within 20 s" in p for p in carol["problems"])
     passed = {r["check_id"] for r in carol["results"] if r["passed"]}
     assert passed == {"ch01.linear_forward"}
     assert by_name["dave"]["points"] == 0 and "could not read" in by_name["dave"]["problems"][0]
