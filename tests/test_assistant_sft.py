@@ -27,7 +27,7 @@ from llmcourse.assistant.tasks import (
     all_tasks,
 )
 from llmcourse.encoders import IGNORE_INDEX
-from llmcourse.gpt import GPT, GPTConfig, char_data
+from llmcourse.gpt import GPT, GPTConfig, char_data, generate
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +154,35 @@ def test_two_runs_with_the_same_generator_are_equal(tok):
     assert first == second
     assert all(torch.equal(weights[k], weights_again[k]) for k in weights)
     assert len(first.pretrain_loss) == 4 and all(loss > 0 for loss in first.pretrain_loss)
-    # the total is the mean over all trained targets: between the two parts
+    # the total weighs each part by its share of the rows (2 of 4), not by its number of targets
     for total, answers, pre in zip(first.loss, first.sft_loss, first.pretrain_loss, strict=True):
-        assert min(answers, pre) <= total <= max(answers, pre)
+        assert total == pytest.approx(0.5 * answers + 0.5 * pre, rel=1e-6)
+
+
+def test_pretrain_weight_sets_the_share_of_the_loss_the_pretraining_rows_get(tok):
+    pretrain = torch.tensor(tok.encode_text("Now is the winter of our discontent made glorious summer. " * 10))
+
+    def run(**mixing) -> tuple[object, dict]:
+        model = tiny_gpt(tok, seed=4)
+        g = torch.Generator().manual_seed(6)
+        history = train_sft(model, Arithmetic(), tokenizer=tok, steps=3, batch_size=8, lr=1e-3, generator=g,
+                            pretrain_ids=pretrain, progress=False, **mixing)
+        return history, model.state_dict()
+
+    history, _ = run(mix=0.25, pretrain_weight=0.1)
+    for total, answers, pre in zip(history.loss, history.sft_loss, history.pretrain_loss, strict=True):
+        assert total == pytest.approx(0.9 * answers + 0.1 * pre, rel=1e-6)
+    assert run(mix=0.25)[0] == run(mix=0.25, pretrain_weight=0.25)[0]  # by default: the rows' share, 2 of 8
+    # weight 0: the pretraining rows are in the batch, and the loss is the answers' mean alone
+    zero, _ = run(mix=0.25, pretrain_weight=0.0)
+    assert zero.loss[0] == pytest.approx(zero.sft_loss[0], rel=1e-6)
+    model, g = tiny_gpt(tok), torch.Generator()
+    settings = dict(tokenizer=tok, steps=1, batch_size=4, lr=1e-3, generator=g, progress=False)
+    for bad in (-0.1, 1.5, True, "half"):
+        with pytest.raises(ValueError, match="pretrain_weight must be a number in"):
+            train_sft(model, Arithmetic(), **settings, pretrain_ids=pretrain, mix=0.5, pretrain_weight=bad)
+    with pytest.raises(ValueError, match="pretrain_weight=0.3 needs pretraining rows"):
+        train_sft(model, Arithmetic(), **settings, pretrain_weight=0.3)
 
 
 def test_the_packages_headline_call_trains_on_all_tasks_as_their_equal_mixture(tok):
@@ -252,6 +278,10 @@ def test_reply_and_the_stream_give_the_same_text_on_a_gpt(tok):
     sampled = reply(model, tok, conversation, generator=torch.Generator().manual_seed(3), **settings)
     streamed = stream_reply(model, tok, conversation, generator=torch.Generator().manual_seed(3), **settings)
     assert "".join(streamed) == sampled and len(sampled) > 10
+    # and they are chapter 8's generate's tokens for the same generator (a reply is not a second sampler)
+    ids = tok.prompt_ids(conversation)[None]
+    out = generate(model, ids, generator=torch.Generator().manual_seed(3), eos_id=tok.end_id, **settings)
+    assert tok.decode(out[0, ids.size(1):].tolist()).startswith(sampled)
     assert model.training  # put back as it was
     with pytest.raises(ValueError, match="temperature"):
         stream_reply(model, tok, conversation, max_new_tokens=5, temperature=-1)  # refused at the call
@@ -305,6 +335,31 @@ def test_evaluate_tasks_scores_greedy_answers_with_each_tasks_check(tok):
         evaluate_tasks(says_zero, tok, [Zeros()], n=1, generator=torch.Generator(), few_shot=3)
     with pytest.raises(ValueError, match="once"):
         evaluate_tasks(says_zero, tok, [Zeros(), Zeros()], n=1, generator=torch.Generator())
+
+
+class ManyZeros(Zeros):
+    """Zeros' task under the same name, with other items: the solved examples' own pool."""
+
+    def _items(self, split: str) -> tuple[str, ...]:
+        return tuple("defghij")
+
+
+def test_few_shot_examples_can_come_from_another_split_of_the_same_task(tok, monkeypatch):
+    prompts: list[str] = []
+
+    def fake_generate_text(model, tokenizer, prompt, max_new_tokens, **settings) -> str:
+        prompts.append(prompt)
+        return "0"
+
+    monkeypatch.setattr(sft, "generate_text", fake_generate_text)
+    model, g = scripted(tok, "0"), torch.Generator().manual_seed(1)
+    scores = evaluate_tasks(model, tok, [Zeros()], n=3, generator=g, few_shot=3, shot_tasks=[ManyZeros()])
+    assert scores == {"zeros": 1.0}  # three shots, which Zeros' own three items could not give besides the question
+    for prompt in prompts:
+        shots = re.findall(r"Say (\w)", prompt)
+        assert len(shots) == 4 and set(shots[:3]) <= set("defghij") and shots[3] in "abc"
+    with pytest.raises(ValueError, match="shot_tasks has no task named 'zeros'"):
+        evaluate_tasks(model, tok, [Zeros()], n=1, generator=g, few_shot=1, shot_tasks=[Arithmetic()])
 
 
 def test_chat_and_few_shot_scoring_ask_the_same_distinct_questions(tok, monkeypatch):

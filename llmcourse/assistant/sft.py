@@ -20,15 +20,15 @@ train on an answer that never ends.
 pretraining data in. The conversations' rows are then padded to ``block_size`` too (padding is never trained), so
 the model keeps rehearsing whole contexts, not only windows as short as a question and its answer (a forward
 pass over the padding is the price). Without the mix a small model forgets the plays quickly (measure it with
-:func:`llmcourse.gpt.perplexity` on ``data.val``). The loss is the mean over all trained targets of the batch, so
-a pretraining row, trained at every position, weighs more than an answer of a few characters; :class:`SFTHistory`
-records the two parts apart.
+:func:`llmcourse.gpt.perplexity` on ``data.val``). The two parts are averaged apart and weighed by their share of
+the rows (``pretrain_weight`` sets another weight): a mean over all targets would let a pretraining row, trained at
+every position, outweigh dozens of answers of a few characters, and the model would hardly learn the answers
+(a window of 128 characters has more targets than ten answers of ten). :class:`SFTHistory` records the two parts apart.
 
-A reply is :func:`llmcourse.gpt.generate` (with its KV cache) from ``prompt_ids`` (the conversation, then
-``<|assistant|>``) until ``<|end|>``; :func:`stream_reply` yields the same characters one at a time from the same
-sampling pieces (:func:`~llmcourse.gpt.sampling.next_token_logits`, :func:`~llmcourse.gpt.sampling.process_logits`),
-for the chat widget and the command line. Generation stops at any special token: a model that starts writing the
-user's next turn is cut there.
+A reply is chapter 8's sampling loop (the one :func:`llmcourse.gpt.generate` runs, with its KV cache) from
+``prompt_ids`` (the conversation, then ``<|assistant|>``) until ``<|end|>``: :func:`stream_reply` yields its
+characters one at a time, for the chat widget and the command line, and :func:`reply` joins them. Generation
+stops at any special token: a model that starts writing the user's next turn is cut there.
 
 A base model knows no special tokens, so it is asked in plain text instead (:func:`few_shot_prompt`), in the
 plays' own ``NAME:`` format with k solved examples before the question (Brown et al. 2020); an answer ends at its
@@ -56,8 +56,8 @@ from tqdm import tqdm
 
 from llmcourse.device import grad_scaler
 from llmcourse.encoders import IGNORE_INDEX
-from llmcourse.gpt import autocast_context, generate, generate_text, get_batch, lr_at, param_groups
-from llmcourse.gpt.sampling import check_settings, greedy, next_token_logits, process_logits
+from llmcourse.gpt import autocast_context, generate_text, get_batch, lr_at, param_groups
+from llmcourse.gpt.sampling import _int_at_least, _sampled_ids, check_settings
 from llmcourse.tokenizers import Tokenizer
 
 from .chat import SPECIAL_TOKENS, ChatTokenizer, Conversation, check_conversation
@@ -66,12 +66,6 @@ from .tasks import MAX_TOKENS, Example, ExampleSource, Task, TaskMixture
 
 def _conversation(example: Example | Conversation) -> Conversation:
     return example.conversation if isinstance(example, Example) else example
-
-
-def _int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _check_vocab(model: nn.Module, tokenizer: Tokenizer) -> None:
@@ -103,7 +97,7 @@ def sft_batch(
     """
     if not isinstance(tokenizer, ChatTokenizer):
         raise TypeError(f"tokenizer must be a ChatTokenizer, got {type(tokenizer).__name__}")
-    block_size = _int(block_size, "block_size", 1)
+    block_size = _int_at_least(block_size, "block_size", 1)
     if isinstance(examples, (str, Example)) or not isinstance(examples, Sequence) or not examples:
         raise ValueError("examples must be a non-empty list of Examples or conversations")
     rows = []
@@ -132,7 +126,7 @@ def sft_batch(
 class SFTHistory:
     """Losses per step, in nats per trained target."""
 
-    loss: list[float] = field(default_factory=list)  # what was minimised: the mean over all trained targets
+    loss: list[float] = field(default_factory=list)  # what was minimised (with a mix: the weighted sum of the two)
     sft_loss: list[float] = field(default_factory=list)  # over the assistant's tokens only
     pretrain_loss: list[float] = field(default_factory=list)  # over the pretraining rows only (empty when mix=0)
 
@@ -179,6 +173,7 @@ def train_sft(
     generator: torch.Generator,
     pretrain_ids: torch.Tensor | None = None,
     mix: float = 0.0,
+    pretrain_weight: float | None = None,
     weight_decay: float = 0.0,
     grad_clip: float | None = 1.0,
     progress: bool = True,
@@ -192,14 +187,17 @@ def train_sft(
     (examples, pretraining windows) comes from ``generator``, so two runs from the same weights and generator
     state are equal (with dropout, torch's global generator must be seeded too). With ``mix``,
     ``round(mix * batch_size)`` rows are windows of ``pretrain_ids`` of the full ``block_size`` and the
-    conversations' rows are padded to it (the padding is never trained). The model's train/eval mode is put back
-    as it was when training ends.
+    conversations' rows are padded to it (the padding is never trained), and the loss is
+    ``(1 - w) * (mean over the answers' targets) + w * (mean over the pretraining targets)`` with
+    ``w = pretrain_weight``, by default the pretraining rows' share of the batch: each part weighs as its rows do,
+    not as its targets do (a window trains on every position, an answer on a few). The model's train/eval mode is
+    put back as it was when training ends.
     """
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     _check_vocab(model, tokenizer)
-    steps = _int(steps, "steps", 1)
-    batch_size = _int(batch_size, "batch_size", 1)
+    steps = _int_at_least(steps, "steps", 1)
+    batch_size = _int_at_least(batch_size, "batch_size", 1)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if not (isinstance(mix, (int, float)) and 0 <= mix < 1):
@@ -210,6 +208,14 @@ def train_sft(
         raise ValueError(f"mix={mix} needs pretrain_ids, the 1-D token stream of the pretraining text")
     if n_pre == batch_size:
         raise ValueError(f"mix={mix} of batch_size={batch_size} leaves no row for the examples")
+    if pretrain_weight is None:
+        pretrain_weight = n_pre / batch_size
+    elif not (isinstance(pretrain_weight, (int, float)) and 0 <= pretrain_weight <= 1) or isinstance(
+        pretrain_weight, bool
+    ):
+        raise ValueError(f"pretrain_weight must be a number in [0, 1], got {pretrain_weight!r}")
+    elif not n_pre:
+        raise ValueError(f"pretrain_weight={pretrain_weight} needs pretraining rows: give mix > 0")
     device = next(model.parameters()).device
     if n_pre and len(pretrain_ids) <= model.config.block_size:
         raise ValueError(f"pretrain_ids has {len(pretrain_ids)} ids: a window needs block_size + 1")
@@ -242,16 +248,19 @@ def train_sft(
                 logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
             ).view_as(y)  # (B, T): 0 where ignored
             trained = y != IGNORE_INDEX  # (B, T)
-            loss = nats.sum() / trained.sum()
+            n_sft = batch_size - n_pre
+            sft = nats[:n_sft].sum() / trained[:n_sft].sum()  # the mean over the answers' targets
+            if n_pre:  # each part weighed by its share of rows, not of targets
+                pre = nats[n_sft:].sum() / trained[n_sft:].sum()
+                loss = (1 - pretrain_weight) * sft + pretrain_weight * pre
+            else:
+                pre, loss = torch.full_like(sft, math.nan), sft
             scaler.scale(loss).backward()
             if grad_clip is not None:
                 scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            n_sft = batch_size - n_pre
-            sft = nats[:n_sft].sum() / trained[:n_sft].sum()
-            pre = nats[n_sft:].sum() / trained[n_sft:].sum() if n_pre else torch.full_like(sft, math.nan)
             losses.append(torch.stack((loss, sft, pre)).detach())
             if progress and ((step + 1) % 10 == 0 or step + 1 == steps):
                 bar.set_postfix(loss=f"{losses[-1][0].item():.4f}", sft=f"{losses[-1][1].item():.4f}")
@@ -287,12 +296,13 @@ def stream_reply(
 ) -> Iterator[str]:
     """The assistant's next turn, one character at a time, until a special token or ``max_new_tokens``.
 
-    The tokens are :func:`reply`'s for the same settings and generator state (the same sampling pieces). Bad
+    :func:`reply` joins these characters; the tokens are :func:`llmcourse.gpt.generate`'s for the same settings
+    and generator state (its own sampling loop). Bad
     arguments are refused here, before the first character; the model runs in eval mode while the stream is read
     and is put back when it ends (or is closed).
     """
     ids = _prompt(model, tokenizer, conversation)  # (1, T)
-    max_new_tokens = _int(max_new_tokens, "max_new_tokens", 0)
+    max_new_tokens = _int_at_least(max_new_tokens, "max_new_tokens", 0)
     check_settings(temperature=temperature, top_k=top_k, top_p=top_p)
     return _stream(model, tokenizer, ids, max_new_tokens, temperature, top_k, top_p, generator)
 
@@ -314,20 +324,15 @@ def _stream(
     was_training = model.training
     model.eval()
     try:
-        steps = next_token_logits(model, ids)  # the KV cache, as generate uses it
-        logits = next(steps)  # (1, V)
-        for n in range(max_new_tokens):
-            if temperature == 0:
-                next_id = greedy(logits)  # (1,)
-            else:
-                probs = F.softmax(process_logits(logits, ids, temperature=temperature, top_k=top_k, top_p=top_p), -1)
-                next_id = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)  # (1,)
+        # generate's own loop (the KV cache, process_logits, one multinomial draw a token): the same tokens
+        steps = _sampled_ids(model, ids, generator, True, None, temperature, top_k, top_p, None, 1.0)
+        for n, (next_id, _) in enumerate(steps):
             token = int(next_id)
             if token in specials:
                 return
             yield tokenizer.decode([token])
-            if n + 1 < max_new_tokens:
-                logits = steps.send(next_id)
+            if n + 1 == max_new_tokens:
+                return  # before the loop reads one more position
     finally:
         model.train(was_training)
 
@@ -345,23 +350,21 @@ def reply(
 ) -> str:
     """The assistant's answer to ``conversation`` (which ends with a user turn), greedy by default.
 
-    :func:`llmcourse.gpt.generate` from the prompt until ``<|end|>``, cut at the first special token of any kind.
+    :func:`stream_reply`'s characters joined: the tokens :func:`llmcourse.gpt.generate` draws from the prompt with
+    the same settings and generator, cut at the first special token of any kind (``<|end|>`` as a rule).
     """
-    ids = _prompt(model, tokenizer, conversation)  # (1, T)
-    out = generate(
-        model,
-        ids,
-        max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        generator=generator,
-        eos_id=tokenizer.end_id,
-    )  # (1, T + n)
-    new = out[0, ids.size(1) :].tolist()
-    specials = set(tokenizer.special_tokens.values())
-    end = next((i for i, token in enumerate(new) if token in specials), len(new))
-    return tokenizer.decode(new[:end])
+    return "".join(
+        stream_reply(
+            model,
+            tokenizer,
+            conversation,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            generator=generator,
+        )
+    )
 
 
 # --- few-shot prompts and scoring -----------------------------------------------------------------------------
@@ -431,6 +434,7 @@ def evaluate_tasks(
     n: int,
     generator: torch.Generator,
     few_shot: int | None = None,
+    shot_tasks: Sequence[Task] | None = None,
     max_new_tokens: int = MAX_TOKENS,  # the longest answer (identity's, ~90 characters) must fit
 ) -> dict[str, float]:
     """{task name: share of ``n`` drawn examples answered right}, greedy answers scored by each task's check.
@@ -443,7 +447,9 @@ def evaluate_tasks(
     The questions are drawn first, all n of each task, with distinct questions where the pool has n items (n
     larger than the pool gives repeats and a warning); the solved examples come from a second generator seeded
     from ``generator``, so ``few_shot=None`` and ``few_shot=k`` from the same generator state score the same
-    questions and the two scores compare the model, not the draw.
+    questions and the two scores compare the model, not the draw. ``shot_tasks`` (e.g. ``all_tasks("train")``)
+    gives the solved examples from other tasks of the same names: score held-out questions with training examples,
+    as the fine-tuned model learned from those (default: ``tasks`` themselves, the query's own item left out).
     """
     if isinstance(tasks, Task):
         tasks = [tasks]
@@ -452,10 +458,16 @@ def evaluate_tasks(
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"each task may appear once (the result is keyed by name), got {names}")
-    n = _int(n, "n", 1)
+    n = _int_at_least(n, "n", 1)
     if few_shot is not None:
-        few_shot = _int(few_shot, "few_shot", 0)
+        few_shot = _int_at_least(few_shot, "few_shot", 0)
     _check_vocab(model, tokenizer)
+    shots_of = {t.name: t for t in tasks}
+    if shot_tasks is not None:
+        shots_of = {t.name: t for t in shot_tasks if isinstance(t, Task)}
+        missing = [name for name in names if name not in shots_of]
+        if missing:
+            raise ValueError(f"shot_tasks has no task named {', '.join(map(repr, missing))}: give one per task")
     scores = {}
     for task in tasks:
         right = 0
@@ -466,7 +478,7 @@ def evaluate_tasks(
             if few_shot is None:
                 answer = reply(model, tokenizer, example.prompt, max_new_tokens=max_new_tokens)
             else:
-                prompt = few_shot_prompt(_shots(task, example, few_shot, shot_generator), example)
+                prompt = few_shot_prompt(_shots(shots_of[task.name], example, few_shot, shot_generator), example)
                 answer = generate_text(
                     model, tokenizer, prompt, max_new_tokens, stop=["\n", *SPECIAL_TOKENS], temperature=0.0
                 )
