@@ -170,7 +170,9 @@ def recorded_cases(check_id: str) -> list[dict[str, Any]] | None:
 
 
 # A low-precision answer's rounding allowance (Trial.rounding_slack): a spread of float32 runs, whose last bits another
-# CPU rounds otherwise; it widens a tolerance, so only its size matters and it is compared to a percent.
+# CPU rounds otherwise; it widens a tolerance, so only its size matters. An element of it is the largest of a few
+# rounding differences and moves by several percent from one CPU to another (an AMD EPYC gave 0.0265 where the
+# recording's CPU gave 0.0250), so it is compared to a quarter of itself, or 2% of the allowance's largest element.
 _SLACK_KEYS = ("slack", "grad_slack")
 
 
@@ -182,7 +184,9 @@ def same_tape(a: Any, b: Any, *, allowance: bool = False) -> str:
                 or a.dtype != b.dtype:
             return "a tensor's type, shape or dtype"
         if a.is_floating_point() and allowance:
-            return "" if torch.allclose(a, b, rtol=1e-2, atol=1e-5) else "a rounding allowance's values"
+            scale = float(b.abs().max()) if b.numel() else 0.0
+            close = torch.allclose(a, b, rtol=0.25, atol=1e-5 + 0.02 * scale)
+            return "" if close else "a rounding allowance's values"
         if a.is_floating_point():  # a few rounding steps of the dtype: another CPU may round the last bit otherwise
             eps = torch.finfo(a.dtype).eps
             tol = {"atol": 1e-12, "rtol": 1e-9} if a.dtype == torch.float64 else {"atol": max(1e-5, 4 * eps),
@@ -206,7 +210,7 @@ def same_tape(a: Any, b: Any, *, allowance: bool = False) -> str:
                 return f"[{i}] {where}"
         return ""
     if isinstance(a, float) and isinstance(b, float) and allowance:
-        return "" if abs(a - b) <= 1e-5 + 1e-2 * abs(b) else "a rounding allowance"
+        return "" if abs(a - b) <= 1e-5 + 0.25 * abs(b) else "a rounding allowance"
     if isinstance(a, float) and isinstance(b, float):
         return "" if same_fingerprint(a, b, 1e-9) else "a number"
     return "" if a == b else f"{str(a)[:60]!r} against {str(b)[:60]!r}"
