@@ -216,7 +216,7 @@ def test_train_sft_puts_the_models_mode_back(tok):
     assert model.training
 
 
-def test_pretraining_rows_are_windows_of_the_full_block_size(tok):
+def test_pretraining_rows_are_windows_of_the_full_block_size_in_a_pass_of_their_own(tok):
     block_size = 48
     pretrain = torch.tensor(tok.encode_text("Now is the winter of our discontent made glorious summer. " * 10))
     model = tiny_gpt(tok, block_size=block_size)
@@ -226,14 +226,31 @@ def test_pretraining_rows_are_windows_of_the_full_block_size(tok):
     settings = dict(tokenizer=tok, steps=3, batch_size=4, lr=1e-3, generator=g, progress=False)
     train_sft(model, Arithmetic(), **settings, pretrain_ids=pretrain, mix=0.5)
     text = tok.decode(pretrain.tolist())
-    for x in batches:
-        assert x.shape == (4, block_size)  # not the ~20 ids of the longest question and answer
-        for row in x[2:]:  # the pretraining rows: real windows of the text, every one of its block_size ids
+    assert len(batches) == 6  # per step: the conversations, then the windows
+    for conversations, windows in zip(batches[::2], batches[1::2], strict=True):
+        assert conversations.size(0) == 2 and conversations.size(1) < block_size  # their own width, no padding
+        assert windows.shape == (2, block_size)  # not the ~20 ids of the longest question and answer
+        for row in windows:  # real windows of the text, every one of its block_size ids
             assert tok.decode(row.tolist()) in text
-        for row in x[:2]:  # the conversations' rows: padded after their last real id with <|end|>
-            assert row[-1] == tok.end_id
     with pytest.raises(ValueError, match="a window needs block_size"):
         train_sft(tiny_gpt(tok), Arithmetic(), **settings, pretrain_ids=pretrain[:64], mix=0.5)
+
+
+def test_a_run_with_the_mix_trains_on_the_first_examples_of_the_run_without_it(tok):
+    pretrain = torch.tensor(tok.encode_text("Now is the winter of our discontent made glorious summer. " * 10))
+    seen = {}
+    for mix in (0.0, 0.5):
+        model, rows = tiny_gpt(tok, seed=5), []
+        model.register_forward_pre_hook(lambda module, args, rows=rows: rows.append(args[0].clone()))
+        g = torch.Generator().manual_seed(11)
+        train_sft(model, Arithmetic(), tokenizer=tok, steps=3, batch_size=4, lr=1e-3, generator=g,
+                  pretrain_ids=pretrain, mix=mix, progress=False)
+        seen[mix] = rows if mix == 0 else rows[::2]  # the conversations' pass of each step
+    def unpadded(row: torch.Tensor) -> list[int]:  # the row without the <|end|>s that pad it on the right
+        return row[: int((row != tok.end_id).nonzero().max()) + 1].tolist()
+
+    for full, mixed in zip(seen[0.0], seen[0.5], strict=True):  # step for step: the first 2 of the same 4 examples
+        assert [unpadded(r) for r in full[:2]] == [unpadded(r) for r in mixed]
 
 
 def test_train_sft_refuses_bad_settings(tok):

@@ -16,14 +16,15 @@ after them); a conversation longer than ``block_size + 1`` ids is refused rather
 train on an answer that never ends.
 
 ``mix`` > 0 replaces that share of each batch's rows (rounded) by windows of the pretraining text of the full
-``block_size``, with every position trained, as InstructGPT's "PPO-ptx" and nanochat's midtraining mix
-pretraining data in. The conversations' rows are then padded to ``block_size`` too (padding is never trained), so
-the model keeps rehearsing whole contexts, not only windows as short as a question and its answer (a forward
-pass over the padding is the price). Without the mix a small model forgets the plays quickly (measure it with
-:func:`llmcourse.gpt.perplexity` on ``data.val``). The two parts are averaged apart and weighed by their share of
-the rows (``pretrain_weight`` sets another weight): a mean over all targets would let a pretraining row, trained at
-every position, outweigh dozens of answers of a few characters, and the model would hardly learn the answers
-(a window of 128 characters has more targets than ten answers of ten). :class:`SFTHistory` records the two parts apart.
+``block_size``, with every position trained: InstructGPT adds such a pretraining term to its RL stage ("PPO-ptx");
+here it is applied to SFT. The windows go through the model in a pass of their own, at full width, so the model
+keeps rehearsing whole contexts, while the conversations' rows stay at their own width (padding them to the
+windows' width would change no loss and no gradient, and cost a forward pass over the padding). Without the mix a
+small model forgets the plays quickly (measure it with :func:`llmcourse.gpt.perplexity` on ``data.val``). The two
+parts are averaged apart and weighed by their share of the rows (``pretrain_weight`` sets another weight): a mean
+over all targets would let a pretraining row, trained at every position, outweigh dozens of answers of a few
+characters, and the model would hardly learn the answers (a window of 128 characters has more targets than ten
+answers of ten). :class:`SFTHistory` records the two parts apart.
 
 A reply is chapter 8's sampling loop (the one :func:`llmcourse.gpt.generate` runs, with its KV cache) from
 ``prompt_ids`` (the conversation, then ``<|assistant|>``) until ``<|end|>``: :func:`stream_reply` yields its
@@ -185,9 +186,12 @@ def train_sft(
     from ``lr`` down to ``lr / 10`` with no warm-up (the model is trained already); AdamW's groups are chapter
     7's (:func:`llmcourse.gpt.param_groups`), weight decay off by default as nanochat's SFT. Every draw
     (examples, pretraining windows) comes from ``generator``, so two runs from the same weights and generator
-    state are equal (with dropout, torch's global generator must be seeded too). With ``mix``,
+    state are equal (with dropout, torch's global generator must be seeded too). Each step draws ``batch_size``
+    examples whatever the mix, and the windows from a generator of their own (seeded from ``generator`` at the
+    start), so a run with ``mix`` trains on the first ``batch_size - round(mix * batch_size)`` of the very
+    examples the same run without it trains on, step for step. With ``mix``,
     ``round(mix * batch_size)`` rows are windows of ``pretrain_ids`` of the full ``block_size`` and the
-    conversations' rows are padded to it (the padding is never trained), and the loss is
+    conversations' rows keep their own width (a second forward pass reads the windows), and the loss is
     ``(1 - w) * (mean over the answers' targets) + w * (mean over the pretraining targets)`` with
     ``w = pretrain_weight``, by default the pretraining rows' share of the batch: each part weighs as its rows do,
     not as its targets do (a window trains on every position, an answer on a few). The model's train/eval mode is
@@ -221,6 +225,8 @@ def train_sft(
         raise ValueError(f"pretrain_ids has {len(pretrain_ids)} ids: a window needs block_size + 1")
     if n_pre:
         pretrain_ids = pretrain_ids.to(generator.device)  # get_batch draws and gathers where the generator lives
+    windows = torch.Generator(device=generator.device)  # drawn from whatever the mix: the examples' stream is one
+    windows.manual_seed(int(torch.randint(2**62, (1,), generator=generator, device=generator.device)))
     optimizer = torch.optim.AdamW(
         param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.95), fused=device.type == "cuda"
     )
@@ -234,25 +240,22 @@ def train_sft(
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, max_lr=lr, min_lr=lr / 10, warmup_steps=0, max_steps=steps)
-            x, y = sft_batch(_draw(train_examples, batch_size - n_pre, generator), tokenizer, block_size, device=device)
-            if n_pre:
-                pad = block_size - x.size(1)  # the conversations' rows to the full width, never trained there
-                x = F.pad(x, (0, pad), value=tokenizer.end_id)  # (B - n_pre, block_size)
-                y = F.pad(y, (0, pad), value=IGNORE_INDEX)
-                xp, yp = get_batch(pretrain_ids, n_pre, block_size, generator)  # (n_pre, block_size): all trained
-                x, y = torch.cat((x, xp.to(device))), torch.cat((y, yp.to(device)))  # (B, block_size)
+            drawn = _draw(train_examples, batch_size, generator)[: batch_size - n_pre]  # the same stream either way
+            x, y = sft_batch(drawn, tokenizer, block_size, device=device)  # (B - n_pre, T): the rows' own width
             optimizer.zero_grad(set_to_none=True)
             with autocast_context(device):
-                logits = model(x)  # (B, T, V)
+                logits = model(x)  # (B - n_pre, T, V)
+            trained = y != IGNORE_INDEX  # (B - n_pre, T)
             nats = F.cross_entropy(
-                logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-            ).view_as(y)  # (B, T): 0 where ignored
-            trained = y != IGNORE_INDEX  # (B, T)
-            n_sft = batch_size - n_pre
-            sft = nats[:n_sft].sum() / trained[:n_sft].sum()  # the mean over the answers' targets
-            if n_pre:  # each part weighed by its share of rows, not of targets
-                pre = nats[n_sft:].sum() / trained[n_sft:].sum()
-                loss = (1 - pretrain_weight) * sft + pretrain_weight * pre
+                logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+            )  # summed over the answers' targets
+            sft = nats / trained.sum()  # the mean over the answers' targets
+            if n_pre:  # windows of the full block_size in a pass of their own, every position trained
+                xp, yp = get_batch(pretrain_ids, n_pre, block_size, windows)  # (n_pre, block_size)
+                with autocast_context(device):
+                    window_logits = model(xp.to(device))  # (n_pre, block_size, V)
+                pre = F.cross_entropy(window_logits.float().flatten(0, 1), yp.to(device).flatten())
+                loss = (1 - pretrain_weight) * sft + pretrain_weight * pre  # weighed by rows, not by targets
             else:
                 pre, loss = torch.full_like(sft, math.nan), sft
             scaler.scale(loss).backward()

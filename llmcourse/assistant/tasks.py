@@ -21,11 +21,11 @@ pools are disjoint by construction, and a test intersects them:
   "2") draw training words from chapter 4's training text (the first 90%) and held-out words from the words that
   occur only in its validation text;
 - :class:`WhoSpeaks` ("Who says: Good morrow, neighbour Baptista." -> "GREMIO") draws lines of the play text's
-  ``NAME:\\nline`` blocks, training lines from the training text and held-out ones from the validation text, of
-  speakers who also speak in the training text; a line that occurs twice anywhere is left out, so the answer is
-  never ambiguous and no held-out line is a training line;
+  ``NAME:\\nline`` blocks from the training text (lines the base model read), split by the CRC-32 of the line
+  (:func:`split_lines`), of speakers who also speak in the training pool; a line that occurs twice anywhere is left
+  out, so the answer is never ambiguous and no held-out line is a training line;
 - :class:`Identity` holds a few fixed conversations about what the model is and cannot do; the held-out ones ask
-  the same things in other words.
+  the same things in other words (paraphrases: their answers are training answers).
 
 :meth:`Task.check` compares the answer with the reference after stripping surrounding whitespace, and is strict
 about everything else: ``"81."`` or ``"The answer is 81"`` is wrong for ``"81"``, and ``"gremio"`` is wrong for
@@ -285,17 +285,20 @@ def speeches(text: str) -> list[tuple[str, str]]:
 def split_lines(
     text: str | None = None, min_len: int = 16, max_len: int = 60
 ) -> dict[str, tuple[tuple[str, str], ...]]:
-    """{"train": (line, speaker) of the training text, "test": of the validation text}, each line unique in the
-    whole text, ``min_len`` to ``max_len`` characters; held-out speakers also speak in the training text."""
+    """{"train": (line, speaker), "test": (line, speaker)}: lines of chapter 4's *training* text, the plays the base
+    model read in pretraining, split by :func:`held_out` of the line. A held-out question asks who says a line the
+    model read but was never asked about in fine-tuning: what pretraining left in the weights, surfaced by the format
+    fine-tuning taught. (The validation text would ask about lines never read, from the one play it holds: no
+    model could know them, and its speakers are not the training lines' speakers.) Each line is unique in the
+    whole text and ``min_len`` to ``max_len`` characters long; a held-out speaker also speaks in the training pool.
+    """
     train_text, val_text = shakespeare_split(text)
-    train, val = speeches(train_text), speeches(val_text)
-    counts = Counter(line for line, _ in train + val)
+    pairs = speeches(train_text)
+    counts = Counter(line for line, _ in pairs + speeches(val_text))
+    kept = [p for p in pairs if counts[p[0]] == 1 and min_len <= len(p[0]) <= max_len]
+    train = tuple(p for p in kept if not held_out(p[0]))
     speakers = {speaker for _, speaker in train}
-
-    def keep(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-        return tuple(p for p in pairs if counts[p[0]] == 1 and min_len <= len(p[0]) <= max_len and p[1] in speakers)
-
-    return {"train": keep(train), "test": keep(val)}
+    return {"train": train, "test": tuple(p for p in kept if held_out(p[0]) and p[1] in speakers)}
 
 
 class _WordTask(Task):
@@ -383,7 +386,18 @@ IDENTITY = {
     ),
     "test": (
         ("What are you?", _WHAT),
+        ("Tell me who you are.", _WHAT),
+        ("What kind of thing are you?", _WHAT),
         ("Do you know what happened today?", _KNOW),
+        ("Can you tell me the news?", _KNOW),
+        ("What did you learn from?", "The plays of Shakespeare, about a million characters, then a few chats."),
+        ("What text were you trained on?",
+         "The plays of Shakespeare, about a million characters, then a few chats."),
+        ("Who built you?", "I was built in this course, part by part, in PyTorch."),
+        ("Where do you come from?", "I was built in this course, part by part, in PyTorch."),
+        ("Are you human?", "No. I am a small language model; I have no thoughts of my own."),
+        ("Can you do big sums?", "Only small ones, and I often get them wrong: check my answers."),
+        ("Do you remember what I said yesterday?", "No. I see only this chat, and only its last few lines."),
     ),
 }
 
