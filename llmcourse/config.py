@@ -264,6 +264,42 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                     curve_fractions=[0.01, 0.03, 0.1, 0.3, 1.0], curve_steps=600, lora_r=8, lora_alpha=16,
                     student_embd=128, distill_temperature=2.0, distill_alpha=0.5, seeds=3, wall_steps=None),
     },
+    "ch10": {
+        # From a language model to an assistant. base: the stand-in for chapter 7's character GPT of the profile when
+        # its checkpoint is not in the cache (llmcourse.gpt.pretrained.chapter7_gpt: sizes, steps, batch, lr);
+        # from_chapter7: whether to look for chapter 7's (ci: never, so the tests' numbers do not depend on whether
+        # chapter 7's notebook ran first);
+        # eval_windows: chapter 7's fixed validation windows on which forgetting is measured; eval_n / shots: held-out
+        # questions per task for each accuracy, and the solved training examples before each question of the
+        # base model's few-shot prompt; sft_steps / sft_batch / sft_lr / mix: supervised fine-tuning (AdamW, cosine
+        # to lr/10), mix the share of rows that are pretraining windows (the run without it has the same steps);
+        # dpo_pairs / dpo_batch / dpo_steps / dpo_lr / beta: DPO on pairs (reference answer, the SFT model's wrong
+        # sample); rl_tasks / rl_prompts / rl_k / rl_steps / rl_lr / kl_coef / rl_temperature / rl_tokens: GRPO
+        # (prompts per step, samples per prompt, the KL penalty's weight, the longest answer); pass_n: held-out
+        # questions per task for pass@1 and pass@k (k = rl_k); chat_tokens / chat_temperature / chat_top_k: the
+        # chat's longest answer and chapter 8's sampling settings. laptop: chapter 7's model (4 x 128, context 128);
+        # one shot, since two overflowed its context on four tasks of six;
+        # SFT at lr 3e-3 learned more in 1200 steps of 16 rows (held-out spell 0.40, list 0.53) than in 600 of 32
+        # (0.23, 0.17) or at lr 1e-3 (600 x 32: 0.02, 0.14), each ~520 s on one shared thread (pilots, not committed).
+        "ci": dict(base=dict(n_layer=2, n_head=2, n_embd=32, block_size=32, steps=60, batch_size=16, lr=3e-3),
+                   from_chapter7=False, eval_windows=8, eval_n=4, shots=2, sft_steps=20, sft_batch=8, sft_lr=3e-3,
+                   mix=0.25, dpo_pairs=8, dpo_batch=4, dpo_steps=4, dpo_lr=5e-5, beta=0.1,
+                   rl_tasks=["spell", "list"], rl_prompts=2, rl_k=4, rl_steps=3, rl_lr=5e-5, kl_coef=0.02,
+                   rl_temperature=1.0, rl_tokens=12, pass_n=3, chat_tokens=12, chat_temperature=0.7, chat_top_k=20),
+        "laptop": dict(base=dict(n_layer=3, n_head=3, n_embd=96, block_size=128, steps=1500, batch_size=16, lr=3e-3),
+                       from_chapter7=True, eval_windows=64, eval_n=50, shots=1, sft_steps=1200, sft_batch=16,
+                       sft_lr=3e-3, mix=0.125, dpo_pairs=128, dpo_batch=16, dpo_steps=60, dpo_lr=5e-5, beta=0.1,
+                       rl_tasks=["spell", "list"], rl_prompts=4, rl_k=8, rl_steps=200, rl_lr=5e-5, kl_coef=0.02,
+                       rl_temperature=1.0, rl_tokens=24, pass_n=30, chat_tokens=96, chat_temperature=0.5,
+                       chat_top_k=20),
+        # gpu: never run; chapter 7's gpu model (6 x 384, context 256) and longer runs of every stage
+        "gpu": dict(base=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, steps=5000, batch_size=64, lr=1e-3),
+                    from_chapter7=True, eval_windows=200, eval_n=200, shots=3, sft_steps=3000, sft_batch=32,
+                    sft_lr=1e-3, mix=0.125, dpo_pairs=1024, dpo_batch=32, dpo_steps=300, dpo_lr=2e-5, beta=0.1,
+                    rl_tasks=["arithmetic", "spell", "count", "list"], rl_prompts=16, rl_k=16, rl_steps=500,
+                    rl_lr=2e-5, kl_coef=0.02, rl_temperature=1.0, rl_tokens=32, pass_n=100, chat_tokens=96,
+                    chat_temperature=0.5, chat_top_k=20),
+    },
 }
 
 
