@@ -659,7 +659,13 @@ class Trial:
         for path, want in expected.items():
             name = _path_name(path, self.ex.args)
             mine = got.get(path)
-            if want is None or not bool(want.abs().sum() > 0):
+            if want is None:  # the reference never reaches it (a fixed target, detached): no gradient may flow
+                if mine is not None and bool(mine.abs().sum() > 0):
+                    raise CheckFailure(f"a gradient flows into {name}, which the task treats as a fixed target: "
+                                       "training must not move it through this result (detach it, or compute it "
+                                       "under torch.no_grad()).", "grad")
+                continue
+            if not bool(want.abs().sum() > 0):
                 continue
             if mine is None:
                 raise CheckFailure(f"no gradient reaches {name}: the result does not depend on it through autograd "

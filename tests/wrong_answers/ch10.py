@@ -171,6 +171,11 @@ def _h(policy_chosen, policy_rejected, reference_chosen, reference_rejected):
     return (policy_chosen - reference_chosen) - (policy_rejected - reference_rejected)
 
 
+def ipo_reference_not_detached(policy_chosen, policy_rejected, reference_chosen, reference_rejected, tau):
+    h = _h(policy_chosen, policy_rejected, reference_chosen, reference_rejected)  # the reference not detached
+    return ((h - 1 / (2 * tau)) ** 2).mean()
+
+
 def ipo_swapped(policy_chosen, policy_rejected, reference_chosen, reference_rejected, tau):
     h = (policy_rejected - reference_rejected) - (policy_chosen - reference_chosen)
     return ((h - 1 / (2 * tau)) ** 2).mean()
@@ -336,6 +341,7 @@ WRONG_ANSWERS = {
     ],
     "ch10.ipo_loss": [
         WrongAnswer("chosen and rejected swapped", ipo_swapped, "swapped the chosen and the rejected"),
+        WrongAnswer("the reference's log-probabilities not detached", ipo_reference_not_detached, "fixed target"),
         WrongAnswer("no reference model", ipo_no_reference, "left out the reference"),
         WrongAnswer("1/tau instead of 1/(2 tau)", ipo_one_over_tau, "aimed h at 1 / tau"),
         WrongAnswer("DPO's logsigmoid form", ipo_dpo_form, "DPO's loss"),
