@@ -74,7 +74,8 @@ completion_targets = exercise(
     "ch10.completion_targets",
     name="completion_targets",
     description="The next-token pairs of rendered, right-padded conversations: ids (B, T) int64 in the chapter's "
-    "template (every turn is its role token, its text, <|end|>; role_ids lists the three role tokens' ids, "
+    "template (every turn is its role token, its text, <|end|>, and complete: no row ends with a bare role token; "
+    "role_ids lists the three role tokens' ids, "
     "assistant_id among them; after a row's last turn comes padding, pad_id, which may be end_id itself); return "
     "(inputs, targets), two new (B, T - 1) int64 tensors: inputs = ids[:, :-1] and targets = ids[:, 1:], with -100 "
     "wherever the target is not one of the assistant's characters or the <|end|> that closes an assistant turn "
@@ -486,7 +487,7 @@ token_kl = exercise(
     "its distribution; mask (B, T) bool; the mean of the per-position KL over the positions where mask "
     "is True (none: 0). A 0-d tensor of the logits' dtype; gradients flow to both logits.",
     args=("policy_logits", "reference_logits", "mask"),
-    points=2,
+    points=1,
     timeout=10,
     grad=True,
     forbidden=[

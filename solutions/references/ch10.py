@@ -219,6 +219,9 @@ def ipo_loss_mistakes(
         "left out the reference model: h compares each answer's policy log-probability with the reference's, "
         "log pi(y) - log pi_ref(y), before the chosen and rejected are compared": _ipo(*args, with_reference=False),
         "aimed h at 1 / tau: IPO's target margin is 1 / (2 tau)": _ipo(*args, target=1 / tau),
+        "aimed h at tau / 2: in Python 1 / 2 * tau is (1 / 2) * tau; IPO's margin is 1 / (2 * tau)": _ipo(
+            *args, target=tau / 2
+        ),
         "aimed h at tau: IPO's target margin is 1 / (2 tau), so a small tau asks for a wide margin": _ipo(
             *args, target=tau
         ),

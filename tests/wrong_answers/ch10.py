@@ -190,6 +190,11 @@ def ipo_one_over_tau(policy_chosen, policy_rejected, reference_chosen, reference
     return ((h - 1 / tau) ** 2).mean()
 
 
+def ipo_precedence(policy_chosen, policy_rejected, reference_chosen, reference_rejected, tau):
+    h = _h(policy_chosen, policy_rejected, reference_chosen.detach(), reference_rejected.detach())
+    return ((h - 1 / 2 * tau) ** 2).mean()  # (1 / 2) * tau: the margin tau / 2
+
+
 def ipo_dpo_form(policy_chosen, policy_rejected, reference_chosen, reference_rejected, tau):
     h = _h(policy_chosen, policy_rejected, reference_chosen, reference_rejected)
     return -F.logsigmoid(tau * h).mean()
@@ -344,6 +349,7 @@ WRONG_ANSWERS = {
         WrongAnswer("the reference's log-probabilities not detached", ipo_reference_not_detached, "fixed target"),
         WrongAnswer("no reference model", ipo_no_reference, "left out the reference"),
         WrongAnswer("1/tau instead of 1/(2 tau)", ipo_one_over_tau, "aimed h at 1 / tau"),
+        WrongAnswer("1 / 2 * tau (precedence: tau / 2)", ipo_precedence, "1 / 2 * tau"),
         WrongAnswer("DPO's logsigmoid form", ipo_dpo_form, "DPO's loss"),
         WrongAnswer("summed over the pairs", ipo_summed, "added up the pairs"),
         WrongAnswer("a Python float", ipo_item, "0-d tensor"),
